@@ -1,0 +1,121 @@
+# icx: one GNU Makefile. `make` builds ./icx; `make test` runs every test through
+# prove; `make demo` loads a simulated workspace into demo.db. Both set up their
+# own Debian packages on a fresh machine (they call `make deps` when pkg-config
+# cannot find a library).
+
+PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson
+DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
+            libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
+            sqlite3 perl gcc make
+LINT_PKGS := cppcheck clang-format
+
+CC      ?= cc
+BUILD   ?= build
+WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iengine -I$(BUILD)
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
+ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/%.o) $(BUILD)/lualib.o
+LUALIB     := $(sort $(wildcard lualib/*.lua lualib/*/*.lua lualib/*/*/*.lua))
+UNIT_SRC   := $(wildcard tests/unit/*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+TESTS      := $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua)) \
+              $(sort $(wildcard tests/sim/*.t)) $(sort $(wildcard tests/e2e/*.t))
+PROVE_JOBS ?= 2
+
+.PHONY: all deps deps-check test asan check lint demo bench clean
+all: deps-check icx
+
+# Install what the build and tests need. As root: apt-get; otherwise print the
+# exact command, since sudo may not be there or may prompt.
+deps:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends $(DEB_PKGS) $(LINT_PKGS) >/dev/null \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(DEB_PKGS) $(LINT_PKGS); }; \
+	else \
+	  echo "icx: missing packages; run as root:"; \
+	  echo "  apt-get update && apt-get install -y $(DEB_PKGS) $(LINT_PKGS)"; exit 1; \
+	fi
+
+# Cheap probe so `make`, `make test` and `make demo` work on a bare machine.
+deps-check:
+	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
+	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null \
+	  || $(MAKE) --no-print-directory deps
+
+icx: $(BUILD)/main.o $(ENGINE_OBJ)
+	@echo "  LINK  $@"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -DICX_VERSION='"$(VERSION)"' -c -o $@ $<
+
+# lualib is compiled into the binary: each .lua becomes a C string literal.
+$(BUILD)/lualib.c: tools/embed.sh $(LUALIB) | $(BUILD)
+	@echo "  EMBED lualib"
+	$(Q)sh tools/embed.sh $(LUALIB) > $@.tmp && mv $@.tmp $@
+$(BUILD)/lualib.o: $(BUILD)/lualib.c
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) tests/unit/tap.h
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(ENGINE_OBJ) $(LDLIBS)
+
+$(BUILD):
+	@mkdir -p $@
+
+test: all $(UNIT_BIN)
+	prove -j$(PROVE_JOBS) --exec tests/tap-exec $(TESTS)
+
+# Same suite under AddressSanitizer and UBSan, built apart in build-asan/.
+asan:
+	@$(MAKE) --no-print-directory deps-check
+	$(MAKE) --no-print-directory BUILD=build-asan ICX_BIN=build-asan/icx \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" asan-test
+
+asan-test: $(BUILD)/icx-bin $(UNIT_BIN)
+	ICX=$(BUILD)/icx ASAN_OPTIONS=detect_leaks=1 prove -j$(PROVE_JOBS) --exec tests/tap-exec $(filter-out tests/sim/%,$(TESTS))
+
+$(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ)
+	@echo "  LINK  $(BUILD)/icx"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $(BUILD)/icx $^ $(LDLIBS)
+	@touch $@
+
+# The suite under valgrind memcheck (slow: unit and Lua tests only).
+check: all $(UNIT_BIN)
+	ICX_VALGRIND=1 prove --exec tests/tap-exec $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua))
+
+lint:
+	@command -v cppcheck >/dev/null && command -v clang-format >/dev/null || $(MAKE) --no-print-directory deps
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
+	  --inline-suppr -Iengine engine/*.c
+	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
+	@for f in $$(git ls-files '*.lua'); do luac5.4 -p "$$f" || exit 1; done
+	@echo "lint: ok"
+
+demo: all
+	/usr/bin/python3 tools/demo.py ./icx demo.db
+
+bench: all
+	@for b in bench/*.sh; do sh "$$b" || exit 1; done
+
+clean:
+	rm -rf build build-asan icx

@@ -1,0 +1,154 @@
+/* icx.sys: clocks and process facts Lua's standard library lacks.
+ *
+ *   icx.sys.now() -> seconds          monotonic clock, for timers and rates
+ *   icx.sys.time() -> seconds         wall clock with sub-second precision
+ *   icx.sys.sleep(seconds)            blocks the whole process (tests, tools)
+ *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+ *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
+ *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
+ *   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
+ *   icx.sys.mkdir(path) -> true | nil, err, "io"      with parents, like mkdir
+ * -p icx.sys.rename(from, to) -> true | nil, err, "io" atomic replace
+ *   icx.sys.remove(path) -> true | nil, err, "io"     a missing file is fine
+ * (lualib needs these for JSONL files; os.rename and os.remove are trimmed
+ * from the state so asset scripts cannot reach them.)
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "modules.h"
+#include "runtime.h"
+
+/* Seconds on the given clock as a float. */
+static double clock_seconds(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int sys_now(lua_State *L) {
+  lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+  return 1;
+}
+
+static int sys_time(lua_State *L) {
+  lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+  return 1;
+}
+
+static int sys_sleep(lua_State *L) {
+  double s = luaL_checknumber(L, 1);
+  if (s <= 0)
+    return 0;
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+    ;
+  return 0;
+}
+
+static int sys_isatty(lua_State *L) {
+  lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+static int sys_memory(lua_State *L) {
+  struct icx_alloc *a = icx_runtime_alloc(L);
+  lua_pushinteger(L, (lua_Integer)a->used);
+  lua_pushinteger(L, (lua_Integer)a->peak);
+  lua_pushinteger(L, (lua_Integer)a->limit);
+  return 3;
+}
+
+static int sys_set_memory_limit(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, n >= 0, 1, "must be >= 0");
+  icx_runtime_alloc(L)->limit = (size_t)n;
+  return 0;
+}
+
+static int sys_traceback(lua_State *L) {
+  int level = (int)luaL_optinteger(L, 2, 1);
+  /* Used as an xpcall handler, so any error value may arrive here. */
+  const char *msg = lua_isnoneornil(L, 1) ? NULL : luaL_tolstring(L, 1, NULL);
+  luaL_traceback(L, L, msg, level);
+  return 1;
+}
+
+/* Push true, or nil, "icx.sqlite: what 'path': strerror", "io" when ok is
+ * false (errno set by the failed call). [-0, +(1|3), m] */
+static int push_io(lua_State *L, int ok, const char *what, const char *path) {
+  if (ok) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  int err = errno;
+  lua_pushnil(L);
+  lua_pushfstring(L, "icx.sys: %s '%s': %s", what, path, strerror(err));
+  lua_pushliteral(L, "io");
+  return 3;
+}
+
+/* 1 if path names an existing directory. */
+static int is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* icx.sys.mkdir(path) -> true | nil, err, "io". Creates missing parents
+ * like mkdir -p; the path is copied into a Lua buffer, so a raise leaks
+ * nothing. */
+static int sys_mkdir(lua_State *L) {
+  size_t n;
+  const char *path = luaL_checklstring(L, 1, &n);
+  char *p = lua_newuserdatauv(L, n + 1, 0);
+  memcpy(p, path, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (p[i] != '/' && p[i] != '\0')
+      continue;
+    char c = p[i];
+    p[i] = '\0';
+    if (!is_dir(p) && mkdir(p, 0777) != 0 && !(errno == EEXIST && is_dir(p)))
+      return push_io(L, 0, "cannot create directory", p);
+    p[i] = c;
+  }
+  return push_io(L, 1, NULL, NULL);
+}
+
+/* icx.sys.rename(from, to) -> true | nil, err, "io" */
+static int sys_rename(lua_State *L) {
+  const char *from = luaL_checkstring(L, 1);
+  const char *to = luaL_checkstring(L, 2);
+  return push_io(L, rename(from, to) == 0, "cannot rename", from);
+}
+
+/* icx.sys.remove(path) -> true | nil, err, "io"; a missing file is no
+ * error, so abandoning twice is harmless. */
+static int sys_remove(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  return push_io(L, remove(path) == 0 || errno == ENOENT, "cannot remove",
+                 path);
+}
+
+static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
+                                     {"rename", sys_rename},
+                                     {"remove", sys_remove},
+                                     {"traceback", sys_traceback},
+                                     {"now", sys_now},
+                                     {"time", sys_time},
+                                     {"sleep", sys_sleep},
+                                     {"isatty", sys_isatty},
+                                     {"memory", sys_memory},
+                                     {"set_memory_limit", sys_set_memory_limit},
+                                     {NULL, NULL}};
+
+int luaopen_icx_sys(lua_State *L) {
+  luaL_newlib(L, sys_funcs);
+  return 1;
+}

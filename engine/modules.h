@@ -1,0 +1,25 @@
+/* Entry points of the C modules the runtime preloads. Each l<module>.c exports
+ * exactly one of these; everything else in it is static. */
+#ifndef ICX_MODULES_H
+#define ICX_MODULES_H
+
+#include <lua.h>
+
+int luaopen_icx_sys(lua_State *L);
+int luaopen_icx_yaml(lua_State *L);
+int luaopen_cjson(lua_State *L);
+int luaopen_cjson_safe(lua_State *L);
+int luaopen_icx_http(lua_State *L);
+int luaopen_icx_ratelimit(lua_State *L);
+int luaopen_icx_sqlite(lua_State *L);
+int luaopen_icx_json(lua_State *L);
+
+/* package.preload entries, in the order registered. */
+#define ICX_MODULE_LIST                                                        \
+  {"icx.sys", luaopen_icx_sys}, {"icx.yaml", luaopen_icx_yaml},                \
+      {"cjson", luaopen_cjson}, {"cjson.safe", luaopen_cjson_safe},            \
+      {"icx.http", luaopen_icx_http},                                          \
+      {"icx.ratelimit", luaopen_icx_ratelimit},                                \
+      {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},
+
+#endif

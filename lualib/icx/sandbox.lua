@@ -1,0 +1,88 @@
+-- The environment asset scripts run in: a subset of the standard library,
+-- `require` limited to icx's own modules, text-only loading, and strict
+-- globals, so a typo like `primary_kye = ...` at top level or a read of an
+-- undefined name fails loudly at its line instead of silently being nil.
+local errors = require "icx.errors"
+
+local M = {}
+
+local SAFE_BASE = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber",
+  "tostring", "type", "xpcall", "setmetatable", "getmetatable", "rawequal",
+  "rawget", "rawset", "rawlen",
+}
+local SAFE_LIBS = { "string", "table", "math", "utf8", "coroutine" }
+
+local function allowed_module(name)
+  return name == "icx" or name:match("^icx%.") or name == "cjson" or name == "cjson.safe"
+end
+
+-- A fresh environment per script, so scripts cannot leak state to each other.
+function M.env()
+  local env = {}
+  for _, k in ipairs(SAFE_BASE) do env[k] = _G[k] end
+  for _, k in ipairs(SAFE_LIBS) do
+    local copy = {}
+    for fk, fv in pairs(_G[k]) do copy[fk] = fv end
+    env[k] = copy
+  end
+  env.os = { time = os.time, date = os.date, clock = os.clock, getenv = os.getenv }
+  env.print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    require("icx.log").info("%s", table.concat(parts, "\t"))
+  end
+  env.require = function(name)
+    if type(name) ~= "string" or not allowed_module(name) then
+      error(("module '%s' is not available to asset scripts (only icx.* modules are)"):format(tostring(name)), 2)
+    end
+    return require(name)
+  end
+  env._G = env
+  return setmetatable(env, {
+    __index = function(_, k)
+      error(("undeclared global '%s' (declare it with local)"):format(tostring(k)), 2)
+    end,
+    __newindex = function(_, k)
+      error(("assignment to undeclared global '%s' (declare it with local)"):format(tostring(k)), 2)
+    end,
+  })
+end
+
+-- The line of `field = ` in a script's text (the first, outside of nothing
+-- cleverer than a pattern), else the line of `icx.asset`, else 1.
+function M.line_of(text, field)
+  local function line_at(pos) return select(2, text:sub(1, pos):gsub("\n", "")) + 1 end
+  if type(field) == "string" then
+    local pos = text:find("[^%w_]" .. field:gsub("%p", "%%%0") .. "%s*=[^=]")
+    if pos then return line_at(pos + 1) end
+  end
+  local pos = text:find("icx%.asset")
+  return pos and line_at(pos) or 1
+end
+
+-- Loads a script as text and runs it in a fresh sandbox; returns what it
+-- returned. Errors are raised as script errors naming path:line.
+function M.run_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then errors.raise("script", ("%s: cannot read the script (%s)"):format(path, err:gsub("^[^:]*: ", ""))) end
+  local text = f:read("a")
+  f:close()
+  if text:sub(1, 4) == "\27Lua" then
+    errors.raise("script", path .. ": precompiled bytecode is not accepted; give the .lua source")
+  end
+  local chunk, lerr = load(text, "@" .. path, "t", M.env())
+  if not chunk then errors.raise("script", lerr) end
+  local ok, res = xpcall(chunk, function(e)
+    if errors.is(e) and e.kind == "script" and not e.located then
+      e.message = ("%s:%d: %s"):format(path, M.line_of(text, e.field), e.message)
+      e.located = true
+    end
+    if errors.is(e) then return e end
+    return errors.new("script", tostring(e), { traceback = require("icx.sys").traceback(nil, 2) })
+  end)
+  if not ok then error(res, 0) end
+  return res
+end
+
+return M

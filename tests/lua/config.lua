@@ -1,0 +1,164 @@
+-- connections.yml: every error case with its exact message, env_var
+-- templating, regions, and that no message carries the token.
+local t = dofile "tests/lib/tap.lua"
+local config = require "icx.config"
+
+local env = { TOKEN = "tok-secret-1234567890", OTHER = "abc" }
+local function getenv(k) return env[k] end
+
+local function parse(text) return config.parse(text, "connections.yml", getenv) end
+
+local function err_of(text)
+  local ok, e = pcall(parse, text)
+  if ok then return "(no error)" end
+  return tostring(e), e
+end
+
+-- A valid file with both quote styles and spacing variants.
+local conns = parse [[
+connections:
+  intercom:
+    - name: "a"
+      access_token: "{{ env_var('TOKEN') }}"
+    - name: b
+      access_token: "{{env_var(\"OTHER\")}}-x"
+      region: eu
+    - name: c
+      access_token: literal
+      region: AU
+      base_url: http://127.0.0.1:9/
+      rate_limit: 50
+]]
+t.is(#conns, 3, "three connections")
+t.is(conns[1].access_token, "tok-secret-1234567890", "env_var with single quotes")
+t.is(conns[2].access_token, "abc-x", "env_var with double quotes, no spaces, inside text")
+t.is(conns[1].region, "us", "region defaults to us")
+t.is(conns[1].base_url, "https://api.intercom.io", "us base url")
+t.is(conns[2].base_url, "https://api.eu.intercom.io", "eu base url")
+t.is(conns[3].region, "au", "region is case-insensitive")
+t.is(conns[3].base_url, "http://127.0.0.1:9", "base_url overrides the region, trailing slash dropped")
+t.is(conns[3].rate_limit, 50, "rate_limit read as a number")
+t.is(conns[1].rate_limit, 166, "rate_limit defaults to 166")
+
+local cases = {
+  { "unknown key with suggestion", [[
+connections:
+  intercom:
+    - name: a
+      acess_token: x
+]], "connections.yml:4:7: unknown key 'acess_token' in connection 'a' (did you mean 'access_token'?)" },
+  { "missing access_token", [[
+connections:
+  intercom:
+    - name: a
+      region: us
+]], "connections.yml:3:7: connection 'a' has no 'access_token' (add access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\")" },
+  { "missing name", [[
+connections:
+  intercom:
+    - access_token: x
+]], "connections.yml:3:7: connection #1 has no 'name'" },
+  { "bad region lists the three", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+      region: us-east
+]], "connections.yml:5:15: region 'us-east' of connection 'a' is not one of us, eu, au" },
+  { "unset env var names variable and position", [[
+connections:
+  intercom:
+    - name: a
+      access_token: "{{ env_var('NOPE_TOKEN') }}"
+]], "connections.yml:4:21: environment variable 'NOPE_TOKEN' is not set (export it, or put the value in the file)" },
+  { "unsupported template", [[
+connections:
+  intercom:
+    - name: a
+      access_token: "{{ secret('X') }}"
+]], "connections.yml:4:21: unsupported template '{{ secret('X') }}' (the only one is {{ env_var('NAME') }})" },
+  { "missing connections", "other: 1\n",
+    "connections.yml:1:1: unknown key 'other' in the top level" },
+  { "connections without intercom", "connections:\n  postgres: []\n",
+    "connections.yml:2:3: unknown key 'postgres' in 'connections'" },
+  { "typo in intercom", "connections:\n  intercon: []\n",
+    "connections.yml:2:3: unknown key 'intercon' in 'connections' (did you mean 'intercom'?)" },
+  { "empty file", "",
+    "connections.yml:1:1: no 'connections' key (see examples/connections.yml)" },
+  { "empty intercom list", "connections:\n  intercom: []\n",
+    "connections.yml:2:13: 'connections.intercom' must be a non-empty list of connections" },
+  { "duplicate names", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+    - name: a
+      access_token: y
+]], "connections.yml:5:13: duplicate connection name 'a' (first at line 3)" },
+  { "YAML syntax error", "connections:\n  intercom:\n    - name: a\n   bad: [\n",
+    "connections.yml:4:" },
+  { "rate_limit not a number", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+      rate_limit: lots
+]], "connections.yml:5:19: 'rate_limit' of connection 'a' must be a positive number" },
+  { "bad base_url", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+      base_url: api.intercom.io
+]], "connections.yml:5:17: base_url of connection 'a' must start with https:// or http://" },
+  { "connection not a mapping", "connections:\n  intercom:\n    - just-a-string\n",
+    "connections.yml:3:7: connection #1 must be a mapping" },
+  { "empty token", [[
+connections:
+  intercom:
+    - name: a
+      access_token: ""
+]], "connections.yml:4:21: 'access_token' of connection 'a' is empty" },
+}
+for _, c in ipairs(cases) do
+  local msg, e = err_of(c[2])
+  if c[3]:sub(-1) == ":" then
+    t.ok(msg:sub(1, #c[3]) == c[3], c[1] .. ": " .. msg)
+  else
+    t.is(msg, c[3], c[1])
+  end
+  t.is(e and e.kind, "config", c[1] .. " is a config error")
+end
+
+-- No message may carry the token, even when the token's own line is wrong.
+local msg = err_of [[
+connections:
+  intercom:
+    - name: a
+      access_token: "{{ env_var('TOKEN') }}"
+      region: mars
+]]
+t.ok(not msg:find("tok-secret", 1, true), "token absent from a region error")
+
+-- select(): one connection, several, unknown names.
+local two = parse [[
+connections:
+  intercom:
+    - {name: prod, access_token: x}
+    - {name: staging, access_token: y}
+]]
+t.is(config.select(two, "staging", "c.yml").name, "staging", "select by name")
+t.raises(function() config.select(two, nil, "c.yml") end,
+  "c.yml holds 2 intercom connections: choose one with --connection NAME (prod, staging)",
+  "several connections need --connection")
+t.raises(function() config.select(two, "prd", "c.yml") end,
+  "c.yml: no intercom connection named 'prd' (did you mean 'prod'?); the file has: prod, staging",
+  "unknown connection name")
+t.is(config.select({ two[1] }, nil, "c.yml").name, "prod", "the only connection needs no name")
+
+-- load(): missing file.
+t.raises(function() config.load("/nonexistent/connections.yml") end,
+  "/nonexistent/connections.yml: cannot read the configuration (No such file or directory)",
+  "missing file")
+
+os.exit(t.done())

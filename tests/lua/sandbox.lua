@@ -1,0 +1,80 @@
+-- The asset sandbox: strict globals, no io/os.execute/load, text only,
+-- require limited to icx modules, errors reported as path:line.
+local t = dofile "tests/lib/tap.lua"
+local sandbox = require "icx.sandbox"
+
+local dir = t.tmpdir()
+local function script(name, text)
+  local p = dir .. "/" .. name
+  t.write(p, text)
+  return p
+end
+local function err_of(path)
+  local ok, e = pcall(sandbox.run_file, path)
+  if ok then return "(no error)", nil end
+  return tostring(e), e
+end
+
+local p = script("ok.lua", "local x = 41\nreturn { answer = x + 1 }")
+t.is(sandbox.run_file(p).answer, 42, "a script runs and returns its value")
+
+local msg, e = err_of(script("read.lua", "local a = 1\nreturn undefined_name"))
+t.is(msg, dir .. "/read.lua:2: undeclared global 'undefined_name' (declare it with local)", "reading an undeclared global raises at its line")
+t.is(e and e.kind, "script", "as a script error")
+
+msg = err_of(script("write.lua", "\n\nprimary_kye = 'id'\nreturn {}"))
+t.is(msg, dir .. "/write.lua:3: assignment to undeclared global 'primary_kye' (declare it with local)", "writing an undeclared global raises")
+
+msg = err_of(script("io.lua", "return io.open('/etc/passwd')"))
+t.like(msg, "undeclared global 'io'", "no io library")
+
+msg = err_of(script("exec.lua", "return os.execute('true')"))
+t.like(msg, "attempt to call a nil value %(field 'execute'%)", "no os.execute")
+t.is(sandbox.run_file(script("time.lua", "return os.time() > 0")), true, "os.time is there")
+
+msg = err_of(script("load.lua", "return load('return 1')"))
+t.like(msg, "undeclared global 'load'", "no load")
+msg = err_of(script("dofile.lua", "return dofile('/etc/passwd')"))
+t.like(msg, "undeclared global 'dofile'", "no dofile")
+
+msg = err_of(script("req.lua", "local m = require 'io'\nreturn m"))
+t.like(msg, "req.lua:1: module 'io' is not available to asset scripts", "require limited to icx modules")
+t.ok(type(sandbox.run_file(script("req2.lua", "return require 'icx.duration'"))) == "table", "icx modules are available")
+
+-- Bytecode is refused even when it is valid.
+local bc = string.dump(function() return 1 end)
+local bp = dir .. "/bc.lua"
+local f = assert(io.open(bp, "wb")); f:write(bc); f:close()
+msg = err_of(bp)
+t.is(msg, bp .. ": precompiled bytecode is not accepted; give the .lua source", "bytecode refused")
+
+msg = err_of(script("syntax.lua", "return {\n  a = 1\n  b = 2 }"))
+t.like(msg, "syntax.lua:3: '}' expected %(to close '{' at line 1%) near 'b'", "syntax errors name path:line")
+
+msg = err_of(script("err.lua", "local x = nil\n\nerror('boom')"))
+t.is(msg, dir .. "/err.lua:3: boom", "runtime errors name path:line")
+
+msg = err_of(dir .. "/missing.lua")
+t.like(msg, "missing.lua: cannot read the script", "missing script")
+
+-- Scripts do not share globals: each gets a fresh environment.
+script("leak1.lua", "string.evil = true; return 1")
+sandbox.run_file(dir .. "/leak1.lua")
+t.is(string.evil, nil, "a script cannot change the real string library")
+
+-- icx.asset errors name the offending field's line even though
+-- `return icx.asset{...}` is a tail call.
+msg = err_of(script("field.lua", [[
+local icx = require "icx"
+return icx.asset {
+  name = "x",
+  pages = require("icx.intercom").get "/tags",
+  incremental = { key = "updated_at", lookbak = "1 hour" },
+}]]))
+t.is(msg, dir .. "/field.lua:5: icx.asset: 'incremental' has unknown key 'lookbak' (did you mean 'lookback'?)",
+  "a bad field is reported at its own line")
+msg = err_of(script("noname.lua", "local icx = require 'icx'\n\nreturn icx.asset { pages = require('icx.intercom').get '/tags' }"))
+t.is(msg, dir .. "/noname.lua:3: icx.asset: 'name' is required", "a missing field is reported at icx.asset")
+
+os.execute("rm -rf " .. dir)
+os.exit(t.done())
