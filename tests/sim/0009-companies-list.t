@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+# POST /companies/list?page=&per_page=: per_page capped at 60, pages.next a
+# URL string (null on the last page), sorted by last_request_at (desc by
+# default, order=asc), and only the first 10,000 companies reachable: past
+# that 400 "page limit reached, please use scroll API".
+import os
+import sys
+import urllib.parse
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.join(HERE, "..", "lib")]
+import tap                      # noqa: E402
+from simctl import Sim          # noqa: E402
+
+with Sim(companies=130, contacts=20) as sim:
+    truth = sim.dump("companies")
+    r = sim.api("POST", "/companies/list?per_page=100")
+    j = r.json()
+    tap.is_((len(j["data"]), j["pages"]["per_page"]), (60, 60), "per_page capped at 60")
+    tap.is_(len(sim.api("POST", "/companies/list").json()["data"]), 15, "default per_page 15")
+    seen, url, n = [], "/companies/list?page=1&per_page=50", 0
+    while url:
+        j = sim.api("POST", url).json()
+        n += 1
+        seen += j["data"]
+        nxt = j["pages"]["next"]
+        tap.ok(nxt is None or isinstance(nxt, str), "pages.next is a string or null")
+        if nxt:
+            u = urllib.parse.urlsplit(nxt)
+            tap.ok(u.scheme == "http" and u.netloc == "127.0.0.1:%d" % sim.port,
+                   "pages.next is a full URL on the sim")
+            url = u.path + "?" + u.query
+        else:
+            url = None
+    tap.is_(n, 3, "3 pages of 50 for 130 companies")
+    tap.is_(j["pages"]["total_pages"], 3, "total_pages")
+    tap.is_(j["total_count"], 130, "total_count")
+    tap.is_(sorted(c["id"] for c in seen), sorted(c["id"] for c in truth), "walk returns all")
+    lr = [c["last_request_at"] for c in seen]
+    tap.ok(lr == sorted(lr, reverse=True), "default order: last_request_at descending")
+    j = sim.api("POST", "/companies/list?per_page=60&order=asc").json()
+    lr = [c["last_request_at"] for c in j["data"]]
+    tap.ok(lr == sorted(lr), "order=asc")
+    tap.is_(sim.api("POST", "/companies/list?page=10").json()["data"], [],
+            "past the end (below the cap): empty data")
+
+with Sim(companies=10030, contacts=5, conversations=0, tickets=0, articles=0) as sim:
+    j = sim.api("POST", "/companies/list?page=166&per_page=60").json()
+    tap.is_(len(j["data"]), 60, "page 166 x 60 (companies 9901-9960) is reachable")
+    tap.ok(isinstance(j["pages"]["next"], str), "and points to page 167")
+    r = sim.api("POST", "/companies/list?page=167&per_page=60")
+    tap.is_(r.status, 400, "page 167 x 60 crosses 10,000 -> 400")
+    e = r.json()["errors"][0]
+    tap.is_(e["message"], "page limit reached, please use scroll API", "the 10k message")
+    tap.is_(sim.api("POST", "/companies/list?page=200&per_page=50").status, 200,
+            "page 200 x 50 (companies 9951-10000) -> 200")
+    tap.is_(sim.api("POST", "/companies/list?page=201&per_page=50").status, 400,
+            "page 201 x 50 (past 10,000) -> 400")
+tap.done_testing()

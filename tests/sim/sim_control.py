@@ -1,0 +1,144 @@
+"""The simulator's control API under /_sim/ (not Intercom's): no auth, never
+rate-limited or faulted, not counted in stats.
+
+  POST /_sim/mutate        {"asset", "count", "same_day", "ids"}
+  POST /_sim/create        {"asset", "count"}
+  POST /_sim/delete        {"asset", "id"}
+  POST /_sim/merge_contact {"id"}
+  POST /_sim/stale_scroll  {"expires_in"}
+  POST /_sim/fault         {"path", "status", "count", "retry_after",
+                            "reset_in", "kind", "delay_ms", "method",
+                            "after"}
+  POST /_sim/clear_faults
+  POST /_sim/rate          {"limit"}
+  GET  /_sim/stats         POST /_sim/reset_stats
+  GET  /_sim/dump/<what>   JSON lines
+  GET  /_sim/info          port, seed, start time, timezone, counts
+"""
+
+import json
+import time
+
+from sim_store import ASSETS
+
+
+class ControlError(Exception):
+    """A bad control request (answered 400 {"error": ...})."""
+
+
+class Control:
+    """Dispatches /_sim/ requests against the App."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def handle(self, method, path, query, body):
+        """(status, dict or JSON-lines bytes)."""
+        name = path[len("/_sim/"):]
+        try:
+            data = json.loads(body) if body else {}
+            if not isinstance(data, dict):
+                raise ControlError("body must be a JSON object")
+            if method == "GET" and name.startswith("dump/"):
+                return 200, self.dump(name[len("dump/"):])
+            fn = getattr(self, "%s_%s" % (method.lower(), name), None)
+            if fn is None:
+                return 404, {"error": "no control endpoint %s %s" % (method, path)}
+            return 200, fn(data)
+        except (ControlError, ValueError, KeyError, TypeError) as e:
+            return 400, {"error": str(e)}
+
+    @staticmethod
+    def _asset(data):
+        """The 'asset' of a request, checked."""
+        a = data.get("asset")
+        if a not in ASSETS:
+            raise ControlError("asset must be one of %s" % ", ".join(ASSETS))
+        return a
+
+    def dump(self, what):
+        """Full truth of one asset as JSON lines."""
+        w = self.app.world
+        with w.lock:
+            try:
+                lines = w.dump_lines(what)
+            except KeyError as e:
+                raise ControlError(str(e))
+        return b"".join(x + b"\n" for x in lines)
+
+    def post_mutate(self, data):
+        """Bump updated_at (now, or same day) and change a field."""
+        w = self.app.world
+        ids = data.get("ids")
+        if ids is not None and not isinstance(ids, list):
+            raise ControlError("ids must be a list")
+        with w.lock:
+            return w.mutate(self._asset(data), int(data.get("count", 1)),
+                            bool(data.get("same_day")), ids, int(time.time()))
+
+    def post_create(self, data):
+        """New records created now (contacts hidden from search for
+        --index-lag seconds)."""
+        w = self.app.world
+        with w.lock:
+            return w.create(self._asset(data), int(data.get("count", 1)),
+                            int(time.time()), self.app.opts.index_lag)
+
+    def post_delete(self, data):
+        """Delete one record."""
+        w = self.app.world
+        with w.lock:
+            ok = w.delete(self._asset(data), str(data.get("id")))
+        if not ok:
+            raise ControlError("no such record")
+        return {"deleted": data.get("id")}
+
+    def post_merge_contact(self, data):
+        """A contact merged away: gone from list, search and GET."""
+        w = self.app.world
+        with w.lock:
+            if not w.delete("contacts", str(data.get("id"))):
+                raise ControlError("no such contact")
+        return {"merged": data.get("id")}
+
+    def post_stale_scroll(self, data):
+        """Open a companies scroll nobody continues."""
+        exp = data.get("expires_in")
+        param = self.app.api.stale_scroll(time.time(),
+                                          None if exp is None else float(exp))
+        return {"scroll_param": param}
+
+    def post_fault(self, data):
+        """Queue a fault for the next N matching requests."""
+        return {"queued": self.app.faults.add(data)}
+
+    def post_clear_faults(self, data):
+        """Drop queued faults."""
+        self.app.faults.clear()
+        return {"cleared": True}
+
+    def post_rate(self, data):
+        """Change the per-10-second limit now."""
+        n = int(data["limit"])
+        self.app.rate.set_limit(n)
+        return {"limit": n}
+
+    def get_stats(self, data):
+        """Request statistics."""
+        return self.app.stats.snapshot()
+
+    def post_reset_stats(self, data):
+        """Zero the statistics."""
+        self.app.stats.reset()
+        return {"reset": True}
+
+    def get_info(self, data):
+        """What this simulator is serving."""
+        w = self.app.world
+        with w.lock:
+            counts = {a: len(w.stores[a]) for a in ASSETS}
+        o = self.app.opts
+        return {"port": self.app.port, "seed": o.seed, "now": w.now0,
+                "timezone": o.timezone, "counts": counts,
+                "index_lag": o.index_lag, "scroll_expiry": o.scroll_expiry,
+                "rate": self.app.rate.limit}
