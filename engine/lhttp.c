@@ -1,0 +1,641 @@
+/* icx.http: many HTTP requests in flight over libcurl's multi interface.
+ *
+ *   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
+ *   Multi:start(req) -> id                 starts a transfer, never blocks
+ *       req = {url=, method="GET", headers={"Name: value", ...}, body=,
+ *              timeout=120, connect_timeout=10, max_bytes=64 MiB, ca_file=}
+ *   Multi:wait([seconds]) -> {completion, ...}
+ *       blocks until at least one transfer finishes or the time is up
+ *       (an empty list then, or at once when nothing is in flight);
+ *       completion = {id=, status=, headers={lower-case name -> value},
+ *                     body=, bytes=, ms=, url=, http_version=,
+ *                     reused= (true: no new connection was opened),
+ *                     err=nil|message, code=nil|"timeout"|"too_large"|
+ *                     "transport"}
+ *   Multi:pending() -> n                   transfers started, not reported
+ *   Multi:cancel(id) -> boolean            drops a transfer in flight
+ *   Multi:close()                          idempotent; also __gc, __close
+ *   icx.http.version, icx.http.user_agent ("icx/<version>"),
+ *   icx.http.curl_version
+ *
+ * A Multi owns one curl share handle, so every transfer it runs shares DNS
+ * answers, TLS sessions and the pool of kept-alive connections. TLS
+ * verification is always on; `ca_file` adds trust, nothing removes it.
+ * Bodies are decoded (gzip and whatever else curl offers) and capped at
+ * max_bytes after decoding, so a huge or hostile response fails with code
+ * "too_large" instead of exhausting memory.
+ *
+ * No Lua runs inside curl callbacks: they only copy bytes into C buffers
+ * owned by the transfer, and the transfer stays linked into the Multi until
+ * its completion table is fully built, so an error while building it (out of
+ * memory) leaks nothing: the Multi still owns it and reports it next time.
+ */
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "modules.h"
+#include "opts.h"
+
+#ifndef ICX_VERSION
+#define ICX_VERSION "0.0.0"
+#endif
+
+#define MULTI_MT "icx.http.Multi"
+
+#define DEFAULT_TIMEOUT 120.0
+#define DEFAULT_CONNECT_TIMEOUT 10.0
+#define DEFAULT_MAX_BYTES ((lua_Integer)64 << 20)
+/* Response headers beyond this are a broken or hostile server. */
+#define MAX_HEADER_BYTES ((size_t)1 << 20)
+
+/* A growable byte buffer in C memory. */
+struct xbuf {
+  char *data; /* owned; NULL until the first byte */
+  size_t len;
+  size_t cap;
+};
+
+/* One transfer, from start() until wait() has reported it. */
+struct xfer {
+  struct xfer *next;
+  CURL *easy;                 /* owned */
+  struct curl_slist *headers; /* owned request headers */
+  struct xbuf body;           /* owned response body, decoded */
+  struct xbuf head;           /* owned header lines of the last response */
+  lua_Integer id;
+  curl_off_t max_bytes;
+  int too_large; /* the body passed max_bytes */
+  int oom;       /* a buffer could not grow */
+  int done;      /* curl has finished it (result is set) */
+  CURLcode result;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The Multi userdata. */
+struct multi {
+  CURLM *multi;        /* owned; NULL once closed */
+  CURLSH *share;       /* owned; DNS, TLS sessions, connections */
+  struct xfer *active; /* owned: transfers in flight */
+  struct xfer *done;   /* owned: finished, not yet reported, oldest first */
+  struct xfer **done_tail;
+  lua_Integer next_id;
+  int pending; /* transfers in either list */
+};
+
+/* Appends n bytes; returns 0 when memory runs out (the buffer is intact). */
+static int xbuf_add(struct xbuf *b, const char *p, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d)
+      return 0;
+    b->data = d;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 1;
+}
+
+/* Frees a transfer and everything it owns; it must not be in a multi. */
+static void xfer_free(struct xfer *x) {
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  curl_slist_free_all(x->headers);
+  free(x->body.data);
+  free(x->head.data);
+  free(x);
+}
+
+/* Appends one request header line; returns 0 when out of memory. */
+static int add_header(struct xfer *x, const char *line) {
+  struct curl_slist *s = curl_slist_append(x->headers, line);
+  if (!s)
+    return 0;
+  x->headers = s;
+  return 1;
+}
+
+/* curl write callback: body bytes into the transfer's buffer, up to
+ * max_bytes. Returning less than given makes curl fail the transfer. */
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  struct xfer *x = ud;
+  size_t len = size * n;
+  if ((curl_off_t)(x->body.len + len) > x->max_bytes) {
+    x->too_large = 1;
+    return 0;
+  }
+  if (!xbuf_add(&x->body, p, len)) {
+    x->oom = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* curl header callback: keeps the header lines of the last response only
+ * (a 100 Continue or a proxy's answer comes first and is dropped). */
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  struct xfer *x = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+    x->head.len = 0;
+  if (x->head.len + len > MAX_HEADER_BYTES)
+    return 0;
+  if (!xbuf_add(&x->head, p, len)) {
+    x->oom = 1;
+    return 0;
+  }
+  return len;
+}
+
+/* Seconds on the monotonic clock. */
+static double mono_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The open Multi at `arg`, or raises.  [-0, +0, v] */
+static struct multi *check_multi(lua_State *L, int arg) {
+  struct multi *m = luaL_checkudata(L, arg, MULTI_MT);
+  if (!m->multi)
+    luaL_error(L, "icx.http: attempt to use a closed Multi");
+  return m;
+}
+
+/* Optional string field, borrowed from the table at idx (which stays on
+ * the stack), or NULL.  [-0, +0, v] */
+static const char *opt_string(lua_State *L, int idx, const char *key) {
+  const char *s = NULL;
+  int t = lua_getfield(L, idx, key);
+  if (t != LUA_TNIL) {
+    if (t != LUA_TSTRING)
+      luaL_error(L, "icx.http: '%s' must be a string", key);
+    s = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1);
+  return s;
+}
+
+/* Checks a request's header list: strings "Name: value" without CR or LF,
+ * so a value from a script cannot smuggle in another header.
+ * [-0, +0, v] */
+static void check_headers(lua_State *L, int idx) {
+  lua_Integer n = luaL_len(L, idx);
+  for (lua_Integer i = 1; i <= n; i++) {
+    if (lua_geti(L, idx, i) != LUA_TSTRING)
+      luaL_error(L, "icx.http: headers[%d] must be a string", (int)i);
+    const char *h = lua_tostring(L, -1);
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h || strpbrk(h, "\r\n"))
+      luaL_error(L, "icx.http: headers[%d] must look like 'Name: value'",
+                 (int)i);
+    lua_pop(L, 1);
+  }
+}
+
+/* Moves finished transfers from curl's message queue to the done list. */
+static void harvest(struct multi *m) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(m->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    struct xfer *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    x->result = msg->data.result;
+    x->done = 1;
+    curl_multi_remove_handle(m->multi, x->easy);
+    for (struct xfer **p = &m->active; *p; p = &(*p)->next)
+      if (*p == x) {
+        *p = x->next;
+        break;
+      }
+    x->next = NULL;
+    *m->done_tail = x;
+    m->done_tail = &x->next;
+  }
+}
+
+/* Pushes the response headers as {lower-case name -> value}; repeated
+ * headers are joined with ", " as HTTP allows.  [-0, +1, m] */
+static void push_headers(lua_State *L, const struct xbuf *head) {
+  lua_newtable(L);
+  if (!head->data)
+    return;
+  const char *p = head->data, *end = head->data + head->len;
+  while (p < end) {
+    size_t rest = (size_t)(end - p);
+    const char *eol = memchr(p, '\n', rest);
+    size_t n = eol ? (size_t)(eol - p) : rest;
+    const char *next = eol ? eol + 1 : end;
+    if (n > 0 && p[n - 1] == '\r')
+      n--;
+    const char *line_end = p + n;
+    const char *colon = memchr(p, ':', n);
+    int status_line = n >= 5 && memcmp(p, "HTTP/", 5) == 0;
+    if (colon && !status_line) {
+      luaL_Buffer name;
+      luaL_buffinit(L, &name);
+      for (const char *c = p; c < colon; c++)
+        luaL_addchar(&name, (char)tolower((unsigned char)*c));
+      luaL_pushresult(&name);
+      const char *v = colon + 1;
+      while (v < line_end && (*v == ' ' || *v == '\t'))
+        v++;
+      const char *ve = line_end;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+      lua_pushvalue(L, -1);
+      if (lua_rawget(L, -3) == LUA_TSTRING) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, v, (size_t)(ve - v));
+        lua_concat(L, 3);
+      } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, v, (size_t)(ve - v));
+      }
+      lua_rawset(L, -3);
+    }
+    p = next;
+  }
+}
+
+/* Pushes the completion table of a finished transfer.  [-0, +1, m] */
+static void push_completion(lua_State *L, struct xfer *x) {
+  long status = 0, version = 0, connects = 0;
+  curl_off_t total_us = 0;
+  char *url = NULL;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+  curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+  lua_createtable(L, 0, 11);
+  lua_pushinteger(L, x->id);
+  lua_setfield(L, -2, "id");
+  lua_pushinteger(L, status);
+  lua_setfield(L, -2, "status");
+  push_headers(L, &x->head);
+  lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
+  lua_setfield(L, -2, "body");
+  lua_pushinteger(L, (lua_Integer)x->body.len);
+  lua_setfield(L, -2, "bytes");
+  lua_pushnumber(L, (double)total_us / 1000.0);
+  lua_setfield(L, -2, "ms");
+  lua_pushstring(L, url ? url : "");
+  lua_setfield(L, -2, "url");
+  lua_pushstring(L, version == CURL_HTTP_VERSION_2_0   ? "2"
+                    : version == CURL_HTTP_VERSION_1_0 ? "1.0"
+                    : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                                                       : "");
+  lua_setfield(L, -2, "http_version");
+  lua_pushboolean(L, connects == 0);
+  lua_setfield(L, -2, "reused");
+  if (x->result == CURLE_OK && !x->oom)
+    return;
+  const char *code = "transport";
+  if (x->too_large || x->result == CURLE_FILESIZE_EXCEEDED) {
+    code = "too_large";
+    lua_pushfstring(L, "response body larger than %I bytes",
+                    (lua_Integer)x->max_bytes);
+  } else if (x->oom) {
+    lua_pushliteral(L, "out of memory reading the response");
+  } else {
+    if (x->result == CURLE_OPERATION_TIMEDOUT)
+      code = "timeout";
+    lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
+  }
+  lua_setfield(L, -2, "err");
+  lua_pushstring(L, code);
+  lua_setfield(L, -2, "code");
+}
+
+/* icx.http.multi([opts]) -> Multi */
+static int http_multi(lua_State *L) {
+  static const char *const keys[] = {"max_host_connections", NULL};
+  long max_host = 0;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    icx_opts_check(L, 1, "icx.http", "multi{}", keys);
+    if (lua_getfield(L, 1, "max_host_connections") != LUA_TNIL) {
+      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
+        luaL_error(L, "icx.http: 'max_host_connections' must be an integer "
+                      ">= 0");
+      max_host = (long)lua_tointeger(L, -1);
+    }
+    lua_pop(L, 1);
+  }
+  /* Created closed with its metatable first, so a failure below leaves a
+   * harmless closed userdata for the collector. */
+  struct multi *m = lua_newuserdatauv(L, sizeof *m, 0);
+  memset(m, 0, sizeof *m);
+  m->done_tail = &m->done;
+  luaL_setmetatable(L, MULTI_MT);
+  CURLM *cm = curl_multi_init();
+  CURLSH *sh = curl_share_init();
+  if (!cm || !sh) {
+    if (cm)
+      curl_multi_cleanup(cm);
+    if (sh)
+      curl_share_cleanup(sh);
+    return luaL_error(L, "icx.http: cannot create a curl multi handle");
+  }
+  curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_multi_setopt(cm, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  if (max_host)
+    curl_multi_setopt(cm, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
+  m->multi = cm;
+  m->share = sh;
+  m->next_id = 1;
+  return 1;
+}
+
+/* Multi:start(req) -> id */
+static int multi_start(lua_State *L) {
+  static const char *const keys[] = {"method",    "url",     "headers",
+                                     "body",      "timeout", "connect_timeout",
+                                     "max_bytes", "ca_file", NULL};
+  struct multi *m = check_multi(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  icx_opts_check(L, 2, "icx.http", "request", keys);
+
+  /* Everything is checked before anything is allocated, so a bad request
+   * raises with no C memory to free. */
+  const char *url = opt_string(L, 2, "url");
+  if (!url)
+    return luaL_error(L, "icx.http: request needs a 'url'");
+  if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+    return luaL_error(L, "icx.http: url must start with https:// or http://");
+  const char *method = opt_string(L, 2, "method");
+  if (!method)
+    method = "GET";
+  for (const char *c = method; *c; c++)
+    if (!isupper((unsigned char)*c))
+      return luaL_error(L, "icx.http: method '%s' must be upper case", method);
+  size_t body_len = 0;
+  const char *body = NULL;
+  if (lua_getfield(L, 2, "body") != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      return luaL_error(L, "icx.http: 'body' must be a string");
+    body = lua_tolstring(L, -1, &body_len);
+  }
+  lua_pop(L, 1); /* the string stays alive in the request table */
+  if (body && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
+    return luaL_error(L, "icx.http: a %s request cannot have a body", method);
+  int htype = lua_getfield(L, 2, "headers");
+  if (htype != LUA_TNIL && htype != LUA_TTABLE)
+    return luaL_error(L, "icx.http: 'headers' must be a list of strings");
+  if (htype == LUA_TTABLE)
+    check_headers(L, -1);
+  int hidx = lua_gettop(L);
+  double timeout =
+      icx_opts_positive(L, 2, "icx.http", "timeout", DEFAULT_TIMEOUT);
+  double ctimeout = icx_opts_positive(L, 2, "icx.http", "connect_timeout",
+                                      DEFAULT_CONNECT_TIMEOUT);
+  lua_Integer max_bytes = DEFAULT_MAX_BYTES;
+  if (lua_getfield(L, 2, "max_bytes") != LUA_TNIL) {
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
+      return luaL_error(L, "icx.http: 'max_bytes' must be an integer > 0");
+    max_bytes = lua_tointeger(L, -1);
+  }
+  lua_pop(L, 1);
+  const char *ca_file = opt_string(L, 2, "ca_file");
+
+  struct xfer *x = calloc(1, sizeof *x);
+  if (!x)
+    return luaL_error(L, "icx.http: out of memory");
+  x->easy = curl_easy_init();
+  int ok = x->easy != NULL;
+  int has_type = 0;
+  if (ok && htype == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, hidx);
+    for (lua_Integer i = 1; ok && i <= n; i++) {
+      lua_geti(L, hidx, i); /* checked strings: cannot raise */
+      const char *h = lua_tostring(L, -1);
+      has_type |= strncasecmp(h, "content-type:", 13) == 0;
+      ok = add_header(x, h);
+      lua_pop(L, 1);
+    }
+  }
+  /* curl would otherwise wait a round trip for "100 Continue", and label a
+   * bodiless POST as a form. */
+  if (ok && (body || !strcmp(method, "POST")))
+    ok = add_header(x, "Expect:");
+  if (ok && !strcmp(method, "POST") && !has_type)
+    ok = add_header(x, "Content-Type:");
+  CURL *e = x->easy;
+  x->max_bytes = (curl_off_t)max_bytes;
+  x->id = m->next_id;
+  if (ok) {
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+    curl_easy_setopt(e, CURLOPT_SHARE, m->share);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS,
+                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    /* Redirects would carry the Authorization header to wherever the
+     * server points; Intercom's API does not redirect. */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(ctimeout * 1000));
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+    if (ca_file)
+      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+    if (!strcmp(method, "HEAD")) {
+      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (!strcmp(method, "POST")) {
+      curl_easy_setopt(e, CURLOPT_POST, 1L);
+    } else if (strcmp(method, "GET") != 0) {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (body || !strcmp(method, "POST")) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+      ok = curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") ==
+           CURLE_OK;
+    }
+  }
+  if (ok)
+    ok = curl_multi_add_handle(m->multi, e) == CURLM_OK;
+  if (!ok) {
+    xfer_free(x);
+    return luaL_error(L, "icx.http: cannot start a transfer (out of memory)");
+  }
+  x->next = m->active;
+  m->active = x;
+  m->pending++;
+  m->next_id++;
+  lua_pushinteger(L, x->id);
+  return 1;
+}
+
+/* Multi:wait([seconds]) -> list of completions */
+static int multi_wait(lua_State *L) {
+  struct multi *m = check_multi(L, 1);
+  double timeout = luaL_optnumber(L, 2, 0);
+  double deadline = mono_now() + (timeout > 0 ? timeout : 0);
+  for (;;) {
+    int running = 0;
+    CURLMcode rc = curl_multi_perform(m->multi, &running);
+    if (rc != CURLM_OK)
+      return luaL_error(L, "icx.http: %s", curl_multi_strerror(rc));
+    harvest(m);
+    if (m->done || !m->active)
+      break;
+    double left = deadline - mono_now();
+    if (left <= 0)
+      break;
+    int ms = left > 1e6 ? 1000000000 : (int)ceil(left * 1000);
+    rc = curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+    if (rc != CURLM_OK)
+      return luaL_error(L, "icx.http: %s", curl_multi_strerror(rc));
+  }
+  lua_newtable(L);
+  int n = 0;
+  while (m->done) {
+    struct xfer *x = m->done;
+    push_completion(L, x);
+    lua_rawseti(L, -2, ++n);
+    /* Only now, with the table safe in the list, is the transfer freed. */
+    m->done = x->next;
+    if (!m->done)
+      m->done_tail = &m->done;
+    m->pending--;
+    xfer_free(x);
+  }
+  return 1;
+}
+
+/* Multi:pending() -> n */
+static int multi_pending(lua_State *L) {
+  struct multi *m = check_multi(L, 1);
+  lua_pushinteger(L, m->pending);
+  return 1;
+}
+
+/* Multi:cancel(id) -> boolean: true when the transfer was still known. */
+static int multi_cancel(lua_State *L) {
+  struct multi *m = check_multi(L, 1);
+  lua_Integer id = luaL_checkinteger(L, 2);
+  struct xfer **lists[2] = {&m->active, &m->done};
+  for (int l = 0; l < 2; l++)
+    for (struct xfer **p = lists[l]; *p; p = &(*p)->next) {
+      struct xfer *x = *p;
+      if (x->id != id)
+        continue;
+      *p = x->next;
+      if (l == 0) {
+        curl_multi_remove_handle(m->multi, x->easy);
+      } else {
+        m->done_tail = &m->done;
+        while (*m->done_tail)
+          m->done_tail = &(*m->done_tail)->next;
+      }
+      m->pending--;
+      xfer_free(x);
+      lua_pushboolean(L, 1);
+      return 1;
+    }
+  lua_pushboolean(L, 0);
+  return 1;
+}
+
+/* Multi:close(), __gc and __close: frees every transfer, then the handles.
+ * Transfers go first because curl refuses to free a share still in use. */
+static int multi_close(lua_State *L) {
+  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  if (!m->multi)
+    return 0;
+  while (m->active) {
+    struct xfer *x = m->active;
+    m->active = x->next;
+    curl_multi_remove_handle(m->multi, x->easy);
+    xfer_free(x);
+  }
+  while (m->done) {
+    struct xfer *x = m->done;
+    m->done = x->next;
+    xfer_free(x);
+  }
+  m->done_tail = &m->done;
+  m->pending = 0;
+  curl_multi_cleanup(m->multi);
+  curl_share_cleanup(m->share);
+  m->multi = NULL;
+  m->share = NULL;
+  return 0;
+}
+
+/* __tostring: "icx.http.Multi (2 pending)" or "icx.http.Multi (closed)" */
+static int multi_tostring(lua_State *L) {
+  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  if (!m->multi)
+    lua_pushfstring(L, "%s (closed)", MULTI_MT);
+  else
+    lua_pushfstring(L, "%s (%d pending)", MULTI_MT, m->pending);
+  return 1;
+}
+
+static const luaL_Reg multi_methods[] = {
+    {"start", multi_start},     {"wait", multi_wait},
+    {"pending", multi_pending}, {"cancel", multi_cancel},
+    {"close", multi_close},     {NULL, NULL}};
+
+static const luaL_Reg multi_meta[] = {{"__gc", multi_close},
+                                      {"__close", multi_close},
+                                      {"__tostring", multi_tostring},
+                                      {"__index", NULL},
+                                      {NULL, NULL}};
+
+static const luaL_Reg http_funcs[] = {{"multi", http_multi}, {NULL, NULL}};
+
+/* require "icx.http": the Multi metatable and the module table. */
+int luaopen_icx_http(lua_State *L) {
+  /* Reference-counted by curl and cheap after the first call; never undone,
+   * since other states of the process may still use curl. */
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return luaL_error(L, "icx.http: curl_global_init failed");
+  luaL_newmetatable(L, MULTI_MT);
+  luaL_setfuncs(L, multi_meta, 0);
+  luaL_newlibtable(L, multi_methods);
+  luaL_setfuncs(L, multi_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, http_funcs);
+  lua_pushliteral(L, ICX_VERSION);
+  lua_setfield(L, -2, "version");
+  lua_pushliteral(L, "icx/" ICX_VERSION);
+  lua_setfield(L, -2, "user_agent");
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}
