@@ -1,0 +1,31 @@
+/*
+** ljson.h: the C side of icx.json (engine/ljson.c) for other C modules.
+**
+** The SQLite writer (lsqlite.c) takes a Page from Lua and binds each record's
+** top-level members straight from the raw slices, so no value passes through
+** a Lua number on the record path.
+*/
+#ifndef ICX_LJSON_H
+#define ICX_LJSON_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "jscan.h"
+
+/* Opens the module; registered by the runtime as package.preload["icx.json"].
+ */
+int luaopen_icx_json(lua_State *L);
+
+/*
+** Check that the value at idx is an open icx.json.Page (raises otherwise, the
+** message naming the argument) and return its records: an array of *count
+** validated JS_OBJECT slices of the page body, in body order. The slices stay
+** valid while the Page is alive and not closed: keep it on the Lua stack (or
+** otherwise referenced) while using them. Never NULL, even for 0 records.
+** [-0, +0, v]
+*/
+const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count);
+
+#endif

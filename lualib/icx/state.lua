@@ -1,0 +1,155 @@
+-- Run bookkeeping every destination keeps in SQLite (the destination file
+-- itself, or the JSONL state file): the incremental cursor of each asset in
+-- _icx_state, written in the transaction of the page it describes, and one
+-- _icx_runs row per asset per run for ops tooling. Only connection and asset
+-- names, cursors and redacted messages land here; never a token.
+local errors = require "icx.errors"
+local log = require "icx.log"
+
+local M = {}
+
+-- value has no declared type so a cursor keeps its own (an integer stays an
+-- integer, a starting_after token a string).
+local SCHEMA = [[
+CREATE TABLE IF NOT EXISTS _icx_state (
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (connection, asset));
+CREATE TABLE IF NOT EXISTS _icx_runs (
+  id INTEGER PRIMARY KEY,
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  status TEXT NOT NULL,
+  rows INTEGER,
+  requests INTEGER,
+  retries INTEGER,
+  rate_limited INTEGER,
+  error TEXT);
+]]
+
+local NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+-- Raises a dest error for a failed icx.sqlite call; passes results through.
+function M.check(v, err, code, ...)
+  if v == nil then errors.raise("dest", err, { code = code }) end
+  return v, err, code, ...
+end
+local check = M.check
+
+-- Runs f(db) in its own write transaction unless one is already open (the
+-- caller's page transaction then carries the change).
+function M.atomic(db, f)
+  if db:in_transaction() then return f(db) end
+  check(db:begin())
+  local ok, res = pcall(f, db)
+  if not ok then
+    db:rollback()
+    error(res, 0)
+  end
+  M.commit(db)
+  return res
+end
+
+-- Commits db's transaction; on failure rolls back (SQLite may have kept it
+-- open) before raising, so nothing half-lands.
+function M.commit(db)
+  local done, err, code = db:commit()
+  if not done then
+    db:rollback()
+    check(nil, err, code)
+  end
+end
+
+-- Opens (creating if needed) the SQLite file that keeps state, with its
+-- tables; `what` names it in the error ("the SQLite destination").
+function M.open(path, what, opts)
+  local db, err, code = require("icx.sqlite").open(path, { busy_timeout = opts and opts.busy_timeout })
+  if not db then
+    errors.raise("dest", ("cannot open %s '%s': %s"):format(what, path, err), { code = code })
+  end
+  local ok, e = pcall(M.init, db)
+  if not ok then
+    db:close()
+    error(e, 0)
+  end
+  return db
+end
+
+-- The destination methods that are only state: every destination keeps its
+-- state database in self.db and copies these into its class.
+M.dest_methods = {
+  begin = function(self)
+    if self.db:in_transaction() then
+      errors.raise("internal", "icx.dest: begin() inside a transaction")
+    end
+    check(self.db:begin())
+  end,
+  cursor_get = function(self, connection, asset) return M.cursor_get(self.db, connection, asset) end,
+  cursor_set = function(self, connection, asset, key, value)
+    M.cursor_set(self.db, connection, asset, key, value)
+  end,
+  run_start = function(self, t) return M.run_start(self.db, t or {}) end,
+  run_finish = function(self, id, t) M.run_finish(self.db, id, t) end,
+}
+
+-- Creates the tables if missing.
+function M.init(db)
+  M.atomic(db, function() check(db:exec(SCHEMA)) end)
+end
+
+-- The stored cursor: value (nil when none) and its key name.
+function M.cursor_get(db, connection, asset)
+  local rows = check(db:query("SELECT key, value FROM _icx_state WHERE connection = ? AND asset = ?",
+    connection, asset))
+  if not rows[1] then return nil end
+  return rows[1].value, rows[1].key
+end
+
+-- Stores the cursor; must run inside the page's transaction so the two
+-- commit (or vanish) together.
+function M.cursor_set(db, connection, asset, key, value)
+  if not db:in_transaction() then
+    errors.raise("internal", "icx.dest: cursor_set outside a transaction (call d:begin() first)")
+  end
+  if type(key) ~= "string" then errors.raise("internal", "icx.dest: cursor key must be a string") end
+  check(db:query("INSERT INTO _icx_state (connection, asset, key, value, updated_at) VALUES (?, ?, ?, ?, "
+    .. NOW .. ") ON CONFLICT (connection, asset) DO UPDATE SET key = excluded.key, "
+    .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key, value))
+end
+
+-- Inserts a "running" row; returns its id.
+function M.run_start(db, t)
+  local connection, asset = t.connection, t.asset
+  if type(connection) ~= "string" or type(asset) ~= "string" then
+    errors.raise("internal", "icx.dest: run_start needs connection and asset names")
+  end
+  return M.atomic(db, function()
+    local rows = check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status) VALUES (?, ?, "
+      .. NOW .. ", 'running') RETURNING id", connection, asset))
+    return rows[1].id
+  end)
+end
+
+local STATUS = { ok = true, failed = true }
+
+-- Closes a run row with its outcome and counters. The message is redacted
+-- like a log line, so a token echoed into an error never lands.
+function M.run_finish(db, id, t)
+  t = t or {}
+  if not STATUS[t.status] then
+    errors.raise("internal", ("icx.dest: run status must be 'ok' or 'failed', not '%s'"):format(tostring(t.status)))
+  end
+  local msg = t.error ~= nil and log.redact(tostring(t.error)) or nil
+  M.atomic(db, function()
+    check(db:query("UPDATE _icx_runs SET finished_at = " .. NOW .. ", status = ?, rows = ?, requests = ?, "
+      .. "retries = ?, rate_limited = ?, error = ? WHERE id = ?", t.status, t.rows or 0, t.requests or 0,
+      t.retries or 0, t.rate_limited or 0, msg, id))
+  end)
+end
+
+return M
