@@ -1,0 +1,11 @@
+-- Intercom teams: one GET /teams, no paging and no timestamps to filter on, so
+-- the table is replaced whole each run (readers see the old or the new).
+local icx = require "icx"
+local intercom = require "icx.intercom"
+
+return icx.asset {
+  name = "teams",
+  primary_key = "id",
+  mode = "replace",
+  pages = intercom.get("/teams", { list_key = "teams" }),
+}

@@ -1,0 +1,139 @@
+"""Shared helpers for the numbered e2e cases (01NN-*.t): a case directory
+with a connections.yml pointing at the simulator, icx runs with captured
+output, and the directory kept under tests/e2e/cases-kept/ when a case fails.
+
+    import icxtest
+    from simctl import Sim
+    with Sim(contacts=30) as sim, icxtest.Case("0101-check", sim) as case:
+        r = case.icx("check")                 # ./icx --config ... check
+        r = case.lua("walk.lua", "--style", "cursor", ...)   # tests/e2e/lua/
+        r.rc, r.out, r.err, r.json()          # json(): last stdout line
+        tap.ok(..., "name")
+    tap.done_testing()
+
+ICX names the binary (default ./icx, relative to the repository root).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+
+import tap  # noqa: E402
+
+ICX = os.path.abspath(os.path.join(ROOT, os.environ.get("ICX", "icx")))
+LUA_DIR = os.path.join(ROOT, "tests", "e2e", "lua")
+KEPT = os.path.join(ROOT, "tests", "e2e", "cases-kept")
+
+
+def _uncaught(kind, value, tb):
+    """An exception escaping a case is one failed test with its traceback
+    and a plan, so prove reports what broke instead of "no plan found"."""
+    tap.ok(False, "uncaught %s: %s" % (kind.__name__, value))
+    tap.diag("".join(traceback.format_exception(kind, value, tb)))
+    tap.done_testing()
+
+
+sys.excepthook = _uncaught
+
+
+class Result:
+    """One icx run: exit code, stdout, stderr (text)."""
+
+    def __init__(self, argv, rc, out, err):
+        self.argv, self.rc, self.out, self.err = argv, rc, out, err
+
+    def json(self):
+        """The last non-empty stdout line parsed as JSON (driver reports)."""
+        lines = [x for x in self.out.splitlines() if x.strip()]
+        if not lines:
+            raise ValueError("no output; stderr: %s" % self.err[-2000:])
+        return json.loads(lines[-1])
+
+    def __repr__(self):
+        return "<Result rc=%d err=%r>" % (self.rc, self.err[-500:])
+
+
+class Case:
+    """A temporary case directory with connections.yml for one simulator.
+
+    `extra` is appended to the connection (YAML lines indented six spaces,
+    e.g. "      timeout: 1\\n"). The token comes from the environment, as
+    users are told to do, so it is never written into the file."""
+
+    def __init__(self, name, sim, extra="", conn_name="sim", token=None):
+        self.name = name
+        self.sim = sim
+        self.token = token if token is not None else sim.token
+        self.dir = tempfile.mkdtemp(prefix="icx-%s-" % name)
+        self.config = os.path.join(self.dir, "connections.yml")
+        with open(self.config, "w") as f:
+            f.write("connections:\n  intercom:\n    - name: %s\n"
+                    "      access_token: \"{{ env_var('ICX_TEST_TOKEN') }}\"\n"
+                    "      base_url: %s\n%s" % (conn_name, sim.url, extra))
+        self.runs = 0
+        self.failed_before = tap.failed()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        failed = exc_type is not None or tap.failed() > self.failed_before
+        if failed:
+            os.makedirs(KEPT, exist_ok=True)
+            dest = os.path.join(KEPT, self.name)
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(self.dir, dest)
+            tap.diag("case directory kept in %s" % dest)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def run(self, argv, env=None, timeout=300):
+        """Runs argv in the case dir; saves its output there as runN.*."""
+        e = dict(os.environ, ICX_TEST_TOKEN=self.token)
+        e.pop("ICX_CONFIG", None)
+        e.update(env or {})
+        try:
+            p = subprocess.run(argv, cwd=self.dir, env=e, capture_output=True,
+                               timeout=timeout)
+            r = Result(argv, p.returncode, p.stdout.decode("utf-8", "replace"),
+                       p.stderr.decode("utf-8", "replace"))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            # A binary being relinked or a hung run: a failed result, with
+            # the reason where stderr would be.
+            r = Result(argv, -1, "", "%s: %s" % (type(exc).__name__, exc))
+        self.runs += 1
+        base = os.path.join(self.dir, "run%d" % self.runs)
+        with open(base + ".cmd", "w") as f:
+            f.write(" ".join(argv) + "\nexit %d\n" % r.rc)
+        with open(base + ".out", "w") as f:
+            f.write(r.out)
+        with open(base + ".err", "w") as f:
+            f.write(r.err)
+        return r
+
+    def icx(self, *args, env=None, timeout=300):
+        """./icx COMMAND --config connections.yml ARGS."""
+        args = list(args)
+        return self.run([ICX, args[0], "--config", self.config] + args[1:],
+                        env=env, timeout=timeout)
+
+    def lua(self, driver, *args, env=None, timeout=300):
+        """./icx lua tests/e2e/lua/DRIVER CONFIG ARGS (the driver's first
+        argument is always the connections file)."""
+        return self.run([ICX, "lua", os.path.join(LUA_DIR, driver),
+                         self.config] + list(args), env=env, timeout=timeout)
+
+
+def requests_to(sim, path, method=None):
+    """Entries of the sim's request log for one path (and method)."""
+    return [r for r in sim.request_log() if r["path"] == path and
+            (method is None or r["method"] == method)]
