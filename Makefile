@@ -61,12 +61,12 @@ icx: $(BUILD)/main.o $(ENGINE_OBJ)
 	@echo "  LINK  $@"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD)
+$(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD) deps-check
 	@echo "  CC    $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -DICX_VERSION='"$(VERSION)"' -c -o $@ $<
 
 # lualib is compiled into the binary: each .lua becomes a C string literal.
-$(BUILD)/lualib.c: tools/embed.sh $(LUALIB) | $(BUILD)
+$(BUILD)/lualib.c: tools/embed.sh $(LUALIB) | $(BUILD) deps-check
 	@echo "  EMBED lualib"
 	$(Q)sh tools/embed.sh $(LUALIB) > $@.tmp && mv $@.tmp $@
 $(BUILD)/lualib.o: $(BUILD)/lualib.c

@@ -277,6 +277,25 @@ static int db_run(Db *d, const char *sql) {
   return sqlite3_exec(d->db, sql, NULL, NULL, NULL);
 }
 
+/* Switch to WAL (readers never block the writer) with NORMAL sync, which
+** stays consistent on a crash: a power loss may drop the last commits, never
+** half of one, and the cursor commits with its page, so a resume re-reads
+** them. The switch needs the exclusive lock, and SQLite answers SQLITE_BUSY
+** at once, without the busy handler, when two connections would deadlock
+** upgrading their locks (two processes opening a new file together). So it
+** is retried here, with growing sleeps, for as long as the busy timeout. */
+static int db_set_wal(Db *d, int busy_ms) {
+  int slept = 0, nap = 1;
+  for (;;) {
+    int rc = db_run(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+    if ((rc & 0xff) != SQLITE_BUSY || slept >= busy_ms)
+      return rc;
+    sqlite3_sleep(nap);
+    slept += nap;
+    nap = nap < 64 ? nap * 2 : 64;
+  }
+}
+
 /* icx.sqlite.open(path [, opts]) -> Db | nil, err, code. The handle exists
 ** (closed) before sqlite3_open_v2, so a raise at any point leaks nothing. */
 static int sqlite_open(lua_State *L) {
@@ -307,11 +326,8 @@ static int sqlite_open(lua_State *L) {
   int rc = sqlite3_open_v2(path, &d->db, flags, NULL);
   if (rc == SQLITE_OK)
     rc = sqlite3_busy_timeout(d->db, (int)busy);
-  /* WAL: readers never block the writer, and NORMAL sync stays consistent
-  ** on a crash (a power loss may drop the last commits, never half of one;
-  ** the cursor is committed with its page, so a resume re-reads them). */
   if (rc == SQLITE_OK && wal && !ro)
-    rc = db_run(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+    rc = db_set_wal(d, (int)busy);
   if (rc != SQLITE_OK) {
     if (!d->db)
       return luaL_error(L, "icx.sqlite: out of memory");

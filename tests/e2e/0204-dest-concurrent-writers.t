@@ -90,6 +90,23 @@ t.is_(con.execute("select asset, status, rows from _icx_runs order by asset").fe
       [("a", "ok", 2 * PAGES * PER_PAGE), ("b", "ok", 2 * PAGES * PER_PAGE)], "both runs recorded")
 con.close()
 
+# Many processes opening one new file at once: the switch to WAL needs the
+# exclusive lock, and SQLite reports the lock-upgrade deadlock as "busy"
+# without waiting, so icx must retry it rather than fail the run.
+opener = os.path.join(work, "open.lua")
+with open(opener, "w") as f:
+    f.write('local d = require("icx.dest").open((...)); d:close()\n')
+failures = []
+for round_ in range(5):
+    fresh = os.path.join(work, "fresh%d.db" % round_)
+    openers = [subprocess.Popen([ICX, "lua", opener, fresh], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(6)]
+    for p in openers:
+        out, err = p.communicate(timeout=120)
+        if p.returncode != 0:
+            failures.append(err.decode("utf-8", "replace").splitlines()[0:1])
+t.is_(failures, [], "30 processes opening 5 new files six at a time all succeed")
+
 # A writer that holds its transaction for a second: the other waits, then
 # lands everything (the busy timeout is 30 s).
 holder = start("c", "hold=1.0")
