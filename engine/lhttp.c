@@ -5,7 +5,8 @@
  *       req = {url=, method="GET", headers={"Name: value", ...}, body=,
  *              timeout=120, connect_timeout=10, max_bytes=64 MiB, ca_file=}
  *   Multi:wait([seconds]) -> {completion, ...}
- *       blocks until at least one transfer finishes or the time is up
+ *       blocks until at least one transfer finishes, the time is up or a
+ *       signal was caught (see signals.h)
  *       (an empty list then, or at once when nothing is in flight);
  *       completion = {id=, status=, headers={lower-case name -> value},
  *                     body=, bytes=, ms=, url=, http_version=,
@@ -44,6 +45,7 @@
 
 #include "modules.h"
 #include "opts.h"
+#include "signals.h"
 
 #ifndef ICX_VERSION
 #define ICX_VERSION "0.0.0"
@@ -515,9 +517,14 @@ static int multi_wait(lua_State *L) {
     if (left <= 0)
       break;
     int ms = left > 1e6 ? 1000000000 : (int)ceil(left * 1000);
-    rc = curl_multi_poll(m->multi, NULL, 0, ms, NULL);
+    struct curl_waitfd sigfd = {icx_signal_fd(), CURL_WAIT_POLLIN, 0};
+    rc = curl_multi_poll(m->multi, &sigfd, sigfd.fd >= 0, ms, NULL);
     if (rc != CURLM_OK)
       return luaL_error(L, "icx.http: %s", curl_multi_strerror(rc));
+    /* A signal wakes the poll (EINTR or the signal pipe); the scheduler
+    ** then unwinds every task. */
+    if (icx_signal_caught())
+      break;
   }
   lua_newtable(L);
   int n = 0;

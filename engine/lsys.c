@@ -2,7 +2,13 @@
  *
  *   icx.sys.now() -> seconds          monotonic clock, for timers and rates
  *   icx.sys.time() -> seconds         wall clock with sub-second precision
- *   icx.sys.sleep(seconds)            blocks the whole process (tests, tools)
+ *   icx.sys.sleep(seconds)            blocks the whole process (tests, tools);
+ *                                     returns early once a signal is caught
+ *   icx.sys.trap_signals()            SIGINT/SIGTERM ask for a graceful stop
+ *   icx.sys.caught_signal() -> name, number | nil   ("SIGINT", 2)
+ *   icx.sys.pid() -> integer, icx.sys.hostname() -> string
+ *   icx.sys.alive(pid) -> boolean     a process with that pid exists
+ *   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
  *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
  *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
  *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
@@ -15,6 +21,12 @@
  */
 
 #include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,6 +37,7 @@
 
 #include "modules.h"
 #include "runtime.h"
+#include "signals.h"
 
 /* Seconds on the given clock as a float. */
 static double clock_seconds(clockid_t id) {
@@ -47,10 +60,87 @@ static int sys_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s <= 0)
     return 0;
+  int fd = icx_signal_fd();
+  if (fd >= 0) {
+    /* poll on the signal pipe: a signal caught before or during the sleep
+    ** ends it. */
+    double end = clock_seconds(CLOCK_MONOTONIC) + s;
+    for (double left = s; left > 0 && !icx_signal_caught();
+         left = end - clock_seconds(CLOCK_MONOTONIC)) {
+      struct pollfd p = {fd, POLLIN, 0};
+      poll(&p, 1, left > 1e6 ? 1000000000 : (int)ceil(left * 1000));
+    }
+    return 0;
+  }
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
     ;
   return 0;
+}
+
+static int sys_trap_signals(lua_State *L) {
+  (void)L;
+  icx_signals_install();
+  return 0;
+}
+
+static int sys_caught_signal(lua_State *L) {
+  int sig = icx_signal_caught();
+  if (!sig)
+    return 0;
+  lua_pushstring(L, sig == SIGINT    ? "SIGINT"
+                    : sig == SIGTERM ? "SIGTERM"
+                                     : "signal");
+  lua_pushinteger(L, sig);
+  return 2;
+}
+
+static int sys_pid(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)getpid());
+  return 1;
+}
+
+static int sys_hostname(lua_State *L) {
+  char name[256];
+  if (gethostname(name, sizeof name) != 0)
+    name[0] = '\0';
+  name[sizeof name - 1] = '\0';
+  lua_pushstring(L, name);
+  return 1;
+}
+
+/* icx.sys.process_start(pid) -> ticks since boot | nil: with the pid it
+ * names one process for good, since a reused pid has a later start. Linux
+ * keeps it as field 22 of /proc/PID/stat, after the parenthesised command
+ * name (which may itself hold spaces and parentheses). */
+static int sys_process_start(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 0 && pid <= INT32_MAX, 1, "must be a process id");
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  if (!p)
+    return 0;
+  for (int field = 2; field < 22 && p; field++)
+    p = strchr(p + 1, ' ');
+  if (!p)
+    return 0;
+  lua_pushinteger(L, (lua_Integer)strtoll(p + 1, NULL, 10));
+  return 1;
+}
+
+/* EPERM still means the process exists (another user's). */
+static int sys_alive(lua_State *L) {
+  lua_Integer pid = luaL_checkinteger(L, 1);
+  luaL_argcheck(L, pid > 0 && pid <= INT32_MAX, 1, "must be a process id");
+  lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
+  return 1;
 }
 
 static int sys_isatty(lua_State *L) {
@@ -146,6 +236,12 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"isatty", sys_isatty},
                                      {"memory", sys_memory},
                                      {"set_memory_limit", sys_set_memory_limit},
+                                     {"trap_signals", sys_trap_signals},
+                                     {"caught_signal", sys_caught_signal},
+                                     {"pid", sys_pid},
+                                     {"hostname", sys_hostname},
+                                     {"alive", sys_alive},
+                                     {"process_start", sys_process_start},
                                      {NULL, NULL}};
 
 int luaopen_icx_sys(lua_State *L) {

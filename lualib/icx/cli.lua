@@ -39,6 +39,7 @@ exit codes:
   1  the run failed (an API, network or destination error; see the message)
   2  usage or configuration error (found before any request is sent)
   3  internal error (a bug in icx: please report it)
+  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]],
   run = [[
 usage: icx run [options] SCRIPT...
@@ -47,6 +48,11 @@ Runs each asset script and lands its records in --dest. Assets run at once
 (-j), share one rate budget, and commit independently: one failing asset does
 not roll back the others, and the exit code is 1 if any failed. Incremental
 assets resume from the cursor stored with their last committed page.
+
+SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
+wait: what committed stays, _icx_runs says "interrupted", and the exit code is
+128 + the signal's number. A second signal stops icx at once (still safe: an
+uncommitted page is rolled back when the file is next opened).
 ]],
   check = [[
 usage: icx check [--config FILE] [--connection NAME]

@@ -2,7 +2,8 @@
 -- can pick the exit code and the runner can record the message in _icx_runs:
 -- {kind, code, message, status, url, request_id}. `kind` decides the exit
 -- code: usage, config and script errors are found before any request (2);
--- http, json, dest and run errors mean the run failed (1).
+-- http, json, dest and run errors mean the run failed (1); an error may
+-- carry its own `exit` (interrupted: 128 + the signal's number).
 local M = {}
 
 local Error = {}
@@ -34,7 +35,7 @@ function M.is(v) return getmetatable(v) == Error end
 -- The exit code for anything caught by the CLI: 3 for non-icx errors (bugs).
 function M.exit_code(e)
   if not M.is(e) then return 3 end
-  return EXIT[e.kind] or 1
+  return e.exit or EXIT[e.kind] or 1
 end
 
 -- Levenshtein distance, for "did you mean" hints on keys, flags and names.

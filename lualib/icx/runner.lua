@@ -230,8 +230,10 @@ function M.run_asset(spec, env)
     for _, c in ipairs(children) do pcall(c.abandon, c) end
   end
   res.ok, res.error = ok, not ok and err or nil
+  res.interrupted = not ok and err.kind == "interrupted"
   res.seconds = require("icx.sys").now() - res.started
-  d:run_finish(run_id, { status = ok and "ok" or "failed", rows = res.rows, requests = stats.requests,
+  d:run_finish(run_id, { status = ok and "ok" or res.interrupted and "interrupted" or "failed",
+    rows = res.rows, requests = stats.requests,
     retries = stats.retries, rate_limited = stats.rate_limited, error = not ok and tostring(err) or nil })
   return res
 end
@@ -249,10 +251,14 @@ function M.run(opts, paths)
   local jobs = math.min(opts.jobs or math.min(#specs, 8), #specs)
   local results = {}
   local next_i = 0
+  local sys = require "icx.sys"
+  -- SIGINT/SIGTERM from here on stop the run between pages: what committed
+  -- stays, each asset's run row says "interrupted", the exit code is 128+N.
+  sys.trap_signals()
   -- A fixed pool of workers pulling assets keeps at most `jobs` running.
   for _ = 1, jobs do
     sched.spawn(function()
-      while next_i < #specs do
+      while next_i < #specs and not sys.caught_signal() do
         next_i = next_i + 1
         local i = next_i
         results[i] = M.run_asset(specs[i], env)
@@ -261,16 +267,27 @@ function M.run(opts, paths)
   end
   sched.run()
   d:close()
-  local failed = 0
-  for i, r in ipairs(results) do
-    if r.ok then
+  local failed, not_started = 0, {}
+  for i = 1, #specs do
+    local r = results[i]
+    if not r then
+      not_started[#not_started + 1] = specs[i].name
+    elseif r.ok then
       log.info("%s: %d rows, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s", r.asset, r.rows,
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds)
+    elseif r.interrupted then
+      log.error("%s: interrupted after %d rows in %d committed pages", r.asset, r.rows, r.pages)
     else
       failed = failed + 1
       log.error("%s: failed: %s", specs[i].path, tostring(r.error))
       if opts.verbose and r.error.traceback then log.error("%s", r.error.traceback) end
     end
+  end
+  local name, num = sys.caught_signal()
+  if name then
+    if #not_started > 0 then log.error("not started: %s", table.concat(not_started, ", ")) end
+    log.error("interrupted by %s: every committed page is kept; run again to resume", name)
+    return 128 + num
   end
   return failed == 0 and 0 or 1
 end

@@ -88,9 +88,26 @@ function M.spawn(fn, ...)
   return task
 end
 
+-- What the scheduler resumes parked tasks with once a signal is caught.
+local STOP = setmetatable({}, { __name = "icx.sched.stop" })
+
+-- Raises the graceful-stop error when SIGINT or SIGTERM has arrived.
+local function check_signal()
+  local name, num = sys.caught_signal()
+  if name then
+    require("icx.errors").raise("interrupted", "interrupted by " .. name, { signal = name, exit = 128 + num })
+  end
+end
+M.check_signal = check_signal
+
 -- Suspends the current task until the scheduler resumes it with a value.
+-- After a signal no task waits again: every wait raises instead, so each
+-- task unwinds from its next request or sleep (never from inside a page's
+-- transaction, which does not wait), and pcall-ed retries cannot outlive it.
 local function park()
+  check_signal()
   local v = coroutine.yield(WAIT)
+  if v == STOP then check_signal() end
   return v
 end
 
@@ -180,6 +197,15 @@ local function wait_for_events()
   return true
 end
 
+-- After a signal: wakes every parked task (on a transfer, a timer, a
+-- semaphore or a join) so each raises from its wait.
+local function stop_all()
+  S.timers, S.waiting = {}, {}
+  for _, t in ipairs(S.spawned) do
+    if t.status == "waiting" then S.ready[#S.ready + 1] = { t, STOP } end
+  end
+end
+
 -- Runs every spawned task to completion; returns one result per task in
 -- spawn order: {ok = true, result = v} or {ok = false, error = e}.
 function M.run()
@@ -199,7 +225,10 @@ function M.run()
       local live = false
       for _, t in ipairs(S.spawned) do if t.status ~= "dead" then live = true break end end
       if not live then break end
-      if not wait_for_events() then
+      local woke = wait_for_events()
+      if sys.caught_signal() then
+        stop_all()
+      elseif not woke then
         for _, t in ipairs(S.spawned) do
           if t.status ~= "dead" then
             t.status, t.ok, t.error = "dead", false, "icx.sched: deadlock: the task waits for something no task will do"

@@ -29,8 +29,14 @@ CREATE TABLE IF NOT EXISTS _icx_runs (
   requests INTEGER,
   retries INTEGER,
   rate_limited INTEGER,
-  error TEXT);
+  error TEXT,
+  pid INTEGER,
+  pid_start INTEGER,
+  host TEXT);
 ]]
+
+-- Columns added after the first release; older files gain them on open.
+local RUNS_ADDED = { pid = "INTEGER", pid_start = "INTEGER", host = "TEXT" }
 
 local NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -97,9 +103,16 @@ M.dest_methods = {
   run_finish = function(self, id, t) M.run_finish(self.db, id, t) end,
 }
 
--- Creates the tables if missing.
+-- Creates the tables if missing, and adds columns older files lack.
 function M.init(db)
-  M.atomic(db, function() check(db:exec(SCHEMA)) end)
+  M.atomic(db, function()
+    check(db:exec(SCHEMA))
+    local have = {}
+    for _, c in ipairs(check(db:query("PRAGMA table_info(_icx_runs)"))) do have[c.name] = true end
+    for name, decl in pairs(RUNS_ADDED) do
+      if not have[name] then check(db:exec(("ALTER TABLE _icx_runs ADD COLUMN %s %s"):format(name, decl))) end
+    end
+  end)
 end
 
 -- The stored cursor: value (nil when none) and its key name.
@@ -122,27 +135,57 @@ function M.cursor_set(db, connection, asset, key, value)
     .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key, value))
 end
 
+-- Whether the process that wrote a run row still runs. pid and its start
+-- time name one process for good; without /proc, a live pid counts as
+-- alive (a reused pid then hides a dead run, but never the reverse).
+local function still_running(pid, start)
+  local sys = require "icx.sys"
+  local now_start = sys.process_start(pid)
+  if start and sys.process_start(sys.pid()) then return now_start == start end
+  return sys.alive(pid)
+end
+
+-- Closes the "running" rows of processes on this host that no longer exist
+-- (killed with -9, a crash, a power loss), so ops tooling does not wait on
+-- them forever. Another host's rows are left alone: their pids mean nothing
+-- here.
+local function close_abandoned(db, host)
+  local rows = check(db:query("SELECT id, pid, pid_start FROM _icx_runs WHERE status = 'running' AND host = ?", host))
+  for _, r in ipairs(rows) do
+    local pid = math.tointeger(r.pid)
+    if pid and pid > 0 and not still_running(pid, math.tointeger(r.pid_start)) then
+      check(db:query("UPDATE _icx_runs SET status = 'interrupted', error = ? WHERE id = ?",
+        ("icx (pid %d on %s) ended without finishing the run: killed or crashed"):format(pid, host), r.id))
+    end
+  end
+end
+
 -- Inserts a "running" row; returns its id.
 function M.run_start(db, t)
   local connection, asset = t.connection, t.asset
   if type(connection) ~= "string" or type(asset) ~= "string" then
     errors.raise("internal", "icx.dest: run_start needs connection and asset names")
   end
+  local sys = require "icx.sys"
+  local pid, host = sys.pid(), sys.hostname()
   return M.atomic(db, function()
-    local rows = check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status) VALUES (?, ?, "
-      .. NOW .. ", 'running') RETURNING id", connection, asset))
+    close_abandoned(db, host)
+    local rows = check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host) "
+      .. "VALUES (?, ?, " .. NOW .. ", 'running', ?, ?, ?) RETURNING id", connection, asset, pid,
+      sys.process_start(pid), host))
     return rows[1].id
   end)
 end
 
-local STATUS = { ok = true, failed = true }
+local STATUS = { ok = true, failed = true, interrupted = true }
 
 -- Closes a run row with its outcome and counters. The message is redacted
 -- like a log line, so a token echoed into an error never lands.
 function M.run_finish(db, id, t)
   t = t or {}
   if not STATUS[t.status] then
-    errors.raise("internal", ("icx.dest: run status must be 'ok' or 'failed', not '%s'"):format(tostring(t.status)))
+    errors.raise("internal", ("icx.dest: run status must be 'ok', 'failed' or 'interrupted', not '%s'")
+      :format(tostring(t.status)))
   end
   local msg = t.error ~= nil and log.redact(tostring(t.error)) or nil
   M.atomic(db, function()

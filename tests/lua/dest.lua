@@ -340,5 +340,53 @@ do
   sdb:close()
 end
 
+---------------------------------------------------------------- abandoned runs
+do
+  local sys = require "icx.sys"
+  local me, host = sys.pid(), sys.hostname()
+  -- A file from before pid/host existed gains the columns on open.
+  local old = assert(sqlite.open(path("old-runs.db")))
+  assert(old:exec("CREATE TABLE _icx_runs (id INTEGER PRIMARY KEY, connection TEXT NOT NULL, "
+    .. "asset TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL, rows INTEGER, "
+    .. "requests INTEGER, retries INTEGER, rate_limited INTEGER, error TEXT); "
+    .. "INSERT INTO _icx_runs (connection, asset, started_at, status) VALUES ('c', 'legacy', 'x', 'running')"))
+  old:close()
+  local d = dest.open(path("old-runs.db"))
+  local cols = {}
+  for _, c in ipairs(q(d.db, "PRAGMA table_info(_icx_runs)")) do cols[c.name] = true end
+  t.ok(cols.pid and cols.pid_start and cols.host, "an older _icx_runs gains pid, pid_start and host")
+
+  -- A child that has exited gives a pid no process holds (until reused).
+  local f = io.popen("sh -c 'echo $$'")
+  local dead = math.tointeger(tonumber(f:read("l")))
+  f:close()
+  local start = sys.process_start(me)
+  local function add(asset, pid, pid_start, h)
+    q(d.db, "INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host) "
+      .. "VALUES ('c', ?, 'x', 'running', ?, ?, ?)", asset, pid, pid_start, h)
+  end
+  add("dead", dead, 1, host)
+  add("reused", me, start + 1, host)     -- our pid, an earlier process
+  add("alive", me, start, host)          -- this very process
+  add("elsewhere", dead, 1, "another-host")
+  local id = d:run_start { connection = "c", asset = "new" }
+  local st = {}
+  for _, r in ipairs(q(d.db, "SELECT asset, status, error FROM _icx_runs")) do st[r.asset] = r end
+  t.is(st.dead.status, "interrupted", "a run whose process is gone is closed as interrupted")
+  t.like(st.dead.error, "pid " .. dead .. " on .* killed or crashed", "with a message naming the process")
+  t.is(st.reused.status, "interrupted", "a reused pid with another start time is not mistaken for the run")
+  t.is(st.alive.status, "running", "a live process's run is left alone")
+  t.is(st.elsewhere.status, "running", "another host's run is left alone")
+  t.is(st.legacy.status, "running", "a row without a pid is left alone")
+  t.is(st.new.status, "running", "the new run starts")
+  local r = q(d.db, "SELECT pid, pid_start, host FROM _icx_runs WHERE id = ?", id)[1]
+  t.is(("%d %d %s"):format(r.pid, r.pid_start, r.host), ("%d %d %s"):format(me, start, host),
+    "the new run records its pid, start and host")
+  d:run_finish(id, { status = "interrupted" })
+  t.is(q(d.db, "SELECT status FROM _icx_runs WHERE id = ?", id)[1].status, "interrupted",
+    "run_finish accepts interrupted")
+  d:close()
+end
+
 os.execute("rm -rf '" .. dir .. "'")
 return t.done()

@@ -190,4 +190,36 @@ end
 t.is(sched.multi(), sched.multi(), "sched.multi is shared")
 t.like(tostring(sched.multi()), "^icx%.http%.Multi", "sched.multi is an icx.http.Multi")
 
+-- SIGTERM (sent to ourselves last, once signals are trapped) wakes every
+-- waiting task, which raises "interrupted" from its wait; a pcall that
+-- catches it cannot wait again. Everything in the file above must run
+-- before this, since the signal stays caught for the process.
+do
+  local sys = require "icx.sys"
+  sys.trap_signals()
+  local sem = sched.semaphore(1)
+  local holder, t0 = nil, sys.now()
+  holder = sched.spawn(function() sem:acquire() sched.sleep(30) end)
+  sched.spawn(function() sem:acquire() end)
+  sched.spawn(function() return sched.join(holder) end)
+  sched.spawn(function()
+    local caught = select(2, pcall(sched.sleep, 30))
+    sched.sleep(30) -- must raise again, not wait
+    return caught
+  end)
+  sched.spawn(function()
+    sched.sleep(0.05)
+    os.execute("kill -TERM " .. sys.pid())
+    sched.sleep(30)
+  end)
+  local res = sched.run()
+  t.ok(sys.now() - t0 < 20, "a signal ends 30 s waits at once")
+  for i, r in ipairs(res) do
+    t.ok(not r.ok and type(r.error) == "table" and r.error.kind == "interrupted"
+      and r.error.exit == 143, "task " .. i .. " raised interrupted (exit 143)")
+  end
+  t.is(select(1, sys.caught_signal()), "SIGTERM", "caught_signal names the signal")
+  t.is(require("icx.errors").exit_code(res[1].error), 143, "the CLI exit code is 128 + 15")
+end
+
 return t.done()

@@ -1,0 +1,54 @@
+/* SIGINT/SIGTERM as a request to stop: see signals.h. The handlers are
+ * installed only by `icx run`, so one-shot commands keep the default
+ * action. A signal that lands just before a wait starts would be missed by
+ * checking a flag alone, so the handler also writes to a pipe (the
+ * self-pipe trick) whose read end every wait polls: once written, it stays
+ * readable, and every later wait returns at once. */
+
+#include "signals.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t caught;
+static int wake[2] = {-1, -1};
+
+static void on_signal(int sig) {
+  if (!caught)
+    caught = sig;
+  if (wake[1] >= 0) {
+    int saved = errno; /* the interrupted code may be about to read it */
+    ssize_t n = write(wake[1], "", 1);
+    (void)n; /* full pipe: already readable, which is all a wait needs */
+    errno = saved;
+  }
+}
+
+void icx_signals_install(void) {
+  if (wake[0] < 0 && pipe(wake) == 0) {
+    for (int i = 0; i < 2; i++) {
+      fcntl(wake[i], F_SETFL, fcntl(wake[i], F_GETFL) | O_NONBLOCK);
+      fcntl(wake[i], F_SETFD, FD_CLOEXEC);
+    }
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  /* No SA_RESTART: blocking calls return EINTR. SA_RESETHAND restores the
+  ** default for a second signal. */
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+int icx_signal_caught(void) {
+  return caught;
+}
+
+int icx_signal_fd(void) {
+  return wake[0];
+}
