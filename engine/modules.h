@@ -13,6 +13,7 @@ int luaopen_icx_http(lua_State *L);
 int luaopen_icx_ratelimit(lua_State *L);
 int luaopen_icx_sqlite(lua_State *L);
 int luaopen_icx_json(lua_State *L);
+int luaopen_icx_budget(lua_State *L);
 
 /* package.preload entries, in the order registered. */
 #define ICX_MODULE_LIST                                                        \
@@ -20,6 +21,7 @@ int luaopen_icx_json(lua_State *L);
       {"cjson", luaopen_cjson}, {"cjson.safe", luaopen_cjson_safe},            \
       {"icx.http", luaopen_icx_http},                                          \
       {"icx.ratelimit", luaopen_icx_ratelimit},                                \
-      {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},
+      {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},      \
+      {"icx.budget", luaopen_icx_budget},
 
 #endif

@@ -31,7 +31,7 @@ end
 
 -- The source an asset walks: data, or what its pages function returns.
 local function source_of(spec, ctx)
-  if type(spec.pages) == "function" then return spec.pages(ctx) end
+  if type(spec.pages) == "function" then return sandbox.call(spec.pages, ctx) end
   return spec.pages
 end
 
@@ -62,9 +62,9 @@ local function shape_page(page, source, spec, ctx)
       if source.since_filter and ctx.since and math.type(v) == "integer" and v < ctx.since then keep = false end
       if keep and (spec.transform or spec.filter) then
         local rec = page:record(i)
-        if spec.filter and not spec.filter(rec, ctx) then keep = false end
+        if spec.filter and not sandbox.call(spec.filter, rec, ctx) then keep = false end
         if keep and spec.transform then
-          rec = spec.transform(rec, ctx)
+          rec = sandbox.call(spec.transform, rec, ctx)
           if rec == nil then keep = false end
         end
         if keep then kept[#kept + 1] = json.encode(rec) end
@@ -90,7 +90,7 @@ local function child_pages(page, spec, ctx)
   for i = 1, page:count() do records[i] = page:record(i) end
   local per_record = ctx.map(records, function(rec)
     local lists = {}
-    for ci, child in ipairs(children) do lists[ci] = child.rows(rec, ctx) or {} end
+    for ci, child in ipairs(children) do lists[ci] = sandbox.call(child.rows, rec, ctx) or {} end
     return lists
   end)
   local out = {}

@@ -61,6 +61,22 @@ function M.line_of(text, field)
   return pos and line_at(pos) or 1
 end
 
+-- Lua instructions one script callback (a transform for one record, a
+-- script's top level) may run before it is taken for an endless loop: about
+-- a second of pure Lua, a thousand times what a heavy transform needs.
+M.BUDGET = 200000000
+
+-- Calls a script function under the instruction budget; it may still wait
+-- on requests (ctx.client), which cost nothing while they wait.
+function M.call(f, ...)
+  local budget = require "icx.budget"
+  budget.arm(M.BUDGET)
+  local r = table.pack(pcall(f, ...))
+  budget.disarm()
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
 -- Loads a script as text and runs it in a fresh sandbox; returns what it
 -- returned. Errors are raised as script errors naming path:line.
 function M.run_file(path)
@@ -73,14 +89,14 @@ function M.run_file(path)
   end
   local chunk, lerr = load(text, "@" .. path, "t", M.env())
   if not chunk then errors.raise("script", lerr) end
-  local ok, res = xpcall(chunk, function(e)
+  local ok, res = xpcall(M.call, function(e)
     if errors.is(e) and e.kind == "script" and not e.located then
       e.message = ("%s:%d: %s"):format(path, M.line_of(text, e.field), e.message)
       e.located = true
     end
     if errors.is(e) then return e end
     return errors.new("script", tostring(e), { traceback = require("icx.sys").traceback(nil, 2) })
-  end)
+  end, chunk)
   if not ok then error(res, 0) end
   return res
 end

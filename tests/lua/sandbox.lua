@@ -76,5 +76,33 @@ t.is(msg, dir .. "/field.lua:5: icx.asset: 'incremental' has unknown key 'lookba
 msg = err_of(script("noname.lua", "local icx = require 'icx'\n\nreturn icx.asset { pages = require('icx.intercom').get '/tags' }"))
 t.is(msg, dir .. "/noname.lua:3: icx.asset: 'name' is required", "a missing field is reported at icx.asset")
 
+-- An endless loop is stopped by the instruction budget at its own line,
+-- at the top level and in a callback; a long wait is not charged.
+local saved = sandbox.BUDGET
+sandbox.BUDGET = 1000000
+msg, e = err_of(script("spin.lua", "local n = 0\nwhile true do\n  n = n + 1\nend\nreturn n"))
+t.like(msg, "^" .. dir:gsub("%p", "%%%0") .. "/spin%.lua:[2-4]: the script ran more than 1000000 Lua instructions "
+  .. "without returning %(an endless loop%?%)$", "an endless top level is stopped, naming the line")
+t.is(e and e.kind, "script", "as a script error")
+local f = sandbox.run_file(script("cb.lua", "return function(k) local s = 0 for i = 1, k do s = s + i end return s end"))
+t.is(sandbox.call(f, 1000), 500500, "a short callback returns its value")
+local ok, cerr = pcall(sandbox.call, f, 10000000)
+t.ok(not ok and tostring(cerr):find("cb.lua:1: the script ran more than 1000000", 1, true),
+  "a callback past the budget raises at its line: " .. tostring(cerr))
+local total = 0
+for _ = 1, 5 do total = total + sandbox.call(f, 100000) end
+t.is(total, 5 * 5000050000, "the budget is per call, not per process")
+local co = coroutine.wrap(function() return sandbox.call(function()
+  for _ = 1, 3 do coroutine.yield() end
+  return "resumed"
+end) end)
+local got
+repeat got = co() until got
+t.is(got, "resumed", "a callback may yield (wait on a request) under the budget")
+local n = 0
+for i = 1, 3000000 do n = n + i end
+t.ok(n > 0, "outside a callback nothing is counted")
+sandbox.BUDGET = saved
+
 os.execute("rm -rf " .. dir)
 os.exit(t.done())
