@@ -76,7 +76,12 @@ end
 function M.open(path, what, opts)
   local db, err, code = require("icx.sqlite").open(path, { busy_timeout = opts and opts.busy_timeout })
   if not db then
-    errors.raise("dest", ("cannot open %s '%s': %s"):format(what, path, err), { code = code })
+    local hints = {
+      cantopen = " (does its directory exist, and may icx write there?)",
+      corrupt = " (--dest must name a SQLite file icx wrote, or a new path)",
+      readonly = " (the file or its directory is read-only)",
+    }
+    errors.raise("dest", ("cannot open %s '%s': %s%s"):format(what, path, err, hints[code] or ""), { code = code })
   end
   local ok, e = pcall(M.init, db)
   if not ok then

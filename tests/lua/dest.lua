@@ -53,6 +53,14 @@ t.ok(errors.is(e) and e.kind == "usage" and e.message:find("--state applies to j
   "--state with a SQLite destination is a usage error")
 e = err_of(dest.open, path("no/such/dir/x.db"))
 t.ok(errors.is(e) and e.kind == "dest" and e.code == "cantopen", "an unopenable database is a dest error")
+t.like(tostring(e), "does its directory exist", "with a hint at the missing directory")
+t.write(path("text.db"), ("not a database\n"):rep(20))
+e = err_of(dest.open, path("text.db"))
+t.ok(errors.is(e) and e.code == "corrupt" and tostring(e):find("must name a SQLite file icx wrote", 1, true),
+  "a file that is not SQLite is refused with a hint: " .. tostring(e))
+local tf = assert(io.open(path("text.db"), "rb"))
+t.is(tf:read("a"), ("not a database\n"):rep(20), "and left exactly as it was")
+tf:close()
 
 -------------------------------------------------------- sqlite: basics
 local REC = [==[[
