@@ -19,6 +19,14 @@ static int wake[2] = {-1, -1};
 static void on_signal(int sig) {
   if (!caught)
     caught = sig;
+  /* Either signal a second time stops icx at once (sigaction is
+  ** async-signal-safe). */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(SIGINT, &dfl, NULL);
+  sigaction(SIGTERM, &dfl, NULL);
   if (wake[1] >= 0) {
     int saved = errno; /* the interrupted code may be about to read it */
     ssize_t n = write(wake[1], "", 1);
@@ -38,9 +46,8 @@ void icx_signals_install(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  /* No SA_RESTART: blocking calls return EINTR. SA_RESETHAND restores the
-  ** default for a second signal. */
-  sa.sa_flags = SA_RESETHAND;
+  /* No SA_RESTART: blocking calls return EINTR. */
+  sa.sa_flags = 0;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
 }

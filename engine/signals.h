@@ -4,8 +4,8 @@
 #ifndef ICX_SIGNALS_H
 #define ICX_SIGNALS_H
 
-/* Installs the handlers (once). A second signal of either kind gets the
- * default action, so a second Ctrl-C stops icx at once. */
+/* Installs the handlers. After the first signal both get the default
+ * action again, so a second Ctrl-C (or SIGTERM) stops icx at once. */
 void icx_signals_install(void);
 
 /* The signal number caught so far, or 0. Async-signal-safe to read. */

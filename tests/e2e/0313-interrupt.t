@@ -136,4 +136,27 @@ with Sim(contacts=6000, latency_ms=150, seed=23) as sim, Workspace(sim) as ws:
     t.ok("pid %d" % p.pid in (rows[0][2] or "") and "killed or crashed" in (rows[0][2] or ""),
          "its error names the process and what happened: %s" % rows[0][2])
 
+# After the first signal both get their default action back: a second one,
+# of either kind, ends the process at once.
+SECOND = """
+local sys = require "icx.sys"
+sys.trap_signals()
+-- system() ignores SIGINT while it waits, so that one comes from a
+-- background shell; the sleep ends when it arrives.
+os.execute("(sleep 0.2; kill -INT " .. sys.pid() .. ") &")
+sys.sleep(30)
+io.stdout:write("caught ", tostring((sys.caught_signal())), "\\n")
+io.stdout:flush()
+os.execute("kill -TERM " .. sys.pid())
+sys.sleep(5)
+io.stdout:write("survived\\n")
+"""
+with Sim(seed=24) as sim, Workspace(sim) as ws:
+    path = os.path.join(ws.dir, "second.lua")
+    with open(path, "w") as f:
+        f.write(SECOND)
+    p = subprocess.run([ICX, "lua", path], capture_output=True, text=True, timeout=60)
+    t.is_(p.stdout, "caught SIGINT\n", "the first signal (SIGINT) is only recorded")
+    t.is_(p.returncode, -signal.SIGTERM, "a second signal (SIGTERM) kills at once")
+
 t.done_testing()
