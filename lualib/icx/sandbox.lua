@@ -68,13 +68,15 @@ M.BUDGET = 200000000
 
 -- Calls a script function under the instruction budget; it may still wait
 -- on requests (ctx.client), which cost nothing while they wait.
-function M.call(f, ...)
-  local budget = require "icx.budget"
-  budget.arm(M.BUDGET)
-  local r = table.pack(pcall(f, ...))
+local budget = require "icx.budget"
+local function finish(ok, ...)
   budget.disarm()
-  if not r[1] then error(r[2], 0) end
-  return table.unpack(r, 2, r.n)
+  if not ok then error((...), 0) end
+  return ...
+end
+function M.call(f, ...)
+  budget.arm(M.BUDGET)
+  return finish(pcall(f, ...))
 end
 
 -- Loads a script as text and runs it in a fresh sandbox; returns what it
