@@ -6,7 +6,7 @@
 PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
             libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
-            sqlite3 perl gcc make
+            sqlite3 perl gcc make openssl nghttp2-server
 LINT_PKGS := cppcheck clang-format
 
 CC      ?= cc
@@ -55,6 +55,7 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
 	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null \
+	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] \
 	  || $(MAKE) --no-print-directory deps
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)

@@ -12,7 +12,8 @@
  *                     body=, bytes=, ms=, url=, http_version=,
  *                     reused= (true: no new connection was opened),
  *                     err=nil|message, code=nil|"timeout"|"too_large"|
- *                     "transport"}
+ *                     "tls"|"transport"}   ("tls": the peer's certificate
+ *                     was refused; no retry will change that)
  *   Multi:pending() -> n                   transfers started, not reported
  *   Multi:cancel(id) -> boolean            drops a transfer in flight
  *   Multi:close()                          idempotent; also __gc, __close
@@ -275,6 +276,15 @@ static void push_headers(lua_State *L, const struct xbuf *head) {
   }
 }
 
+/* Certificate checks that failed: the same request will fail the same way,
+** so these are not retried like a dropped connection. */
+static int is_tls_refusal(CURLcode rc) {
+  return rc == CURLE_PEER_FAILED_VERIFICATION ||
+         rc == CURLE_SSL_CACERT_BADFILE || rc == CURLE_SSL_CERTPROBLEM ||
+         rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_INVALIDCERTSTATUS ||
+         rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
 /* Pushes the completion table of a finished transfer.  [-0, +1, m] */
 static void push_completion(lua_State *L, struct xfer *x) {
   long status = 0, version = 0, connects = 0;
@@ -319,6 +329,8 @@ static void push_completion(lua_State *L, struct xfer *x) {
   } else {
     if (x->result == CURLE_OPERATION_TIMEDOUT)
       code = "timeout";
+    else if (is_tls_refusal(x->result))
+      code = "tls";
     lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
   }
   lua_setfield(L, -2, "err");

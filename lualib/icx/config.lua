@@ -78,6 +78,20 @@ local function map_entries(path, node, what, allowed)
   return seen
 end
 
+-- ca_file must be a readable PEM file, checked here so a typo is reported
+-- at its line before any request rather than as a TLS failure mid-run.
+local function check_ca_file(path, node, file, what)
+  local f, err = io.open(file, "rb")
+  if not f then
+    fail(path, node, "ca_file of %s: cannot read '%s' (%s)", what, file, (err:gsub("^[^:]*: ", "")))
+  end
+  local text = f:read(1 << 20) or ""
+  f:close()
+  if not text:find("-----BEGIN CERTIFICATE-----", 1, true) then
+    fail(path, node, "ca_file of %s: '%s' holds no PEM certificate (-----BEGIN CERTIFICATE-----)", what, file)
+  end
+end
+
 -- One `connections.intercom` item -> connection table.
 local function connection(path, node, index, getenv)
   local what = "connection #" .. index
@@ -120,6 +134,7 @@ local function connection(path, node, index, getenv)
   else
     c.base_url = M.REGIONS[c.region]
   end
+  if c.ca_file then check_ca_file(path, entries.ca_file.v, c.ca_file, what) end
   c.rate_limit = c.rate_limit or 166
   return c, name_e.v
 end

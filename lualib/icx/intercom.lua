@@ -278,6 +278,14 @@ function Client:request(req)
     if c.code == "too_large" then
       errors.raise("http", ("%s %s: %s"):format(method, shown, c.err),
         { code = "too_large", status = c.status ~= 0 and c.status or nil, url = url })
+    elseif c.code == "tls" then
+      local name = self.conn.name or "?"
+      local hint = c.err:lower():find("match", 1, true)
+        and ("the certificate is for another host: check base_url of connection '%s'"):format(name)
+        or ("if a private CA or a TLS-inspecting proxy signs this host's certificate, give its PEM file "
+          .. "as ca_file of connection '%s'; verification cannot be turned off"):format(name)
+      errors.raise("http", ("%s %s: TLS verification failed: %s (%s)"):format(method, shown, c.err, hint),
+        { code = "tls", url = url })
     elseif c.code then
       -- Timeouts, resets and truncated bodies: the request never completed.
       why = c.code == "timeout" and "timed out" or c.err

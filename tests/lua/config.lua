@@ -111,6 +111,20 @@ connections:
       access_token: x
       base_url: api.intercom.io
 ]], "connections.yml:5:17: base_url of connection 'a' must start with https:// or http://" },
+  { "ca_file missing", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+      ca_file: /nonexistent/ca.pem
+]], "connections.yml:5:16: ca_file of connection 'a': cannot read '/nonexistent/ca.pem' (No such file or directory)" },
+  { "ca_file not PEM", [[
+connections:
+  intercom:
+    - name: a
+      access_token: x
+      ca_file: /etc/passwd
+]], "connections.yml:5:16: ca_file of connection 'a': '/etc/passwd' holds no PEM certificate (-----BEGIN CERTIFICATE-----)" },
   { "connection not a mapping", "connections:\n  intercom:\n    - just-a-string\n",
     "connections.yml:3:7: connection #1 must be a mapping" },
   { "empty token", [[

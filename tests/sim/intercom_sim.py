@@ -4,8 +4,9 @@
     /usr/bin/python3 tests/sim/intercom_sim.py [--port 0] [--seed 1]
         [--contacts 200] ... [--request-log FILE]
 
-Binds 127.0.0.1, prints 'READY <port>' on stdout once listening, stops
-cleanly (exit 0) on SIGTERM or SIGINT. Standard library only.
+Binds 127.0.0.1 (HTTPS with --tls-cert/--tls-key), prints 'READY <port>'
+on stdout once listening, stops cleanly (exit 0) on SIGTERM or SIGINT.
+Standard library only.
 
 Modules: sim_gen (fake records), sim_store (the truth and its changes),
 sim_search (query language, sort, cursors), sim_api (Intercom endpoints),
@@ -66,6 +67,8 @@ def parse_args(argv):
     a("--bad-json-rate", type=float, default=0, help="200 with broken JSON")
     a("--request-log", default=None, help="append JSON lines per request")
     a("--verbose", action="store_true", help="access log on stderr")
+    a("--tls-cert", default=None, help="serve HTTPS with this PEM certificate")
+    a("--tls-key", default=None, help="the certificate's PEM private key")
     o = p.parse_args(argv)
     if o.big_conversations is None:
         o.big_conversations = 1 if o.conversations > 0 else 0
@@ -77,6 +80,8 @@ def parse_args(argv):
               "tags", "segments", "teams", "admins", "rate"):
         if getattr(o, k) < 0:
             p.error("--%s must be >= 0" % k)
+    if bool(o.tls_cert) != bool(o.tls_key):
+        p.error("--tls-cert and --tls-key go together")
     return o
 
 
@@ -100,7 +105,7 @@ def main(argv=None):
     """Run until SIGTERM/SIGINT; exit status 0 on a clean stop."""
     opts = parse_args(sys.argv[1:] if argv is None else argv)
     app = App(opts)
-    server = Server(opts.port, app)
+    server = Server(opts.port, app, (opts.tls_cert, opts.tls_key) if opts.tls_cert else None)
     app.port = server.server_address[1]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -9,6 +9,7 @@ alive; bodies are gzipped when the request accepts gzip.
 import gzip
 import http.server
 import socket
+import ssl
 import struct
 import time
 import traceback
@@ -89,9 +90,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _base_url(self):
-        """http://host:port as the client addressed us."""
+        """http(s)://host:port as the client addressed us."""
         host = self.headers.get("Host") or "127.0.0.1:%d" % self.server.server_port
-        return "http://" + host
+        return ("https://" if self.server.tls else "http://") + host
 
     def _serve(self):
         """Parse and route one request."""
@@ -232,6 +233,14 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port, app):
+    def __init__(self, port, app, tls=None):
+        """tls: (certfile, keyfile) to serve HTTPS (HTTP/1.1 over TLS)."""
         self.app = app
+        self.tls = tls
         super().__init__(("127.0.0.1", port), Handler)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            # The handshake runs in the request's thread, not in accept().
+            self.socket = ctx.wrap_socket(self.socket, server_side=True,
+                                          do_handshake_on_connect=False)

@@ -76,8 +76,12 @@ check("max_bytes: code too_large", c.code == "too_large" and c.err:find("larger 
 c = one(m, { url = "http://127.0.0.1:1/", connect_timeout = 2 })
 check("refused connection: code transport", c.code == "transport" and c.status == 0, c.err)
 
+c = one(m, { url = base:gsub("^http:", "https:") .. "/me", connect_timeout = 2 })
+check("https to a plain-HTTP port fails as transport (a handshake that never happened)",
+  c.code == "transport", c.err)
 c = one(m, { url = base:gsub("^http:", "https:") .. "/me", ca_file = "/nonexistent/ca.pem", connect_timeout = 2 })
-check("https to a plain-HTTP port fails (verification cannot be off)", c.code == "transport", c.err)
+check("an unreadable ca_file is a tls error (not retried)", c.code == "tls" and c.err:find("/nonexistent/ca.pem", 1, true),
+  c.err)
 
 -- A delayed response (fault queued by the test) for timeout and cancel.
 c = one(m, { url = base .. "/tags", headers = { auth }, timeout = 0.3 })
