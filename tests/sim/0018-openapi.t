@@ -101,6 +101,13 @@ with Sim(contacts=150, companies=70, conversations=30, tickets=25, articles=30,
             bad.append((c["id"], r.status, errs[:3]))
     tap.is_(bad, [], "GET /conversations/{id} for all 30 conversations")
 
+    for asset, path in (("companies", "/companies/{company_id}"), ("tickets", "/tickets/{ticket_id}"),
+                        ("articles", "/articles/{article_id}")):
+        sch = V.response_schema("get", path)
+        for rec in sim.dump(asset)[:5]:
+            check(sim.api("GET", "/%s/%s" % (asset, rec["id"])), sch, "GET " + path)
+        check(sim.api("GET", "/%s/404404404" % asset), ERR, "GET %s for a missing id: 404 body" % path, 404)
+
     contacts = sim.dump("contacts")
     many = [c for c in contacts if c["companies"]["total_count"] > 10][:2] + contacts[:3]
     for c in many:

@@ -125,6 +125,9 @@ class Api:
             ("GET", re.compile(r"^/contacts/([^/]+)$"), self.contact_one),
             ("GET", re.compile(r"^/companies/scroll$"), self.companies_scroll),
             ("POST", re.compile(r"^/companies/list$"), self.companies_list),
+            ("GET", re.compile(r"^/companies/([^/]+)$"), self.one("companies")),
+            ("GET", re.compile(r"^/tickets/([^/]+)$"), self.one("tickets")),
+            ("GET", re.compile(r"^/articles/([^/]+)$"), self.one("articles")),
             ("GET", re.compile(r"^/conversations$"), self.conversations_list),
             ("GET", re.compile(r"^/conversations/([^/]+)$"), self.conversation),
             ("GET", re.compile(r"^/articles$"), self.articles),
@@ -218,6 +221,16 @@ class Api:
         if rec is None:
             raise _not_found("User Not Found")
         return rec
+
+    def one(self, asset):
+        """GET /<asset>/{id}: the record as list and search render it, or
+        404 once it is gone (deleted, merged)."""
+        def handler(req, rid):
+            rec = self.w.stores[asset].get(rid)
+            if rec is None:
+                raise _not_found()
+            return self.w.render(asset, rec)
+        return handler
 
     def contact_one(self, req, cid):
         """GET /contacts/{id}."""
