@@ -12,4 +12,6 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.list("/articles", { newest_first = true }),
+  -- --reconcile: every page of the list, not only the new ones.
+  reconcile = { list = intercom.list "/articles", get = "/articles/{id}" },
 }

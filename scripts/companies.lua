@@ -13,4 +13,6 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.scroll "/companies/scroll",
+  -- --reconcile: the scroll already lists every company.
+  reconcile = { get = "/companies/{id}" },
 }

@@ -13,6 +13,8 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.search "/contacts/search",
+  -- --reconcile: merged-away and deleted contacts (every id from the list).
+  reconcile = { list = intercom.cursor "/contacts", get = "/contacts/{id}" },
   children = {
     intercom.contact_tags(),
     intercom.contact_companies(),

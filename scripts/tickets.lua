@@ -9,4 +9,6 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.search "/tickets/search",
+  -- --reconcile: every id from a search with no lower bound.
+  reconcile = { list = intercom.search "/tickets/search", get = "/tickets/{id}" },
 }

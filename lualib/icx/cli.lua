@@ -28,6 +28,7 @@ options:
                      jsonl:- (stdout) or jsonl:DIR
   --state PATH       state database for jsonl destinations
   --full-refresh     ignore stored cursors and re-read everything (merge still applies)
+  --reconcile        also remove rows of records Intercom no longer has (see icx help run)
   -j, --jobs N       assets run at once (default: all given, at most 8)
   --max-memory SIZE  cap the Lua heap, e.g. 512M (default: no cap)
   -v, --verbose      log every request (token redacted) and show tracebacks
@@ -48,6 +49,13 @@ Runs each asset script and lands its records in --dest. Assets run at once
 (-j), share one rate budget, and commit independently: one failing asset does
 not roll back the others, and the exit code is 1 if any failed. Incremental
 assets resume from the cursor stored with their last committed page.
+
+--reconcile also finds records deleted in Intercom (or contacts merged away):
+Intercom keeps no tombstones, so each asset that supports it lists every id
+(contacts: GET /contacts, about one request per 150 records), reads back each
+row missing from that list by id, and deletes only those Intercom answers 404
+for, with their child rows, noting each in _icx_deleted. A row the walks had
+skipped but Intercom still has is landed instead. Needs a SQLite destination.
 
 SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
 wait: what committed stays, _icx_runs says "interrupted", and the exit code is
@@ -83,6 +91,7 @@ local FLAGS = {
   ["--config"] = { true, "config" }, ["--connection"] = { true, "connection" },
   ["--dest"] = { true, "dest" }, ["--state"] = { true, "state" },
   ["--full-refresh"] = { false, "full_refresh" }, ["--jobs"] = { true, "jobs" },
+  ["--reconcile"] = { false, "reconcile" },
   ["-j"] = { true, "jobs" }, ["--max-memory"] = { true, "max_memory" },
   ["--verbose"] = { false, "verbose" }, ["-v"] = { false, "verbose" },
   ["--quiet"] = { false, "quiet" }, ["-q"] = { false, "quiet" },

@@ -63,6 +63,18 @@ local FIELDS = {
     return nil, "must be a list of child tables"
   end,
   options = function(v) if type(v) == "table" then return v end return nil, "must be a table" end,
+  reconcile = function(v)
+    local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional)}'
+    if type(v) ~= "table" then return nil, shape end
+    for k in pairs(v) do
+      if k ~= "get" and k ~= "list" then
+        return nil, ("has unknown key '%s'%s"):format(tostring(k), errors.did_you_mean(tostring(k), { "get", "list" }))
+      end
+    end
+    if type(v.get) ~= "string" or not v.get:find("{id}", 1, true) then return nil, shape end
+    if v.list ~= nil and not is_source(v.list) then return nil, shape end
+    return v
+  end,
 }
 local FIELD_NAMES = {}
 for k in pairs(FIELDS) do FIELD_NAMES[#FIELD_NAMES + 1] = k end
@@ -95,6 +107,9 @@ function M.asset(spec)
   out.mode = out.mode or (out.primary_key and "merge" or "replace")
   if out.mode == "merge" and not out.primary_key then
     fail("mode", "mode \"merge\" needs a primary_key")
+  end
+  if out.reconcile and (out.mode ~= "merge" or #out.primary_key ~= 1) then
+    fail("reconcile", "'reconcile' needs mode \"merge\" on a one-field primary_key")
   end
   if out.incremental and out.mode ~= "merge" then
     fail("incremental", "'incremental' needs mode \"merge\" (a replaced table is re-read whole)")

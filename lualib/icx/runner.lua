@@ -8,6 +8,7 @@ local json = require "icx.json"
 local sandbox = require "icx.sandbox"
 local slices = require "icx.slices"
 local sources = require "icx.sources"
+local reconcile = require "icx.reconcile"
 
 local M = {}
 
@@ -161,7 +162,30 @@ function M.run_asset(spec, env)
     local key = spec.incremental and spec.incremental.key
     local last_progress = require("icx.sys").now()
     local side_tables = {}
+    -- --reconcile without its own listing: this walk reads every record, so
+    -- its ids (taken before any filtering) are the listing.
+    local listed
+    if env.reconcile and spec.reconcile and not spec.reconcile.list then
+      if not reconcile.walk_lists_all(source) then
+        errors.raise("script", ("%s: reconcile has no 'list' and the asset's pages do not read every record; "
+          .. "give reconcile.list a source that does"):format(spec.path or spec.name))
+      end
+      listed = {}
+    end
+    local function write_children(kids)
+      for ci, kid in ipairs(kids) do
+        if spec.mode ~= "replace" then children[ci]:delete_where(spec.children[ci].parent_key, kid.parents) end
+        children[ci]:write(kid.page)
+      end
+    end
     walk(client, source, ctx, function(page, info, src)
+      if listed then
+        local pk = spec.primary_key[1]
+        for i = 1, page:count() do
+          local id = page:get(i, pk)
+          if id ~= nil and id ~= json.null then listed[tostring(id)] = true end
+        end
+      end
       local side, shaped, max_key, oldest
       if src.expand then
         -- The cursor follows the walked records (conversations), not the
@@ -180,10 +204,7 @@ function M.run_asset(spec, env)
       d:begin()
       in_txn = true
       res.rows = res.rows + t:write(shaped)
-      for ci, kid in ipairs(kids) do
-        if spec.mode ~= "replace" then children[ci]:delete_where(spec.children[ci].parent_key, kid.parents) end
-        children[ci]:write(kid.page)
-      end
+      write_children(kids)
       for _, s in ipairs(side or {}) do side_tables[s.table]:write(s.page) end
       local landed
       if src.slice then
@@ -212,6 +233,24 @@ function M.run_asset(spec, env)
     if spec.mode == "replace" then
       t:finish()
       for _, c in ipairs(children) do c:finish() end
+    end
+    if env.reconcile and spec.reconcile then
+      local seen = listed or reconcile.list_ids(client, spec.reconcile.list, ctx, spec.primary_key[1])
+      local gone, back = reconcile.check(client, spec, ctx, t, seen)
+      if #gone > 0 or back then
+        local shaped = back and shape_page(back, {}, spec, ctx)
+        local kids = shaped and child_pages(shaped, spec, ctx) or {}
+        d:begin()
+        in_txn = true
+        if shaped then res.rows = res.rows + t:write(shaped) end
+        write_children(kids)
+        t:delete_where(spec.primary_key[1], gone)
+        for ci, c in ipairs(children) do c:delete_where(spec.children[ci].parent_key, gone) end
+        d:deleted_add(conn.name, spec.name, gone)
+        d:commit()
+        in_txn = false
+      end
+      res.reconciled = { gone = #gone, back = back and back:count() or 0 }
     end
     if key and best and (not committed or best > committed) then
       d:begin()
@@ -242,12 +281,16 @@ end
 function M.run(opts, paths)
   local specs = M.load_scripts(paths)
   local conn = require("icx.cli").connection(opts)
+  if opts.reconcile and require("icx.dest").parse(opts.dest or "icx.db") ~= "sqlite" then
+    errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
+      .. "JSONL files are append-only (see icx help run)")
+  end
   local d = require("icx.dest").open(opts.dest or "icx.db", { state = opts.state })
   local sched = require "icx.sched"
   local client = require("icx.intercom").client(conn, { verbose = opts.verbose,
     attempts = conn.max_attempts, retry_base = conn.retry_base, retry_cap = conn.retry_cap })
   local env = { dest = d, connection = conn, client = client, full_refresh = opts.full_refresh,
-    jobs = opts.jobs }
+    jobs = opts.jobs, reconcile = opts.reconcile }
   local jobs = math.min(opts.jobs or math.min(#specs, 8), #specs)
   local results = {}
   local next_i = 0
@@ -273,8 +316,10 @@ function M.run(opts, paths)
     if not r then
       not_started[#not_started + 1] = specs[i].name
     elseif r.ok then
-      log.info("%s: %d rows, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s", r.asset, r.rows,
-        r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds)
+      log.info("%s: %d rows, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
+        r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
+          and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed")
+            :format(r.reconciled.gone, r.reconciled.back)) or "")
     elseif r.interrupted then
       log.error("%s: interrupted after %d rows in %d committed pages", r.asset, r.rows, r.pages)
     else

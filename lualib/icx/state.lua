@@ -1,7 +1,8 @@
 -- Run bookkeeping every destination keeps in SQLite (the destination file
 -- itself, or the JSONL state file): the incremental cursor of each asset in
--- _icx_state, written in the transaction of the page it describes, and one
--- _icx_runs row per asset per run for ops tooling. Only connection and asset
+-- _icx_state, written in the transaction of the page it describes, one
+-- _icx_runs row per asset per run for ops tooling, and in _icx_deleted the
+-- ids --reconcile found gone from Intercom. Only connection and asset
 -- names, cursors and redacted messages land here; never a token.
 local errors = require "icx.errors"
 local log = require "icx.log"
@@ -33,6 +34,12 @@ CREATE TABLE IF NOT EXISTS _icx_runs (
   pid INTEGER,
   pid_start INTEGER,
   host TEXT);
+CREATE TABLE IF NOT EXISTS _icx_deleted (
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  id TEXT NOT NULL,
+  detected_at TEXT NOT NULL,
+  PRIMARY KEY (connection, asset, id));
 ]]
 
 -- Columns added after the first release; older files gain them on open.
@@ -105,6 +112,7 @@ M.dest_methods = {
     M.cursor_set(self.db, connection, asset, key, value)
   end,
   run_start = function(self, t) return M.run_start(self.db, t or {}) end,
+  deleted_add = function(self, connection, asset, ids) M.deleted_add(self.db, connection, asset, ids) end,
   run_finish = function(self, id, t) M.run_finish(self.db, id, t) end,
 }
 
@@ -138,6 +146,18 @@ function M.cursor_set(db, connection, asset, key, value)
   check(db:query("INSERT INTO _icx_state (connection, asset, key, value, updated_at) VALUES (?, ?, ?, ?, "
     .. NOW .. ") ON CONFLICT (connection, asset) DO UPDATE SET key = excluded.key, "
     .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key, value))
+end
+
+-- Records the ids --reconcile found gone (Intercom answered 404); inside
+-- the transaction that deletes their rows.
+function M.deleted_add(db, connection, asset, ids)
+  if not db:in_transaction() then
+    errors.raise("internal", "icx.dest: deleted_add outside a transaction (call d:begin() first)")
+  end
+  for _, id in ipairs(ids) do
+    check(db:query("INSERT INTO _icx_deleted (connection, asset, id, detected_at) VALUES (?, ?, ?, " .. NOW
+      .. ") ON CONFLICT DO NOTHING", connection, asset, tostring(id)))
+  end
 end
 
 -- Whether the process that wrote a run row still runs. pid and its start

@@ -76,6 +76,24 @@ t.is(msg, dir .. "/field.lua:5: icx.asset: 'incremental' has unknown key 'lookba
 msg = err_of(script("noname.lua", "local icx = require 'icx'\n\nreturn icx.asset { pages = require('icx.intercom').get '/tags' }"))
 t.is(msg, dir .. "/noname.lua:3: icx.asset: 'name' is required", "a missing field is reported at icx.asset")
 
+-- reconcile: shape and the merge/one-key rule, reported at the field's line.
+local function asset_script(name, body)
+  return script(name, "local icx = require 'icx'\nlocal intercom = require 'icx.intercom'\nreturn icx.asset {\n"
+    .. "  name = 'x',\n  pages = intercom.scroll '/companies/scroll',\n" .. body .. "}\n")
+end
+msg = err_of(asset_script("rc1.lua", "  primary_key = 'id',\n  reconcile = { get = '/companies' },\n"))
+t.is(msg, dir .. '/rc1.lua:7: icx.asset: \'reconcile\' must be {get = "/path/{id}", list = <a source walking '
+  .. 'every record> (optional)}', "reconcile.get needs {id}")
+msg = err_of(asset_script("rc2.lua", "  primary_key = 'id',\n  reconcile = { get = '/c/{id}', lst = 1 },\n"))
+t.like(msg, "rc2%.lua:7: icx%.asset: 'reconcile' has unknown key 'lst' %(did you mean 'list'%?%)", "reconcile keys checked")
+msg = err_of(asset_script("rc3.lua", "  mode = 'replace',\n  reconcile = { get = '/c/{id}' },\n"))
+t.like(msg, "rc3%.lua:7: icx%.asset: 'reconcile' needs mode \"merge\" on a one%-field primary_key",
+  "reconcile needs merge")
+msg = err_of(asset_script("rc4.lua", "  primary_key = { 'a', 'b' },\n  reconcile = { get = '/c/{id}' },\n"))
+t.like(msg, "'reconcile' needs mode \"merge\" on a one%-field primary_key", "reconcile needs a one-field key")
+t.is(sandbox.run_file(asset_script("rc5.lua", "  primary_key = 'id',\n  reconcile = { get = '/c/{id}' },\n"))
+  .reconcile.get, "/c/{id}", "a good reconcile is kept")
+
 -- An endless loop is stopped by the instruction budget at its own line,
 -- at the top level and in a callback; a long wait is not charged.
 local saved = sandbox.BUDGET

@@ -95,4 +95,22 @@ with Sim(contacts=50, companies=20, conversations=10, tickets=10, articles=10,
     tap.ok(sim.stats()["max_in_flight"] >= 3, "max_in_flight sees concurrent requests")
     info = sim.control("GET", "/_sim/info")
     tap.is_((info["port"], info["seed"], info["timezone"]), (sim.port, 6, TZ), "/_sim/info")
+
+    # skip: walks pass over the record, GET by id still finds it.
+    victim = {a: sim.dump(a)[0]["id"] for a in ("contacts", "companies", "tickets", "articles")}
+    for a, rid in victim.items():
+        sim.control("POST", "/_sim/skip", {"asset": a, "id": rid})
+    ALLQ = {"query": {"field": "updated_at", "operator": ">", "value": 0}, "pagination": {"per_page": 150}}
+    listed = {
+        "contacts": [c["id"] for c in sim.api("POST", "/contacts/search", ALLQ).json()["data"]]
+                    + [c["id"] for c in sim.api("GET", "/contacts?per_page=150").json()["data"]],
+        "tickets": [x["id"] for x in sim.api("POST", "/tickets/search", ALLQ).json()["tickets"]],
+        "articles": [x["id"] for x in sim.api("GET", "/articles?per_page=150").json()["data"]],
+        "companies": [x["id"] for x in sim.api("GET", "/companies/scroll").json()["data"]],
+    }
+    for a, rid in victim.items():
+        tap.ok(listed[a] and rid not in listed[a], "skip: %s %s missing from its walks" % (a, rid))
+        tap.is_(sim.api("GET", "/%s/%s" % (a, rid)).status, 200, "skip: GET /%s/{id} still finds it" % a)
+    tap.is_(sim.raw("POST", "/_sim/skip", {"asset": "contacts", "id": "nope"}).status, 400,
+            "skip: an unknown id is a 400")
 tap.done_testing()

@@ -287,7 +287,8 @@ class Api:
         if param:
             s = self.scrolls.get(param, req.now)
         else:
-            s = self.scrolls.start(list(self.w.stores["companies"]), req.now)
+            s = self.scrolls.start([i for i in self.w.stores["companies"]
+                                    if i not in self.w.skipped["companies"]], req.now)
         size = self.opts.scroll_size
         ids = s["ids"][s["pos"]:s["pos"] + size]
         s["pos"] += size
@@ -322,7 +323,7 @@ class Api:
             raise ApiError(400, "bad_request",
                            "page limit reached, please use scroll API")
         recs = sorted((r for r in self.w.stores["companies"].values()
-                       if r.doc["user_count"] > 0),
+                       if r.doc["user_count"] > 0 and r.id not in self.w.skipped["companies"]),
                       key=lambda r: (r.doc["last_request_at"], r.id),
                       reverse=order == "desc")
         chunk = recs[(page - 1) * per: page * per]
@@ -364,7 +365,8 @@ class Api:
         """GET /articles?page=&per_page=: newest updated_at first."""
         page = _int_param(req.query, "page", 1)
         per = min(_int_param(req.query, "per_page", 25), 150)
-        recs = sorted(self.w.stores["articles"].values(),
+        recs = sorted((r for r in self.w.stores["articles"].values()
+                       if r.id not in self.w.skipped["articles"]),
                       key=lambda r: (r.doc["updated_at"], r.id), reverse=True)
         chunk = recs[(page - 1) * per: page * per]
         total_pages = int(math.ceil(len(recs) / per))

@@ -5,6 +5,7 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/create        {"asset", "count"}
   POST /_sim/delete        {"asset", "id"}
   POST /_sim/merge_contact {"id"}
+  POST /_sim/skip          {"asset", "id"}  walks pass over it; GET finds it
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
                             "reset_in", "kind", "delay_ms", "method",
@@ -92,6 +93,17 @@ class Control:
         if not ok:
             raise ControlError("no such record")
         return {"deleted": data.get("id")}
+
+    def post_skip(self, data):
+        """Every list, scroll and search walk from now on misses one record
+        (as one that moves mid-walk can be missed); GET by id returns it."""
+        w = self.app.world
+        asset = self._asset(data)
+        with w.lock:
+            if str(data.get("id")) not in w.stores[asset]:
+                raise ControlError("no such record")
+            w.skipped[asset].add(str(data.get("id")))
+        return {"skipped": data.get("id")}
 
     def post_merge_contact(self, data):
         """A contact merged away: gone from list, search and GET."""

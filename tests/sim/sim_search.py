@@ -328,14 +328,15 @@ class Searcher:
         hide_lagged = hide_lagged and now < w.lag_until
         if hide_lagged:
             hidden = sum(1 for r in store.values() if r.visible_at > now)
-        ck = (asset, dumps(query), field, w.version[asset], hidden, len(store))
+        skipped = w.skipped[asset]
+        ck = (asset, dumps(query), field, w.version[asset], hidden, len(store), len(skipped))
         hit = self.cache.get(ck)
         if hit:
             return hit
         get = Fields(w, asset).getter(field) if field != "id" else (lambda r: r.id)
         rows = []
         for r in store.values():
-            if hide_lagged and r.visible_at > now:
+            if hide_lagged and r.visible_at > now or r.id in skipped:
                 continue
             if pred is None or pred(r):
                 rows.append((sort_key(get(r)) + (r.id,), r))

@@ -59,6 +59,9 @@ class World:
         self.next_idx = {a: 0 for a in ASSETS}
         self.rng_ctl = random.Random("%s:control" % self.seed)
         self.lag_until = 0           # latest visible_at of a created contact
+        # asset -> ids every list, scroll and search walk passes over, as
+        # walks do with records that move under them; GET by id still works.
+        self.skipped = {a: set() for a in ASSETS}
         self._generate()
 
     def _rng(self, what):

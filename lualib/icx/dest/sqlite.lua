@@ -110,6 +110,22 @@ function Table:delete_where(column, values)
   return n
 end
 
+-- Every value of column, as text (ids are TEXT), for --reconcile; empty
+-- when the table or column does not exist yet.
+function Table:keys(column)
+  live(self, "keys()")
+  local db = self.dest.db
+  local cols = check(db:query("SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? COLLATE NOCASE",
+    self.target, column))
+  if not cols[1] then return {} end
+  local out = {}
+  for _, r in ipairs(check(db:query("SELECT CAST(" .. quote(column) .. " AS TEXT) AS k FROM "
+      .. quote(self.target) .. " WHERE " .. quote(column) .. " IS NOT NULL"))) do
+    out[#out + 1] = r.k
+  end
+  return out
+end
+
 -- replace: swaps the staging table in (DROP + RENAME in one transaction).
 -- legacy_alter_table keeps the rename from re-checking views that name the
 -- old table (they would fail to parse between the DROP and the RENAME) and

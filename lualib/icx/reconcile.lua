@@ -1,0 +1,80 @@
+-- icx run --reconcile: finds rows whose record Intercom no longer has
+-- (deleted, or a contact merged into another). Intercom keeps no tombstones,
+-- so the only evidence is absence, and absence from a list is weak: lists
+-- and searches skip records that move during a walk. So a row missing from
+-- a complete listing is only a candidate; each candidate is read by id, and
+-- only a 404 removes it. A candidate that is still there was one the walks
+-- had skipped: it is landed like any other record.
+--
+--   spec.reconcile = { list = <source walking every record> | nil,
+--                      get = "/contacts/{id}" }
+-- Without `list`, the asset's own walk must read every record (scroll,
+-- lists with no server filter); its ids are collected as it goes.
+local errors = require "icx.errors"
+local json = require "icx.json"
+local log = require "icx.log"
+
+local M = {}
+
+-- Whether the asset's own walk sees every record, so its ids can serve as
+-- the listing (no server-side filter, no early stop).
+function M.walk_lists_all(source)
+  return source.since_filter and not source.stop_past_since and source.style ~= "each" or false
+end
+
+-- Percent-encodes an id for a path segment.
+local function escape(id)
+  return (tostring(id):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+-- The ids of every record the listing source walks, as strings.
+function M.list_ids(client, source, ctx, key)
+  local paginate = require "icx.paginate"
+  local seen, n = {}, 0
+  -- A listing reads everything: no lower bound, whatever the cursor.
+  local lctx = {}
+  for k, v in pairs(ctx) do lctx[k] = v end
+  lctx.since, lctx.cursor = nil, nil
+  for page in paginate.pages(client, source, lctx) do
+    for i = 1, page:count() do
+      local id = page:get(i, key)
+      if id ~= nil and id ~= json.null then
+        seen[tostring(id)] = true
+        n = n + 1
+      end
+    end
+  end
+  return seen, n
+end
+
+-- Rows of table t whose key is not in `seen`, read back by id: returns the
+-- ids Intercom answers 404 for, and a page of the records it still has.
+function M.check(client, spec, ctx, t, seen)
+  local key = spec.primary_key[1]
+  local missing = {}
+  for _, id in ipairs(t:keys(key)) do
+    if not seen[id] then missing[#missing + 1] = id end
+  end
+  if #missing == 0 then return {}, nil, 0 end
+  local bodies = ctx.map(missing, function(id)
+    local resp = client:request { method = "GET", path = spec.reconcile.get:gsub("{id}", escape(id)),
+      allow_404 = true, stats = ctx.stats }
+    if resp.status == 404 then return false end
+    return resp.body
+  end)
+  local gone, back = {}, {}
+  for i, id in ipairs(missing) do
+    if bodies[i] then back[#back + 1] = bodies[i] else gone[#gone + 1] = id end
+  end
+  local page
+  if #back > 0 then
+    page = json.page("[" .. table.concat(back, ",") .. "]", false)
+    if not page then
+      errors.raise("json", ("%s: a record read back by id is not valid JSON"):format(spec.reconcile.get))
+    end
+  end
+  log.verbose("%s: reconcile: %d rows not listed: %d gone, %d still there", spec.name, #missing, #gone, #back)
+  return gone, page, #missing
+end
+
+return M
