@@ -13,8 +13,10 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.search "/contacts/search",
-  -- --reconcile: merged-away and deleted contacts (every id from the list).
-  reconcile = { list = intercom.cursor "/contacts", get = "/contacts/{id}" },
+  -- --reconcile: merged-away and deleted contacts. A search with no lower
+  -- bound lists every id, walked as time slices at once; a contact it skips
+  -- is only read back by id.
+  reconcile = { list = intercom.search "/contacts/search", get = "/contacts/{id}" },
   children = {
     intercom.contact_tags(),
     intercom.contact_companies(),

@@ -52,10 +52,11 @@ assets resume from the cursor stored with their last committed page.
 
 --reconcile also finds records deleted in Intercom (or contacts merged away):
 Intercom keeps no tombstones, so each asset that supports it lists every id
-(contacts: GET /contacts, about one request per 150 records), reads back each
-row missing from that list by id, and deletes only those Intercom answers 404
-for, with their child rows, noting each in _icx_deleted. A row the walks had
-skipped but Intercom still has is landed instead. Needs a SQLite destination.
+(about one request per 150 records; a search listing walks time slices at
+once), reads back by id each row missing from that listing, and deletes only
+those Intercom answers 404 for, with their child rows, noting each in
+_icx_deleted. A row the walks had skipped but Intercom still has is landed
+instead. Needs a SQLite destination.
 
 SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
 wait: what committed stays, _icx_runs says "interrupted", and the exit code is

@@ -27,24 +27,21 @@ local function escape(id)
   return (tostring(id):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
--- The ids of every record the listing source walks, as strings.
-function M.list_ids(client, source, ctx, key)
-  local paginate = require "icx.paginate"
-  local seen, n = {}, 0
+-- The ids of every record the listing source walks, as strings. `walk` is
+-- the runner's, so a long search listing is walked as time slices at once.
+function M.list_ids(walk, client, source, ctx, key)
+  local seen = {}
   -- A listing reads everything: no lower bound, whatever the cursor.
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
   lctx.since, lctx.cursor = nil, nil
-  for page in paginate.pages(client, source, lctx) do
+  walk(client, source, lctx, function(page)
     for i = 1, page:count() do
       local id = page:get(i, key)
-      if id ~= nil and id ~= json.null then
-        seen[tostring(id)] = true
-        n = n + 1
-      end
+      if id ~= nil and id ~= json.null then seen[tostring(id)] = true end
     end
-  end
-  return seen, n
+  end, {})
+  return seen
 end
 
 -- Rows of table t whose key is not in `seen`, read back by id: returns the

@@ -235,7 +235,7 @@ function M.run_asset(spec, env)
       for _, c in ipairs(children) do c:finish() end
     end
     if env.reconcile and spec.reconcile then
-      local seen = listed or reconcile.list_ids(client, spec.reconcile.list, ctx, spec.primary_key[1])
+      local seen = listed or reconcile.list_ids(walk, client, spec.reconcile.list, ctx, spec.primary_key[1])
       local gone, back = reconcile.check(client, spec, ctx, t, seen)
       if #gone > 0 or back then
         local shaped = back and shape_page(back, {}, spec, ctx)

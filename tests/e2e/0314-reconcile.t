@@ -4,6 +4,7 @@ the destination, with their child rows, and are noted in _icx_deleted; a
 record every walk skipped but Intercom still has is read back by id and
 landed, never deleted. Afterwards every table equals the simulator's truth.
 Without --reconcile nothing is removed; a JSONL destination is refused."""
+import json
 import os
 import sqlite3
 import sys
@@ -52,8 +53,13 @@ with Sim(contacts=500, companies=80, tickets=60, articles=40, seed=41) as sim, W
     for a in ASSETS:
         t.ok(set(gone[a]) <= ids(ws.db, a), "without --reconcile, deleted %s stay" % a)
 
+    before = len(sim.request_log())
     r = ws.run(*ASSETS, "--reconcile")
     t.is_(r.rc, 0, "a run with --reconcile succeeds")
+    bodies = [json.dumps(x["body"]) for x in sim.request_log()[before:] if x["path"] == "/contacts/search"]
+    t.ok(sum('"<"' in b for b in bodies) >= 3,
+         "the contacts listing was walked as time slices (%d of %d searches bounded above)"
+         % (sum('"<"' in b for b in bodies), len(bodies)))
     t.ok("reconciled: 5 gone from Intercom, 1 skipped by the walks and landed" in r.err,
          "the summary counts contacts gone and recovered")
     for a in ASSETS:
