@@ -58,6 +58,8 @@ local function encode(s)
   return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
 end
 
+M.encode = encode
+
 -- "?a=1&b=2" from a table, keys sorted so URLs are stable in logs and tests.
 local function query_string(query)
   if not query or next(query) == nil then return "" end

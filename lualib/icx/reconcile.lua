@@ -13,6 +13,7 @@
 local errors = require "icx.errors"
 local json = require "icx.json"
 local log = require "icx.log"
+local encode = require("icx.intercom").encode
 
 local M = {}
 
@@ -22,9 +23,12 @@ function M.walk_lists_all(source)
   return source.since_filter and not source.stop_past_since and source.style ~= "each" or false
 end
 
--- Percent-encodes an id for a path segment.
-local function escape(id)
-  return (tostring(id):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+-- Adds the key of every record of page to the set `seen`, as strings.
+function M.collect(seen, page, key)
+  for i = 1, page:count() do
+    local id = page:get(i, key)
+    if id ~= nil and id ~= json.null then seen[tostring(id)] = true end
+  end
 end
 
 -- The ids of every record the listing source walks, as strings. `walk` is
@@ -35,12 +39,7 @@ function M.list_ids(walk, client, source, ctx, key)
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
   lctx.since, lctx.cursor = nil, nil
-  walk(client, source, lctx, function(page)
-    for i = 1, page:count() do
-      local id = page:get(i, key)
-      if id ~= nil and id ~= json.null then seen[tostring(id)] = true end
-    end
-  end, {})
+  walk(client, source, lctx, function(page) M.collect(seen, page, key) end, {})
   return seen
 end
 
@@ -54,7 +53,7 @@ function M.check(client, spec, ctx, t, seen)
   end
   if #missing == 0 then return {}, nil, 0 end
   local bodies = ctx.map(missing, function(id)
-    local resp = client:request { method = "GET", path = spec.reconcile.get:gsub("{id}", escape(id)),
+    local resp = client:request { method = "GET", path = spec.reconcile.get:gsub("{id}", encode(id)),
       allow_404 = true, stats = ctx.stats }
     if resp.status == 404 then return false end
     return resp.body

@@ -179,13 +179,7 @@ function M.run_asset(spec, env)
       end
     end
     walk(client, source, ctx, function(page, info, src)
-      if listed then
-        local pk = spec.primary_key[1]
-        for i = 1, page:count() do
-          local id = page:get(i, pk)
-          if id ~= nil and id ~= json.null then listed[tostring(id)] = true end
-        end
-      end
+      if listed then reconcile.collect(listed, page, spec.primary_key[1]) end
       local side, shaped, max_key, oldest
       if src.expand then
         -- The cursor follows the walked records (conversations), not the

@@ -98,7 +98,6 @@ local function check_signal()
     require("icx.errors").raise("interrupted", "interrupted by " .. name, { signal = name, exit = 128 + num })
   end
 end
-M.check_signal = check_signal
 
 -- Suspends the current task until the scheduler resumes it with a value.
 -- After a signal no task waits again: every wait raises instead, so each

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS _icx_deleted (
 ]]
 
 -- Columns added after the first release; older files gain them on open.
-local RUNS_ADDED = { pid = "INTEGER", pid_start = "INTEGER", host = "TEXT" }
+local RUNS_ADDED = { { "pid", "INTEGER" }, { "pid_start", "INTEGER" }, { "host", "TEXT" } }
 
 local NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -122,7 +122,8 @@ function M.init(db)
     check(db:exec(SCHEMA))
     local have = {}
     for _, c in ipairs(check(db:query("PRAGMA table_info(_icx_runs)"))) do have[c.name] = true end
-    for name, decl in pairs(RUNS_ADDED) do
+    for _, col in ipairs(RUNS_ADDED) do
+      local name, decl = col[1], col[2]
       if not have[name] then check(db:exec(("ALTER TABLE _icx_runs ADD COLUMN %s %s"):format(name, decl))) end
     end
   end)
