@@ -2,9 +2,11 @@
 -- companies beyond the ten it embeds, and a conversation's parts. Each
 -- helper returns a piece of an asset spec (a child table, or a source that
 -- expands a page of conversations into a page of parts).
+--
+--   associations.contact_tags(), associations.contact_companies() -> child spec
+--   associations.conversation_parts(search_source) -> the source, expanding
 local json = require "icx.json"
 local log = require "icx.log"
-local sources = require "icx.sources"
 
 local M = {}
 
@@ -87,9 +89,8 @@ end
 -- whose part count exceeds what came back are recorded in
 -- conversation_part_counts with truncated = 1; a conversation deleted since
 -- the search (404) is skipped.
-function M.conversation_parts(opts)
-  local src = sources.search("/conversations/search", opts)
-  src.expand = function(page, ctx)
+function M.conversation_parts(src)
+  src.expand = function(_, page, ctx)
     local parts = setmetatable({}, json.array_mt)
     local counts = setmetatable({}, json.array_mt)
     local ids = {}

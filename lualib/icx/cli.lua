@@ -205,19 +205,74 @@ function handlers.lua(_, args)
   return math.type(res) == "integer" and res or 0
 end
 
+-- `icx check`: GET /me, then the workspace, the admin and the region on
+-- stdout; exit 1 when Intercom refuses the token.
 function handlers.check(opts)
   local conn = M.connection(opts)
-  return require("icx.intercom").check(conn, opts)
+  local client = require("icx.client").new(conn)
+  local ok, me = pcall(client.me, client)
+  if not ok then
+    if errors.is(me) and me.kind == "http" then
+      log.error("%s", tostring(me))
+      return 1
+    end
+    error(me, 0)
+  end
+  local app = type(me.app) == "table" and me.app or {}
+  local function s(v) return (type(v) == "string" or type(v) == "number") and tostring(v) or "?" end
+  log.out("connection  %s", conn.name)
+  log.out("workspace   %s (id %s)", s(app.name), s(app.id_code))
+  log.out("admin       %s <%s> (id %s)", s(me.name), s(me.email), s(me.id))
+  local region = type(app.region) == "string" and app.region or conn.region
+  log.out("region      %s (%s)", s(region), client.base_url)
+  return 0
+end
+
+-- The destination `icx plan --dest` reads cursors from, if it exists yet
+-- (plan never creates one).
+local function existing_dest(uri)
+  local dest = require "icx.dest"
+  local kind, target = dest.parse(uri)
+  if kind == "sqlite" then
+    local f = io.open(target, "rb")
+    if not f then return nil end
+    f:close()
+  end
+  return dest.open(uri)
 end
 
 function handlers.plan(opts, args)
   if #args == 0 then usage("icx plan needs at least one SCRIPT") end
-  return require("icx.runner").plan(opts, args)
+  local runner = require "icx.runner"
+  local specs = runner.load_scripts(args)
+  local conn = M.connection(opts)
+  local d = opts.dest and existing_dest(opts.dest)
+  if opts.dest and not d then log.info("%s does not exist yet: showing a first run", opts.dest) end
+  local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
+  if d then d:close() end
+  if not ok then error(res, 0) end
+  return res
 end
 
 function handlers.run(opts, args)
   if #args == 0 then usage("icx run needs at least one SCRIPT (e.g. icx run scripts/*.lua)") end
-  return require("icx.runner").run(opts, args)
+  local runner = require "icx.runner"
+  local dest = require "icx.dest"
+  local specs = runner.load_scripts(args)
+  local conn = M.connection(opts)
+  local uri = opts.dest or "icx.db"
+  if opts.reconcile and dest.parse(uri) == "jsonl" then
+    errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
+      .. "JSONL files are append-only (see icx help run)")
+  end
+  local d = dest.open(uri, { state = opts.state })
+  local client = require("icx.client").new(conn, { verbose = opts.verbose })
+  local env = { dest = d, connection = conn, client = client, full_refresh = opts.full_refresh,
+    jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose }
+  local ok, res = pcall(runner.run, env, specs)
+  d:close()
+  if not ok then error(res, 0) end
+  return res
 end
 
 -- Entry point from main.c.

@@ -2,9 +2,11 @@
 --   icx.db, path/x.db, sqlite:///rel.db, sqlite:////abs.db   SQLite (default)
 --   jsonl:-                                                  stdout lines
 --   jsonl:DIR                                                DIR/TABLE.jsonl
--- Every destination has the same surface, driven by icx.runner:
+-- Every destination has the same surface, driven by icx.runner (the shared
+-- part lives in icx.dest.base, which each driver's classes inherit):
 --   d.kind                                  "sqlite" | "jsonl"
---   d:begin(); d:commit(); d:rollback()     one transaction per page
+--   d:transaction(fn, ...)                  one per page: begin, fn, commit
+--   d:begin(); d:commit(); d:rollback()
 --   t = d:table{name =, primary_key =, mode = "merge" | "replace"}
 --   t:write(page) -> rows                   inside begin/commit
 --   t:delete_where(column, values) -> rows  child rows of re-read parents
@@ -13,13 +15,44 @@
 --   d:cursor_set(connection, asset, key, value)   inside the page's transaction
 --   d:run_start{connection =, asset =} -> run_id
 --   d:run_finish(run_id, {status =, rows =, requests =, retries =, rate_limited =, error =})
+--   d:deleted_add(connection, asset, ids)
 --   d:close()
+--
+--   dest.parse(uri) -> kind, target
+--   dest.open(uri [, opts]) -> Dest      opts: state, busy_timeout
+--   dest.shown(uri) -> uri with any password masked, for messages
 local errors = require "icx.errors"
+local keys = require "icx.keys"
 
 local M = {}
 
 local function usage(fmt, ...)
   errors.raise("usage", "--dest " .. fmt:format(...) .. " (see icx help)")
+end
+
+-- A destination URI as messages may show it: the password of
+-- scheme://user:password@host never appears.
+function M.shown(uri)
+  return (uri:gsub("^(%a[%w+.-]*://[^/@:]*):[^/@]*@", "%1:****@"))
+end
+
+-- SQLite targets that would accept writes and keep nothing, or keep them
+-- without the locking every concurrent-run guarantee rests on.
+local function refuse_sqlite(uri, path)
+  if path == ":memory:" or path == "" then
+    usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
+  end
+  local q = path:match("^file:[^?]*%?(.*)$")
+  if q then
+    for k, v in q:gmatch("([^&=]+)=?([^&]*)") do
+      if (k == "mode" and v == "memory") or k == "vfs" and v == "memdb" then
+        usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
+      elseif k == "nolock" or k == "immutable" then
+        usage("'%s': %s=%s turns SQLite's locking off, and with it the guarantees for concurrent runs; drop it",
+          uri, k, v)
+      end
+    end
+  end
 end
 
 -- uri -> kind, target. kind "sqlite": target is the database path; kind
@@ -33,6 +66,7 @@ function M.parse(uri)
     if not path then
       usage("'%s': write sqlite:///relative.db or sqlite:////absolute/path.db", uri)
     end
+    refuse_sqlite(uri, path)
     return "sqlite", path
   end
   rest = uri:match("^jsonl:(.*)$")
@@ -42,21 +76,21 @@ function M.parse(uri)
   end
   local scheme = uri:match("^(%a[%w+.-]*)://")
   if scheme then
-    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE or jsonl:DIR", uri, scheme,
+    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE or jsonl:DIR", M.shown(uri), scheme,
       errors.did_you_mean(scheme, { "sqlite", "jsonl" }))
   end
+  refuse_sqlite(uri, uri)
   return "sqlite", uri
 end
 
-local OPEN_OPTS = { state = true, busy_timeout = true }
+local OPEN_OPTS = { "state", "busy_timeout" }
 
 -- Opens the destination named by uri. opts.state moves the JSONL state
 -- file; opts.busy_timeout (ms) bounds waits on other processes' writes.
 function M.open(uri, opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not OPEN_OPTS[k] then errors.raise("internal", ("icx.dest.open: unknown option '%s'"):format(tostring(k))) end
-  end
+  local k = keys.unknown(opts, OPEN_OPTS)
+  if k then errors.raise("internal", ("icx.dest.open: unknown option '%s'"):format(k)) end
   local kind, target = M.parse(uri)
   if kind == "sqlite" and opts.state ~= nil then
     errors.raise("usage", "--state applies to jsonl destinations only; a SQLite destination keeps its state "
@@ -66,43 +100,6 @@ function M.open(uri, opts)
     errors.raise("usage", "--state needs a file path")
   end
   return require("icx.dest." .. kind).open(target, opts)
-end
-
-local TABLE_KEYS = { name = true, primary_key = true, mode = true }
-
--- Validates a table spec; returns name, primary key list, mode.
-function M.table_spec(spec)
-  if type(spec) ~= "table" then errors.raise("internal", "icx.dest: table{} needs a spec table") end
-  for k in pairs(spec) do
-    if not TABLE_KEYS[k] then
-      errors.raise("internal", ("icx.dest: unknown table option '%s'"):format(tostring(k)))
-    end
-  end
-  local name = spec.name
-  if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then
-    errors.raise("internal", ("icx.dest: table name %q must be letters, digits and underscores"):format(tostring(name)))
-  end
-  local lower = name:lower()
-  if lower:sub(1, 5) == "_icx_" or lower:sub(1, 7) == "sqlite_" then
-    errors.raise("internal", ("icx.dest: table name '%s' is reserved"):format(name))
-  end
-  local pk = spec.primary_key
-  if type(pk) == "string" then pk = { pk } end
-  if pk == nil then pk = {} end
-  if type(pk) ~= "table" then errors.raise("internal", "icx.dest: primary_key must be a field name or a list") end
-  for _, k in ipairs(pk) do
-    if type(k) ~= "string" or k == "" or k:find("\0", 1, true) then
-      errors.raise("internal", "icx.dest: primary_key entries must be field names")
-    end
-  end
-  local mode = spec.mode or "merge"
-  if mode ~= "merge" and mode ~= "replace" then
-    errors.raise("internal", ("icx.dest: mode must be 'merge' or 'replace', not '%s'"):format(tostring(mode)))
-  end
-  if mode == "merge" and #pk == 0 then
-    errors.raise("internal", ("icx.dest: table '%s' in merge mode needs a primary_key"):format(name))
-  end
-  return name, pk, mode
 end
 
 return M

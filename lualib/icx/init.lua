@@ -3,6 +3,8 @@
 -- a key fails with the key's name and a suggestion instead of being ignored.
 local errors = require "icx.errors"
 local duration = require "icx.duration"
+local keys = require "icx.keys"
+local source = require "icx.source"
 
 local M = { VERSION = nil }
 
@@ -11,18 +13,51 @@ Asset.__index = Asset
 Asset.__name = "icx.Asset"
 function Asset:__tostring() return "icx.Asset(" .. self.name .. ")" end
 
-local function is_source(v) return type(v) == "table" and type(v.style) == "string" end
+-- A source from a script: an icx.intercom one, or a plain table checked
+-- now rather than mid-run. Returns nil, reason when it is not one.
+local function as_source(v)
+  if source.is(v) then return v end
+  if type(v) ~= "table" or type(v.style) ~= "string" then return nil end
+  local ok, s = pcall(source.from, v)
+  if not ok then return nil, tostring(s):gsub("^icx%.source: ", "") end
+  return s
+end
+
+-- A table name a script may write: its own, never icx's or the database's.
+local function table_name(v, what)
+  if type(v) ~= "string" or not v:match("^[%a_][%w_]*$") then
+    return nil, "must be a " .. what .. " of letters, digits and underscores"
+  end
+  if require("icx.dest.base").reserved(v) then
+    return nil, ("'%s' is reserved for icx and the database (names starting _icx_ or sqlite_)"):format(v)
+  end
+  return v
+end
+
+local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows" }
+
+-- One entry of `children`: a table of its own filled by rows(record, ctx).
+local function child(c, i)
+  if type(c) ~= "table" then return nil, ("entry %d must be a table {table =, primary_key =, parent_key =, rows =}"):format(i) end
+  local k, hint = keys.unknown(c, CHILD_KEYS)
+  if k then return nil, ("entry %d has unknown key '%s'%s"):format(i, k, hint) end
+  local _, why = table_name(c.table, "table name")
+  if why then return nil, ("entry %d: table %s"):format(i, why) end
+  if type(c.rows) ~= "function" then return nil, ("entry %d needs rows = function(record, ctx)"):format(i) end
+  if type(c.parent_key) ~= "string" then return nil, ("entry %d needs parent_key, the column naming the parent"):format(i) end
+  local pk = c.primary_key
+  if type(pk) == "string" then pk = { pk } end
+  if type(pk) ~= "table" or #pk == 0 then return nil, ("entry %d needs a primary_key"):format(i) end
+  if c.parent_field ~= nil and type(c.parent_field) ~= "string" then
+    return nil, ("entry %d: parent_field must be a field name"):format(i)
+  end
+  return c
+end
 
 -- Field name -> checker(value) returning the normalised value or nil, reason.
 local FIELDS = {
-  name = function(v)
-    if type(v) == "string" and v:match("^[%a_][%w_]*$") then return v end
-    return nil, "must be a name of letters, digits and underscores"
-  end,
-  table = function(v)
-    if type(v) == "string" and v:match("^[%a_][%w_]*$") then return v end
-    return nil, "must be a table name of letters, digits and underscores"
-  end,
+  name = function(v) return table_name(v, "name") end,
+  table = function(v) return table_name(v, "table name") end,
   description = function(v) if type(v) == "string" then return v end return nil, "must be a string" end,
   primary_key = function(v)
     if type(v) == "string" then return { v } end
@@ -39,11 +74,8 @@ local FIELDS = {
   incremental = function(v)
     if type(v) ~= "table" then return nil, "must be a table {key = \"updated_at\", lookback = \"1 hour\"}" end
     local out = { key = v.key or "updated_at", lookback = 0 }
-    for k in pairs(v) do
-      if k ~= "key" and k ~= "lookback" then
-        return nil, ("has unknown key '%s'%s"):format(tostring(k), errors.did_you_mean(tostring(k), { "key", "lookback" }))
-      end
-    end
+    local k, hint = keys.unknown(v, { "key", "lookback" })
+    if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
     if type(out.key) ~= "string" then return nil, "key must be a field name" end
     if v.lookback ~= nil then
       local s, why = duration.parse(v.lookback)
@@ -53,26 +85,33 @@ local FIELDS = {
     return out
   end,
   pages = function(v)
-    if is_source(v) or type(v) == "function" then return v end
-    return nil, "must be a page source such as intercom.search \"/contacts/search\" or a function(ctx)"
+    if type(v) == "function" then return v end
+    local s, why = as_source(v)
+    if s then return s end
+    return nil, why or "must be a page source such as intercom.search \"/contacts/search\" or a function(ctx)"
   end,
   transform = function(v) if type(v) == "function" then return v end return nil, "must be a function(record, ctx)" end,
   filter = function(v) if type(v) == "function" then return v end return nil, "must be a function(record, ctx) -> boolean" end,
   children = function(v)
-    if type(v) == "table" then return v end
-    return nil, "must be a list of child tables"
+    if type(v) ~= "table" then return nil, "must be a list of child tables" end
+    for i, c in ipairs(v) do
+      local _, why = child(c, i)
+      if why then return nil, why end
+    end
+    return v
   end,
   options = function(v) if type(v) == "table" then return v end return nil, "must be a table" end,
   reconcile = function(v)
     local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional)}'
     if type(v) ~= "table" then return nil, shape end
-    for k in pairs(v) do
-      if k ~= "get" and k ~= "list" then
-        return nil, ("has unknown key '%s'%s"):format(tostring(k), errors.did_you_mean(tostring(k), { "get", "list" }))
-      end
-    end
+    local k, hint = keys.unknown(v, { "get", "list" })
+    if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
     if type(v.get) ~= "string" or not v.get:find("{id}", 1, true) then return nil, shape end
-    if v.list ~= nil and not is_source(v.list) then return nil, shape end
+    if v.list ~= nil then
+      local s = as_source(v.list)
+      if not s then return nil, shape end
+      return { get = v.get, list = s }
+    end
     return v
   end,
 }
@@ -91,14 +130,12 @@ end
 function M.asset(spec)
   if type(spec) ~= "table" then fail(nil, "expects a table") end
   local out = setmetatable({}, Asset)
-  for k, v in pairs(spec) do
-    local check = FIELDS[k]
-    if not check then
-      fail(k, "unknown field '%s'%s", tostring(k), errors.did_you_mean(tostring(k), FIELD_NAMES))
-    end
-    local val, why = check(v)
-    if val == nil then fail(k, "'%s' %s", k, why) end
-    out[k] = val
+  local k, hint = keys.unknown(spec, FIELD_NAMES)
+  if k then fail(k, "unknown field '%s'%s", k, hint) end
+  for field, v in pairs(spec) do
+    local val, why = FIELDS[field](v)
+    if val == nil then fail(field, "'%s' %s", field, why) end
+    out[field] = val
   end
   for _, req in ipairs({ "name", "pages" }) do
     if out[req] == nil then fail(nil, "'%s' is required", req) end

@@ -1,374 +1,150 @@
--- The Intercom client: everything icx knows about talking to Intercom's REST
--- API 2.14 that is policy rather than plumbing. Base URL and headers, the
--- shared rate budget, which failures are retried and how long to wait,
--- Intercom's error bodies turned into error objects with hints, `-v` request
--- lines, and `icx check`.
+-- icx.intercom: what asset scripts use to say what to read from Intercom.
+-- Each function returns a page source (icx.source) with the paging style,
+-- list key and cursor rule the endpoint needs; the engine does the rest.
+-- This is the whole script API of this module:
 --
---   intercom.client(conn [, opts]) -> Client     one per connection and process
---     opts: attempts=8, retry_base=1, retry_cap=60 (seconds, full jitter),
---           max_bytes, timeout, connect_timeout, multi, bucket, verbose,
---           max_in_flight=16 (requests on the wire at once, all walks together);
---           the connection's max_attempts, retry_base, retry_cap, timeout
---           and connect_timeout are the defaults
---   Client:request{method=, path=, query={k=v}, body=table|string,
---                  stats=, allow_404=, accept={status...}, retry=true,
---                  timeout=, max_bytes=}
---     -> {status=, headers=, body=, url=, bytes=, ms=, request_id=, reused=}
---     raises errors.new("http", message, {code=, status=, url=, request_id=})
---   intercom.check(conn [, opts]) -> exit code   (GET /me, for `icx check`)
---   intercom.search/scroll/list/cursor/get/each, contact_tags,
---   contact_companies, conversation_parts: the asset helpers of
---   icx.sources and icx.associations, re-exported for scripts.
-local errors = require "icx.errors"
-local log = require "icx.log"
-local sched = require "icx.sched"
-local sys = require "icx.sys"
+--   intercom.search(path [, opts])   POST .../search, ascending on the key;
+--       opts: query (a filter ANDed with the key bound), key="updated_at",
+--             granularity ("day" for contacts, else "second"), per_page=150,
+--             list_key, sort, slices=4 (time slices on a long first run)
+--   intercom.scroll(path [, opts])   GET .../scroll; opts: key, list_key
+--   intercom.list(path [, opts])     page numbers; opts: query, per_page,
+--             list_key, key, method, newest_first (stop past the cursor)
+--   intercom.cursor(path [, opts])   starting_after in the query string;
+--             opts: query, per_page, list_key, key
+--   intercom.get(path [, opts])      one response; opts: query, list_key
+--   intercom.each{source, ...}       several sources into one table
+--   intercom.custom(next [, opts])   next(prev, ctx) -> request | nil;
+--             opts: list_key
+--   intercom.contact_tags(), intercom.contact_companies()   child tables
+--   intercom.conversation_parts([opts])   a source of parts (see
+--             icx.associations)
+--
+-- The HTTP client itself is icx.client; scripts reach it as ctx.client.
+local keys = require "icx.keys"
+local source = require "icx.source"
+local associations = require "icx.associations"
 
 local M = {}
 
-local API_VERSION = "2.14"
+-- One day plus an hour: a `>` bound this far before `since` lands on an
+-- earlier calendar day than `since` in every timezone, DST included, so the
+-- whole day of the cursor is re-read (contact search matches dates by day).
+local DAY_MARGIN = 86400 + 3600
 
--- Statuses Intercom documents as momentary: retried with backoff.
-local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
-
-local DEFAULTS = {
-  attempts = 8, retry_base = 1, retry_cap = 60,
-  max_bytes = 64 * 1024 * 1024, timeout = 120, connect_timeout = 10,
-  max_in_flight = 16,
-}
-local CLIENT_OPTS = { "attempts", "retry_base", "retry_cap", "max_bytes", "timeout",
-  "connect_timeout", "multi", "bucket", "verbose", "max_in_flight" }
-local REQUEST_OPTS = { "method", "path", "query", "body", "stats", "allow_404", "accept",
-  "retry", "timeout", "max_bytes" }
-
--- Raises a usage error naming the first key of `t` not in `allowed`.
-local function check_keys(t, allowed, what)
-  for k in pairs(t) do
-    local ok = false
-    for _, a in ipairs(allowed) do if a == k then ok = true break end end
-    if not ok then
-      error(("icx.intercom: unknown option '%s' in %s%s"):format(tostring(k), what,
-        errors.did_you_mean(tostring(k), allowed)), 3)
-    end
-  end
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t or {}) do out[k] = v end
+  return out
 end
 
--- Percent-encodes a query component (RFC 3986 unreserved characters pass).
-local function encode(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+local function check(fn, opts, allowed)
+  if opts ~= nil and type(opts) ~= "table" then error(("intercom.%s: options must be a table"):format(fn), 3) end
+  keys.check(opts or {}, allowed, "intercom." .. fn, 3)
+  return opts or {}
 end
 
-M.encode = encode
-
--- "?a=1&b=2" from a table, keys sorted so URLs are stable in logs and tests.
-local function query_string(query)
-  if not query or next(query) == nil then return "" end
-  local keys = {}
-  for k in pairs(query) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = query[k]
-    if type(v) == "boolean" then v = v and "true" or "false" end
-    parts[#parts + 1] = encode(k) .. "=" .. encode(v)
-  end
-  return table.concat(parts, "&")
-end
-
--- The scheme, host and port of a URL.
-local function origin_of(url)
-  return url:match("^(https?://[^/?#]+)")
-end
-
--- A request body as JSON text: icx.json keeps integers exact and knows
--- icx.json.null; cjson serves when the lossless module is not built in.
-local function encode_body(body)
-  local ok, json = pcall(require, "icx.json")
-  if ok and json.encode then return json.encode(body) end
-  return require("cjson").encode(body)
-end
-
--- The error list of an Intercom error body: code, message, request_id (any
--- may be nil; the body may not be JSON at all, e.g. from a proxy).
-local function parse_error_body(body)
-  local v = require("cjson.safe").decode(body or "")
-  if type(v) ~= "table" then return {} end
-  local first = type(v.errors) == "table" and type(v.errors[1]) == "table" and v.errors[1] or {}
-  local function str(x) return type(x) == "string" and x ~= "" and x or nil end
-  return { code = str(first.code), message = str(first.message), request_id = str(v.request_id) }
-end
-
--- Names for what a 403 forbids, where the path's first segment is not one.
-local RESOURCE = {
-  me = "the admin (/me)", data_attributes = "data attributes",
-  help_center = "help center collections", subscription_types = "subscription types",
-}
--- What a 403 on this path forbids reading, in words.
-local function resource_of(path)
-  local first = path:match("^/([%w_]+)") or "this resource"
-  return RESOURCE[first] or first
-end
-
-local Client = {}
-Client.__index = Client
-Client.__name = "icx.intercom.Client"
-
--- "icx.intercom.Client 'my_intercom' (https://api.intercom.io)"
-function Client:__tostring()
-  return ("icx.intercom.Client '%s' (%s)"):format(self.conn.name, self.base_url)
-end
-
-local clients = {}
-
--- The client for a connection: created once per process and connection, so
--- every asset shares its connection pool and its rate budget. `opts` apply
--- when the client is created.
-function M.client(conn, opts)
-  assert(type(conn) == "table" and conn.access_token and conn.base_url,
-    "intercom.client: conn must be a connection from icx.config")
-  opts = opts or {}
-  check_keys(opts, CLIENT_OPTS, "intercom.client{}")
-  local key = (conn.name or "") .. "\0" .. conn.base_url
-  if clients[key] and clients[key].token == conn.access_token then return clients[key] end
-  local base = conn.base_url:gsub("/+$", "")
-  local function opt(k, default) if opts[k] ~= nil then return opts[k] end return default end
-  local c = setmetatable({
-    conn = conn,
-    token = conn.access_token,
-    base_url = base,
-    origin = origin_of(base),
-    multi = opts.multi or sched.multi(),
-    bucket = opts.bucket or require("icx.ratelimit").bucket { limit = conn.rate_limit or 166, window = 10 },
-    slots = sched.semaphore(opts.max_in_flight or DEFAULTS.max_in_flight),
-    attempts = opt("attempts", conn.max_attempts or DEFAULTS.attempts),
-    retry_base = opt("retry_base", conn.retry_base or DEFAULTS.retry_base),
-    retry_cap = opt("retry_cap", conn.retry_cap or DEFAULTS.retry_cap),
-    max_bytes = opt("max_bytes", DEFAULTS.max_bytes),
-    timeout = opt("timeout", conn.timeout or DEFAULTS.timeout),
-    connect_timeout = opt("connect_timeout", conn.connect_timeout or DEFAULTS.connect_timeout),
-    ca_file = conn.ca_file,
-  }, Client)
-  local ua = require("icx.http").user_agent
-  -- The token lives only in this list, handed to curl; nothing formats it.
-  c.headers = { "Authorization: Bearer " .. conn.access_token, "Intercom-Version: " .. API_VERSION,
-    "Accept: application/json", "User-Agent: " .. ua }
-  c.headers_body = { table.unpack(c.headers) }
-  c.headers_body[#c.headers_body + 1] = "Content-Type: application/json"
-  clients[key] = c
-  return c
-end
-
--- The absolute URL for a path (or for a next-page URL Intercom returned,
--- which must point at the same host: the token goes with it).
-function Client:url(path, query)
-  local url
-  if path:match("^https?://") then
-    local o = origin_of(path)
-    if o ~= self.origin then
-      errors.raise("http", ("refusing to send the access token of connection '%s' to %s (not %s)")
-        :format(self.conn.name, o or path, self.origin), { code = "foreign_url", url = path })
-    end
-    url = path
+-- The lower bound on the key for a search body: granularity "day"
+-- (contacts) re-reads the cursor's whole day; "second" (conversations,
+-- tickets) uses `> since - 1`, i.e. since inclusive.
+local function lower_bound(key, since, granularity)
+  local bound
+  if not since then
+    bound = 0
+  elseif granularity == "day" then
+    bound = since - DAY_MARGIN
   else
-    url = self.base_url .. (path:sub(1, 1) == "/" and "" or "/") .. path
+    bound = since - 1
   end
-  local qs = query_string(query)
-  if qs ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. qs end
-  return url
+  return { field = key, operator = ">", value = bound }
 end
 
--- The URL as shown in logs and messages: path and query, without the base.
-function Client:shown(url)
-  if url:sub(1, #self.origin) == self.origin then return url:sub(#self.origin + 1) end
-  return url
+-- The list key Intercom uses for a search endpoint's results.
+local function search_list_key(path)
+  local what = path:match("^/(%w+)/search$")
+  if what == "tickets" or what == "conversations" then return what end
+  return "data"
 end
 
--- Waits (yielding inside a task) until the shared bucket grants a request;
--- returns the grant's ticket for observe().
-function Client:throttle()
-  while true do
-    local wait, ticket = self.bucket:take()
-    if wait <= 0 then return ticket end
-    sched.sleep(wait)
+function M.search(path, opts)
+  opts = check("search", opts, { "query", "granularity", "key", "per_page", "list_key", "sort", "slices" })
+  local key = opts.key or "updated_at"
+  local granularity = opts.granularity or (path:match("^/contacts") and "day" or "second")
+  local extra = opts.query
+  local sort = opts.sort or { field = key, order = "ascending" }
+  local ascending = sort.field == key and sort.order == "ascending"
+  local function body(lower, hi)
+    local parts = { lower }
+    -- `<` excludes the whole day of hi on day-granular search; the next
+    -- slice's lower bound re-reads that day, so slices overlap, never gap.
+    if hi then parts[#parts + 1] = { field = key, operator = "<", value = hi } end
+    if extra then parts[#parts + 1] = extra end
+    return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = sort }
   end
+  return source.new("search", {
+    method = "POST", path = path, list_key = opts.list_key or search_list_key(path),
+    per_page = opts.per_page or 150, key = key, granularity = granularity,
+    -- A sort of the user's that is not ascending on the key says nothing
+    -- about what has landed until the walk ends, and cannot be sliced.
+    ascending = ascending, slices = ascending and (opts.slices or 4) or 1,
+    body = function(ctx) return body(lower_bound(key, ctx and ctx.since, granularity)) end,
+    slice_body = function(ctx, lo, hi)
+      return body(lower_bound(key, lo or (ctx and ctx.since), granularity), hi)
+    end,
+  })
 end
 
--- Feeds X-RateLimit-* of a response to the bucket.
-function Client:observe(h, ticket)
-  local limit = tonumber(h["x-ratelimit-limit"])
-  local remaining = tonumber(h["x-ratelimit-remaining"])
-  local reset = tonumber(h["x-ratelimit-reset"])
-  if limit or remaining or reset then
-    self.bucket:sync(limit, remaining, reset, sys.time(), sys.now(), ticket)
-  end
+-- Scroll (companies): the only way past 10,000 companies. No order and no
+-- server filter, so records older than the cursor are dropped client-side
+-- and the cursor moves only when the scroll has completed.
+function M.scroll(path, opts)
+  opts = check("scroll", opts, { "key", "list_key" })
+  return source.new("scroll", { method = "GET", path = path, list_key = opts.list_key or "data",
+    key = opts.key or "updated_at", since_filter = true })
 end
 
--- Full-jitter exponential backoff for attempt n (1 = the first retry).
-function Client:backoff(n)
-  local ceiling = math.min(self.retry_cap, self.retry_base * 2 ^ (n - 1))
-  return math.random() * ceiling
+-- Page-number listing. With `newest_first` (articles) the walk stops once a
+-- whole page is older than the cursor.
+function M.list(path, opts)
+  opts = check("list", opts, { "query", "per_page", "list_key", "key", "method", "newest_first" })
+  return source.new("page", { method = opts.method or "GET", path = path, query = copy(opts.query),
+    list_key = opts.list_key or "data", per_page = opts.per_page or 150,
+    key = opts.key or "updated_at", since_filter = true, newest_first = opts.newest_first and true or nil })
 end
 
--- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
-local function rate_limit_wait(h)
-  local ra = tonumber(h["retry-after"])
-  if ra then return math.max(0, ra), "Retry-After" end
-  local reset = tonumber(h["x-ratelimit-reset"])
-  if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
-  return nil
+-- Cursor in the query string (GET /contacts, GET /conversations).
+function M.cursor(path, opts)
+  opts = check("cursor", opts, { "query", "per_page", "list_key", "key" })
+  return source.new("cursor", { method = "GET", path = path, query = copy(opts.query),
+    list_key = opts.list_key or "data", per_page = opts.per_page or 150,
+    key = opts.key or "updated_at", since_filter = true })
 end
 
--- The error object for a response Intercom refused, with the hint that
--- tells the user what to do.
-function Client:status_error(c, method, shown)
-  local e = parse_error_body(c.body)
-  local rid = e.request_id or c.headers["x-request-id"]
-  local msg = ("%s %s: HTTP %d"):format(method, shown, c.status)
-  if e.code then msg = msg .. " " .. e.code end
-  if e.message then msg = msg .. ": " .. e.message end
-  if c.status == 401 then
-    msg = msg .. ("; the access token was rejected: check connection '%s'"):format(self.conn.name)
-  elseif c.status == 403 then
-    msg = msg .. ("; this token lacks the permission to read %s"):format(resource_of(shown))
-  end
-  return errors.new("http", msg, { code = e.code or ("http_" .. c.status),
-    status = c.status, url = c.url ~= "" and c.url or nil, request_id = rid, intercom_message = e.message })
+-- A single response (tags, segments, teams, admins, data_attributes).
+function M.get(path, opts)
+  opts = check("get", opts, { "query", "list_key" })
+  return source.new("single", { method = "GET", path = path, query = copy(opts.query),
+    list_key = opts.list_key or "data" })
 end
 
--- Sends one Intercom request with retries; see the header for the shape.
-function Client:request(req)
-  check_keys(req, REQUEST_OPTS, "request{}")
-  local method = req.method or "GET"
-  assert(type(req.path) == "string", "intercom: request needs a path")
-  local url = self:url(req.path, req.query)
-  local shown = self:shown(url)
-  local body = req.body
-  if type(body) == "table" then body = encode_body(body) end
-  local accept = {}
-  for _, s in ipairs(req.accept or {}) do accept[s] = true end
-  if req.allow_404 then accept[404] = true end
-  local stats = req.stats
-  local attempts = req.retry == false and 1 or self.attempts
-  local creq = { method = method, url = url, headers = body and self.headers_body or self.headers,
-    body = body, timeout = req.timeout or self.timeout, connect_timeout = self.connect_timeout,
-    max_bytes = req.max_bytes or self.max_bytes, ca_file = self.ca_file }
-  local attempt = 0
-  while true do
-    attempt = attempt + 1
-    -- A slot first: slices, fan-outs and assets together could otherwise
-    -- open dozens of connections at the start of a window.
-    self.slots:acquire()
-    local sent, c = pcall(function()
-      local ticket = self:throttle()
-      if stats then
-        stats.requests = (stats.requests or 0) + 1
-        if attempt > 1 then stats.retries = (stats.retries or 0) + 1 end
-      end
-      local done = sched.request(self.multi, creq)
-      done.ticket = ticket
-      return done
-    end)
-    self.slots:release()
-    if not sent then error(c, 0) end
-    local ticket = c.ticket
-    self:observe(c.headers, ticket)
-    local retry_tag = attempt > 1 and (", retry " .. (attempt - 1)) or ""
-    log.verbose("%s %s -> %s, %d bytes, %d ms%s", method, shown,
-      c.code or tostring(c.status), c.bytes, math.floor(c.ms + 0.5), retry_tag)
-
-    local wait, why, failure
-    if c.code == "too_large" then
-      errors.raise("http", ("%s %s: %s"):format(method, shown, c.err),
-        { code = "too_large", status = c.status ~= 0 and c.status or nil, url = url })
-    elseif c.code == "tls" then
-      local name = self.conn.name or "?"
-      local hint = c.err:lower():find("match", 1, true)
-        and ("the certificate is for another host: check base_url of connection '%s'"):format(name)
-        or ("if a private CA or a TLS-inspecting proxy signs this host's certificate, give its PEM file "
-          .. "as ca_file of connection '%s'; verification cannot be turned off"):format(name)
-      errors.raise("http", ("%s %s: TLS verification failed: %s (%s)"):format(method, shown, c.err, hint),
-        { code = "tls", url = url })
-    elseif c.code then
-      -- Timeouts, resets and truncated bodies: the request never completed.
-      why = c.code == "timeout" and "timed out" or c.err
-      failure = function()
-        return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, c.err,
-          attempt), { code = c.code, url = url })
-      end
-    elseif (c.status >= 200 and c.status < 300) or accept[c.status] then
-      return { status = c.status, headers = c.headers, body = c.body, url = url, bytes = c.bytes, ms = c.ms,
-        request_id = c.headers["x-request-id"], reused = c.reused }
-    elseif c.status == 429 then
-      if stats then stats.rate_limited = (stats.rate_limited or 0) + 1 end
-      -- Everyone sharing the budget waits, not just this request.
-      self.bucket:sync(nil, 0, tonumber(c.headers["x-ratelimit-reset"]), sys.time(), sys.now(), ticket)
-      local w, source = rate_limit_wait(c.headers)
-      if w then wait, why = w + math.random() * 0.1, "429, " .. source end
-      why = why or "429"
-      failure = function()
-        local e = self:status_error(c, method, shown)
-        e.code = "rate_limited"
-        e.message = e.message .. (" (after %d attempts)"):format(attempt)
-        return e
-      end
-    elseif RETRY_STATUS[c.status] then
-      why = "HTTP " .. c.status
-      failure = function()
-        local e = self:status_error(c, method, shown)
-        e.message = e.message .. (" (after %d attempts)"):format(attempt)
-        return e
-      end
-    else
-      error(self:status_error(c, method, shown), 0)
-    end
-    if attempt >= attempts then error(failure(), 0) end
-    wait = wait or self:backoff(attempt)
-    log.verbose("%s %s: %s; retry %d of %d in %.2f s", method, shown, why, attempt, attempts - 1, wait)
-    sched.sleep(wait)
-  end
+-- Several sources walked one after the other into one table
+-- (data_attributes: one GET per model).
+function M.each(list)
+  if type(list) ~= "table" or #list == 0 then error("intercom.each expects a list of sources", 2) end
+  return source.new("each", { sources = copy(list) })
 end
 
--- `icx check`: GET /me, then the workspace, the admin and the region on
--- stdout. Returns the exit code: 0, or 1 when Intercom refuses the token.
-function M.check(conn, opts)
-  local client = M.client(conn, opts and opts.client)
-  local ok, resp = pcall(client.request, client, { method = "GET", path = "/me" })
-  if not ok then
-    if errors.is(resp) and resp.kind == "http" then
-      log.error("%s", tostring(resp))
-      return 1
-    end
-    error(resp, 0)
-  end
-  local me = require("cjson.safe").decode(resp.body)
-  if type(me) ~= "table" then
-    errors.raise("json", ("malformed JSON from GET %s"):format(resp.url), { code = "json", url = resp.url })
-  end
-  local app = type(me.app) == "table" and me.app or {}
-  local function s(v) return (type(v) == "string" or type(v) == "number") and tostring(v) or "?" end
-  log.out("connection  %s", conn.name)
-  log.out("workspace   %s (id %s)", s(app.name), s(app.id_code))
-  log.out("admin       %s <%s> (id %s)", s(me.name), s(me.email), s(me.id))
-  local region = type(app.region) == "string" and app.region or conn.region
-  log.out("region      %s (%s)", s(region), client.base_url)
-  return 0
+-- The escape hatch: next(prev, ctx) returns each request.
+function M.custom(next_fn, opts)
+  opts = check("custom", opts, { "list_key" })
+  if type(next_fn) ~= "function" then error("intercom.custom expects next = function(prev, ctx)", 2) end
+  return source.new("custom", { next = next_fn, list_key = opts.list_key or "data" })
 end
 
--- Asset helpers live in icx.sources and icx.associations; scripts reach them
--- as intercom.search etc. Loaded on first use so `icx check` needs neither.
-local HELPERS = {
-  search = "icx.sources", scroll = "icx.sources", list = "icx.sources", cursor = "icx.sources",
-  get = "icx.sources", each = "icx.sources", first_request = "icx.sources",
-  since_filter = "icx.sources",
-  contact_tags = "icx.associations", contact_companies = "icx.associations",
-  conversation_parts = "icx.associations",
-}
-setmetatable(M, {
-  __index = function(_, k)
-    local mod = HELPERS[k]
-    if mod then return require(mod)[k] end
-    return nil
-  end,
-})
+M.contact_tags = associations.contact_tags
+M.contact_companies = associations.contact_companies
+function M.conversation_parts(opts)
+  return associations.conversation_parts(M.search("/conversations/search", opts))
+end
 
 return M

@@ -10,17 +10,28 @@
 --                      get = "/contacts/{id}" }
 -- Without `list`, the asset's own walk must read every record (scroll,
 -- lists with no server filter); its ids are collected as it goes.
+--
+--   reconcile.listing(spec, src) -> seen | nil   the set the asset's own walk
+--                                                fills (nil: a listing of its own)
+--   reconcile.collect(seen, page, key)
+--   reconcile.find(client, spec, ctx, t, seen) -> gone ids, page of records back | nil
 local errors = require "icx.errors"
 local json = require "icx.json"
 local log = require "icx.log"
-local encode = require("icx.intercom").encode
+local encode = require("icx.url").encode
+local walk = require "icx.walk"
 
 local M = {}
 
--- Whether the asset's own walk sees every record, so its ids can serve as
--- the listing (no server-side filter, no early stop).
-function M.walk_lists_all(source)
-  return source.since_filter and not source.stop_past_since and source.style ~= "each" or false
+-- The set the asset's own walk fills when the script gives no listing of
+-- its own; that walk must then see every record.
+function M.listing(spec, src)
+  if spec.reconcile.list then return nil end
+  if not src:lists_all() then
+    errors.raise("script", ("%s: reconcile has no 'list' and the asset's pages do not read every record; "
+      .. "give reconcile.list a source that does"):format(spec.path or spec.name))
+  end
+  return {}
 end
 
 -- Adds the key of every record of page to the set `seen`, as strings.
@@ -31,22 +42,24 @@ function M.collect(seen, page, key)
   end
 end
 
--- The ids of every record the listing source walks, as strings. `walk` is
--- the runner's, so a long search listing is walked as time slices at once.
-function M.list_ids(walk, client, source, ctx, key)
+-- The ids of every record the listing source walks, as strings; a long
+-- search listing is walked as time slices at once.
+local function list_ids(client, source, ctx, key)
   local seen = {}
   -- A listing reads everything: no lower bound, whatever the cursor.
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
   lctx.since, lctx.cursor = nil, nil
-  walk(client, source, lctx, function(page) M.collect(seen, page, key) end, {})
+  walk.run(client, source, lctx, function(page) M.collect(seen, page, key) end)
   return seen
 end
 
--- Rows of table t whose key is not in `seen`, read back by id: returns the
--- ids Intercom answers 404 for, and a page of the records it still has.
-function M.check(client, spec, ctx, t, seen)
+-- Rows of table t whose key is not in `seen` (listed now when nil), read
+-- back by id: returns the ids Intercom answers 404 for, and a page of the
+-- records it still has.
+function M.find(client, spec, ctx, t, seen)
   local key = spec.primary_key[1]
+  seen = seen or list_ids(client, require("icx.source").from(spec.reconcile.list), ctx, key)
   local missing = {}
   for _, id in ipairs(t:keys(key)) do
     if not seen[id] then missing[#missing + 1] = id end

@@ -1,5 +1,7 @@
 -- The environment asset scripts run in: a subset of the standard library,
--- `require` limited to icx's own modules, text-only loading, and strict
+-- `require` limited to the modules a script needs (sandbox by subtraction:
+-- icx.sys could touch files, icx.budget lift the script's own instruction
+-- budget, icx.client hand out the token), text-only loading, and strict
 -- globals, so a typo like `primary_kye = ...` at top level or a read of an
 -- undefined name fails loudly at its line instead of silently being nil.
 local errors = require "icx.errors"
@@ -13,9 +15,11 @@ local SAFE_BASE = {
 }
 local SAFE_LIBS = { "string", "table", "math", "utf8", "coroutine" }
 
-local function allowed_module(name)
-  return name == "icx" or name:match("^icx%.") or name == "cjson" or name == "cjson.safe"
-end
+-- Everything an asset script may require; anything else is refused when
+-- the script is loaded.
+M.MODULES = { "icx", "icx.intercom", "icx.json", "cjson", "cjson.safe" }
+local ALLOWED = {}
+for _, m in ipairs(M.MODULES) do ALLOWED[m] = true end
 
 -- A fresh environment per script, so scripts cannot leak state to each other.
 function M.env()
@@ -33,8 +37,9 @@ function M.env()
     require("icx.log").info("%s", table.concat(parts, "\t"))
   end
   env.require = function(name)
-    if type(name) ~= "string" or not allowed_module(name) then
-      error(("module '%s' is not available to asset scripts (only icx.* modules are)"):format(tostring(name)), 2)
+    if type(name) ~= "string" or not ALLOWED[name] then
+      error(("module '%s' is not available to asset scripts (they may require %s)")
+        :format(tostring(name), table.concat(M.MODULES, ", ")), 2)
     end
     return require(name)
   end

@@ -3,10 +3,14 @@
 -- fraction of the rate budget; a first run or a full refresh over years of
 -- records is split into slices of the key's range walked at once. Each slice
 -- is sorted ascending like the whole walk, so the cursor may still move page
--- by page, to the watermark: the highest key below which every slice has
--- landed.
+-- by page, to the watermark (icx.cursor).
+--
+--   slices.plan(client, source, ctx [, now]) -> {slice source, ...} | nil
+--     each slice is a copy of source with .slice = i, .watermark (shared)
+--     and .body(ctx) asking for its own range
 local errors = require "icx.errors"
 local json = require "icx.json"
+local cursor = require "icx.cursor"
 
 local M = {}
 
@@ -26,10 +30,9 @@ local function oldest(client, source, ctx)
   return math.type(v) == "integer" and v or nil
 end
 
--- The slices of source for this run, or nil to walk it whole. Slice 1 keeps
--- the run's own lower bound, the last has no upper bound, so together they
--- cover exactly what the whole walk would (overlapping at day edges on
--- day-granular search, never leaving a gap).
+-- Slice 1 keeps the run's own lower bound, the last has no upper bound, so
+-- together they cover exactly what the whole walk would (overlapping at day
+-- edges on day-granular search, never leaving a gap).
 function M.plan(client, source, ctx, now)
   -- An explicit -j bounds the walks of one asset too.
   local n = math.min(source.slices or 1, ctx.jobs or math.huge)
@@ -38,46 +41,18 @@ function M.plan(client, source, ctx, now)
   now = now or os.time()
   if not lo or now - lo < M.MIN_SPAN then return nil end
   local step = (now - lo) // n
+  local wm = cursor.watermark(n)
   local out = {}
   for i = 1, n do
     local a = i > 1 and lo + (i - 1) * step or nil
     local b = i < n and lo + i * step or nil
     local sub = {}
     for k, v in pairs(source) do sub[k] = v end
-    sub.slice = i
+    sub.slice, sub.watermark = i, wm
     sub.body = function(c) return source.slice_body(c, a, b) end
-    out[i] = sub
+    out[i] = setmetatable(sub, getmetatable(source))
   end
   return out
-end
-
-local Watermark = {}
-Watermark.__index = Watermark
-
--- What has landed across n slices.
-function M.watermark(n)
-  return setmetatable({ n = n, done = {}, best = {} }, Watermark)
-end
-
--- A page of slice i committed with keys up to max_key.
-function Watermark:page(i, max_key)
-  if max_key and (not self.best[i] or max_key > self.best[i]) then self.best[i] = max_key end
-end
-
--- Slice i has been walked to its end.
-function Watermark:finish(i) self.done[i] = true end
-
--- The highest key below which every record has landed: slices are ordered
--- by key, so it is the best key of the first unfinished slice, or of any
--- finished slice before it.
-function Watermark:value()
-  local v
-  for i = 1, self.n do
-    local b = self.best[i]
-    if b and (not v or b > v) then v = b end
-    if not self.done[i] then break end
-  end
-  return v
 end
 
 return M

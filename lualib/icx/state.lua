@@ -3,7 +3,9 @@
 -- _icx_state, written in the transaction of the page it describes, one
 -- _icx_runs row per asset per run for ops tooling, and in _icx_deleted the
 -- ids --reconcile found gone from Intercom. Only connection and asset
--- names, cursors and redacted messages land here; never a token.
+-- names, cursors and redacted messages land here; never a token. These are
+-- functions of a SQLite handle; icx.dest.base turns them into destination
+-- methods.
 local errors = require "icx.errors"
 local log = require "icx.log"
 
@@ -97,24 +99,6 @@ function M.open(path, what, opts)
   end
   return db
 end
-
--- The destination methods that are only state: every destination keeps its
--- state database in self.db and copies these into its class.
-M.dest_methods = {
-  begin = function(self)
-    if self.db:in_transaction() then
-      errors.raise("internal", "icx.dest: begin() inside a transaction")
-    end
-    check(self.db:begin())
-  end,
-  cursor_get = function(self, connection, asset) return M.cursor_get(self.db, connection, asset) end,
-  cursor_set = function(self, connection, asset, key, value)
-    M.cursor_set(self.db, connection, asset, key, value)
-  end,
-  run_start = function(self, t) return M.run_start(self.db, t or {}) end,
-  deleted_add = function(self, connection, asset, ids) M.deleted_add(self.db, connection, asset, ids) end,
-  run_finish = function(self, id, t) M.run_finish(self.db, id, t) end,
-}
 
 -- Creates the tables if missing, and adds columns older files lack.
 function M.init(db)

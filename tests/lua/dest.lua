@@ -172,16 +172,22 @@ do
   d:commit()
   t.is(q(d.db, "SELECT group_concat(name) g FROM (SELECT name FROM tags ORDER BY id)")[1].g, "old1,old2",
     "while a replace runs, readers see the old table")
-  t.is(q(d.db, "SELECT count(*) n FROM _icx_stage_tags")[1].n, 1, "the new rows sit in _icx_stage_tags")
+  local stage = "_icx_stage_" .. require("icx.sys").pid() .. "_tags"
+  t.is(q(d.db, "SELECT count(*) n FROM " .. stage)[1].n, 1, "the new rows sit in the process's own staging table")
   new:abandon()
   new:abandon()
   t.is(q(d.db, "SELECT group_concat(name) g FROM (SELECT name FROM tags ORDER BY id)")[1].g, "old1,old2",
     "abandon leaves the old table untouched")
-  t.is(#q(d.db, "SELECT 1 FROM sqlite_schema WHERE name = '_icx_stage_tags'"), 0, "abandon drops the staging table")
+  t.is(#q(d.db, "SELECT 1 FROM sqlite_schema WHERE name LIKE '\\_icx\\_stage\\_%' ESCAPE '\\'"), 0,
+    "abandon drops the staging table")
 
-  -- A staging table left by a killed run is dropped when the next starts.
-  assert(d.db:exec("CREATE TABLE _icx_stage_tags (id TEXT NOT NULL PRIMARY KEY, junk)"))
-  assert(d.db:exec("INSERT INTO _icx_stage_tags VALUES ('x', 1)"))
+  -- A staging table left by a killed run is dropped when the next starts;
+  -- one of a live process (another run replacing at the same time) stays.
+  local dead = 2 ^ 22 + 12345 -- above pid_max's default: no such process
+  assert(d.db:exec("CREATE TABLE _icx_stage_" .. math.tointeger(dead) .. "_tags (id TEXT NOT NULL PRIMARY KEY, junk)"))
+  assert(d.db:exec("CREATE TABLE _icx_stage_1_tags (id TEXT NOT NULL PRIMARY KEY, junk)"))
+  assert(d.db:exec(("CREATE TABLE %s (id TEXT NOT NULL PRIMARY KEY, junk)"):format(stage)))
+  assert(d.db:exec(("INSERT INTO %s VALUES ('x', 1)"):format(stage)))
   new = d:table { name = "tags", primary_key = "id", mode = "replace" }
   d:begin()
   new:write(page('[{"id":"3","name":"new3"}]'))
@@ -196,6 +202,10 @@ do
   t.is(q(d.db, "SELECT group_concat(id || name) g FROM (SELECT * FROM tags ORDER BY id)")[1].g, "3new3b,4new4",
     "finish swaps in exactly the new rows (a repeat within the run upserts)")
   t.is(#q(d.db, "SELECT 1 FROM pragma_table_info('tags') WHERE name = 'junk'"), 0, "nothing of the stale staging")
+  t.is(#q(d.db, "SELECT 1 FROM sqlite_schema WHERE name = '_icx_stage_" .. math.tointeger(dead) .. "_tags'"), 0,
+    "a dead process's staging table is dropped")
+  t.is(#q(d.db, "SELECT 1 FROM sqlite_schema WHERE name = '_icx_stage_1_tags'"), 1,
+    "a live process's (pid 1) staging table is left alone")
   t.is(q(d.db, "SELECT group_concat(name) g FROM (SELECT name FROM tag_names ORDER BY 1)")[1].g, "new3b,new4",
     "a view over the table survives the swap and shows the new rows")
   t.ok(err_of(new.write, new, page("[]")), "write after finish raises")
@@ -275,9 +285,10 @@ do
   r2:write(page('[{"id":"2"}]'))
   d:commit()
   t.is(read(out .. "/tags.jsonl"), '{"id":"1"}\n', "while replacing, TABLE.jsonl is the old file")
-  t.is(read(out .. "/tags.jsonl.tmp"), '{"id":"2"}\n', "... and the new one grows in TABLE.jsonl.tmp")
+  local tmp = out .. "/tags.jsonl." .. require("icx.sys").pid() .. ".tmp"
+  t.is(read(tmp), '{"id":"2"}\n', "... and the new one grows in TABLE.jsonl.PID.tmp")
   r2:abandon()
-  t.is(read(out .. "/tags.jsonl.tmp"), nil, "abandon removes the tmp file")
+  t.is(read(tmp), nil, "abandon removes the tmp file")
   t.is(read(out .. "/tags.jsonl"), '{"id":"1"}\n', "... and keeps the old file")
   t.is(c:delete_where("id", { 1 }), 0, "delete_where is a no-op for JSONL")
   local id = d:run_start { connection = "conn", asset = "contacts" }

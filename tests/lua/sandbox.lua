@@ -39,7 +39,20 @@ t.like(msg, "undeclared global 'dofile'", "no dofile")
 
 msg = err_of(script("req.lua", "local m = require 'io'\nreturn m"))
 t.like(msg, "req.lua:1: module 'io' is not available to asset scripts", "require limited to icx modules")
-t.ok(type(sandbox.run_file(script("req2.lua", "return require 'icx.duration'"))) == "table", "icx modules are available")
+for _, m in ipairs({ "icx", "icx.intercom", "icx.json", "cjson", "cjson.safe" }) do
+  t.ok(type(sandbox.run_file(script("req2.lua", ("return require '%s'"):format(m)))) == "table",
+    m .. " is available to scripts")
+end
+-- Sandbox by subtraction: icx.sys could create, rename and delete files,
+-- icx.budget lift the script's own instruction budget, icx.client and
+-- icx.config reach the token; each is refused at load time, as a script error.
+for _, m in ipairs({ "icx.sys", "icx.budget", "icx.client", "icx.config", "icx.duration", "icx.sqlite",
+  "icx.http", "icx.dest" }) do
+  msg, e = err_of(script("esc.lua", ("local x = 1\nlocal m = require '%s'\nreturn m"):format(m)))
+  t.like(msg, "esc%.lua:2: module '" .. m:gsub("%p", "%%%0") .. "' is not available to asset scripts %(they may "
+    .. "require icx, icx%.intercom, icx%.json, cjson, cjson%.safe%)", m .. " is refused at its line")
+  t.is(e and e.kind, "script", m .. ": a script error (exit 2)")
+end
 
 -- Bytecode is refused even when it is valid.
 local bc = string.dump(function() return 1 end)
@@ -93,6 +106,42 @@ msg = err_of(asset_script("rc4.lua", "  primary_key = { 'a', 'b' },\n  reconcile
 t.like(msg, "'reconcile' needs mode \"merge\" on a one%-field primary_key", "reconcile needs a one-field key")
 t.is(sandbox.run_file(asset_script("rc5.lua", "  primary_key = 'id',\n  reconcile = { get = '/c/{id}' },\n"))
   .reconcile.get, "/c/{id}", "a good reconcile is kept")
+
+-- children entries are checked when the script loads, not mid-run.
+local function child_script(name, entry)
+  return script(name, "local icx = require 'icx'\nlocal intercom = require 'icx.intercom'\nreturn icx.asset {\n"
+    .. "  name = 'x',\n  primary_key = 'id',\n  pages = intercom.scroll '/companies/scroll',\n"
+    .. "  children = {\n    " .. entry .. ",\n  },\n}\n")
+end
+msg = err_of(child_script("ch1.lua", "{ table = 'x_tags', primary_key = { 'x_id', 'tag_id' }, parent_kye = 'x_id', "
+  .. "rows = function() return {} end }"))
+t.like(msg, "ch1%.lua:7: icx%.asset: 'children' entry 1 has unknown key 'parent_kye' %(did you mean 'parent_key'%?%)",
+  "a misspelt children key fails at load with a suggestion")
+msg = err_of(child_script("ch2.lua", "{ table = 'x_tags', primary_key = 'tag_id', parent_key = 'x_id' }"))
+t.like(msg, "'children' entry 1 needs rows = function%(record, ctx%)", "a child without rows fails at load")
+msg = err_of(child_script("ch3.lua", "{ table = '_icx_state', primary_key = 'k', parent_key = 'x_id', "
+  .. "rows = function() return {} end }"))
+t.like(msg, "'children' entry 1: table '_icx_state' is reserved", "a child cannot write icx's own tables")
+t.ok(sandbox.run_file(child_script("ch4.lua", "intercom.contact_tags()")).children[1].table == "contact_tags",
+  "a shipped child passes")
+for _, name in ipairs({ "_icx_state", "_ICX_runs", "sqlite_master", "sqlite_sequence" }) do
+  msg = err_of(script("res.lua", "local icx = require 'icx'\nreturn icx.asset {\n  name = 'x',\n  table = '"
+    .. name .. "',\n  pages = require('icx.intercom').get '/tags',\n}"))
+  t.like(msg, "res%.lua:4: icx%.asset: 'table' '" .. name .. "' is reserved", "table " .. name .. " is refused at load")
+end
+
+-- ctx.client is requests only: no token, nothing to change.
+do
+  local client = require("icx.client").new({ name = "c", access_token = "tok-secret-0123456789",
+    base_url = "http://127.0.0.1:9" })
+  local sc = client:for_scripts()
+  t.is(sc.token, nil, "ctx.client has no token")
+  t.is(sc.conn, nil, "nor the connection")
+  t.is(sc.headers, nil, "nor the headers")
+  t.is(getmetatable(sc), false, "nor a reachable metatable")
+  t.ok(not pcall(function() sc.request = nil end), "and cannot be changed")
+  t.is(type(sc.request), "function", "but can send requests")
+end
 
 -- An endless loop is stopped by the instruction budget at its own line,
 -- at the top level and in a callback; a long wait is not charged.

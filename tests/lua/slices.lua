@@ -2,7 +2,8 @@
 -- watermark (the cursor never passes a record that has not landed).
 local t = dofile "tests/lib/tap.lua"
 local slices = require "icx.slices"
-local sources = require "icx.sources"
+local cursor = require "icx.cursor"
+local sources = require "icx.intercom"
 
 local src = sources.search "/tickets/search"
 local now = 1800000000
@@ -47,7 +48,7 @@ t.is(slices.plan(nil, sources.search("/tickets/search", { slices = 1 }), { since
 t.is(slices.plan(nil, sources.search("/tickets/search", { sort = { field = "created_at", order = "descending" } }),
   { since = since }, now), nil, "a sort other than ascending on the key is never sliced")
 
-local wm = slices.watermark(3)
+local wm = cursor.watermark(3)
 t.is(wm:value(), nil, "nothing landed: no watermark")
 wm:page(2, 500)
 t.is(wm:value(), nil, "slice 2's pages do not count while slice 1 has none")

@@ -10,8 +10,9 @@
 -- cut back when the table is next opened, so a resumed run appends the page
 -- again exactly once. On stdout nothing can be taken back: a crash in that
 -- window re-delivers the page (at least once, never lost). merge appends;
--- replace writes TABLE.jsonl.tmp and renames it over TABLE.jsonl at finish
+-- replace writes TABLE.jsonl.PID.tmp and renames it over TABLE.jsonl at finish
 -- (on stdout, replace is a plain stream).
+local base = require "icx.dest.base"
 local errors = require "icx.errors"
 local json = require "icx.json"
 local fs = require "icx.sys"
@@ -21,9 +22,7 @@ local check = state.check
 
 local M = {}
 
-local Dest = {}
-Dest.__index = Dest
-Dest.__name = "icx.dest.Jsonl"
+local Dest = base.class "icx.dest.Jsonl"
 
 local Table = {}
 Table.__index = Table
@@ -74,6 +73,19 @@ function Dest:set_committed_size(path, size)
     .. "ON CONFLICT (path) DO UPDATE SET size = excluded.size", path, size))
 end
 
+-- Unfinished replace files of path (PATH.PID.tmp) whose process is gone.
+function Dest:drop_stale_tmp(path)
+  local rows = check(self.db:query("SELECT path FROM _icx_files WHERE size = -1 AND substr(path, 1, ?) = ?",
+    #path + 1, path .. "."))
+  for _, r in ipairs(rows) do
+    local pid = math.tointeger(tonumber(r.path:sub(#path + 2):match("^(%d+)%.tmp$")))
+    if pid and (pid == fs.pid() or not fs.alive(pid)) then
+      check(fs.remove(r.path))
+      state.atomic(self.db, function() check(self.db:query("DELETE FROM _icx_files WHERE path = ?", r.path)) end)
+    end
+  end
+end
+
 -- Cuts path back to size bytes (copy and rename: Lua's io cannot truncate).
 local function cut_back(path, size)
   local src = io_check(io.open(path, "rb"))
@@ -90,8 +102,6 @@ local function cut_back(path, size)
   io_check(dst:close())
   check(fs.rename(tmp, path))
 end
-
-for k, f in pairs(state.dest_methods) do Dest[k] = f end
 
 function Dest:__tostring() return "icx.dest.Jsonl(" .. self.target .. ")" end
 
@@ -135,7 +145,7 @@ function Dest:queue(f, lines)
 end
 
 function Dest:table(spec)
-  local name, pk, mode = require("icx.dest").table_spec(spec)
+  local name, pk, mode = base.table_spec(spec)
   local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk }, Table)
   if self.stdout then
     t.file = io.stdout
@@ -144,7 +154,13 @@ function Dest:table(spec)
   else
     t.path = self.dir .. "/" .. name .. ".jsonl"
     if mode == "replace" then
-      t.tmp = t.path .. ".tmp"
+      -- The process's own file, so a concurrent replace never renames
+      -- another run's unfinished one into place.
+      t.tmp = ("%s.%d.tmp"):format(t.path, fs.pid())
+      self:drop_stale_tmp(t.path)
+      -- Noted (size -1) so a run killed before finish leaves a file the
+      -- next run can find and remove.
+      state.atomic(self.db, function() self:set_committed_size(t.tmp, -1) end)
       t.file = io_check(io.open(t.tmp, "wb"))
     else
       -- Bytes past the committed length belong to a page whose commit
@@ -169,8 +185,6 @@ function Dest:close()
   self.db:close()
   self.db = nil
 end
-Dest.__close = Dest.close
-Dest.__gc = Dest.close
 
 function Table:__tostring() return "icx.dest.JsonlTable(" .. self.name .. ")" end
 
@@ -216,9 +230,11 @@ function Table:finish()
     local size = io_check(self.file:seek("end"))
     io_check(self.file:flush())
     self:close_file()
-    state.atomic(self.dest.db, function()
+    local d = self.dest
+    state.atomic(d.db, function()
       check(fs.rename(self.tmp, self.path))
-      self.dest:set_committed_size(self.path, size)
+      d:set_committed_size(self.path, size)
+      check(d.db:query("DELETE FROM _icx_files WHERE path = ?", self.tmp))
     end)
   end
 end
@@ -230,6 +246,8 @@ function Table:abandon()
   if self.tmp then
     self:close_file()
     check(fs.remove(self.tmp))
+    local db = self.dest.db
+    if db then state.atomic(db, function() check(db:query("DELETE FROM _icx_files WHERE path = ?", self.tmp)) end) end
   end
 end
 

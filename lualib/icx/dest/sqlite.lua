@@ -1,21 +1,23 @@
 -- The SQLite destination (the default): records land through the typed C
 -- writer (icx.sqlite), one transaction per page holding the page's rows, its
 -- child rows and its cursor. merge upserts on the primary key; replace fills
--- _icx_stage_<name> page by page and swaps it in at finish, in one
--- transaction, so readers see the old table or the whole new one. One
+-- _icx_stage_<pid>_<name> page by page and swaps it in at finish, in one
+-- transaction, so readers see the old table or the whole new one. The
+-- staging table is the process's own: two runs replacing one table each
+-- swap in their own complete copy, never the other's partial one. One
 -- connection serves every asset of the process (writes never yield); the busy
 -- timeout covers other processes writing the same file.
+local base = require "icx.dest.base"
 local errors = require "icx.errors"
 local sqlite = require "icx.sqlite"
 local state = require "icx.state"
+local sys = require "icx.sys"
 
 local check, quote = state.check, sqlite.quote
 
 local M = {}
 
-local Dest = {}
-Dest.__index = Dest
-Dest.__name = "icx.dest.Sqlite"
+local Dest = base.class "icx.dest.Sqlite"
 
 local Table = {}
 Table.__index = Table
@@ -25,8 +27,6 @@ local STAGE = "_icx_stage_"
 
 local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:format(...)) end
 
-for k, f in pairs(state.dest_methods) do Dest[k] = f end
-
 -- Opens (creating if needed) the database at path.
 function M.open(path, opts)
   local db = state.open(path, "the SQLite destination", opts)
@@ -35,19 +35,26 @@ end
 
 function Dest:__tostring() return "icx.dest.Sqlite(" .. self.path .. ")" end
 
-function Dest:commit()
-  if not self.db:in_transaction() then misuse("commit() outside a transaction") end
-  state.commit(self.db)
+-- Staging tables of name left by processes that are gone (killed mid
+-- replace): dropped, so they do not pile up. A live process's stays.
+local function drop_stale_stages(db, name)
+  local rows = check(db:query("SELECT name FROM sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?",
+    #STAGE, STAGE))
+  for _, r in ipairs(rows) do
+    local pid, of = r.name:sub(#STAGE + 1):match("^(%d+)_(.*)$")
+    pid = math.tointeger(tonumber(pid))
+    if pid and of == name and (pid == sys.pid() or not sys.alive(pid)) then
+      check(db:exec("DROP TABLE IF EXISTS " .. quote(r.name)))
+    end
+  end
 end
 
-function Dest:rollback() check(self.db:rollback()) end
-
 function Dest:table(spec)
-  local name, pk, mode = require("icx.dest").table_spec(spec)
+  local name, pk, mode = base.table_spec(spec)
   local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk, target = name }, Table)
   if mode == "replace" then
-    t.target = STAGE .. name
-    state.atomic(self.db, function(db) check(db:exec("DROP TABLE IF EXISTS " .. quote(t.target))) end)
+    t.target = STAGE .. sys.pid() .. "_" .. name
+    state.atomic(self.db, function(db) drop_stale_stages(db, name) end)
   end
   t.writer = self.db:writer(t.target, { primary_key = pk })
   self.tables[#self.tables + 1] = t
@@ -62,8 +69,6 @@ function Dest:close()
   self.db:close()
   self.db = nil
 end
-Dest.__close = Dest.close
-Dest.__gc = Dest.close
 
 function Table:__tostring() return "icx.dest.SqliteTable(" .. self.name .. ")" end
 

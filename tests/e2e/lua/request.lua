@@ -8,7 +8,7 @@
 -- url, request_id, text}}.
 local cjson = require "cjson"
 local config = require "icx.config"
-local intercom = require "icx.intercom"
+local intercom = require "icx.client"
 local log = require "icx.log"
 
 local args = { ... }
@@ -26,7 +26,7 @@ while i <= #args do
 end
 
 local conn = config.select(config.load(path), nil, path)
-local client = intercom.client(conn, { attempts = o.attempts, retry_base = 0.05, retry_cap = 0.2 })
+local client = intercom.new(conn, { attempts = o.attempts, retry_base = 0.05, retry_cap = 0.2 })
 local stats = {}
 local report = { stats = stats }
 local ok, res = pcall(client.request, client, { method = method, path = target, body = o.body,

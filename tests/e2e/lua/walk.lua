@@ -20,7 +20,7 @@
 -- into any message would show unmasked.
 local cjson = require "cjson"
 local config = require "icx.config"
-local intercom = require "icx.intercom"
+local intercom = require "icx.client"
 local log = require "icx.log"
 local paginate = require "icx.paginate"
 local sched = require "icx.sched"
@@ -58,7 +58,7 @@ while i <= #args do
 end
 
 local conn = config.select(config.load(path), nil, path)
-local client = intercom.client(conn, { attempts = o.attempts, retry_base = o.retry_base or 0.05,
+local client = intercom.new(conn, { attempts = o.attempts, retry_base = o.retry_base or 0.05,
   retry_cap = o.retry_cap or 0.2, max_bytes = o.max_bytes, timeout = o.timeout })
 local source = { style = o.style, path = o.path, list_key = o.list_key, per_page = o.per_page,
   method = o.method, query = o.query, body = o.body, scroll_wait = o.scroll_wait, scroll_poll = 0.5 }

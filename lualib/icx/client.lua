@@ -1,0 +1,316 @@
+-- The Intercom HTTP client: base URL and headers, the shared rate budget,
+-- which failures are retried and how long to wait, Intercom's error bodies
+-- turned into error objects with hints, and `-v` request lines. Everything
+-- about talking to Intercom that is policy rather than plumbing (icx.http)
+-- and not what to ask for (icx.source, icx.intercom).
+--
+--   client.new(conn [, opts]) -> Client     one per connection and process
+--     opts: attempts=8, retry_base=1, retry_cap=60 (seconds, full jitter),
+--           max_bytes, timeout, connect_timeout, multi, bucket, verbose,
+--           max_in_flight=16 (requests on the wire at once, all walks together);
+--           the connection's max_attempts, retry_base, retry_cap, timeout
+--           and connect_timeout are the defaults
+--   Client:request{method=, path=, query={k=v}, body=table|string,
+--                  stats=, allow_404=, accept={status...}, retry=true,
+--                  timeout=, max_bytes=}
+--     -> {status=, headers=, body=, url=, bytes=, ms=, request_id=, reused=}
+--     raises errors.new("http", message, {code=, status=, url=, request_id=})
+--   Client:me() -> decoded GET /me          (icx check, the token preflight)
+--   Client:for_scripts() -> {request=}      what an asset script's ctx.client is:
+--                                           requests only, no token, no internals
+local errors = require "icx.errors"
+local log = require "icx.log"
+local sched = require "icx.sched"
+local sys = require "icx.sys"
+local keys = require "icx.keys"
+local urls = require "icx.url"
+
+local M = {}
+
+local API_VERSION = "2.14"
+
+-- Statuses Intercom documents as momentary: retried with backoff.
+local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
+
+local DEFAULTS = {
+  attempts = 8, retry_base = 1, retry_cap = 60,
+  max_bytes = 64 * 1024 * 1024, timeout = 120, connect_timeout = 10,
+  max_in_flight = 16,
+}
+local CLIENT_OPTS = { "attempts", "retry_base", "retry_cap", "max_bytes", "timeout",
+  "connect_timeout", "multi", "bucket", "verbose", "max_in_flight" }
+local REQUEST_OPTS = { "method", "path", "query", "body", "stats", "allow_404", "accept",
+  "retry", "timeout", "max_bytes" }
+
+-- A request body as JSON text: icx.json keeps integers exact and knows
+-- icx.json.null; cjson serves when the lossless module is not built in.
+local function encode_body(body)
+  local ok, json = pcall(require, "icx.json")
+  if ok and json.encode then return json.encode(body) end
+  return require("cjson").encode(body)
+end
+
+-- The error list of an Intercom error body: code, message, request_id (any
+-- may be nil; the body may not be JSON at all, e.g. from a proxy).
+local function parse_error_body(body)
+  local v = require("cjson.safe").decode(body or "")
+  if type(v) ~= "table" then return {} end
+  local first = type(v.errors) == "table" and type(v.errors[1]) == "table" and v.errors[1] or {}
+  local function str(x) return type(x) == "string" and x ~= "" and x or nil end
+  return { code = str(first.code), message = str(first.message), request_id = str(v.request_id) }
+end
+
+-- Names for what a 403 forbids, where the path's first segment is not one.
+local RESOURCE = {
+  me = "the admin (/me)", data_attributes = "data attributes",
+  help_center = "help center collections", subscription_types = "subscription types",
+}
+-- What a 403 on this path forbids reading, in words.
+local function resource_of(path)
+  local first = path:match("^/([%w_]+)") or "this resource"
+  return RESOURCE[first] or first
+end
+
+local Client = {}
+Client.__index = Client
+Client.__name = "icx.client.Client"
+
+-- "icx.client.Client 'my_intercom' (https://api.intercom.io)"
+function Client:__tostring()
+  return ("icx.client.Client '%s' (%s)"):format(self.conn.name, self.base_url)
+end
+
+local clients = {}
+
+-- The client for a connection: created once per process and connection, so
+-- every asset shares its connection pool and its rate budget. `opts` apply
+-- when the client is created.
+function M.new(conn, opts)
+  assert(type(conn) == "table" and conn.access_token and conn.base_url,
+    "icx.client: conn must be a connection from icx.config")
+  opts = opts or {}
+  keys.check(opts, CLIENT_OPTS, "icx.client: client{}", 2)
+  local key = (conn.name or "") .. "\0" .. conn.base_url
+  if clients[key] and clients[key].token == conn.access_token then return clients[key] end
+  local base = conn.base_url:gsub("/+$", "")
+  local function opt(k, default) if opts[k] ~= nil then return opts[k] end return default end
+  local c = setmetatable({
+    conn = conn,
+    token = conn.access_token,
+    base_url = base,
+    origin = urls.origin(base),
+    multi = opts.multi or sched.multi(),
+    bucket = opts.bucket or require("icx.ratelimit").bucket { limit = conn.rate_limit or 166, window = 10 },
+    slots = sched.semaphore(opts.max_in_flight or DEFAULTS.max_in_flight),
+    attempts = opt("attempts", conn.max_attempts or DEFAULTS.attempts),
+    retry_base = opt("retry_base", conn.retry_base or DEFAULTS.retry_base),
+    retry_cap = opt("retry_cap", conn.retry_cap or DEFAULTS.retry_cap),
+    max_bytes = opt("max_bytes", DEFAULTS.max_bytes),
+    timeout = opt("timeout", conn.timeout or DEFAULTS.timeout),
+    connect_timeout = opt("connect_timeout", conn.connect_timeout or DEFAULTS.connect_timeout),
+    ca_file = conn.ca_file,
+  }, Client)
+  local ua = require("icx.http").user_agent
+  -- The token lives only in this list, handed to curl; nothing formats it.
+  c.headers = { "Authorization: Bearer " .. conn.access_token, "Intercom-Version: " .. API_VERSION,
+    "Accept: application/json", "User-Agent: " .. ua }
+  c.headers_body = { table.unpack(c.headers) }
+  c.headers_body[#c.headers_body + 1] = "Content-Type: application/json"
+  clients[key] = c
+  return c
+end
+
+-- The absolute URL for a path (or for a next-page URL Intercom returned,
+-- which must point at the same host: the token goes with it).
+function Client:url(path, query)
+  local url
+  if path:match("^https?://") then
+    local o = urls.origin(path)
+    if o ~= self.origin then
+      errors.raise("http", ("refusing to send the access token of connection '%s' to %s (not %s)")
+        :format(self.conn.name, o or path, self.origin), { code = "foreign_url", url = path })
+    end
+    url = path
+  else
+    url = self.base_url .. (path:sub(1, 1) == "/" and "" or "/") .. path
+  end
+  local qs = urls.query(query)
+  if qs ~= "" then url = url .. (url:find("?", 1, true) and "&" or "?") .. qs end
+  return url
+end
+
+-- The URL as shown in logs and messages: path and query, without the base.
+function Client:shown(url)
+  if url:sub(1, #self.origin) == self.origin then return url:sub(#self.origin + 1) end
+  return url
+end
+
+-- Waits (yielding inside a task) until the shared bucket grants a request;
+-- returns the grant's ticket for observe().
+function Client:throttle()
+  while true do
+    local wait, ticket = self.bucket:take()
+    if wait <= 0 then return ticket end
+    sched.sleep(wait)
+  end
+end
+
+-- Feeds X-RateLimit-* of a response to the bucket.
+function Client:observe(h, ticket)
+  local limit = tonumber(h["x-ratelimit-limit"])
+  local remaining = tonumber(h["x-ratelimit-remaining"])
+  local reset = tonumber(h["x-ratelimit-reset"])
+  if limit or remaining or reset then
+    self.bucket:sync(limit, remaining, reset, sys.time(), sys.now(), ticket)
+  end
+end
+
+-- Full-jitter exponential backoff for attempt n (1 = the first retry).
+function Client:backoff(n)
+  local ceiling = math.min(self.retry_cap, self.retry_base * 2 ^ (n - 1))
+  return math.random() * ceiling
+end
+
+-- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
+local function rate_limit_wait(h)
+  local ra = tonumber(h["retry-after"])
+  if ra then return math.max(0, ra), "Retry-After" end
+  local reset = tonumber(h["x-ratelimit-reset"])
+  if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
+  return nil
+end
+
+-- The error object for a response Intercom refused, with the hint that
+-- tells the user what to do.
+function Client:status_error(c, method, shown)
+  local e = parse_error_body(c.body)
+  local rid = e.request_id or c.headers["x-request-id"]
+  local msg = ("%s %s: HTTP %d"):format(method, shown, c.status)
+  if e.code then msg = msg .. " " .. e.code end
+  if e.message then msg = msg .. ": " .. e.message end
+  if c.status == 401 then
+    msg = msg .. ("; the access token was rejected: check connection '%s'"):format(self.conn.name)
+  elseif c.status == 403 then
+    msg = msg .. ("; this token lacks the permission to read %s"):format(resource_of(shown))
+  end
+  return errors.new("http", msg, { code = e.code or ("http_" .. c.status),
+    status = c.status, url = c.url ~= "" and c.url or nil, request_id = rid, intercom_message = e.message })
+end
+
+-- Sends one Intercom request with retries; see the header for the shape.
+function Client:request(req)
+  keys.check(req, REQUEST_OPTS, "icx.client: request{}", 2)
+  local method = req.method or "GET"
+  assert(type(req.path) == "string", "intercom: request needs a path")
+  local url = self:url(req.path, req.query)
+  local shown = self:shown(url)
+  local body = req.body
+  if type(body) == "table" then body = encode_body(body) end
+  local accept = {}
+  for _, s in ipairs(req.accept or {}) do accept[s] = true end
+  if req.allow_404 then accept[404] = true end
+  local stats = req.stats
+  local attempts = req.retry == false and 1 or self.attempts
+  local creq = { method = method, url = url, headers = body and self.headers_body or self.headers,
+    body = body, timeout = req.timeout or self.timeout, connect_timeout = self.connect_timeout,
+    max_bytes = req.max_bytes or self.max_bytes, ca_file = self.ca_file }
+  local attempt = 0
+  while true do
+    attempt = attempt + 1
+    -- A slot first: slices, fan-outs and assets together could otherwise
+    -- open dozens of connections at the start of a window.
+    self.slots:acquire()
+    local sent, c = pcall(function()
+      local ticket = self:throttle()
+      if stats then
+        stats.requests = (stats.requests or 0) + 1
+        if attempt > 1 then stats.retries = (stats.retries or 0) + 1 end
+      end
+      local done = sched.request(self.multi, creq)
+      done.ticket = ticket
+      return done
+    end)
+    self.slots:release()
+    if not sent then error(c, 0) end
+    local ticket = c.ticket
+    self:observe(c.headers, ticket)
+    local retry_tag = attempt > 1 and (", retry " .. (attempt - 1)) or ""
+    log.verbose("%s %s -> %s, %d bytes, %d ms%s", method, shown,
+      c.code or tostring(c.status), c.bytes, math.floor(c.ms + 0.5), retry_tag)
+
+    local wait, why, failure
+    if c.code == "too_large" then
+      errors.raise("http", ("%s %s: %s"):format(method, shown, c.err),
+        { code = "too_large", status = c.status ~= 0 and c.status or nil, url = url })
+    elseif c.code == "tls" then
+      local name = self.conn.name or "?"
+      local hint = c.err:lower():find("match", 1, true)
+        and ("the certificate is for another host: check base_url of connection '%s'"):format(name)
+        or ("if a private CA or a TLS-inspecting proxy signs this host's certificate, give its PEM file "
+          .. "as ca_file of connection '%s'; verification cannot be turned off"):format(name)
+      errors.raise("http", ("%s %s: TLS verification failed: %s (%s)"):format(method, shown, c.err, hint),
+        { code = "tls", url = url })
+    elseif c.code then
+      -- Timeouts, resets and truncated bodies: the request never completed.
+      why = c.code == "timeout" and "timed out" or c.err
+      failure = function()
+        return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, c.err,
+          attempt), { code = c.code, url = url })
+      end
+    elseif (c.status >= 200 and c.status < 300) or accept[c.status] then
+      return { status = c.status, headers = c.headers, body = c.body, url = url, bytes = c.bytes, ms = c.ms,
+        request_id = c.headers["x-request-id"], reused = c.reused }
+    elseif c.status == 429 then
+      if stats then stats.rate_limited = (stats.rate_limited or 0) + 1 end
+      -- Everyone sharing the budget waits, not just this request.
+      self.bucket:sync(nil, 0, tonumber(c.headers["x-ratelimit-reset"]), sys.time(), sys.now(), ticket)
+      local w, source = rate_limit_wait(c.headers)
+      if w then wait, why = w + math.random() * 0.1, "429, " .. source end
+      why = why or "429"
+      failure = function()
+        local e = self:status_error(c, method, shown)
+        e.code = "rate_limited"
+        e.message = e.message .. (" (after %d attempts)"):format(attempt)
+        return e
+      end
+    elseif RETRY_STATUS[c.status] then
+      why = "HTTP " .. c.status
+      failure = function()
+        local e = self:status_error(c, method, shown)
+        e.message = e.message .. (" (after %d attempts)"):format(attempt)
+        return e
+      end
+    else
+      error(self:status_error(c, method, shown), 0)
+    end
+    if attempt >= attempts then error(failure(), 0) end
+    wait = wait or self:backoff(attempt)
+    log.verbose("%s %s: %s; retry %d of %d in %.2f s", method, shown, why, attempt, attempts - 1, wait)
+    sched.sleep(wait)
+  end
+end
+
+
+-- GET /me decoded: the admin and the workspace (app) the token belongs to.
+function Client:me(stats)
+  local resp = self:request { method = "GET", path = "/me", stats = stats }
+  local me = require("cjson.safe").decode(resp.body)
+  if type(me) ~= "table" then
+    errors.raise("json", ("malformed JSON from GET %s"):format(resp.url), { code = "json", url = resp.url })
+  end
+  return me
+end
+
+-- What asset scripts get as ctx.client: a request method and nothing else,
+-- so a script can neither read the token nor reach the bucket or pool.
+function Client:for_scripts()
+  local c = self
+  return setmetatable({}, {
+    __name = "icx.client.ScriptClient",
+    __index = { request = function(_, req) return c:request(req) end },
+    __newindex = function() error("ctx.client is read-only", 2) end,
+    __metatable = false,
+  })
+end
+
+return M

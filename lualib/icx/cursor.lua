@@ -1,0 +1,81 @@
+-- Where an incremental asset resumes. The cursor is the highest key below
+-- which every record has landed; the next run reads from it minus the
+-- asset's lookback. What may move it is the source's call (icx.source's
+-- landed): an ascending walk moves it with every committed page, a sliced
+-- walk to its watermark, an unordered walk only at its end.
+--
+--   cursor.new(stored) -> Cursor
+--   Cursor:saw(max_key)              a page with keys up to max_key was read
+--   Cursor:advance(landed) -> value | nil   what to store with this page
+--   Cursor:stored(value)             that value committed
+--   Cursor:final() -> value | nil    what to store when the walk completed
+--   cursor.since(spec, stored) -> lower bound | nil
+--   cursor.watermark(n) -> Watermark       (n slices walked at once)
+--   Watermark:page(i, max_key); Watermark:finish(i); Watermark:value()
+local M = {}
+
+local Cursor = {}
+Cursor.__index = Cursor
+Cursor.__name = "icx.cursor.Cursor"
+
+-- A stored cursor that is not an integer (a foreign value) counts as none.
+function M.new(stored)
+  local v = math.tointeger(tonumber(stored))
+  return setmetatable({ committed = v, best = v }, Cursor)
+end
+
+function Cursor:saw(max_key)
+  if max_key and (not self.best or max_key > self.best) then self.best = max_key end
+end
+
+-- The cursor never moves back: only a value past the committed one is
+-- worth a write.
+function Cursor:advance(landed)
+  if landed and (not self.committed or landed > self.committed) then return landed end
+  return nil
+end
+
+function Cursor:stored(v)
+  if v then self.committed = v end
+end
+
+function Cursor:final() return self:advance(self.best) end
+
+-- The lower bound of this run: the stored cursor minus the lookback.
+function M.since(spec, stored)
+  if not spec.incremental or stored == nil then return nil end
+  local n = math.tointeger(tonumber(stored))
+  if not n then return nil end
+  return n - (spec.incremental.lookback or 0)
+end
+
+local Watermark = {}
+Watermark.__index = Watermark
+Watermark.__name = "icx.cursor.Watermark"
+
+-- What has landed across n slices of one walk.
+function M.watermark(n)
+  return setmetatable({ n = n, done = {}, best = {} }, Watermark)
+end
+
+-- A page of slice i committed with keys up to max_key.
+function Watermark:page(i, max_key)
+  if max_key and (not self.best[i] or max_key > self.best[i]) then self.best[i] = max_key end
+end
+
+-- Slice i has been walked to its end.
+function Watermark:finish(i) self.done[i] = true end
+
+-- Slices are ordered by key, so everything below the best key of the first
+-- unfinished slice (or of any finished slice before it) has landed.
+function Watermark:value()
+  local v
+  for i = 1, self.n do
+    local b = self.best[i]
+    if b and (not v or b > v) then v = b end
+    if not self.done[i] then break end
+  end
+  return v
+end
+
+return M

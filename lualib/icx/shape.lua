@@ -1,0 +1,89 @@
+-- From a page as read to what is written: which records are kept (the
+-- source's since filter, the script's filter), what they become (the
+-- script's transform, a source's expansion such as conversations into
+-- their parts), the key range the cursor needs, and each record's child
+-- rows. Pages that need none of it pass through untouched (raw bytes).
+--
+--   shape.page(page, src, spec, ctx) -> page, max_key, oldest, side
+--     max_key, oldest: the walked records' key range (before expansion)
+--     side: nil, or {{table=, primary_key=, page=}, ...} from an expansion
+--   shape.records(page, spec, ctx) -> page   the script's filter and transform only
+--   shape.children(page, spec, ctx) -> {{page=, parents=}, ...} per child
+local json = require "icx.json"
+local sandbox = require "icx.sandbox"
+
+local M = {}
+
+-- Keeps, transforms and measures one page. `src` (may be nil) filters on
+-- the key; `scripted` says whether the script's filter and transform apply.
+local function pass(page, key, src, spec, ctx, scripted)
+  local n = page:count()
+  local max_key, oldest
+  local filters = src and src:filters(ctx)
+  local transform = scripted and spec.transform
+  local filter = scripted and spec.filter
+  local kept = (filters or transform or filter) and {} or nil
+  for i = 1, n do
+    local v = key and page:get(i, key)
+    if math.type(v) == "integer" then
+      if not max_key or v > max_key then max_key = v end
+      if not oldest or v < oldest then oldest = v end
+    end
+    if kept and (not filters or src:keep(v, ctx)) then
+      if transform or filter then
+        local rec = page:record(i)
+        if not filter or sandbox.call(filter, rec, ctx) then
+          if transform then rec = sandbox.call(transform, rec, ctx) end
+          if rec ~= nil then kept[#kept + 1] = json.encode(rec) end
+        end
+      else
+        kept[#kept + 1] = page:raw(i)
+      end
+    end
+  end
+  if kept and (#kept ~= n or transform) then
+    page = json.page("[" .. table.concat(kept, ",") .. "]", false)
+  end
+  return page, max_key, oldest
+end
+
+function M.page(page, src, spec, ctx)
+  local key = spec.incremental and spec.incremental.key or src.key
+  if not src.expand then return pass(page, key, src, spec, ctx, true) end
+  -- The cursor follows the walked records (conversations), the script's
+  -- filter and transform the expanded ones (their parts).
+  local _, max_key, oldest = pass(page, key, src, spec, ctx, false)
+  local expanded, side = src:expand(page, ctx)
+  return (pass(expanded, nil, nil, spec, ctx, true)), max_key, oldest, side
+end
+
+function M.records(page, spec, ctx)
+  return (pass(page, nil, nil, spec, ctx, true))
+end
+
+-- Child rows (contact_tags ...): records are decoded once for every child
+-- and each record's children computed in one task, so every sub-resource
+-- fetch of the page runs side by side.
+function M.children(page, spec, ctx)
+  local children = spec.children or {}
+  if #children == 0 then return {} end
+  local records = {}
+  for i = 1, page:count() do records[i] = page:record(i) end
+  local per_record = ctx.map(records, function(rec)
+    local lists = {}
+    for ci, child in ipairs(children) do lists[ci] = sandbox.call(child.rows, rec, ctx) or {} end
+    return lists
+  end)
+  local out = {}
+  for ci, child in ipairs(children) do
+    local rows, parents = setmetatable({}, json.array_mt), {}
+    for i, rec in ipairs(records) do
+      parents[i] = rec[child.parent_field or "id"]
+      for _, row in ipairs(per_record[i][ci]) do rows[#rows + 1] = row end
+    end
+    out[ci] = { page = json.page(json.encode(rows), false), parents = parents }
+  end
+  return out
+end
+
+return M
