@@ -147,19 +147,43 @@ end
 
 -- Waits (yielding inside a task) until the shared bucket grants a request;
 -- returns the grant's ticket for observe().
-function Client:throttle()
+function Client:throttle(stats)
+  local said = false
   while true do
     local wait, ticket = self.bucket:take()
     if wait <= 0 then return ticket end
+    wait = math.min(wait, M.MAX_WAIT)
+    -- A long wait is said once, at the default verbosity: silence would
+    -- look like a hang.
+    if wait >= M.LONG_WAIT and not said then
+      said = true
+      log.event("rate_wait", { asset = stats and stats.asset, seconds = wait, reason = "rate budget" }, "info",
+        ("%swaiting %.0f s for the rate budget (%d requests per 10 s)"):format(
+          stats and stats.asset and (stats.asset .. ": ") or "", wait, self.conn.rate_limit or 166))
+    end
     sched.sleep(wait)
   end
+end
+
+-- The longest any single wait may be, whatever a server says: Intercom's
+-- windows are 10 s, so a Retry-After of hours is a broken or hostile
+-- server, not a rate limit to honour.
+M.MAX_WAIT = 120
+-- Waits at least this long are said at the default verbosity.
+M.LONG_WAIT = 5
+
+-- X-RateLimit-Reset (epoch seconds), capped to MAX_WAIT from now.
+local function reset_of(h)
+  local reset = tonumber(h["x-ratelimit-reset"])
+  if not reset or reset ~= reset then return nil end
+  return math.min(reset, sys.time() + M.MAX_WAIT)
 end
 
 -- Feeds X-RateLimit-* of a response to the bucket.
 function Client:observe(h, ticket)
   local limit = tonumber(h["x-ratelimit-limit"])
   local remaining = tonumber(h["x-ratelimit-remaining"])
-  local reset = tonumber(h["x-ratelimit-reset"])
+  local reset = reset_of(h)
   if limit or remaining or reset then
     self.bucket:sync(limit, remaining, reset, sys.time(), sys.now(), ticket)
   end
@@ -174,8 +198,8 @@ end
 -- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
 local function rate_limit_wait(h)
   local ra = tonumber(h["retry-after"])
-  if ra then return math.max(0, ra), "Retry-After" end
-  local reset = tonumber(h["x-ratelimit-reset"])
+  if ra and ra == ra then return math.min(M.MAX_WAIT, math.max(0, ra)), "Retry-After" end
+  local reset = reset_of(h)
   if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
   return nil
 end
@@ -221,7 +245,7 @@ function Client:request(req)
     -- open dozens of connections at the start of a window.
     self.slots:acquire()
     local sent, c = pcall(function()
-      local ticket = self:throttle()
+      local ticket = self:throttle(stats)
       if stats then
         stats.requests = (stats.requests or 0) + 1
         if attempt > 1 then stats.retries = (stats.retries or 0) + 1 end
@@ -263,7 +287,7 @@ function Client:request(req)
     elseif c.status == 429 then
       if stats then stats.rate_limited = (stats.rate_limited or 0) + 1 end
       -- Everyone sharing the budget waits, not just this request.
-      self.bucket:sync(nil, 0, tonumber(c.headers["x-ratelimit-reset"]), sys.time(), sys.now(), ticket)
+      self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
       local w, source = rate_limit_wait(c.headers)
       if w then wait, why = w + math.random() * 0.1, "429, " .. source end
       why = why or "429"
@@ -285,7 +309,12 @@ function Client:request(req)
     end
     if attempt >= attempts then error(failure(), 0) end
     wait = wait or self:backoff(attempt)
-    log.verbose("%s %s: %s; retry %d of %d in %.2f s", method, shown, why, attempt, attempts - 1, wait)
+    local line = ("%s %s: %s; retry %d of %d in %.2f s"):format(method, shown, why, attempt, attempts - 1, wait)
+    -- Retries are routine at -v; one after a timeout or before a long
+    -- wait is said at the default verbosity, since it can cost minutes.
+    local loud = wait >= M.LONG_WAIT or c.code == "timeout"
+    log.event("retry", { asset = stats and stats.asset, method = method, url = shown, reason = why,
+      attempt = attempt, wait = wait }, loud and "warn" or "debug", (loud or log.level >= 2) and line or nil)
     sched.sleep(wait)
   end
 end

@@ -1,45 +1,129 @@
--- Logging to stderr: stdout is reserved for command output and `jsonl:-`
--- data. Every line passes through redaction, so a token that slips into a
--- message (a URL, an echoed header) is masked even at -v.
-local M = { level = 1 } -- 0 quiet, 1 normal, 2 verbose
+-- What icx tells people and programs, on stderr (stdout is reserved for
+-- command output and `jsonl:-` data). Every line passes through redaction,
+-- so a secret that slips into a message (a URL, an echoed header, a
+-- fragment of it) is masked even at -v.
+--
+-- Two forms, one content (log.format):
+--   "text"  lines for people; off a terminal each starts with an ISO 8601
+--           UTC timestamp, so cron mail and CI logs say when
+--   "json"  one JSON object per line, for ops tooling: every line has ts,
+--           level and event; messages are event "log" with a message
+-- Events are what a run reports (run_start, asset_start, page, retry,
+-- rate_wait, asset_end, run_end): log.event writes them as JSON lines, or
+-- as their text line (if any) in text mode, and hands them to listeners
+-- (the live display).
+--
+--   log.level                        0 quiet, 1 normal, 2 verbose
+--   log.format, log.timestamps       set by the CLI
+--   log.error/warn/info/verbose(fmt, ...)
+--   log.event(name, fields [, level [, text]])
+--   log.listen(fn) -> remove          fn(name, fields, level, text) for every event
+--   log.out(fmt, ...)                 command output on stdout
+--   log.add_secret(s), log.redact(line), log.mask(s)
+local M = { level = 1, format = "text", timestamps = false }
 
 local secrets = {}
+local listeners = {}
 
 -- "****" and at most the last 4 characters: enough to tell tokens apart.
 function M.mask(secret)
-  if type(secret) ~= "string" or #secret == 0 then return "****" end
-  if #secret <= 8 then return "****" end
+  if type(secret) ~= "string" or #secret <= 8 then return "****" end
   return "****" .. secret:sub(-4)
 end
+
+-- Fragments of a secret this long are masked too: a server that echoes
+-- part of the token must not put it in a log. Short enough to catch a
+-- truncated echo, long enough not to mask ordinary words.
+local FRAGMENT = 12
 
 -- Registers a secret to mask in every later line.
 function M.add_secret(s)
   if type(s) == "string" and #s >= 4 then secrets[#secrets + 1] = s end
 end
 
+-- Replaces every occurrence of s in line.
+local function mask_all(line, s, m)
+  local i = 1
+  while true do
+    local a, b = line:find(s, i, true)
+    if not a then return line end
+    line = line:sub(1, a - 1) .. m .. line:sub(b + 1)
+    i = a + #m
+  end
+end
+
 function M.redact(line)
   for _, s in ipairs(secrets) do
-    local i = 1
-    while true do
-      local a, b = line:find(s, i, true)
-      if not a then break end
-      local m = M.mask(s)
-      line = line:sub(1, a - 1) .. m .. line:sub(b + 1)
-      i = a + #m
+    local m = M.mask(s)
+    line = mask_all(line, s, m)
+    -- Any run of FRAGMENT characters of the secret (a prefix, a suffix, a
+    -- middle piece): each window is checked once per line.
+    if #s > FRAGMENT then
+      for i = 1, #s - FRAGMENT + 1 do
+        local piece = s:sub(i, i + FRAGMENT - 1)
+        if line:find(piece, 1, true) then line = mask_all(line, piece, "****") end
+      end
     end
   end
   return line
 end
 
-local function emit(fmt, ...)
-  local line = select("#", ...) > 0 and fmt:format(...) or fmt
+local function now_iso()
+  local t = require("icx.sys").time()
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. ("%.3fZ"):format(t % 1):sub(2)
+end
+
+-- One JSON line for an event; fields never override ts, level, event.
+local function json_line(name, fields, level)
+  local obj = {}
+  for k, v in pairs(fields or {}) do obj[k] = v end
+  obj.ts, obj.level, obj.event = now_iso(), level, name
+  local ok, text = pcall(require("icx.json").encode, obj)
+  if not ok then text = require("cjson").encode(obj) end
+  return text
+end
+
+local function write_line(line)
   io.stderr:write(M.redact(line), "\n")
 end
 
-function M.error(fmt, ...) emit("icx: " .. fmt, ...) end
-function M.warn(fmt, ...) if M.level >= 1 then emit("icx: warning: " .. fmt, ...) end end
-function M.info(fmt, ...) if M.level >= 1 then emit(fmt, ...) end end
-function M.verbose(fmt, ...) if M.level >= 2 then emit(fmt, ...) end end
+local function text_line(s)
+  if M.timestamps then s = now_iso() .. " " .. s end
+  write_line(s)
+end
+
+function M.event(name, fields, level, text)
+  level = level or "info"
+  for _, fn in ipairs(listeners) do fn(name, fields, level, text) end
+  if M.format == "json" then
+    if level ~= "debug" or M.level >= 2 then write_line(json_line(name, fields, level)) end
+  elseif text and (level == "error" or (level == "debug" and M.level >= 2)
+      or (level ~= "debug" and M.level >= 1)) then
+    text_line(text)
+  end
+end
+
+function M.listen(fn)
+  listeners[#listeners + 1] = fn
+  return function()
+    for i, f in ipairs(listeners) do if f == fn then table.remove(listeners, i) return end end
+  end
+end
+
+local function message(level, prefix, fmt, ...)
+  local msg = select("#", ...) > 0 and fmt:format(...) or fmt
+  if M.format == "json" then
+    M.event("log", { message = M.redact(msg) }, level)
+  else
+    for _, fn in ipairs(listeners) do fn("log", { message = msg }, level, prefix .. msg) end
+    text_line(prefix .. msg)
+  end
+end
+
+function M.error(fmt, ...) message("error", "icx: ", fmt, ...) end
+function M.warn(fmt, ...) if M.level >= 1 then message("warn", "icx: warning: ", fmt, ...) end end
+function M.info(fmt, ...) if M.level >= 1 then message("info", "", fmt, ...) end end
+function M.verbose(fmt, ...) if M.level >= 2 then message("debug", "", fmt, ...) end end
 
 -- Command output (check, plan, version): stdout, redacted too.
 function M.out(fmt, ...)

@@ -11,6 +11,7 @@
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
+local json = require "icx.json"
 local log = require "icx.log"
 local reconcile = require "icx.reconcile"
 local sandbox = require "icx.sandbox"
@@ -102,14 +103,20 @@ function Tables:close(ok)
   end
 end
 
--- Logs "N rows of about M" at most every 5 s.
+-- A page event per committed page (JSON logs, the live display); the
+-- text line at most every 5 s.
 local function progress(spec, res)
   local last = sys.now()
   return function(info)
     local now = sys.now()
-    if now - last < 5 then return end
-    last = now
-    log.info("%s: %d rows%s", spec.name, res.rows, info and info.total_count and (" of about " .. info.total_count) or "")
+    local total = info and info.total_count
+    local text
+    if now - last >= 5 then
+      last = now
+      text = ("%s: %d rows%s"):format(spec.name, res.rows, total and (" of about " .. total) or "")
+    end
+    log.event("page", { asset = spec.name, rows = res.rows, pages = res.pages, requests = res.stats.requests,
+      total = total }, "info", text)
   end
 end
 
@@ -169,7 +176,8 @@ end
 function M.run_asset(spec, env)
   local d = env.dest
   local res = { asset = spec.name, rows = 0, pages = 0, started = sys.now(),
-    stats = { requests = 0, retries = 0, rate_limited = 0 } }
+    stats = { requests = 0, retries = 0, rate_limited = 0, asset = spec.name } }
+  log.event("asset_start", { asset = spec.name, table = spec.table, mode = spec.mode })
   local run_id
   local ok, err = xpcall(function()
     run_id = d:run_start { connection = env.connection.name, asset = spec.name }
@@ -187,7 +195,23 @@ function M.run_asset(spec, env)
       error = not ok and tostring(err) or nil })
     if not fok and ok then res.ok, res.error = false, ferr end
   end
+  if spec.incremental then
+    local cok, stored = pcall(d.cursor_get, d, env.connection.name, spec.name)
+    res.cursor = cok and stored or nil
+  end
+  res.status = res.ok and "ok" or res.interrupted and "interrupted" or "failed"
+  log.event("asset_end", M.summary_of(res), res.ok and "info" or "error")
   return res
+end
+
+-- What the summary and the asset_end event say about one asset.
+function M.summary_of(r)
+  return { asset = r.asset, status = r.status, rows = r.rows, pages = r.pages, requests = r.stats.requests,
+    retries = r.stats.retries, rate_limited = r.stats.rate_limited, seconds = r.seconds,
+    cursor = r.cursor == nil and json.null or r.cursor,
+    error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
+      or json.null,
+    reconciled = r.reconciled }
 end
 
 -- Says how each asset ended; returns the number that failed.
@@ -214,9 +238,14 @@ local function report(specs, results, verbose)
 end
 
 -- `icx run`: exit 0 when every asset landed, 1 when any failed, 128+N on
--- a signal.
+-- a signal; and the run's summary (see README, "For ops").
 function M.run(env, specs)
+  local started = sys.now()
   local jobs = math.min(env.jobs or math.min(#specs, 8), #specs)
+  local names = {}
+  for i, spec in ipairs(specs) do names[i] = spec.name end
+  log.event("run_start", { connection = env.connection.name, assets = setmetatable(names, json.array_mt),
+    jobs = jobs, dest = env.dest_shown })
   local results, next_i = {}, 0
   -- SIGINT/SIGTERM from here on stop the run between pages: what committed
   -- stays, each asset's run row says "interrupted", the exit code is 128+N.
@@ -236,12 +265,29 @@ function M.run(env, specs)
   end
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
+  local code = failed == 0 and 0 or 1
   if name then
     if #not_started > 0 then log.error("not started: %s", table.concat(not_started, ", ")) end
     log.error("interrupted by %s: every committed page is kept; run again to resume", name)
-    return 128 + num
+    code = 128 + num
   end
-  return failed == 0 and 0 or 1
+  local summary = { exit_code = code, seconds = sys.now() - started, requests = 0, assets = {} }
+  for i, spec in ipairs(specs) do
+    local r = results[i]
+    local item = r and M.summary_of(r) or { asset = spec.name, status = "not_started", rows = 0, pages = 0,
+      requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null }
+    summary.requests = summary.requests + item.requests
+    summary.assets[i] = item
+  end
+  summary.assets = setmetatable(summary.assets, json.array_mt)
+  summary.status = name and "interrupted" or failed == 0 and "ok" or failed == #specs and "failed" or "partial"
+  summary.failed = setmetatable({}, json.array_mt)
+  for _, item in ipairs(summary.assets) do
+    if item.status == "failed" then summary.failed[#summary.failed + 1] = item.asset end
+  end
+  log.event("run_end", { status = summary.status, exit_code = code, requests = summary.requests,
+    seconds = summary.seconds, failed = summary.failed }, code == 0 and "info" or "error")
+  return code, summary
 end
 
 -- `icx plan`: the first request of each script, from the stored cursor
