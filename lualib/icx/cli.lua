@@ -17,6 +17,8 @@ commands:
   run SCRIPT...      run asset scripts, e.g. icx run scripts/*.lua
   check              call GET /me: proves the token works, shows the workspace
   plan SCRIPT...     validate scripts and config offline; show the first request
+  status             per asset: stored cursor, last run, its status and rows
+  reset ASSET...     clear stored cursors: the next run re-reads those assets whole
   lua FILE [ARGS]    run a Lua file with icx's modules (tests, tooling)
   version            print the version
   help [COMMAND]     this text, or a command's
@@ -28,6 +30,12 @@ options:
                      jsonl:- (stdout) or jsonl:DIR
   --state PATH       state database for jsonl destinations
   --full-refresh     ignore stored cursors and re-read everything (merge still applies)
+  --since WHEN       lower bound for assets with no stored cursor (or --full-refresh):
+                     YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds
+  --wait             wait for another run of the same asset to end instead of exit 4
+  --log-format FMT   text (default) or json: one JSON object per stderr line
+  --summary-json F   write the run's summary as JSON to F (- for stdout)
+  --json             icx status: a JSON list instead of a table
   --reconcile        also remove rows of records Intercom no longer has (see icx help run)
   -j, --jobs N       assets run at once (default: all given, at most 8)
   --max-memory SIZE  cap the Lua heap, e.g. 512M (default: no cap)
@@ -40,6 +48,7 @@ exit codes:
   1  the run failed (an API, network or destination error; see the message)
   2  usage or configuration error (found before any request is sent)
   3  internal error (a bug in icx: please report it)
+  4  an asset is locked by another run on the same destination (see --wait)
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]],
   run = [[
@@ -81,11 +90,28 @@ usage: icx lua FILE [ARGS]
 Runs FILE with the full Lua standard library and every icx module
 preloaded; `arg` holds ARGS. Used by the test suite and for tooling.
 ]],
+  status = [[
+usage: icx status [--dest DEST] [--json]
+
+Per asset and connection in DEST: the stored cursor (as stored, and as UTC
+time), the last run's status, when it started and the rows it wrote. A run
+left "running" by a process that died (its lock is free) shows as
+"interrupted". --json prints a list of objects with connection, asset,
+cursor, cursor_utc, last_status, last_run_at and rows.
+]],
+  reset = [[
+usage: icx reset [--dest DEST] [--connection NAME] ASSET...
+
+Clears the stored cursors of the named assets (of every connection, or of
+--connection NAME), so their next run re-reads them whole. Nothing else
+changes: the tables keep their rows. An asset a run holds is not reset
+(exit 4).
+]],
   version = "usage: icx version\n",
   help = "usage: icx help [COMMAND]\n",
 }
 
-local COMMANDS = { "run", "check", "plan", "lua", "version", "help" }
+local COMMANDS = { "run", "check", "plan", "status", "reset", "lua", "version", "help" }
 
 -- Flags: name -> {takes value?, key in opts}.
 local FLAGS = {
@@ -98,6 +124,9 @@ local FLAGS = {
   ["--quiet"] = { false, "quiet" }, ["-q"] = { false, "quiet" },
   ["--help"] = { false, "help" }, ["-h"] = { false, "help" },
   ["--version"] = { false, "version" },
+  ["--since"] = { true, "since" }, ["--wait"] = { false, "wait" },
+  ["--log-format"] = { true, "log_format" }, ["--summary-json"] = { true, "summary_json" },
+  ["--json"] = { false, "json" },
 }
 local FLAG_NAMES = {}
 for k in pairs(FLAGS) do if k:sub(1, 2) == "--" then FLAG_NAMES[#FLAG_NAMES + 1] = k end end
@@ -113,6 +142,45 @@ local function parse_size(s)
   if not n then usage("--max-memory '%s' is not a size like 512M", s) end
   local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[unit:lower()]
   return math.tointeger(tonumber(n) * mult)
+end
+
+-- Days since 1970-01-01 of a civil date (proleptic Gregorian), so dates
+-- convert in UTC whatever the machine's timezone (os.time is local).
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- --since WHEN -> Unix seconds: YYYY-MM-DD (UTC midnight), ISO 8601 with
+-- Z or an offset (no zone: UTC), or Unix seconds.
+function M.parse_when(s)
+  if s:match("^%d+$") then return math.tointeger(tonumber(s)) end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  local bad = ("--since '%s' is not a date: give YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds")
+    :format(s)
+  if not y then usage("%s", bad) end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 then usage("%s", bad) end
+  local secs = 0
+  if rest ~= "" then
+    local h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)(%.?%d*)(.*)$")
+    if not h or tonumber(h) > 23 or tonumber(mi) > 59 or tonumber(sec ~= "" and sec or "0") > 60 then
+      usage("%s", bad)
+    end
+    local _ = frac
+    secs = tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec ~= "" and sec or "0")
+    if zone ~= "" and zone ~= "Z" then
+      local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+      if not sign then usage("%s", bad) end
+      local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+      secs = secs - (sign == "+" and off or -off)
+    end
+  end
+  return days_from_civil(y, mo, d) * 86400 + secs
 end
 
 -- argv -> command, opts, positional args. `icx lua FILE ...` stops option
@@ -157,6 +225,10 @@ function M.parse_args(argv)
     opts.jobs = math.tointeger(n)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
+  if opts.since then opts.since = M.parse_when(opts.since) end
+  if opts.log_format and opts.log_format ~= "text" and opts.log_format ~= "json" then
+    usage("--log-format '%s' must be text or json", opts.log_format)
+  end
   if opts.verbose and opts.quiet then usage("choose one of --verbose and --quiet") end
   return cmd, opts, args
 end
@@ -254,25 +326,190 @@ function handlers.plan(opts, args)
   return res
 end
 
-function handlers.run(opts, args)
-  if #args == 0 then usage("icx run needs at least one SCRIPT (e.g. icx run scripts/*.lua)") end
+-- The token preflight: one GET /me before anything else, so a rejected
+-- token is one clear message (exit 2) and the destination is not even
+-- created. Returns the decoded /me.
+local function preflight(client, conn, config_path)
+  local ok, me = pcall(client.me, client)
+  if ok then return me end
+  if errors.is(me) and (me.status == 401 or me.status == 403) then
+    errors.raise("config", ("connection '%s': Intercom refused the access token (HTTP %d%s); check access_token "
+      .. "of connection '%s' in %s and that the token belongs to the intended workspace. Nothing was written")
+      :format(conn.name, me.status, me.intercom_message and (": " .. me.intercom_message) or "", conn.name,
+        config_path), { code = "token_rejected", status = me.status })
+  end
+  error(me, 0)
+end
+
+-- One workspace per destination: the first run records the workspace the
+-- destination holds (Intercom's app id_code); a token of another workspace
+-- is refused before anything is written.
+local function check_workspace(d, uri, conn, me)
+  local app = type(me.app) == "table" and me.app or {}
+  local id = type(app.id_code) == "string" and app.id_code or nil
+  if not id then
+    log.warn("GET /me names no workspace (app.id_code); the destination's workspace is not checked")
+    return
+  end
+  local held = d:meta_get("workspace_id")
+  if held == nil then
+    d:meta_set("workspace_id", id)
+    if type(app.name) == "string" then d:meta_set("workspace_name", app.name) end
+  elseif held ~= id then
+    errors.raise("config", ("--dest %s holds workspace '%s' (id %s), but connection '%s' is workspace '%s' "
+      .. "(id %s); one destination holds one workspace: give this connection a --dest of its own")
+      :format(require("icx.dest").shown(uri), tostring(d:meta_get("workspace_name") or "?"), held, conn.name,
+        tostring(app.name or "?"), id), { code = "workspace_mismatch" })
+  end
+end
+
+-- Writes the run summary where --summary-json says (- is stdout).
+local function write_summary(where, summary)
+  local text = require("icx.json").encode(summary) .. "\n"
+  if where == "-" then
+    io.stdout:write(text)
+    io.stdout:flush()
+    return
+  end
+  local f, err = io.open(where, "wb")
+  if not f then errors.raise("usage", ("--summary-json: cannot write '%s': %s"):format(where, err)) end
+  f:write(text)
+  f:close()
+end
+
+-- The summary of a run that ended before any asset started (a bad token,
+-- a lock, a configuration error).
+local function failed_summary(e, started)
+  local json = require "icx.json"
+  return { status = "error", exit_code = errors.exit_code(e), requests = 0,
+    seconds = require("icx.sys").now() - started, assets = setmetatable({}, json.array_mt),
+    failed = setmetatable({}, json.array_mt),
+    error = { kind = errors.is(e) and e.kind or "internal", message = log.redact(tostring(errors.is(e) and e or e)) } }
+end
+
+local function run(opts, args)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
-  local specs = runner.load_scripts(args)
-  local conn = M.connection(opts)
   local uri = opts.dest or "icx.db"
+  dest.parse(uri)
+  local specs = runner.load_scripts(args)
+  local conn, config_path = M.connection(opts)
   if opts.reconcile and dest.parse(uri) == "jsonl" then
     errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
-  local d = dest.open(uri, { state = opts.state })
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
-  local env = { dest = d, connection = conn, client = client, full_refresh = opts.full_refresh,
-    jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose }
-  local ok, res = pcall(runner.run, env, specs)
+  local me = preflight(client, conn, config_path)
+  local d = dest.open(uri, { state = opts.state })
+  local env = { dest = d, dest_shown = dest.shown(uri), connection = conn, client = client,
+    full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
+    since = opts.since, wait = opts.wait }
+  local ok, code, summary = pcall(function()
+    check_workspace(d, uri, conn, me)
+    return runner.run(env, specs)
+  end)
   d:close()
-  if not ok then error(res, 0) end
-  return res
+  if not ok then error(code, 0) end
+  summary.requests = summary.requests + 1 -- the preflight
+  return code, summary
+end
+
+function handlers.run(opts, args)
+  if #args == 0 then usage("icx run needs at least one SCRIPT (e.g. icx run scripts/*.lua)") end
+  local started = require("icx.sys").now()
+  local ok, code, summary = pcall(run, opts, args)
+  if not ok then
+    if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end
+    error(code, 0)
+  end
+  if opts.summary_json then write_summary(opts.summary_json, summary) end
+  return code
+end
+
+-- An existing destination for status and reset (neither creates one).
+local function open_existing(opts)
+  local uri = opts.dest or "icx.db"
+  local d = existing_dest(uri)
+  if not d then
+    usage("no destination at '%s' yet (give --dest, or run icx run first)", require("icx.dest").shown(uri))
+  end
+  return d
+end
+
+-- `icx status`: per asset, the cursor and the last run.
+function handlers.status(opts)
+  local d = open_existing(opts)
+  local out = {}
+  local ok, err = pcall(function()
+    for _, r in ipairs(d:status()) do
+      local status = r.last_status
+      -- A run row left "running" whose lock is free: its process is gone.
+      if status == "running" and d:lock_free(r.connection, r.asset) then status = "interrupted" end
+      local n = math.tointeger(tonumber(r.cursor))
+      out[#out + 1] = { connection = r.connection, asset = r.asset, cursor = r.cursor,
+        cursor_utc = n and os.date("!%Y-%m-%dT%H:%M:%SZ", n) or nil, last_status = status,
+        last_run_at = r.last_run_at, rows = r.rows }
+    end
+  end)
+  d:close()
+  if not ok then error(err, 0) end
+  if opts.json then
+    local json = require "icx.json"
+    for _, o in ipairs(out) do
+      for _, k in ipairs({ "cursor", "cursor_utc", "last_status", "last_run_at", "rows" }) do
+        if o[k] == nil then o[k] = json.null end
+      end
+    end
+    log.out("%s", json.encode(setmetatable(out, json.array_mt)))
+    return 0
+  end
+  log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", "CONNECTION", "ASSET", "CURSOR", "CURSOR (UTC)", "LAST STATUS",
+    "LAST RUN", "ROWS")
+  for _, o in ipairs(out) do
+    log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", o.connection, o.asset, tostring(o.cursor or "-"),
+      o.cursor_utc or "-", o.last_status or "-", o.last_run_at or "-", tostring(o.rows or "-"))
+  end
+  return 0
+end
+
+-- `icx reset ASSET...`: clears stored cursors; nothing else changes.
+function handlers.reset(opts, args)
+  if #args == 0 then usage("icx reset needs at least one ASSET (see icx status)") end
+  local d = open_existing(opts)
+  local ok, err = pcall(function()
+    local known, conns = {}, {}
+    for _, r in ipairs(d:status()) do
+      known[#known + 1] = r.asset
+      conns[r.asset] = conns[r.asset] or {}
+      conns[r.asset][#conns[r.asset] + 1] = r.connection
+    end
+    for _, asset in ipairs(args) do
+      if not conns[asset] then
+        usage("no asset '%s' in this destination%s", asset, errors.did_you_mean(asset, known))
+      end
+    end
+    local held = {}
+    for _, asset in ipairs(args) do
+      for _, c in ipairs(conns[asset]) do
+        if not opts.connection or opts.connection == c then
+          local lk, holder = d:lock(c, asset)
+          if not lk then
+            errors.raise("locked", ("%s: a run holds it (%s); not reset"):format(asset, holder), { code = "locked" })
+          end
+          held[#held + 1] = lk
+        end
+      end
+    end
+    for _, asset in ipairs(args) do
+      local n = d:reset(opts.connection, asset)
+      log.out("%s: %s", asset, n > 0 and ("cleared %d stored cursor%s; the next run re-reads it whole")
+        :format(n, n == 1 and "" or "s") or "no stored cursor (nothing to clear)")
+    end
+    for _, lk in ipairs(held) do lk:release() end
+  end)
+  d:close()
+  if not ok then error(err, 0) end
+  return 0
 end
 
 -- Entry point from main.c.
@@ -284,6 +521,9 @@ function M.main(argv)
     local h = handlers[cmd]
     if not h then usage("unknown command '%s'%s", cmd, errors.did_you_mean(cmd, COMMANDS)) end
     log.level = opts.quiet and 0 or opts.verbose and 2 or 1
+    log.format = opts.log_format or "text"
+    -- Off a terminal (cron mail, CI, a pod's log) lines say when.
+    log.timestamps = log.format == "text" and not require("icx.sys").isatty(2)
     M.verbose = opts.verbose
     if opts.max_memory then require("icx.sys").set_memory_limit(opts.max_memory) end
     return h(opts, args)
