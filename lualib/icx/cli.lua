@@ -302,15 +302,15 @@ end
 
 -- The destination `icx plan --dest` reads cursors from, if it exists yet
 -- (plan never creates one).
-local function existing_dest(uri)
+local function existing_dest(uri, opts)
   local dest = require "icx.dest"
   local kind, target = dest.parse(uri)
-  if kind == "sqlite" then
-    local f = io.open(target, "rb")
-    if not f then return nil end
-    f:close()
-  end
-  return dest.open(uri)
+  local probe = kind == "sqlite" and target
+    or kind == "jsonl" and (opts and opts.state or (target == "-" and "icx-state.db" or target .. "/.icx-state.db"))
+  local f = probe and io.open(probe, "rb")
+  if not f then return nil end
+  f:close()
+  return dest.open(uri, opts)
 end
 
 function handlers.plan(opts, args)
@@ -399,11 +399,29 @@ local function run(opts, args)
       .. "JSONL files are append-only (see icx help run)")
   end
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
-  local me = preflight(client, conn, config_path)
-  local d = dest.open(uri, { state = opts.state })
-  local env = { dest = d, dest_shown = dest.shown(uri), connection = conn, client = client,
+  local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
     full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
     since = opts.since, wait = opts.wait }
+  -- An existing destination is locked before the preflight, so a second
+  -- run of a running asset exits 4 at once; a new one is created only
+  -- once the token is known to work.
+  local d = existing_dest(uri, { state = opts.state })
+  if d then
+    env.dest = d
+    local lok, locks = pcall(runner.lock_all, env, specs)
+    if not lok then
+      d:close()
+      error(locks, 0)
+    end
+    env.locks = locks
+  end
+  local pok, me = pcall(preflight, client, conn, config_path)
+  if not pok then
+    if d then d:close() end
+    error(me, 0)
+  end
+  d = d or dest.open(uri, { state = opts.state })
+  env.dest = d
   local ok, code, summary = pcall(function()
     check_workspace(d, uri, conn, me)
     return runner.run(env, specs)

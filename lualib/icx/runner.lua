@@ -8,6 +8,7 @@
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
+--   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
@@ -243,7 +244,7 @@ end
 -- request, so a second run exits 4 at once, naming the holder (--wait
 -- waits instead). A "running" row of an asset whose lock was free is from
 -- a run that died: it is closed as interrupted.
-local function lock_all(env, specs)
+function M.lock_all(env, specs)
   local d, conn, locks = env.dest, env.connection.name, {}
   for _, spec in ipairs(specs) do
     local lk, holder = d:lock(conn, spec.name)
@@ -275,7 +276,7 @@ function M.run(env, specs)
   -- SIGINT/SIGTERM from here on stop the run between pages: what committed
   -- stays, each asset's run row says "interrupted", the exit code is 128+N.
   sys.trap_signals()
-  local locks = lock_all(env, specs)
+  local locks = env.locks or M.lock_all(env, specs)
   local jobs = math.min(env.jobs or math.min(#specs, 8), #specs)
   local names = {}
   for i, spec in ipairs(specs) do names[i] = spec.name end
