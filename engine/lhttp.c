@@ -38,12 +38,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "clock.h"
 #include "modules.h"
 #include "opts.h"
 #include "signals.h"
@@ -161,13 +161,6 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     return 0;
   }
   return len;
-}
-
-/* Seconds on the monotonic clock. */
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The open Multi at `arg`, or raises.  [-0, +0, v] */
@@ -516,7 +509,7 @@ static int multi_start(lua_State *L) {
 static int multi_wait(lua_State *L) {
   struct multi *m = check_multi(L, 1);
   double timeout = luaL_optnumber(L, 2, 0);
-  double deadline = mono_now() + (timeout > 0 ? timeout : 0);
+  double deadline = icx_clock_now() + (timeout > 0 ? timeout : 0);
   for (;;) {
     int running = 0;
     CURLMcode rc = curl_multi_perform(m->multi, &running);
@@ -525,7 +518,7 @@ static int multi_wait(lua_State *L) {
     harvest(m);
     if (m->done || !m->active)
       break;
-    double left = deadline - mono_now();
+    double left = deadline - icx_clock_now();
     if (left <= 0)
       break;
     int ms = left > 1e6 ? 1000000000 : (int)ceil(left * 1000);

@@ -18,29 +18,22 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "clock.h"
 #include "modules.h"
 #include "opts.h"
 #include "tbucket.h"
 
 #define BUCKET_MT "icx.ratelimit.Bucket"
 
-/* Seconds on the given clock as a float. */
-static double rl_clock(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The optional time argument at `arg`, or the clock `id` when absent.
+/* The optional time argument at `arg`, or the time on `now_fn` when absent.
  * [-0, +0, v] */
-static double rl_opt_time(lua_State *L, int arg, clockid_t id) {
+static double rl_opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
   if (lua_isnoneornil(L, arg))
-    return rl_clock(id);
+    return now_fn();
   return luaL_checknumber(L, arg);
 }
 
@@ -64,10 +57,10 @@ static int rl_bucket(lua_State *L) {
     limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", limit);
     window = icx_opts_positive(L, 1, "icx.ratelimit", "window", window);
     lua_getfield(L, 1, "now");
-    now = rl_opt_time(L, -1, CLOCK_MONOTONIC);
+    now = rl_opt_time(L, -1, icx_clock_now);
     lua_pop(L, 1);
   } else {
-    now = rl_clock(CLOCK_MONOTONIC);
+    now = icx_clock_now();
   }
   struct icx_tbucket *b = lua_newuserdatauv(L, sizeof *b, 0);
   icx_tbucket_init(b, limit, window, now);
@@ -78,7 +71,7 @@ static int rl_bucket(lua_State *L) {
 /* Bucket:take([now]) -> 0, ticket | seconds to wait */
 static int bucket_take(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double wait = icx_tbucket_take(b, rl_opt_time(L, 2, CLOCK_MONOTONIC));
+  double wait = icx_tbucket_take(b, rl_opt_time(L, 2, icx_clock_now));
   lua_pushnumber(L, wait);
   if (wait > 0)
     return 1;
@@ -93,8 +86,8 @@ static int bucket_sync(lua_State *L) {
   double limit = rl_opt_count(L, 2);
   double remaining = rl_opt_count(L, 3);
   double reset = rl_opt_count(L, 4);
-  double now_unix = rl_opt_time(L, 5, CLOCK_REALTIME);
-  double now_mono = rl_opt_time(L, 6, CLOCK_MONOTONIC);
+  double now_unix = rl_opt_time(L, 5, icx_clock_wall);
+  double now_mono = rl_opt_time(L, 6, icx_clock_now);
   double ticket = rl_opt_count(L, 7);
   icx_tbucket_sync(b, limit, remaining, reset, now_unix, now_mono, ticket);
   return 0;
@@ -103,7 +96,7 @@ static int bucket_sync(lua_State *L) {
 /* Bucket:state([now]) -> table, for progress lines and tests */
 static int bucket_state(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double now = rl_opt_time(L, 2, CLOCK_MONOTONIC);
+  double now = rl_opt_time(L, 2, icx_clock_now);
   double avail = icx_tbucket_available(b, now);
   lua_createtable(L, 0, 6);
   lua_pushnumber(L, b->limit);

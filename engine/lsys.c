@@ -35,24 +35,18 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "clock.h"
 #include "modules.h"
 #include "runtime.h"
 #include "signals.h"
 
-/* Seconds on the given clock as a float. */
-static double clock_seconds(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int sys_now(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+  lua_pushnumber(L, icx_clock_now());
   return 1;
 }
 
 static int sys_time(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+  lua_pushnumber(L, icx_clock_wall());
   return 1;
 }
 
@@ -64,9 +58,9 @@ static int sys_sleep(lua_State *L) {
   if (fd >= 0) {
     /* poll on the signal pipe: a signal caught before or during the sleep
     ** ends it. */
-    double end = clock_seconds(CLOCK_MONOTONIC) + s;
+    double end = icx_clock_now() + s;
     for (double left = s; left > 0 && !icx_signal_caught();
-         left = end - clock_seconds(CLOCK_MONOTONIC)) {
+         left = end - icx_clock_now()) {
       struct pollfd p = {fd, POLLIN, 0};
       poll(&p, 1, left > 1e6 ? 1000000000 : (int)ceil(left * 1000));
     }
