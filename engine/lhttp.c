@@ -43,6 +43,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "modules.h"
 #include "opts.h"
@@ -60,20 +61,13 @@
 /* Response headers beyond this are a broken or hostile server. */
 #define MAX_HEADER_BYTES ((size_t)1 << 20)
 
-/* A growable byte buffer in C memory. */
-struct xbuf {
-  char *data; /* owned; NULL until the first byte */
-  size_t len;
-  size_t cap;
-};
-
 /* One transfer, from start() until wait() has reported it. */
 struct xfer {
   struct xfer *next;
   CURL *easy;                 /* owned */
   struct curl_slist *headers; /* owned request headers */
-  struct xbuf body;           /* owned response body, decoded */
-  struct xbuf head;           /* owned header lines of the last response */
+  struct buf body;            /* owned response body, decoded */
+  struct buf head;            /* owned header lines of the last response */
   lua_Integer id;
   curl_off_t max_bytes;
   int too_large; /* the body passed max_bytes */
@@ -94,31 +88,13 @@ struct multi {
   int pending; /* transfers in either list */
 };
 
-/* Appends n bytes; returns 0 when memory runs out (the buffer is intact). */
-static int xbuf_add(struct xbuf *b, const char *p, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d)
-      return 0;
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-  return 1;
-}
-
 /* Frees a transfer and everything it owns; it must not be in a multi. */
 static void xfer_free(struct xfer *x) {
   if (x->easy)
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->headers);
-  free(x->body.data);
-  free(x->head.data);
+  buf_free(&x->body);
+  buf_free(&x->head);
   free(x);
 }
 
@@ -140,7 +116,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
     x->too_large = 1;
     return 0;
   }
-  if (!xbuf_add(&x->body, p, len)) {
+  if (buf_append(&x->body, p, len) != 0) {
     x->oom = 1;
     return 0;
   }
@@ -153,10 +129,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   struct xfer *x = ud;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
-    x->head.len = 0;
+    buf_reset(&x->head);
   if (x->head.len + len > MAX_HEADER_BYTES)
     return 0;
-  if (!xbuf_add(&x->head, p, len)) {
+  if (buf_append(&x->head, p, len) != 0) {
     x->oom = 1;
     return 0;
   }
@@ -227,7 +203,7 @@ static void harvest(struct multi *m) {
 
 /* Pushes the response headers as {lower-case name -> value}; repeated
  * headers are joined with ", " as HTTP allows.  [-0, +1, m] */
-static void push_headers(lua_State *L, const struct xbuf *head) {
+static void push_headers(lua_State *L, const struct buf *head) {
   lua_newtable(L);
   if (!head->data)
     return;
