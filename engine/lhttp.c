@@ -34,6 +34,7 @@
  */
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,20 +146,6 @@ static struct multi *check_multi(lua_State *L, int arg) {
   if (!m->multi)
     luaL_error(L, "icx.http: attempt to use a closed Multi");
   return m;
-}
-
-/* Optional string field, borrowed from the table at idx (which stays on
- * the stack), or NULL.  [-0, +0, v] */
-static const char *opt_string(lua_State *L, int idx, const char *key) {
-  const char *s = NULL;
-  int t = lua_getfield(L, idx, key);
-  if (t != LUA_TNIL) {
-    if (t != LUA_TSTRING)
-      luaL_error(L, "icx.http: '%s' must be a string", key);
-    s = lua_tostring(L, -1);
-  }
-  lua_pop(L, 1);
-  return s;
 }
 
 /* Checks a request's header list: strings "Name: value" without CR or LF,
@@ -310,18 +297,9 @@ static void push_completion(lua_State *L, struct xfer *x) {
 /* icx.http.multi([opts]) -> Multi */
 static int http_multi(lua_State *L) {
   static const char *const keys[] = {"max_host_connections", NULL};
-  long max_host = 0;
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    icx_opts_check(L, 1, "icx.http", "multi{}", keys);
-    if (lua_getfield(L, 1, "max_host_connections") != LUA_TNIL) {
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-        luaL_error(L, "icx.http: 'max_host_connections' must be an integer "
-                      ">= 0");
-      max_host = (long)lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-  }
+  icx_opts_check(L, 1, "icx.http", "multi{}", keys);
+  long max_host = (long)icx_opts_integer(L, 1, "icx.http",
+                                         "max_host_connections", 0, 0, INT_MAX);
   /* Created closed with its metatable first, so a failure below leaves a
    * harmless closed userdata for the collector. */
   struct multi *m = lua_newuserdatauv(L, sizeof *m, 0);
@@ -360,30 +338,25 @@ static int multi_start(lua_State *L) {
 
   /* Everything is checked before anything is allocated, so a bad request
    * raises with no C memory to free. */
-  const char *url = opt_string(L, 2, "url");
+  const char *url = icx_opts_string(L, 2, "icx.http", "url", NULL);
   if (!url)
     return luaL_error(L, "icx.http: request needs a 'url'");
   if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
     return luaL_error(L, "icx.http: url must start with https:// or http://");
-  const char *method = opt_string(L, 2, "method");
+  const char *method = icx_opts_string(L, 2, "icx.http", "method", NULL);
   if (!method)
     method = "GET";
   for (const char *c = method; *c; c++)
     if (!isupper((unsigned char)*c))
       return luaL_error(L, "icx.http: method '%s' must be upper case", method);
   size_t body_len = 0;
-  const char *body = NULL;
-  if (lua_getfield(L, 2, "body") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING)
-      return luaL_error(L, "icx.http: 'body' must be a string");
-    body = lua_tolstring(L, -1, &body_len);
-  }
-  lua_pop(L, 1); /* the string stays alive in the request table */
+  const char *body = icx_opts_string(L, 2, "icx.http", "body", &body_len);
   if (body && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
     return luaL_error(L, "icx.http: a %s request cannot have a body", method);
-  int htype = lua_getfield(L, 2, "headers");
+  int htype = icx_opts_get(L, 2, "headers");
   if (htype != LUA_TNIL && htype != LUA_TTABLE)
-    return luaL_error(L, "icx.http: 'headers' must be a list of strings");
+    return luaL_error(L, "icx.http: option 'headers' must be a list of "
+                         "strings");
   if (htype == LUA_TTABLE)
     check_headers(L, -1);
   int hidx = lua_gettop(L);
@@ -391,14 +364,9 @@ static int multi_start(lua_State *L) {
       icx_opts_positive(L, 2, "icx.http", "timeout", DEFAULT_TIMEOUT);
   double ctimeout = icx_opts_positive(L, 2, "icx.http", "connect_timeout",
                                       DEFAULT_CONNECT_TIMEOUT);
-  lua_Integer max_bytes = DEFAULT_MAX_BYTES;
-  if (lua_getfield(L, 2, "max_bytes") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-      return luaL_error(L, "icx.http: 'max_bytes' must be an integer > 0");
-    max_bytes = lua_tointeger(L, -1);
-  }
-  lua_pop(L, 1);
-  const char *ca_file = opt_string(L, 2, "ca_file");
+  lua_Integer max_bytes = icx_opts_integer(
+      L, 2, "icx.http", "max_bytes", DEFAULT_MAX_BYTES, 1, LUA_MAXINTEGER);
+  const char *ca_file = icx_opts_string(L, 2, "icx.http", "ca_file", NULL);
 
   struct xfer *x = calloc(1, sizeof *x);
   if (!x)

@@ -50,18 +50,10 @@ static double rl_opt_count(lua_State *L, int arg) {
 /* icx.ratelimit.bucket(opts) -> Bucket */
 static int rl_bucket(lua_State *L) {
   static const char *const keys[] = {"limit", "window", "now", NULL};
-  double limit = 166, window = 10, now;
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    icx_opts_check(L, 1, "icx.ratelimit", "bucket{}", keys);
-    limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", limit);
-    window = icx_opts_positive(L, 1, "icx.ratelimit", "window", window);
-    lua_getfield(L, 1, "now");
-    now = rl_opt_time(L, -1, icx_clock_now);
-    lua_pop(L, 1);
-  } else {
-    now = icx_clock_now();
-  }
+  icx_opts_check(L, 1, "icx.ratelimit", "bucket{}", keys);
+  double limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", 166);
+  double window = icx_opts_positive(L, 1, "icx.ratelimit", "window", 10);
+  double now = icx_opts_number(L, 1, "icx.ratelimit", "now", icx_clock_now());
   struct icx_tbucket *b = lua_newuserdatauv(L, sizeof *b, 0);
   icx_tbucket_init(b, limit, window, now);
   luaL_setmetatable(L, BUCKET_MT);

@@ -175,15 +175,6 @@ static int push_dberr(lua_State *L, sqlite3 *db, int rc) {
   return 3;
 }
 
-/* Field k of the option table at idx, or nil. [-0, +1, e] */
-static int opt_field(lua_State *L, int idx, const char *k) {
-  if (lua_isnoneornil(L, idx)) {
-    lua_pushnil(L);
-    return LUA_TNIL;
-  }
-  return lua_getfield(L, idx, k);
-}
-
 /* Append name as a quoted SQL identifier. 0 ok, -1 out of memory. */
 static int put_ident(struct buf *b, const char *name, size_t len) {
   if (buf_reserve(b, len * 2 + 2) != 0)
@@ -303,18 +294,10 @@ static int sqlite_open(lua_State *L) {
                                         NULL};
   const char *path = luaL_checkstring(L, 1);
   icx_opts_check(L, 2, "icx.sqlite", "open{}", allowed);
-  lua_Integer busy = BUSY_TIMEOUT_MS;
-  if (opt_field(L, 2, "busy_timeout") != LUA_TNIL) {
-    int isint;
-    busy = lua_tointegerx(L, -1, &isint);
-    if (!isint || busy < 0 || busy > INT32_MAX)
-      return luaL_error(L, "icx.sqlite: busy_timeout must be an integer "
-                           "number of milliseconds >= 0");
-  }
-  int wal = opt_field(L, 2, "wal") == LUA_TNIL || lua_toboolean(L, -1);
-  opt_field(L, 2, "readonly");
-  int ro = lua_toboolean(L, -1);
-  lua_pop(L, 3);
+  lua_Integer busy = icx_opts_integer(L, 2, "icx.sqlite", "busy_timeout",
+                                      BUSY_TIMEOUT_MS, 0, INT32_MAX);
+  int wal = icx_opts_boolean(L, 2, "icx.sqlite", "wal", 1);
+  int ro = icx_opts_boolean(L, 2, "icx.sqlite", "readonly", 0);
 
   Db *d = lua_newuserdatauv(L, sizeof *d, 0);
   d->db = NULL;
@@ -1149,7 +1132,7 @@ static int db_writer(lua_State *L) {
   lua_setiuservalue(L, -2, 1);
   if (!(w->table = dup_name(L, 2, "table name")))
     return luaL_error(L, "icx.sqlite: out of memory");
-  opt_field(L, 3, "primary_key");
+  icx_opts_get(L, 3, "primary_key");
   int pkidx = lua_gettop(L);
   int n = lua_type(L, pkidx) == LUA_TSTRING ? 1
           : lua_istable(L, pkidx)           ? (int)luaL_len(L, pkidx)
