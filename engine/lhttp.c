@@ -45,6 +45,7 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "class.h"
 #include "clock.h"
 #include "modules.h"
 #include "opts.h"
@@ -569,7 +570,6 @@ static const luaL_Reg multi_methods[] = {
 static const luaL_Reg multi_meta[] = {{"__gc", multi_close},
                                       {"__close", multi_close},
                                       {"__tostring", multi_tostring},
-                                      {"__index", NULL},
                                       {NULL, NULL}};
 
 static const luaL_Reg http_funcs[] = {{"multi", http_multi}, {NULL, NULL}};
@@ -580,12 +580,7 @@ int luaopen_icx_http(lua_State *L) {
    * since other states of the process may still use curl. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return luaL_error(L, "icx.http: curl_global_init failed");
-  luaL_newmetatable(L, MULTI_MT);
-  luaL_setfuncs(L, multi_meta, 0);
-  luaL_newlibtable(L, multi_methods);
-  luaL_setfuncs(L, multi_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  icx_class_new(L, MULTI_MT, multi_meta, multi_methods, 0);
   luaL_newlib(L, http_funcs);
   lua_pushliteral(L, ICX_VERSION);
   lua_setfield(L, -2, "version");

@@ -22,6 +22,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "class.h"
 #include "clock.h"
 #include "modules.h"
 #include "opts.h"
@@ -121,8 +122,8 @@ static const luaL_Reg bucket_methods[] = {{"take", bucket_take},
                                           {"state", bucket_state},
                                           {NULL, NULL}};
 
-static const luaL_Reg bucket_meta[] = {
-    {"__tostring", bucket_tostring}, {"__index", NULL}, {NULL, NULL}};
+static const luaL_Reg bucket_meta[] = {{"__tostring", bucket_tostring},
+                                       {NULL, NULL}};
 
 static const luaL_Reg rl_funcs[] = {{"bucket", rl_bucket}, {NULL, NULL}};
 
@@ -130,12 +131,7 @@ static const luaL_Reg rl_funcs[] = {{"bucket", rl_bucket}, {NULL, NULL}};
 int luaopen_icx_ratelimit(lua_State *L) {
   /* The bucket owns no resource (plain memory in its userdata), so it needs
    * no close, __gc or __close. */
-  luaL_newmetatable(L, BUCKET_MT);
-  luaL_setfuncs(L, bucket_meta, 0);
-  luaL_newlibtable(L, bucket_methods);
-  luaL_setfuncs(L, bucket_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  icx_class_new(L, BUCKET_MT, bucket_meta, bucket_methods, 0);
   luaL_newlib(L, rl_funcs);
   return 1;
 }

@@ -65,6 +65,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "class.h"
 #include "jscan.h"
 #include "ljson.h"
 #include "modules.h"
@@ -1282,21 +1283,10 @@ static const luaL_Reg sqlite_funcs[] = {{"open", sqlite_open},
                                         {"version", sqlite_version},
                                         {NULL, NULL}};
 
-/* Create metatable name with metamethods meta and methods in __index. */
-static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
-                      const luaL_Reg *methods) {
-  luaL_newmetatable(L, name);
-  luaL_setfuncs(L, meta, 0);
-  lua_newtable(L);
-  luaL_setfuncs(L, methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-}
-
 int luaopen_icx_sqlite(lua_State *L) {
-  new_class(L, DB_MT, db_meta, db_methods);
-  new_class(L, STMT_MT, stmt_meta, stmt_methods);
-  new_class(L, WRITER_MT, writer_meta, writer_methods);
+  icx_class_new(L, DB_MT, db_meta, db_methods, 0);
+  icx_class_new(L, STMT_MT, stmt_meta, stmt_methods, 0);
+  icx_class_new(L, WRITER_MT, writer_meta, writer_methods, 0);
   luaL_newlib(L, sqlite_funcs);
   return 1;
 }
