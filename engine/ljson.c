@@ -926,10 +926,11 @@ static const luaL_Reg page_methods[] = {
     {"record", page_record}, {"body", page_body},
     {"close", page_close},   {NULL, NULL}};
 
-static const luaL_Reg page_meta_methods[] = {
-    {"__gc", page_close},         {"__close", page_close},
-    {"__tostring", page_tostring}, {"__len", page_count},
-    {NULL, NULL}};
+static const luaL_Reg page_meta_methods[] = {{"__gc", page_close},
+                                             {"__close", page_close},
+                                             {"__tostring", page_tostring},
+                                             {"__len", page_count},
+                                             {NULL, NULL}};
 
 static const luaL_Reg encoder_meta_methods[] = {{"__gc", encoder_gc},
                                                 {NULL, NULL}};

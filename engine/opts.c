@@ -50,8 +50,8 @@ int icx_opts_get(lua_State *L, int idx, const char *key) {
 ** absent. Raises "<module>: option '<key>' must be <what>" unless the value
 ** has type `type`.  [-0, +(0|1), v]
 */
-static int get_typed(lua_State *L, int idx, const char *module,
-                     const char *key, int type, const char *what) {
+static int get_typed(lua_State *L, int idx, const char *module, const char *key,
+                     int type, const char *what) {
   int t = icx_opts_get(L, idx, key);
   if (t == LUA_TNIL) {
     lua_pop(L, 1);
@@ -103,8 +103,8 @@ lua_Integer icx_opts_integer(lua_State *L, int idx, const char *module,
 }
 
 /* A boolean; see opts.h. */
-int icx_opts_boolean(lua_State *L, int idx, const char *module,
-                     const char *key, int def) {
+int icx_opts_boolean(lua_State *L, int idx, const char *module, const char *key,
+                     int def) {
   if (!get_typed(L, idx, module, key, LUA_TBOOLEAN, "true or false"))
     return def;
   int v = lua_toboolean(L, -1);

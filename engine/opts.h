@@ -51,8 +51,8 @@ lua_Integer icx_opts_integer(lua_State *L, int idx, const char *module,
                              lua_Integer max);
 
 /* Field `key` as a boolean (0 or 1), or `def` when absent.  [-0, +0, v] */
-int icx_opts_boolean(lua_State *L, int idx, const char *module,
-                     const char *key, int def);
+int icx_opts_boolean(lua_State *L, int idx, const char *module, const char *key,
+                     int def);
 
 /*
 ** Field `key` as a string, or NULL when absent; its length goes to *len when
