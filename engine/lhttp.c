@@ -1,41 +1,57 @@
-/* icx.http: many HTTP requests in flight over libcurl's multi interface.
- *
- *   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
- *   Multi:start(req) -> id                 starts a transfer, never blocks
- *       req = {url=, method="GET", headers={"Name: value", ...}, body=,
- *              timeout=120, connect_timeout=10, max_bytes=64 MiB, ca_file=}
- *   Multi:wait([seconds]) -> {completion, ...}
- *       blocks until at least one transfer finishes, the time is up or a
- *       signal was caught (see signals.h)
- *       (an empty list then, or at once when nothing is in flight);
- *       completion = {id=, status=, headers={lower-case name -> value},
- *                     body=, bytes=, ms=, url=, http_version=,
- *                     reused= (true: no new connection was opened),
- *                     err=nil|message, code=nil|"timeout"|"too_large"|
- *                     "tls"|"transport"}   ("tls": the peer's certificate
- *                     was refused; no retry will change that)
- *   Multi:pending() -> n                   transfers started, not reported
- *   Multi:cancel(id) -> boolean            drops a transfer in flight
- *   Multi:close()                          idempotent; also __gc, __close
- *   icx.http.version, icx.http.user_agent ("icx/<version>"),
- *   icx.http.curl_version
- *
- * A Multi owns one curl share handle, so every transfer it runs shares DNS
- * answers, TLS sessions and the pool of kept-alive connections. TLS
- * verification is always on; `ca_file` adds trust, nothing removes it.
- * Bodies are decoded (gzip and whatever else curl offers) and capped at
- * max_bytes after decoding, so a huge or hostile response fails with code
- * "too_large" instead of exhausting memory.
- *
- * No Lua runs inside curl callbacks: they only copy bytes into C buffers
- * owned by the transfer, and the transfer stays linked into the Multi until
- * its completion table is fully built, so an error while building it (out of
- * memory) leaks nothing: the Multi still owns it and reports it next time.
- */
+/*
+** lhttp.c: icx.http, many HTTP requests in flight over libcurl's multi
+** interface.
+**
+**   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
+**   Multi:start(req) -> id                 starts a transfer, never blocks
+**       req = {url=, method="GET", headers={"Name: value", ...}, body=,
+**              timeout=120, connect_timeout=10, low_speed_time=30,
+**              max_bytes=64 MiB, ca_file=}
+**       (seconds, except max_bytes; a request that cannot even be set up
+**       still gets an id and fails as a "setup" completion on the next wait)
+**   Multi:wait([seconds]) -> {completion, ...}
+**       blocks until at least one transfer finishes, the time is up or a
+**       signal was caught (see signals.h)
+**       (an empty list then, or at once when nothing is in flight);
+**       completion = {id=, status=, headers={lower-case name -> value},
+**                     body=, bytes=, ms=, url=, http_version=,
+**                     reused= (true: no new connection was opened),
+**                     err=nil|message, code=nil|"timeout"|"too_large"|
+**                     "tls"|"setup"|"transport"}
+**         "timeout": past `timeout`, or under 100 bytes/s for
+**                    `low_speed_time` seconds (a server trickling bytes)
+**         "too_large": the decoded body passed max_bytes (the transfer is
+**                    cut as soon as it does, not after buffering it all)
+**         "tls":     the peer's certificate was refused; no retry helps
+**         "setup":   curl refused the request before sending it (an option
+**                    it rejects, a header past its 1 MiB limit, no memory);
+**                    no retry helps
+**   Multi:pending() -> n                   transfers started, not reported
+**   Multi:cancel(id) -> boolean            drops a transfer in flight
+**   Multi:close()                          idempotent; also __gc, __close
+**   icx.http.version, icx.http.user_agent ("icx/<version>"),
+**   icx.http.curl_version
+**
+** A Multi owns one curl share handle, so every transfer it runs shares DNS
+** answers, TLS sessions and the pool of kept-alive connections. TLS
+** verification is always on; `ca_file` adds trust, nothing removes it.
+** Redirects are never followed: the Authorization header must not go to
+** whatever host a 3xx names, so the 3xx itself is the completion. Bodies
+** are decoded (gzip and whatever else curl offers) and capped at max_bytes
+** after decoding, so a huge, hostile or endless response fails with code
+** "too_large" instead of exhausting memory; one that never ends slowly is
+** cut by low_speed_time or timeout.
+**
+** No Lua runs inside curl callbacks: they only copy bytes into C buffers
+** owned by the transfer, and the transfer stays linked into the Multi until
+** its completion table is fully built, so an error while building it (out of
+** memory) leaks nothing: the Multi still owns it and reports it next time.
+*/
 
 #include <ctype.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -60,6 +76,12 @@
 #define DEFAULT_TIMEOUT 120.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_BYTES ((lua_Integer)64 << 20)
+#define DEFAULT_LOW_SPEED_TIME 30.0
+/* Bytes per second below which a transfer counts as stalled. */
+#define LOW_SPEED_LIMIT 100
+/* Request line and headers beyond this are refused before curl sees them:
+** curl's own limit is 1 MiB including the headers it adds itself. */
+#define MAX_REQUEST_HEAD 1000000
 /* Response headers beyond this are a broken or hostile server. */
 #define MAX_HEADER_BYTES ((size_t)1 << 20)
 
@@ -72,9 +94,9 @@ struct xfer {
   struct buf head;            /* owned header lines of the last response */
   lua_Integer id;
   curl_off_t max_bytes;
-  int too_large; /* the body passed max_bytes */
-  int oom;       /* a buffer could not grow */
-  int done;      /* curl has finished it (result is set) */
+  int too_large;    /* the body passed max_bytes */
+  int oom;          /* a buffer could not grow */
+  int setup_failed; /* never started: result says why */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -100,13 +122,13 @@ static void xfer_free(struct xfer *x) {
   free(x);
 }
 
-/* Appends one request header line; returns 0 when out of memory. */
-static int add_header(struct xfer *x, const char *line) {
+/* Appends one request header line: CURLE_OK, or CURLE_OUT_OF_MEMORY. */
+static CURLcode add_header(struct xfer *x, const char *line) {
   struct curl_slist *s = curl_slist_append(x->headers, line);
   if (!s)
-    return 0;
+    return CURLE_OUT_OF_MEMORY;
   x->headers = s;
-  return 1;
+  return CURLE_OK;
 }
 
 /* curl write callback: body bytes into the transfer's buffer, up to
@@ -176,7 +198,6 @@ static void harvest(struct multi *m) {
     struct xfer *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     x->result = msg->data.result;
-    x->done = 1;
     curl_multi_remove_handle(m->multi, x->easy);
     for (struct xfer **p = &m->active; *p; p = &(*p)->next)
       if (*p == x) {
@@ -247,11 +268,13 @@ static void push_completion(lua_State *L, struct xfer *x) {
   long status = 0, version = 0, connects = 0;
   curl_off_t total_us = 0;
   char *url = NULL;
-  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
-  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
-  curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+  if (x->easy) { /* NULL when even curl_easy_init failed */
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+  }
   lua_createtable(L, 0, 11);
   lua_pushinteger(L, x->id);
   lua_setfield(L, -2, "id");
@@ -284,7 +307,11 @@ static void push_completion(lua_State *L, struct xfer *x) {
   } else if (x->oom) {
     lua_pushliteral(L, "out of memory reading the response");
   } else {
-    if (x->result == CURLE_OPERATION_TIMEDOUT)
+    /* curl answers "Out of memory" for a request it cannot build, such as
+    ** a header past its 1 MiB limit: retrying cannot help. */
+    if (x->setup_failed || x->result == CURLE_OUT_OF_MEMORY)
+      code = "setup";
+    else if (x->result == CURLE_OPERATION_TIMEDOUT)
       code = "timeout";
     else if (is_tls_refusal(x->result))
       code = "tls";
@@ -328,11 +355,77 @@ static int http_multi(lua_State *L) {
   return 1;
 }
 
+/* A positive number of seconds or milliseconds rounded up, capped at a
+** billion (decades) so a huge option cannot overflow the conversion. */
+static long clamp_long(double v) {
+  return v > 1e9 ? 1000000000L : (long)ceil(v);
+}
+
+/* Sets every option of a transfer; the first failure stops and is returned
+** (CURLE_OK when all took). Every return is checked because a refused
+** option (a string past curl's 8 MB input limit, no memory) must fail the
+** transfer, not let it run without, say, its CA file or its timeout. */
+static CURLcode setup_easy(struct multi *m, struct xfer *x, const char *url,
+                           const char *method, const char *body,
+                           size_t body_len, double timeout, double ctimeout,
+                           double low_speed, const char *ca_file) {
+  CURL *e = x->easy;
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                          \
+  do {                                                                         \
+    if (!rc)                                                                   \
+      rc = curl_easy_setopt(e, opt, val);                                      \
+  } while (0)
+  SET(CURLOPT_PRIVATE, (char *)x);
+  SET(CURLOPT_SHARE, m->share);
+  SET(CURLOPT_URL, url);
+  SET(CURLOPT_HTTPHEADER, x->headers);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, (void *)x);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, (void *)x);
+  SET(CURLOPT_ERRORBUFFER, x->errbuf);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  SET(CURLOPT_PIPEWAIT, 1L);
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  /* Redirects would carry the Authorization header to wherever the server
+  ** points; Intercom's API does not redirect, so a 3xx is reported as is. */
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_TIMEOUT_MS, clamp_long(timeout * 1000));
+  SET(CURLOPT_CONNECTTIMEOUT_MS, clamp_long(ctimeout * 1000));
+  /* A server trickling bytes would otherwise hold a slot until the overall
+  ** timeout; below LOW_SPEED_LIMIT for low_speed seconds is a "timeout". */
+  SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT);
+  SET(CURLOPT_LOW_SPEED_TIME, clamp_long(low_speed));
+  SET(CURLOPT_MAXFILESIZE_LARGE, x->max_bytes);
+  if (ca_file)
+    SET(CURLOPT_CAINFO, ca_file);
+  if (!strcmp(method, "HEAD"))
+    SET(CURLOPT_NOBODY, 1L);
+  else if (!strcmp(method, "POST"))
+    SET(CURLOPT_POST, 1L);
+  else if (strcmp(method, "GET") != 0)
+    SET(CURLOPT_CUSTOMREQUEST, method);
+  if (body || !strcmp(method, "POST")) {
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body ? body : "");
+  }
+#undef SET
+  return rc;
+}
+
 /* Multi:start(req) -> id */
 static int multi_start(lua_State *L) {
-  static const char *const keys[] = {"method",    "url",     "headers",
-                                     "body",      "timeout", "connect_timeout",
-                                     "max_bytes", "ca_file", NULL};
+  static const char *const keys[] = {
+      "method",          "url",       "headers", "body",           "timeout",
+      "connect_timeout", "max_bytes", "ca_file", "low_speed_time", NULL};
   struct multi *m = check_multi(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   icx_opts_check(L, 2, "icx.http", "request", keys);
@@ -368,84 +461,73 @@ static int multi_start(lua_State *L) {
   lua_Integer max_bytes = icx_opts_integer(
       L, 2, "icx.http", "max_bytes", DEFAULT_MAX_BYTES, 1, LUA_MAXINTEGER);
   const char *ca_file = icx_opts_string(L, 2, "icx.http", "ca_file", NULL);
+  double low_speed = icx_opts_positive(L, 2, "icx.http", "low_speed_time",
+                                       DEFAULT_LOW_SPEED_TIME);
+
+  size_t head = strlen(method) + strlen(url) + 16;
+  if (htype == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, hidx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, hidx, i);
+      head += lua_rawlen(L, -1) + 2;
+      lua_pop(L, 1);
+    }
+  }
 
   struct xfer *x = calloc(1, sizeof *x);
   if (!x)
     return luaL_error(L, "icx.http: out of memory");
+  x->max_bytes = (curl_off_t)max_bytes;
+  x->id = m->next_id++;
   x->easy = curl_easy_init();
-  int ok = x->easy != NULL;
+  CURLcode rc = x->easy ? CURLE_OK : CURLE_FAILED_INIT;
+  if (!rc && head > MAX_REQUEST_HEAD) {
+    /* curl fails such a request with "Out of memory" only once connected,
+    ** and (7.88) leaves that connection in the pool, where later requests
+    ** to the host wait on it until their timeout. Refused here instead. */
+    snprintf(x->errbuf, sizeof x->errbuf,
+             "cannot start the transfer: request line and headers of %zu "
+             "bytes are over the %d-byte limit",
+             head, MAX_REQUEST_HEAD);
+    rc = CURLE_BAD_FUNCTION_ARGUMENT;
+  }
   int has_type = 0;
-  if (ok && htype == LUA_TTABLE) {
+  if (htype == LUA_TTABLE) {
     lua_Integer n = luaL_len(L, hidx);
-    for (lua_Integer i = 1; ok && i <= n; i++) {
+    for (lua_Integer i = 1; !rc && i <= n; i++) {
       lua_geti(L, hidx, i); /* checked strings: cannot raise */
       const char *h = lua_tostring(L, -1);
       has_type |= strncasecmp(h, "content-type:", 13) == 0;
-      ok = add_header(x, h);
+      rc = add_header(x, h);
       lua_pop(L, 1);
     }
   }
   /* curl would otherwise wait a round trip for "100 Continue", and label a
-   * bodiless POST as a form. */
-  if (ok && (body || !strcmp(method, "POST")))
-    ok = add_header(x, "Expect:");
-  if (ok && !strcmp(method, "POST") && !has_type)
-    ok = add_header(x, "Content-Type:");
-  CURL *e = x->easy;
-  x->max_bytes = (curl_off_t)max_bytes;
-  x->id = m->next_id;
-  if (ok) {
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-    curl_easy_setopt(e, CURLOPT_SHARE, m->share);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS,
-                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    /* Redirects would carry the Authorization header to wherever the
-     * server points; Intercom's API does not redirect. */
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(ctimeout * 1000));
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
-    if (ca_file)
-      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-    if (!strcmp(method, "HEAD")) {
-      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (!strcmp(method, "POST")) {
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
-    } else if (strcmp(method, "GET") != 0) {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    }
-    if (body || !strcmp(method, "POST")) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-      ok = curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") ==
-           CURLE_OK;
-    }
-  }
-  if (ok)
-    ok = curl_multi_add_handle(m->multi, e) == CURLM_OK;
-  if (!ok) {
-    xfer_free(x);
-    return luaL_error(L, "icx.http: cannot start a transfer (out of memory)");
-  }
-  x->next = m->active;
-  m->active = x;
+  ** bodiless POST as a form. */
+  if (!rc && (body || !strcmp(method, "POST")))
+    rc = add_header(x, "Expect:");
+  if (!rc && !strcmp(method, "POST") && !has_type)
+    rc = add_header(x, "Content-Type:");
+  if (!rc)
+    rc = setup_easy(m, x, url, method, body, body_len, timeout, ctimeout,
+                    low_speed, ca_file);
+  if (!rc && curl_multi_add_handle(m->multi, x->easy) != CURLM_OK)
+    rc = CURLE_FAILED_INIT;
   m->pending++;
-  m->next_id++;
+  if (rc) {
+    /* Reported by the next wait like any failed transfer, never raised and
+    ** never left waiting: a scheduler parked on this id would hang. */
+    x->setup_failed = 1;
+    x->result = rc;
+    if (strncmp(x->errbuf, "cannot start", 12) != 0)
+      snprintf(x->errbuf, sizeof x->errbuf, "cannot start the transfer: %s",
+               curl_easy_strerror(rc));
+    *m->done_tail = x;
+    m->done_tail = &x->next;
+  } else {
+    x->next = m->active;
+    m->active = x;
+  }
   lua_pushinteger(L, x->id);
   return 1;
 }
