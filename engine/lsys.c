@@ -10,6 +10,9 @@
  *   icx.sys.alive(pid) -> boolean     a process with that pid exists
  *   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
  *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+ *   icx.sys.dumpable() -> boolean | nil   false: no core file, no ptrace
+ *                                     (icx turns both off at start: the
+ *                                     token must not reach a core file)
  *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
  *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
  *   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
@@ -29,6 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -137,6 +143,18 @@ static int sys_alive(lua_State *L) {
   return 1;
 }
 
+/* icx.sys.dumpable() -> boolean | nil: whether this process may dump core
+** or be traced; main() turns it off on Linux. nil where it cannot be told. */
+static int sys_dumpable(lua_State *L) {
+#ifdef __linux__
+  lua_pushboolean(L, prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) > 0);
+  return 1;
+#else
+  (void)L;
+  return 0;
+#endif
+}
+
 static int sys_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
@@ -228,6 +246,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"time", sys_time},
                                      {"sleep", sys_sleep},
                                      {"isatty", sys_isatty},
+                                     {"dumpable", sys_dumpable},
                                      {"memory", sys_memory},
                                      {"set_memory_limit", sys_set_memory_limit},
                                      {"trap_signals", sys_trap_signals},

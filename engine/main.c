@@ -7,6 +7,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -33,7 +37,22 @@ static int run_cli(lua_State *L) {
   return 1;
 }
 
+/* The access token is in memory for the whole run, and a core file would
+** copy it to disk (or to a crash reporter) where other people may read it.
+** RLIMIT_CORE 0 stops the kernel writing one; non-dumpable also keeps other
+** processes of the same user from ptrace-ing the token out, and covers a
+** core_pattern pipe, which ignores RLIMIT_CORE. Failures are ignored: both
+** only remove capabilities, and a kernel refusing is no reason not to run. */
+static void no_core_dumps(void) {
+  struct rlimit none = {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+#ifdef __linux__
+  prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+#endif
+}
+
 int main(int argc, char **argv) {
+  no_core_dumps();
   /* `icx lua` is the developer's runner: it keeps io and the full os. */
   int flags = (argc > 1 && strcmp(argv[1], "lua") == 0) ? ICX_RT_DEV : 0;
   struct icx_alloc alloc = {0, 0, 0};
