@@ -1,18 +1,18 @@
 /* icx.budget: a cap on the Lua instructions one script callback may run, so
- * a transform stuck in `while true do end` fails the asset with the line it
- * loops on instead of hanging the run.
- *
- *   icx.budget.arm(n)     counts the next n VM instructions of the calling
- *                         coroutine; past them the callback raises
- *                         "path:line: ... more than n Lua instructions ..."
- *   icx.budget.disarm()   stops counting on the calling coroutine
- *
- * A count hook per coroutine, not a timer: instructions are counted only
- * while the coroutine runs, so time spent waiting on HTTP (a callback may
- * use ctx.client) or on other tasks is never charged, and the limit is the
- * same on a loaded machine. Coroutines created while armed inherit the hook
- * with a full count. Time in C (JSON, SQLite) is not counted either.
- */
+** a transform stuck in `while true do end` fails the asset with the line it
+** loops on instead of hanging the run.
+**
+**   icx.budget.arm(n)     counts the next n VM instructions of the calling
+**                         coroutine; past them the callback raises
+**                         "path:line: ... more than n Lua instructions ..."
+**   icx.budget.disarm()   stops counting on the calling coroutine
+**
+** A count hook per coroutine, not a timer: instructions are counted only
+** while the coroutine runs, so time spent waiting on HTTP (a callback may
+** use ctx.client) or on other tasks is never charged, and the limit is the
+** same on a loaded machine. Coroutines created while armed inherit the hook
+** with a full count. Time in C (JSON, SQLite) is not counted either.
+*/
 
 #include <limits.h>
 

@@ -132,7 +132,7 @@ static CURLcode add_header(struct xfer *x, const char *line) {
 }
 
 /* curl write callback: body bytes into the transfer's buffer, up to
- * max_bytes. Returning less than given makes curl fail the transfer. */
+** max_bytes. Returning less than given makes curl fail the transfer. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
   struct xfer *x = ud;
   size_t len = size * n;
@@ -148,7 +148,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* curl header callback: keeps the header lines of the last response only
- * (a 100 Continue or a proxy's answer comes first and is dropped). */
+** (a 100 Continue or a proxy's answer comes first and is dropped). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   struct xfer *x = ud;
   size_t len = size * n;
@@ -172,8 +172,8 @@ static struct multi *check_multi(lua_State *L, int arg) {
 }
 
 /* Checks a request's header list: strings "Name: value" without CR or LF,
- * so a value from a script cannot smuggle in another header.
- * [-0, +0, v] */
+** so a value from a script cannot smuggle in another header.
+** [-0, +0, v] */
 static void check_headers(lua_State *L, int idx) {
   lua_Integer n = luaL_len(L, idx);
   for (lua_Integer i = 1; i <= n; i++) {
@@ -211,7 +211,7 @@ static void harvest(struct multi *m) {
 }
 
 /* Pushes the response headers as {lower-case name -> value}; repeated
- * headers are joined with ", " as HTTP allows.  [-0, +1, m] */
+** headers are joined with ", " as HTTP allows.  [-0, +1, m] */
 static void push_headers(lua_State *L, const struct buf *head) {
   lua_newtable(L);
   if (!head->data)
@@ -329,7 +329,7 @@ static int http_multi(lua_State *L) {
   long max_host = (long)icx_opts_integer(L, 1, "icx.http",
                                          "max_host_connections", 0, 0, INT_MAX);
   /* Created closed with its metatable first, so a failure below leaves a
-   * harmless closed userdata for the collector. */
+  ** harmless closed userdata for the collector. */
   struct multi *m = lua_newuserdatauv(L, sizeof *m, 0);
   memset(m, 0, sizeof *m);
   m->done_tail = &m->done;
@@ -431,7 +431,7 @@ static int multi_start(lua_State *L) {
   icx_opts_check(L, 2, "icx.http", "request", keys);
 
   /* Everything is checked before anything is allocated, so a bad request
-   * raises with no C memory to free. */
+  ** raises with no C memory to free. */
   const char *url = icx_opts_string(L, 2, "icx.http", "url", NULL);
   if (!url)
     return luaL_error(L, "icx.http: request needs a 'url'");
@@ -609,7 +609,7 @@ static int multi_cancel(lua_State *L) {
 }
 
 /* Multi:close(), __gc and __close: frees every transfer, then the handles.
- * Transfers go first because curl refuses to free a share still in use. */
+** Transfers go first because curl refuses to free a share still in use. */
 static int multi_close(lua_State *L) {
   struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
   if (!m->multi)
@@ -659,7 +659,7 @@ static const luaL_Reg http_funcs[] = {{"multi", http_multi}, {NULL, NULL}};
 /* require "icx.http": the Multi metatable and the module table. */
 int luaopen_icx_http(lua_State *L) {
   /* Reference-counted by curl and cheap after the first call; never undone,
-   * since other states of the process may still use curl. */
+  ** since other states of the process may still use curl. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return luaL_error(L, "icx.http: curl_global_init failed");
   icx_class_new(L, MULTI_MT, multi_meta, multi_methods, 0);

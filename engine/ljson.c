@@ -6,9 +6,10 @@
 **   icx.json.encode(value) -> text
 **   icx.json.bignum(literal) -> Bignum
 **   icx.json.null        light userdata NULL (the same value as cjson.null)
-**   icx.json.array_mt    metatable of decoded arrays; set it to encode [] /
-*holes
-**   icx.json.object_mt   metatable of decoded objects; set it to encode {}
+**   icx.json.array_mt    metatable of decoded arrays; set it on a table to
+**                        encode it as an array, [] when empty
+**   icx.json.object_mt   metatable of decoded objects; set it on a table to
+**                        encode it as an object, {} when empty
 **   icx.json.bignum_mt   metatable of Bignum values
 **
 **   page:count() -> n                 also #page

@@ -1,20 +1,20 @@
 /* icx.ratelimit: the token bucket of tbucket.c as a Lua object.
- *
- *   icx.ratelimit.bucket{limit=166, window=10, now=seconds} -> Bucket
- *   Bucket:take([now]) -> 0, ticket | seconds
- *                          0: go (ticket identifies the grant for sync);
- *                          else wait that long and ask again
- *   Bucket:sync(limit, remaining, reset_unix
- *               [, now_unix [, now_mono [, ticket]]])
- *                          re-align from a response's X-RateLimit-* values;
- *                          ticket: what take returned for its request
- *   Bucket:state([now]) -> {limit=, window=, tokens=, synced=,
- *                           remaining=, reset_in=}
- *
- * Times are seconds. `now` arguments are the monotonic clock (icx.sys.now)
- * and default to it; tests pass their own to run without sleeping. sync's
- * limit and remaining may be nil (header absent), reset_unix too.
- */
+**
+**   icx.ratelimit.bucket{limit=166, window=10, now=seconds} -> Bucket
+**   Bucket:take([now]) -> 0, ticket | seconds
+**                          0: go (ticket identifies the grant for sync);
+**                          else wait that long and ask again
+**   Bucket:sync(limit, remaining, reset_unix
+**               [, now_unix [, now_mono [, ticket]]])
+**                          re-align from a response's X-RateLimit-* values;
+**                          ticket: what take returned for its request
+**   Bucket:state([now]) -> {limit=, window=, tokens=, synced=,
+**                           remaining=, reset_in=}
+**
+** Times are seconds. `now` arguments are the monotonic clock (icx.sys.now)
+** and default to it; tests pass their own to run without sleeping. sync's
+** limit and remaining may be nil (header absent), reset_unix too.
+*/
 
 #include <math.h>
 #include <string.h>
@@ -31,7 +31,7 @@
 #define BUCKET_MT "icx.ratelimit.Bucket"
 
 /* The optional time argument at `arg`, or the time on `now_fn` when absent.
- * [-0, +0, v] */
+** [-0, +0, v] */
 static double rl_opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
   if (lua_isnoneornil(L, arg))
     return now_fn();
@@ -39,7 +39,7 @@ static double rl_opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
 }
 
 /* An optional count argument: -1 (ignored by tbucket) when nil.
- * [-0, +0, v] */
+** [-0, +0, v] */
 static double rl_opt_count(lua_State *L, int arg) {
   if (lua_isnoneornil(L, arg))
     return -1;
@@ -73,7 +73,7 @@ static int bucket_take(lua_State *L) {
 }
 
 /* Bucket:sync(limit, remaining, reset_unix [, now_unix [, now_mono
- * [, ticket]]]) */
+** [, ticket]]]) */
 static int bucket_sync(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
   double limit = rl_opt_count(L, 2);
@@ -130,7 +130,7 @@ static const luaL_Reg rl_funcs[] = {{"bucket", rl_bucket}, {NULL, NULL}};
 /* require "icx.ratelimit": the Bucket metatable and the module table. */
 int luaopen_icx_ratelimit(lua_State *L) {
   /* The bucket owns no resource (plain memory in its userdata), so it needs
-   * no close, __gc or __close. */
+  ** no close, __gc or __close. */
   icx_class_new(L, BUCKET_MT, bucket_meta, bucket_methods, 0);
   luaL_newlib(L, rl_funcs);
   return 1;

@@ -1,27 +1,27 @@
 /* icx.sys: clocks and process facts Lua's standard library lacks.
- *
- *   icx.sys.now() -> seconds          monotonic clock, for timers and rates
- *   icx.sys.time() -> seconds         wall clock with sub-second precision
- *   icx.sys.sleep(seconds)            blocks the whole process (tests, tools);
- *                                     returns early once a signal is caught
- *   icx.sys.trap_signals()            SIGINT/SIGTERM ask for a graceful stop
- *   icx.sys.caught_signal() -> name, number | nil   ("SIGINT", 2)
- *   icx.sys.pid() -> integer, icx.sys.hostname() -> string
- *   icx.sys.alive(pid) -> boolean     a process with that pid exists
- *   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
- *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
- *   icx.sys.dumpable() -> boolean | nil   false: no core file, no ptrace
- *                                     (icx turns both off at start: the
- *                                     token must not reach a core file)
- *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
- *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
- *   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
- *   icx.sys.mkdir(path) -> true | nil, err, "io"      with parents, like mkdir
- * -p icx.sys.rename(from, to) -> true | nil, err, "io" atomic replace
- *   icx.sys.remove(path) -> true | nil, err, "io"     a missing file is fine
- * (lualib needs these for JSONL files; os.rename and os.remove are trimmed
- * from the state so asset scripts cannot reach them.)
- */
+**
+**   icx.sys.now() -> seconds          monotonic clock, for timers and rates
+**   icx.sys.time() -> seconds         wall clock with sub-second precision
+**   icx.sys.sleep(seconds)            blocks the whole process (tests, tools);
+**                                     returns early once a signal is caught
+**   icx.sys.trap_signals()            SIGINT/SIGTERM ask for a graceful stop
+**   icx.sys.caught_signal() -> name, number | nil   ("SIGINT", 2)
+**   icx.sys.pid() -> integer, icx.sys.hostname() -> string
+**   icx.sys.alive(pid) -> boolean     a process with that pid exists
+**   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
+**   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+**   icx.sys.dumpable() -> boolean | nil   false: no core file, no ptrace
+**                                     (icx turns both off at start: the
+**                                     token must not reach a core file)
+**   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
+**   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
+**   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
+**   icx.sys.mkdir(path) -> true | nil, err, "io"     with parents (mkdir -p)
+**   icx.sys.rename(from, to) -> true | nil, err, "io"   atomic replace
+**   icx.sys.remove(path) -> true | nil, err, "io"    a missing file is fine
+** (lualib needs these for JSONL files; os.rename and os.remove are trimmed
+** from the state so asset scripts cannot reach them.)
+*/
 
 #include <errno.h>
 #include <math.h>
@@ -110,9 +110,9 @@ static int sys_hostname(lua_State *L) {
 }
 
 /* icx.sys.process_start(pid) -> ticks since boot | nil: with the pid it
- * names one process for good, since a reused pid has a later start. Linux
- * keeps it as field 22 of /proc/PID/stat, after the parenthesised command
- * name (which may itself hold spaces and parentheses). */
+** names one process for good, since a reused pid has a later start. Linux
+** keeps it as field 22 of /proc/PID/stat, after the parenthesised command
+** name (which may itself hold spaces and parentheses). */
 static int sys_process_start(lua_State *L) {
   lua_Integer pid = luaL_checkinteger(L, 1);
   luaL_argcheck(L, pid > 0 && pid <= INT32_MAX, 1, "must be a process id");
@@ -184,7 +184,7 @@ static int sys_traceback(lua_State *L) {
 }
 
 /* Push true, or nil, "icx.sqlite: what 'path': strerror", "io" when ok is
- * false (errno set by the failed call). [-0, +(1|3), m] */
+** false (errno set by the failed call). [-0, +(1|3), m] */
 static int push_io(lua_State *L, int ok, const char *what, const char *path) {
   if (ok) {
     lua_pushboolean(L, 1);
@@ -204,8 +204,8 @@ static int is_dir(const char *path) {
 }
 
 /* icx.sys.mkdir(path) -> true | nil, err, "io". Creates missing parents
- * like mkdir -p; the path is copied into a Lua buffer, so a raise leaks
- * nothing. */
+** like mkdir -p; the path is copied into a Lua buffer, so a raise leaks
+** nothing. */
 static int sys_mkdir(lua_State *L) {
   size_t n;
   const char *path = luaL_checklstring(L, 1, &n);
@@ -231,7 +231,7 @@ static int sys_rename(lua_State *L) {
 }
 
 /* icx.sys.remove(path) -> true | nil, err, "io"; a missing file is no
- * error, so abandoning twice is harmless. */
+** error, so abandoning twice is harmless. */
 static int sys_remove(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   return push_io(L, remove(path) == 0 || errno == ENOENT, "cannot remove",

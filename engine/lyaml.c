@@ -1,16 +1,16 @@
 /* icx.yaml: YAML (libyaml) to a node tree that keeps source positions.
- *
- *   icx.yaml.parse(text) -> node | nil, message, "yaml"
- *
- * node = {kind = "scalar", value = string, quoted = boolean, line, col}
- *      | {kind = "seq", line, col, [1..n] = node}
- *      | {kind = "map", line, col, [1..n] = {k = node, v = node}}
- * An empty document gives a map with no entries. Lines and columns are 1-based.
- *
- * Validation is Lua's job (lualib/icx/config.lua): it needs every position to
- * write "connections.yml:12:5: ..." messages, so the tree keeps them all and
- * typing of scalars is left to the schema.
- */
+**
+**   icx.yaml.parse(text) -> node | nil, message, "yaml"
+**
+** node = {kind = "scalar", value = string, quoted = boolean, line, col}
+**      | {kind = "seq", line, col, [1..n] = node}
+**      | {kind = "map", line, col, [1..n] = {k = node, v = node}}
+** An empty document gives a map with no entries. Lines and columns are 1-based.
+**
+** Validation is Lua's job (lualib/icx/config.lua): it needs every position to
+** write "connections.yml:12:5: ..." messages, so the tree keeps them all and
+** typing of scalars is left to the schema.
+*/
 
 #include <yaml.h>
 
@@ -61,7 +61,7 @@ static void push_node(lua_State *L, const char *kind, const yaml_mark_t *m) {
 static int build(lua_State *L, struct ydoc *d, yaml_event_t *ev, int depth);
 
 /* Builds the children of a sequence or mapping up to its end event.
- * [-0, +0, m] on the container at the top. */
+** [-0, +0, m] on the container at the top. */
 static int build_children(lua_State *L, struct ydoc *d, int is_map, int depth) {
   lua_Integer n = 0;
   for (;;) {
@@ -92,7 +92,7 @@ static int build_children(lua_State *L, struct ydoc *d, int is_map, int depth) {
 }
 
 /* Turns one node event (and its children) into a table; consumes ev.
- * [-0, +1, m] on success, [-0, +0] on failure. */
+** [-0, +1, m] on success, [-0, +0] on failure. */
 static int build(lua_State *L, struct ydoc *d, yaml_event_t *ev, int depth) {
   int rc = 0;
   if (depth > YAML_MAX_DEPTH) {
@@ -152,8 +152,8 @@ static int yaml_parse(lua_State *L) {
   yaml_parser_set_input_string(&d.parser, (const unsigned char *)text, len);
   int top = lua_gettop(L);
   /* A Lua memory error while building would longjmp past the parser; the
-   * tree is small (a config file) so that only happens at --max-memory, and
-   * then the process is about to exit anyway. */
+  ** tree is small (a config file) so that only happens at --max-memory, and
+  ** then the process is about to exit anyway. */
   int rc = parse_stream(L, &d);
   yaml_parser_delete(&d.parser);
   if (rc) {

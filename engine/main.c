@@ -1,9 +1,9 @@
 /* icx: the command line. Everything past creating the state lives in
- * lualib/icx/cli.lua; this file turns its result into an exit code.
- *
- * Exit codes: 0 success, 1 the run failed, 2 usage or configuration error,
- * 3 internal error (a bug in icx, or out of memory before Lua could say so).
- */
+** lualib/icx/cli.lua; this file turns its result into an exit code.
+**
+** Exit codes: 0 success, 1 the run failed, 2 usage or configuration error,
+** 3 internal error (a bug in icx, or out of memory before Lua could say so).
+*/
 
 #include <stdio.h>
 #include <string.h>
@@ -20,7 +20,7 @@
 #define EXIT_INTERNAL 3
 
 /* Runs require("icx.cli").main(argv) and leaves its result on the stack.
- * [-0, +1, e] */
+** [-0, +1, e] */
 static int run_cli(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);

@@ -1,9 +1,9 @@
 /* SIGINT/SIGTERM as a request to stop: see signals.h. The handlers are
- * installed only by `icx run`, so one-shot commands keep the default
- * action. A signal that lands just before a wait starts would be missed by
- * checking a flag alone, so the handler also writes to a pipe (the
- * self-pipe trick) whose read end every wait polls: once written, it stays
- * readable, and every later wait returns at once. */
+** installed only by `icx run`, so one-shot commands keep the default
+** action. A signal that lands just before a wait starts would be missed by
+** checking a flag alone, so the handler also writes to a pipe (the
+** self-pipe trick) whose read end every wait polls: once written, it stays
+** readable, and every later wait returns at once. */
 
 #include "signals.h"
 
