@@ -86,8 +86,8 @@
 #define MAX_HEADER_BYTES ((size_t)1 << 20)
 
 /* One transfer, from start() until wait() has reported it. */
-struct xfer {
-  struct xfer *next;
+typedef struct Xfer {
+  struct Xfer *next;
   CURL *easy;                 /* owned */
   struct curl_slist *headers; /* owned request headers */
   struct buf body;            /* owned response body, decoded */
@@ -99,21 +99,21 @@ struct xfer {
   int setup_failed; /* never started: result says why */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
-};
+} Xfer;
 
 /* The Multi userdata. */
-struct multi {
-  CURLM *multi;        /* owned; NULL once closed */
-  CURLSH *share;       /* owned; DNS, TLS sessions, connections */
-  struct xfer *active; /* owned: transfers in flight */
-  struct xfer *done;   /* owned: finished, not yet reported, oldest first */
-  struct xfer **done_tail;
+typedef struct {
+  CURLM *multi;  /* owned; NULL once closed */
+  CURLSH *share; /* owned; DNS, TLS sessions, connections */
+  Xfer *active;  /* owned: transfers in flight */
+  Xfer *done;    /* owned: finished, not yet reported, oldest first */
+  Xfer **done_tail;
   lua_Integer next_id;
   int pending; /* transfers in either list */
-};
+} Multi;
 
 /* Frees a transfer and everything it owns; it must not be in a multi. */
-static void xfer_free(struct xfer *x) {
+static void xfer_free(Xfer *x) {
   if (x->easy)
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->headers);
@@ -123,7 +123,7 @@ static void xfer_free(struct xfer *x) {
 }
 
 /* Appends one request header line: CURLE_OK, or CURLE_OUT_OF_MEMORY. */
-static CURLcode add_header(struct xfer *x, const char *line) {
+static CURLcode add_header(Xfer *x, const char *line) {
   struct curl_slist *s = curl_slist_append(x->headers, line);
   if (!s)
     return CURLE_OUT_OF_MEMORY;
@@ -134,7 +134,7 @@ static CURLcode add_header(struct xfer *x, const char *line) {
 /* curl write callback: body bytes into the transfer's buffer, up to
 ** max_bytes. Returning less than given makes curl fail the transfer. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  struct xfer *x = ud;
+  Xfer *x = ud;
   size_t len = size * n;
   if ((curl_off_t)(x->body.len + len) > x->max_bytes) {
     x->too_large = 1;
@@ -150,7 +150,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 /* curl header callback: keeps the header lines of the last response only
 ** (a 100 Continue or a proxy's answer comes first and is dropped). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  struct xfer *x = ud;
+  Xfer *x = ud;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
     buf_reset(&x->head);
@@ -164,8 +164,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* The open Multi at `arg`, or raises.  [-0, +0, v] */
-static struct multi *check_multi(lua_State *L, int arg) {
-  struct multi *m = luaL_checkudata(L, arg, MULTI_MT);
+static Multi *check_multi(lua_State *L, int arg) {
+  Multi *m = luaL_checkudata(L, arg, MULTI_MT);
   if (!m->multi)
     luaL_error(L, "icx.http: attempt to use a closed Multi");
   return m;
@@ -189,17 +189,17 @@ static void check_headers(lua_State *L, int idx) {
 }
 
 /* Moves finished transfers from curl's message queue to the done list. */
-static void harvest(struct multi *m) {
+static void harvest(Multi *m) {
   CURLMsg *msg;
   int left;
   while ((msg = curl_multi_info_read(m->multi, &left))) {
     if (msg->msg != CURLMSG_DONE)
       continue;
-    struct xfer *x = NULL;
+    Xfer *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     x->result = msg->data.result;
     curl_multi_remove_handle(m->multi, x->easy);
-    for (struct xfer **p = &m->active; *p; p = &(*p)->next)
+    for (Xfer **p = &m->active; *p; p = &(*p)->next)
       if (*p == x) {
         *p = x->next;
         break;
@@ -264,7 +264,7 @@ static int is_tls_refusal(CURLcode rc) {
 }
 
 /* Pushes the completion table of a finished transfer.  [-0, +1, m] */
-static void push_completion(lua_State *L, struct xfer *x) {
+static void push_completion(lua_State *L, Xfer *x) {
   long status = 0, version = 0, connects = 0;
   curl_off_t total_us = 0;
   char *url = NULL;
@@ -330,7 +330,7 @@ static int http_multi(lua_State *L) {
                                          "max_host_connections", 0, 0, INT_MAX);
   /* Created closed with its metatable first, so a failure below leaves a
   ** harmless closed userdata for the collector. */
-  struct multi *m = lua_newuserdatauv(L, sizeof *m, 0);
+  Multi *m = lua_newuserdatauv(L, sizeof *m, 0);
   memset(m, 0, sizeof *m);
   m->done_tail = &m->done;
   luaL_setmetatable(L, MULTI_MT);
@@ -365,7 +365,7 @@ static long clamp_long(double v) {
 ** (CURLE_OK when all took). Every return is checked because a refused
 ** option (a string past curl's 8 MB input limit, no memory) must fail the
 ** transfer, not let it run without, say, its CA file or its timeout. */
-static CURLcode setup_easy(struct multi *m, struct xfer *x, const char *url,
+static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
                            const char *method, const char *body,
                            size_t body_len, double timeout, double ctimeout,
                            double low_speed, const char *ca_file) {
@@ -426,7 +426,7 @@ static int multi_start(lua_State *L) {
   static const char *const keys[] = {
       "method",          "url",       "headers", "body",           "timeout",
       "connect_timeout", "max_bytes", "ca_file", "low_speed_time", NULL};
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   icx_opts_check(L, 2, "icx.http", "request", keys);
 
@@ -474,7 +474,7 @@ static int multi_start(lua_State *L) {
     }
   }
 
-  struct xfer *x = calloc(1, sizeof *x);
+  Xfer *x = calloc(1, sizeof *x);
   if (!x)
     return luaL_error(L, "icx.http: out of memory");
   x->max_bytes = (curl_off_t)max_bytes;
@@ -534,7 +534,7 @@ static int multi_start(lua_State *L) {
 
 /* Multi:wait([seconds]) -> list of completions */
 static int multi_wait(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   double timeout = luaL_optnumber(L, 2, 0);
   double deadline = icx_clock_now() + (timeout > 0 ? timeout : 0);
   for (;;) {
@@ -561,7 +561,7 @@ static int multi_wait(lua_State *L) {
   lua_newtable(L);
   int n = 0;
   while (m->done) {
-    struct xfer *x = m->done;
+    Xfer *x = m->done;
     push_completion(L, x);
     lua_rawseti(L, -2, ++n);
     /* Only now, with the table safe in the list, is the transfer freed. */
@@ -576,19 +576,19 @@ static int multi_wait(lua_State *L) {
 
 /* Multi:pending() -> n */
 static int multi_pending(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   lua_pushinteger(L, m->pending);
   return 1;
 }
 
 /* Multi:cancel(id) -> boolean: true when the transfer was still known. */
 static int multi_cancel(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   lua_Integer id = luaL_checkinteger(L, 2);
-  struct xfer **lists[2] = {&m->active, &m->done};
+  Xfer **lists[2] = {&m->active, &m->done};
   for (int l = 0; l < 2; l++)
-    for (struct xfer **p = lists[l]; *p; p = &(*p)->next) {
-      struct xfer *x = *p;
+    for (Xfer **p = lists[l]; *p; p = &(*p)->next) {
+      Xfer *x = *p;
       if (x->id != id)
         continue;
       *p = x->next;
@@ -611,17 +611,17 @@ static int multi_cancel(lua_State *L) {
 /* Multi:close(), __gc and __close: frees every transfer, then the handles.
 ** Transfers go first because curl refuses to free a share still in use. */
 static int multi_close(lua_State *L) {
-  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  Multi *m = luaL_checkudata(L, 1, MULTI_MT);
   if (!m->multi)
     return 0;
   while (m->active) {
-    struct xfer *x = m->active;
+    Xfer *x = m->active;
     m->active = x->next;
     curl_multi_remove_handle(m->multi, x->easy);
     xfer_free(x);
   }
   while (m->done) {
-    struct xfer *x = m->done;
+    Xfer *x = m->done;
     m->done = x->next;
     xfer_free(x);
   }
@@ -636,7 +636,7 @@ static int multi_close(lua_State *L) {
 
 /* __tostring: "icx.http.Multi (2 pending)" or "icx.http.Multi (closed)" */
 static int multi_tostring(lua_State *L) {
-  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  Multi *m = luaL_checkudata(L, 1, MULTI_MT);
   if (!m->multi)
     lua_pushfstring(L, "%s (closed)", MULTI_MT);
   else

@@ -32,7 +32,7 @@
 
 /* The optional time argument at `arg`, or the time on `now_fn` when absent.
 ** [-0, +0, v] */
-static double rl_opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
+static double opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
   if (lua_isnoneornil(L, arg))
     return now_fn();
   return luaL_checknumber(L, arg);
@@ -40,7 +40,7 @@ static double rl_opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
 
 /* An optional count argument: -1 (ignored by tbucket) when nil.
 ** [-0, +0, v] */
-static double rl_opt_count(lua_State *L, int arg) {
+static double opt_count(lua_State *L, int arg) {
   if (lua_isnoneornil(L, arg))
     return -1;
   double v = luaL_checknumber(L, arg);
@@ -49,7 +49,7 @@ static double rl_opt_count(lua_State *L, int arg) {
 }
 
 /* icx.ratelimit.bucket(opts) -> Bucket */
-static int rl_bucket(lua_State *L) {
+static int ratelimit_bucket(lua_State *L) {
   static const char *const keys[] = {"limit", "window", "now", NULL};
   icx_opts_check(L, 1, "icx.ratelimit", "bucket{}", keys);
   double limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", 166);
@@ -64,7 +64,7 @@ static int rl_bucket(lua_State *L) {
 /* Bucket:take([now]) -> 0, ticket | seconds to wait */
 static int bucket_take(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double wait = icx_tbucket_take(b, rl_opt_time(L, 2, icx_clock_now));
+  double wait = icx_tbucket_take(b, opt_time(L, 2, icx_clock_now));
   lua_pushnumber(L, wait);
   if (wait > 0)
     return 1;
@@ -76,12 +76,12 @@ static int bucket_take(lua_State *L) {
 ** [, ticket]]]) */
 static int bucket_sync(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double limit = rl_opt_count(L, 2);
-  double remaining = rl_opt_count(L, 3);
-  double reset = rl_opt_count(L, 4);
-  double now_unix = rl_opt_time(L, 5, icx_clock_wall);
-  double now_mono = rl_opt_time(L, 6, icx_clock_now);
-  double ticket = rl_opt_count(L, 7);
+  double limit = opt_count(L, 2);
+  double remaining = opt_count(L, 3);
+  double reset = opt_count(L, 4);
+  double now_unix = opt_time(L, 5, icx_clock_wall);
+  double now_mono = opt_time(L, 6, icx_clock_now);
+  double ticket = opt_count(L, 7);
   icx_tbucket_sync(b, limit, remaining, reset, now_unix, now_mono, ticket);
   return 0;
 }
@@ -89,7 +89,7 @@ static int bucket_sync(lua_State *L) {
 /* Bucket:state([now]) -> table, for progress lines and tests */
 static int bucket_state(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double now = rl_opt_time(L, 2, icx_clock_now);
+  double now = opt_time(L, 2, icx_clock_now);
   double avail = icx_tbucket_available(b, now);
   lua_createtable(L, 0, 6);
   lua_pushnumber(L, b->limit);
@@ -125,13 +125,14 @@ static const luaL_Reg bucket_methods[] = {{"take", bucket_take},
 static const luaL_Reg bucket_meta[] = {{"__tostring", bucket_tostring},
                                        {NULL, NULL}};
 
-static const luaL_Reg rl_funcs[] = {{"bucket", rl_bucket}, {NULL, NULL}};
+static const luaL_Reg ratelimit_funcs[] = {{"bucket", ratelimit_bucket},
+                                           {NULL, NULL}};
 
 /* require "icx.ratelimit": the Bucket metatable and the module table. */
 int luaopen_icx_ratelimit(lua_State *L) {
   /* The bucket owns no resource (plain memory in its userdata), so it needs
   ** no close, __gc or __close. */
   icx_class_new(L, BUCKET_MT, bucket_meta, bucket_methods, 0);
-  luaL_newlib(L, rl_funcs);
+  luaL_newlib(L, ratelimit_funcs);
   return 1;
 }

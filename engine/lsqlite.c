@@ -635,6 +635,8 @@ static const luaL_Reg sqlite_funcs[] = {{"open", sqlite_open},
                                         {"version", sqlite_version},
                                         {NULL, NULL}};
 
+/* require "icx.sqlite": the Db, Stmt and Writer metatables and the module
+** table. */
 int luaopen_icx_sqlite(lua_State *L) {
   icx_class_new(L, DB_MT, db_meta, db_methods, 0);
   icx_class_new(L, STMT_MT, stmt_meta, stmt_methods, 0);

@@ -46,16 +46,20 @@
 #include "runtime.h"
 #include "signals.h"
 
+/* icx.sys.now() -> monotonic seconds */
 static int sys_now(lua_State *L) {
   lua_pushnumber(L, icx_clock_now());
   return 1;
 }
 
+/* icx.sys.time() -> wall-clock seconds */
 static int sys_time(lua_State *L) {
   lua_pushnumber(L, icx_clock_wall());
   return 1;
 }
 
+/* icx.sys.sleep(seconds): blocks, but wakes for a caught signal so a
+** stop is never delayed by a back-off. */
 static int sys_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s <= 0)
@@ -78,12 +82,14 @@ static int sys_sleep(lua_State *L) {
   return 0;
 }
 
+/* icx.sys.trap_signals() */
 static int sys_trap_signals(lua_State *L) {
   (void)L;
   icx_signals_install();
   return 0;
 }
 
+/* icx.sys.caught_signal() -> name, number | nothing */
 static int sys_caught_signal(lua_State *L) {
   int sig = icx_signal_caught();
   if (!sig)
@@ -95,11 +101,13 @@ static int sys_caught_signal(lua_State *L) {
   return 2;
 }
 
+/* icx.sys.pid() -> integer */
 static int sys_pid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
 }
 
+/* icx.sys.hostname() -> string; "" when the system will not say. */
 static int sys_hostname(lua_State *L) {
   char name[256];
   if (gethostname(name, sizeof name) != 0)
@@ -155,11 +163,13 @@ static int sys_dumpable(lua_State *L) {
 #endif
 }
 
+/* icx.sys.isatty(fd) -> boolean */
 static int sys_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
 }
 
+/* icx.sys.memory() -> used, peak, limit: the counting allocator's figures. */
 static int sys_memory(lua_State *L) {
   struct icx_alloc *a = icx_runtime_alloc(L);
   lua_pushinteger(L, (lua_Integer)a->used);
@@ -168,6 +178,7 @@ static int sys_memory(lua_State *L) {
   return 3;
 }
 
+/* icx.sys.set_memory_limit(bytes); 0 lifts it. */
 static int sys_set_memory_limit(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 0, 1, "must be >= 0");
@@ -175,6 +186,7 @@ static int sys_set_memory_limit(lua_State *L) {
   return 0;
 }
 
+/* icx.sys.traceback([msg [, level]]) -> string */
 static int sys_traceback(lua_State *L) {
   int level = (int)luaL_optinteger(L, 2, 1);
   /* Used as an xpcall handler, so any error value may arrive here. */
@@ -257,6 +269,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"process_start", sys_process_start},
                                      {NULL, NULL}};
 
+/* require "icx.sys": the module table. */
 int luaopen_icx_sys(lua_State *L) {
   luaL_newlib(L, sys_funcs);
   return 1;

@@ -51,6 +51,8 @@ static void no_core_dumps(void) {
 #endif
 }
 
+/* Protects the process, makes the state, runs the CLI, maps its result to
+** the exit code. */
 int main(int argc, char **argv) {
   no_core_dumps();
   /* `icx lua` is the developer's runner: it keeps io and the full os. */

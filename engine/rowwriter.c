@@ -57,7 +57,6 @@ struct icx_rw {
 };
 
 typedef struct icx_rw Writer;
-typedef struct icx_rw_err werr;
 
 /* The short stable code of a SQLite result code; see rowwriter.h. */
 const char *icx_rw_code(int rc) {
@@ -139,7 +138,7 @@ static int name_is_id(const char *s, size_t n) {
 }
 
 /* Fill e and return -1, the writer's usual failure path. */
-static int fail(werr *e, const char *code, const char *fmt, ...) {
+static int fail(struct icx_rw_err *e, const char *code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(e->msg, sizeof e->msg, fmt, ap);
@@ -149,7 +148,7 @@ static int fail(werr *e, const char *code, const char *fmt, ...) {
 }
 
 /* fail() with the SQLite error of the writer's connection. */
-static int fail_db(Writer *w, werr *e, int rc, const char *what) {
+static int fail_db(Writer *w, struct icx_rw_err *e, int rc, const char *what) {
   return fail(e, icx_rw_code(rc), "icx.sqlite: table '%s': %s: %s", w->table,
               what, sqlite3_errmsg(w->db));
 }
@@ -246,7 +245,7 @@ static int find_column(Writer *w, const char *name, size_t len, uint32_t h) {
 /* Append a column named name[0, len) (known absent). Returns its index, or
 ** -1 with e filled. */
 static int add_column(Writer *w, const char *name, size_t len, uint32_t h,
-                      werr *e) {
+                      struct icx_rw_err *e) {
   if (memchr(name, 0, len))
     return fail(e, "record",
                 "icx.sqlite: table '%s': a field name holds a NUL byte, "
@@ -298,7 +297,7 @@ static int read_version(Writer *w, sqlite3_int64 *out) {
 ** must have the declared primary key, or the upsert could not name its
 ** conflict target. 0, or -1 with e filled.
 */
-static int load_schema(Writer *w, werr *e) {
+static int load_schema(Writer *w, struct icx_rw_err *e) {
   sqlite3 *db = w->db;
   sqlite3_stmt *st = NULL;
   int npkfound = 0, bad = 0;
@@ -362,7 +361,7 @@ static int load_schema(Writer *w, werr *e) {
 
 /* Make sure the writer's idea of the schema is current: reload after
 ** icx_rw_forget or when anyone (another process too) changed the schema. */
-static int check_schema(Writer *w, werr *e) {
+static int check_schema(Writer *w, struct icx_rw_err *e) {
   sqlite3_int64 v;
   if (w->known) {
     int rc = read_version(w, &v);
@@ -377,7 +376,7 @@ static int check_schema(Writer *w, werr *e) {
 /* CREATE TABLE, or ALTER TABLE ADD COLUMN for each pending column. Id
 ** columns are TEXT; the rest untyped (BLOB affinity), so SQLite stores each
 ** value with its own type. 0, or -1 with e filled. */
-static int add_pending(Writer *w, werr *e) {
+static int add_pending(Writer *w, struct icx_rw_err *e) {
   struct buf *b = &w->sql;
   sqlite3 *db = w->db;
   int rc;
@@ -428,7 +427,7 @@ static int add_pending(Writer *w, werr *e) {
 /* Prepare the upsert over all ncols columns: every column is bound on each
 ** row (NULL when the record lacks the field), so the row becomes exactly the
 ** latest record. One statement per column set; the set only grows. */
-static int prepare_insert(Writer *w, werr *e) {
+static int prepare_insert(Writer *w, struct icx_rw_err *e) {
   struct buf *b = &w->sql;
   int bad, nset = 0;
   if (w->ins) {
@@ -528,7 +527,8 @@ static int bind_value(Writer *w, int i, const Column *c, const js_val *v) {
 }
 
 /* The column of a member key, adding it when new. -1 with e on failure. */
-static int member_column(Writer *w, const js_val *k, int pos, werr *e) {
+static int member_column(Writer *w, const js_val *k, int pos,
+                         struct icx_rw_err *e) {
   const char *name = k->p + 1;
   size_t len = k->n - 2;
   int escaped = memchr(name, '\\', len) != NULL;
@@ -557,7 +557,8 @@ static int member_column(Writer *w, const js_val *k, int pos, werr *e) {
 }
 
 /* Write one record (a JS_OBJECT slice); nth counts from 1 for messages. */
-static int write_record(Writer *w, const js_val *rec, size_t nth, werr *e) {
+static int write_record(Writer *w, const js_val *rec, size_t nth,
+                        struct icx_rw_err *e) {
   js_iter it;
   js_val k, v;
   int pos = 0, rc;
@@ -654,7 +655,7 @@ fail:
 /* What every write ends with: an empty first page still leaves the table
 ** behind, and no binding may point into the caller's bytes once it returns.
 ** rc is the result so far. */
-static int finish_write(Writer *w, int rc, werr *e) {
+static int finish_write(Writer *w, int rc, struct icx_rw_err *e) {
   if (rc == 0 && w->ncols > w->ntable)
     rc = add_pending(w, e);
   if (w->ins)
@@ -663,7 +664,8 @@ static int finish_write(Writer *w, int rc, werr *e) {
 }
 
 /* Writes validated record slices; see rowwriter.h. */
-int icx_rw_write(Writer *w, const js_val *recs, size_t n, werr *e) {
+int icx_rw_write(Writer *w, const js_val *recs, size_t n,
+                 struct icx_rw_err *e) {
   int rc = check_schema(w, e);
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = write_record(w, &recs[i], i + 1, e);
@@ -672,7 +674,7 @@ int icx_rw_write(Writer *w, const js_val *recs, size_t n, werr *e) {
 
 /* Writes JSON text, one record or an array of them; see rowwriter.h. */
 int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
-                      werr *e) {
+                      struct icx_rw_err *e) {
   js_val top, rec;
   js_err je;
   int rc = check_schema(w, e);

@@ -40,12 +40,14 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* The allocator record of L; see runtime.h. */
 struct icx_alloc *icx_runtime_alloc(lua_State *L) {
   void *ud;
   lua_getallocf(L, &ud);
   return ud;
 }
 
+/* Message handler adding a traceback; see runtime.h. */
 int icx_runtime_traceback(lua_State *L) {
   if (lua_type(L, 1) == LUA_TTABLE) {
     luaL_traceback(L, L, NULL, 1);
@@ -148,6 +150,7 @@ static void rt_trim_os(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* A new state with the icx libraries; see runtime.h. */
 lua_State *icx_runtime_new(struct icx_alloc *a, int flags) {
   static const luaL_Reg libs[] = {
       {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
@@ -176,6 +179,7 @@ lua_State *icx_runtime_new(struct icx_alloc *a, int flags) {
   return L;
 }
 
+/* Closes L; see runtime.h. */
 void icx_runtime_close(lua_State *L) {
   lua_close(L);
 }

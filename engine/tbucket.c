@@ -35,6 +35,7 @@ static void tb_roll(struct icx_tbucket *b, double now) {
   b->srv_remaining = b->limit;
 }
 
+/* A full bucket; see tbucket.h. */
 void icx_tbucket_init(struct icx_tbucket *b, double limit, double window,
                       double now) {
   b->limit = limit > 0 ? limit : TB_DEFAULT_LIMIT;
@@ -47,6 +48,7 @@ void icx_tbucket_init(struct icx_tbucket *b, double limit, double window,
   b->grants = 0;
 }
 
+/* Grants a request or says how long to wait; see tbucket.h. */
 double icx_tbucket_take(struct icx_tbucket *b, double now) {
   tb_refill(b, now);
   tb_roll(b, now);
@@ -69,6 +71,7 @@ double icx_tbucket_take(struct icx_tbucket *b, double now) {
   return 0;
 }
 
+/* Re-aligns with the server's window; see tbucket.h. */
 void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
                       double reset_unix, double now_unix, double now_mono,
                       double ticket) {
@@ -123,6 +126,7 @@ void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
   /* else: a late response from a window that has already ended. */
 }
 
+/* Tokens available now; see tbucket.h. */
 double icx_tbucket_available(struct icx_tbucket *b, double now) {
   tb_refill(b, now);
   tb_roll(b, now);
