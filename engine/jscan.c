@@ -12,6 +12,8 @@
 ** Everything after js_parse (iteration, find, unescape, minify) trusts the
 ** validation and only looks for structure, so it never needs error paths.
 */
+#include "jscan.h"
+
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,7 +22,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "jscan.h"
 
 /* Byte classes inside a string body. */
 enum { SC_PLAIN, SC_QUOTE, SC_BSLASH, SC_CTRL, SC_HIGH };

@@ -12,9 +12,10 @@
 ** typing of scalars is left to the schema.
 */
 
-#include <yaml.h>
+#include <stdio.h>
 
 #include <lauxlib.h>
+#include <yaml.h>
 #include <lua.h>
 
 #include "modules.h"
