@@ -1,5 +1,5 @@
 /* Entry points of the C modules the runtime preloads. Each l<module>.c exports
- * exactly one of these; everything else in it is static. */
+** exactly one of these; everything else in it is static. */
 #ifndef ICX_MODULES_H
 #define ICX_MODULES_H
 
