@@ -49,7 +49,7 @@ local function list_ids(client, source, ctx, key)
   -- A listing reads everything: no lower bound, whatever the cursor.
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
-  lctx.since, lctx.cursor = nil, nil
+  lctx.since, lctx.cursor, lctx.resume_slices = nil, nil, nil
   walk.run(client, source, lctx, function(page) M.collect(seen, page, key) end)
   return seen
 end

@@ -14,6 +14,9 @@
 --   d:run_start{connection =, asset =} -> run_id
 --   d:run_finish(run_id, {status =, rows =, requests =, retries =, rate_limited =, error =})
 --   d:deleted_add(connection, asset, ids)         inside a transaction
+--   d:cursor_delete(connection, asset)            inside a transaction
+--   d:seen_get(connection, asset, ids) -> {[id] = updated_at}
+--   d:seen_set(connection, asset, {[id] = updated_at | false})   inside a transaction
 -- The defaults keep state in a SQLite database at self.db (icx.state).
 local errors = require "icx.errors"
 local keys = require "icx.keys"
@@ -69,6 +72,9 @@ function Base:cursor_set(connection, asset, key, value) state.cursor_set(self.db
 function Base:run_start(t) return state.run_start(self.db, t or {}) end
 function Base:run_finish(id, t) state.run_finish(self.db, id, t) end
 function Base:deleted_add(connection, asset, ids) state.deleted_add(self.db, connection, asset, ids) end
+function Base:cursor_delete(connection, asset) state.cursor_delete(self.db, connection, asset) end
+function Base:seen_get(connection, asset, ids) return state.seen_get(self.db, connection, asset, ids) end
+function Base:seen_set(connection, asset, map) state.seen_set(self.db, connection, asset, map) end
 
 local TABLE_KEYS = { "name", "primary_key", "mode" }
 
