@@ -28,7 +28,7 @@ local function check_key(page, key, spec)
   local rec, fields = page:record(1), {}
   if type(rec) == "table" then for k in pairs(rec) do fields[#fields + 1] = tostring(k) end end
   table.sort(fields)
-  errors.raise("run", ("%s: the incremental key '%s' is in none of the %d records of the first page, so the "
+  errors.raise("run", ("%s: the incremental key '%s' is in none of the %d records of a page, so the "
     .. "cursor could never move; the records have: %s%s"):format(spec.path or spec.name, key, page:count(),
     table.concat(fields, ", "), errors.did_you_mean(key, fields)), { code = "incremental_key" })
 end
