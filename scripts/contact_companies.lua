@@ -13,4 +13,6 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.contact_company_pairs(),
+  -- --reconcile: pairs of contacts deleted or merged away (listed by id).
+  reconcile = { list = intercom.search "/contacts/search", get = "/contacts/{id}", key = "contact_id" },
 }

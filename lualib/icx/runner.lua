@@ -102,7 +102,7 @@ end
 
 -- Removes records (and their child rows) Intercom no longer has.
 function Tables:remove(ids)
-  self.main:delete_where(self.spec.primary_key[1], ids)
+  self.main:delete_where(reconcile.key(self.spec), ids)
   for ci, c in ipairs(self.children) do c:delete_where(self.spec.children[ci].parent_key, ids) end
 end
 
@@ -162,11 +162,19 @@ local function land(spec, env, res)
   ts:close(true)
   if env.reconcile and spec.reconcile then
     local gone, back = reconcile.find(env.client, spec, ctx, ts.main, listed)
-    local shaped = back and shape.records(back, spec, ctx)
+    -- request economy: records read back go through the source's expansion
+    -- too (contacts into contact_tags rows).
+    local shaped, side, extra
+    if back and src.expand then
+      local r = table.pack(shape.page(back, src, spec, ctx))
+      shaped, side, extra = r[1], r[4], r[5]
+    else
+      shaped = back and shape.records(back, spec, ctx)
+    end
     local kids = shaped and shape.children(shaped, spec, ctx)
     if #gone > 0 or shaped then
       d:transaction(function()
-        res.rows = res.rows + ts:write(shaped, kids)
+        res.rows = res.rows + ts:write(shaped, kids, side, extra)
         ts:remove(gone)
         d:deleted_add(conn.name, spec.name, gone)
       end)
