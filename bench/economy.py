@@ -56,6 +56,36 @@ def conf_for(d, sim):
     return conf
 
 
+def hwm(pid):
+    """VmHWM of a live process in MB (its own peak RSS since exec: unlike
+    ru_maxrss, not raised by the RSS of the process that forked it)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return 0.0
+
+
+def reap(p, sig_when=None):
+    """Waits for p, polling its peak RSS; sig_when() true sends SIGTERM.
+    -> (exit status, cpu s, peak RSS MB)."""
+    peak, sent = 0.0, False
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, hwm(p.pid))
+        if sig_when and not sent and sig_when():
+            p.send_signal(signal.SIGTERM)
+            sent = True
+        time.sleep(0.02)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, ru.ru_utime + ru.ru_stime, peak
+
+
 def icx(conf, db, *scripts, sig_when=None):
     """Runs icx; returns (exit status, wall s, cpu s, peak RSS MB). sig_when:
     a function called while it runs; True sends SIGTERM."""
@@ -63,14 +93,8 @@ def icx(conf, db, *scripts, sig_when=None):
     argv += [os.path.join(ROOT, "scripts", s + ".lua") for s in scripts]
     t0 = time.monotonic()
     p = subprocess.Popen(argv)
-    if sig_when:
-        while p.poll() is None and not sig_when():
-            time.sleep(0.05)
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    _, status, ru = os.wait4(p.pid, 0)
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, time.monotonic() - t0, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+    rc, cpu, rss = reap(p, sig_when)
+    return rc, time.monotonic() - t0, cpu, rss
 
 
 def baseline(url, token, db, stop_after=None, since=None):
@@ -79,13 +103,13 @@ def baseline(url, token, db, stop_after=None, since=None):
     written to SQLite as JSON text. Returns its report."""
     argv = [sys.executable, os.path.abspath(__file__), "--baseline", url, token, db,
             str(stop_after or 0), str(since if since is not None else -1)]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE)
-    out = p.stdout.read()
-    _, status, ru = os.wait4(p.pid, 0)
-    p.stdout.close()
-    rep = json.loads(out)
-    rep["cpu"] = ru.ru_utime + ru.ru_stime
-    rep["rss"] = ru.ru_maxrss / 1024.0
+    out = tempfile.TemporaryFile()
+    p = subprocess.Popen(argv, stdout=out)
+    _, cpu, rss = reap(p)
+    out.seek(0)
+    rep = json.loads(out.read())
+    out.close()
+    rep["cpu"], rep["rss"] = cpu, rss
     return rep
 
 
