@@ -42,6 +42,14 @@ local function pass(page, key, src, spec, ctx, scripted)
   local transform = scripted and spec.transform
   local filter = scripted and spec.filter
   local kept = (filters or transform or filter) and {} or nil
+  if not kept and key and src and src.ascending and n > 0 then
+    -- An ascending walk's page holds its key range at its ends: reading
+    -- the key of every record would scan each one for nothing.
+    local a, b = page:get(1, key), page:get(n, key)
+    if math.type(a) == "integer" and math.type(b) == "integer" and a <= b then
+      return page, b, a
+    end
+  end
   for i = 1, n do
     local v = key and page:get(i, key)
     if math.type(v) == "integer" then
