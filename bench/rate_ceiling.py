@@ -3,8 +3,8 @@
 icx uses when every response takes LATENCY ms, against what a client with
 one request in flight could reach (1000/LATENCY requests/s at best).
 
-Runs contacts (with the tag and company sub-lists of contacts that embed only
-ten) and conversation_parts (one GET per conversation) against the simulator
+Runs contacts and contact_tags (a GET for each contact that embeds only ten
+of its tags) and conversation_parts (one GET per conversation) against the simulator
 and prints requests/s, the share of the budget, the ratio to the
 one-in-flight bound, the simulator's peak requests in flight, and 429s.
 Figures, not pass/fail: the machine is shared and noisy."""
@@ -34,6 +34,7 @@ def main():
         t0 = time.monotonic()
         rc = subprocess.call([ICX, "run", "-q", "--config", conf, "--dest", os.path.join(d, "b.db"),
                               os.path.join(ROOT, "scripts", "contacts.lua"),
+                              os.path.join(ROOT, "scripts", "contact_tags.lua"),
                               os.path.join(ROOT, "scripts", "conversation_parts.lua")])
         wall = time.monotonic() - t0
         st = sim.stats()

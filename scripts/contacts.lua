@@ -2,8 +2,9 @@
 -- merged on id. Contact search matches dates by whole day in the workspace's
 -- timezone and indexes new contacts minutes late, so each run re-reads the
 -- cursor's whole day after a one-hour lookback; the merge absorbs repeats.
--- Tags and companies beyond the ten a contact embeds are fetched, so
--- contact_tags and contact_companies are complete.
+-- One request per 150 contacts: the embedded tags and companies lists land
+-- as Intercom sent them (at most ten items, with has_more and total_count);
+-- scripts/contact_tags.lua and contact_companies.lua give the complete pairs.
 local icx = require "icx"
 local intercom = require "icx.intercom"
 
@@ -17,8 +18,4 @@ return icx.asset {
   -- bound lists every id, walked as time slices at once; a contact it skips
   -- is only read back by id.
   reconcile = { list = intercom.search "/contacts/search", get = "/contacts/{id}" },
-  children = {
-    intercom.contact_tags(),
-    intercom.contact_companies(),
-  },
 }

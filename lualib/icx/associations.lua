@@ -1,10 +1,21 @@
 -- What one record of a page does not hold in full: a contact's tags and
 -- companies beyond the ten it embeds, and a conversation's parts. Each
--- helper returns a piece of an asset spec (a child table, or a source that
--- expands a page of conversations into a page of parts).
+-- helper returns a piece of an asset spec: a source that expands a page of
+-- walked records (contacts, conversations) into a page of rows of its own
+-- asset, or (older, costlier) a child table of the contacts asset.
 --
---   associations.contact_tags(), associations.contact_companies() -> child spec
+--   associations.contact_pairs(kind, search_source) -> the source, expanding
+--     kind "tags" | "companies": a page of contacts into contact_tags
+--     (contact_id, tag_id) or contact_companies (contact_id, company_id) rows
 --   associations.conversation_parts(search_source) -> the source, expanding
+--   associations.contact_tags(), associations.contact_companies() -> child spec
+--
+-- Request economy: an expansion asks ctx.seen(ids) for the updated_at each
+-- parent had when its rows were last landed (_icx_seen) and spends requests
+-- only on parents that changed since (all of them on --full-refresh); it
+-- hands the runner {replace = {key =, ids =}, seen = {[id] = updated_at}},
+-- written in the page's transaction: the changed parents' rows are
+-- replaced, so a removed tag leaves, and their updated_at is recorded.
 local json = require "icx.json"
 local log = require "icx.log"
 
@@ -44,7 +55,95 @@ local function full_list(ref, path, ctx, paged)
   return out
 end
 
--- contact_tags (contact_id, tag_id), complete even past ten tags.
+-- The items of an embedded reference list when it is complete, else nil.
+local function inline_items(ref)
+  if type(ref) ~= "table" then return {} end
+  local data = ref.data
+  if data == json.null or data == nil then data = {} end
+  if type(data) ~= "table" then return {} end
+  local complete = ref.has_more ~= true
+    and (math.type(ref.total_count) ~= "integer" or ref.total_count <= #data)
+  return complete and data or nil
+end
+
+-- Every item of a contact's sub-resource (nil: the contact is gone, 404).
+local function fetch_items(ctx, path, paged)
+  local out, page = {}, 1
+  while true do
+    local resp = ctx.client:request { method = "GET", path = path, stats = ctx.stats, allow_404 = true,
+      query = paged and { page = page, per_page = 50 } or nil }
+    if resp.status == 404 then return nil end
+    local body = decode(resp)
+    local list = body.data or body.companies or {}
+    if list == json.null then list = {} end
+    for _, item in ipairs(list) do out[#out + 1] = item end
+    local pages = type(body.pages) == "table" and body.pages or {}
+    local total = math.type(pages.total_pages) == "integer" and pages.total_pages or page
+    if not paged or #list == 0 or page >= total or pages.next == nil or pages.next == json.null then break end
+    page = page + 1
+  end
+  return out
+end
+
+local KINDS = {
+  tags = { member = "tags", path = "/contacts/%s/tags", paged = false, column = "tag_id" },
+  companies = { member = "companies", path = "/contacts/%s/companies", paged = true, column = "company_id" },
+}
+
+-- Pair rows (contact_id, tag_id | company_id) from a page of contacts. Only
+-- each contact's id, updated_at and the one embedded list are read from
+-- the page (page:get gives the list as its JSON text; that alone is
+-- decoded). A contact unchanged since its pairs landed costs nothing; a
+-- changed one with a complete embedded list no request; a changed one
+-- whose list is truncated one GET (companies: one per 50).
+function M.contact_pairs(kind, src)
+  local k = KINDS[kind]
+  if not k then error("associations.contact_pairs: kind must be \"tags\" or \"companies\"", 2) end
+  src.expand = function(_, page, ctx)
+    local n = page:count()
+    local ids, stamps = {}, {}
+    for i = 1, n do
+      ids[i] = tostring(page:get(i, "id"))
+      stamps[i] = page:get(i, "updated_at")
+    end
+    local seen = ctx.full_refresh and {} or ctx.seen(ids)
+    local changed, lists, fetch = {}, {}, {}
+    for i = 1, n do
+      local at = stamps[i]
+      if math.type(at) ~= "integer" or seen[ids[i]] ~= at then
+        changed[#changed + 1] = i
+        local text = page:get(i, k.member)
+        local items = inline_items(type(text) == "string" and json.decode(text) or nil)
+        if items then lists[i] = items else fetch[#fetch + 1] = i end
+      end
+    end
+    local got = ctx.map(fetch, function(i) return fetch_items(ctx, k.path:format(ids[i]), k.paged) or false end)
+    local rows, seen_out, replaced = setmetatable({}, json.array_mt), {}, {}
+    for j, i in ipairs(fetch) do
+      lists[i] = got[j] or {}
+      if not got[j] then
+        log.verbose("%s: contact %s is gone (404): its pairs are removed", ctx.asset or "contact_" .. kind, ids[i])
+        stamps[i] = false
+      end
+    end
+    for _, i in ipairs(changed) do
+      replaced[#replaced + 1] = ids[i]
+      seen_out[ids[i]] = math.type(stamps[i]) == "integer" and stamps[i] or false
+      for _, item in ipairs(lists[i]) do
+        if type(item) == "table" and item.id ~= nil and item.id ~= json.null then
+          rows[#rows + 1] = { contact_id = ids[i], [k.column] = item.id }
+        end
+      end
+    end
+    return json.page(json.encode(rows), false), nil,
+      { replace = { key = "contact_id", ids = replaced }, seen = seen_out }
+  end
+  return src
+end
+
+-- contact_tags (contact_id, tag_id), complete even past ten tags: a child
+-- table of the contacts asset, fetched inside the contacts walk for every
+-- truncated contact re-read. scripts/contact_tags.lua costs far less.
 function M.contact_tags()
   return {
     table = "contact_tags", primary_key = { "contact_id", "tag_id" }, parent_key = "contact_id",
@@ -58,7 +157,8 @@ function M.contact_tags()
   }
 end
 
--- contact_companies (contact_id, company_id), complete even past ten.
+-- contact_companies (contact_id, company_id), complete even past ten (a
+-- child table, as contact_tags above; scripts/contact_companies.lua is cheaper).
 function M.contact_companies()
   return {
     table = "contact_companies", primary_key = { "contact_id", "company_id" }, parent_key = "contact_id",
@@ -88,13 +188,23 @@ end
 -- /conversations/{id}, at most the 500 most recent parts). Conversations
 -- whose part count exceeds what came back are recorded in
 -- conversation_part_counts with truncated = 1; a conversation deleted since
--- the search (404) is skipped.
+-- the search (404) is skipped. A conversation re-read (the lookback) with
+-- the updated_at it had when its parts landed costs no request.
 function M.conversation_parts(src)
   src.expand = function(_, page, ctx)
     local parts = setmetatable({}, json.array_mt)
     local counts = setmetatable({}, json.array_mt)
-    local ids = {}
-    for i = 1, page:count() do ids[#ids + 1] = page:get(i, "id") end
+    local all, stamps = {}, {}
+    for i = 1, page:count() do
+      all[i] = tostring(page:get(i, "id"))
+      stamps[all[i]] = page:get(i, "updated_at")
+    end
+    local seen = ctx.full_refresh and {} or ctx.seen(all)
+    local ids, seen_out = {}, {}
+    for _, id in ipairs(all) do
+      local at = stamps[id]
+      if math.type(at) ~= "integer" or seen[id] ~= at then ids[#ids + 1] = id end
+    end
     local function fetch(id)
       local resp = ctx.client:request { method = "GET", path = "/conversations/" .. id,
         stats = ctx.stats, allow_404 = true }
@@ -116,12 +226,14 @@ function M.conversation_parts(src)
         local total = parts_total(conv)
         counts[#counts + 1] = { conversation_id = conv.id, parts_returned = #list,
           parts_total = math.max(total, #list), truncated = total > #list }
+        local at = stamps[ids[i]]
+        seen_out[ids[i]] = math.type(at) == "integer" and at or false
       end
     end
     return json.page(json.encode(parts), false), {
       { table = "conversation_part_counts", primary_key = { "conversation_id" },
         page = json.page(json.encode(counts), false) },
-    }
+    }, { seen = seen_out }
   end
   return src
 end

@@ -12,6 +12,9 @@
 --   cursor.since(spec, stored) -> lower bound | nil
 --   cursor.watermark(n) -> Watermark       (n slices walked at once)
 --   Watermark:page(i, max_key); Watermark:finish(i); Watermark:value()
+--   Watermark:state() -> {bounds=, best=, done=}   every slice's progress,
+--                                    stored with each page (resume)
+--   cursor.restore(state) -> Watermark | nil       from a stored state
 local M = {}
 
 local Cursor = {}
@@ -53,9 +56,41 @@ local Watermark = {}
 Watermark.__index = Watermark
 Watermark.__name = "icx.cursor.Watermark"
 
--- What has landed across n slices of one walk.
-function M.watermark(n)
-  return setmetatable({ n = n, done = {}, best = {} }, Watermark)
+-- What has landed across n slices of one walk; bounds[i] = {lo, hi} (nil
+-- ends as false) is slice i's range, kept so a resumed run walks the same.
+function M.watermark(n, bounds)
+  return setmetatable({ n = n, done = {}, best = {}, bounds = bounds or {} }, Watermark)
+end
+
+-- Every slice's range, high-water mark and whether it ended, as plain
+-- tables (JSON arrays with false for none).
+function Watermark:state()
+  local best, done, bounds = {}, {}, {}
+  for i = 1, self.n do
+    best[i] = self.best[i] or false
+    done[i] = self.done[i] or false
+    local b = self.bounds[i] or {}
+    bounds[i] = { b[1] or false, b[2] or false }
+  end
+  return { bounds = bounds, best = best, done = done }
+end
+
+-- A watermark from Watermark:state(), or nil when st is not one.
+function M.restore(st)
+  if type(st) ~= "table" or type(st.bounds) ~= "table" or type(st.best) ~= "table"
+    or type(st.done) ~= "table" or #st.bounds < 2 then
+    return nil
+  end
+  local n = #st.bounds
+  local wm = M.watermark(n)
+  for i = 1, n do
+    local b = st.bounds[i]
+    if type(b) ~= "table" then return nil end
+    wm.bounds[i] = { math.tointeger(b[1]) or nil, math.tointeger(b[2]) or nil }
+    wm.best[i] = math.tointeger(st.best[i]) or nil
+    wm.done[i] = st.done[i] == true or nil
+  end
+  return wm
 end
 
 -- A page of slice i committed with keys up to max_key.

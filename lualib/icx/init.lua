@@ -102,15 +102,17 @@ local FIELDS = {
   end,
   options = function(v) if type(v) == "table" then return v end return nil, "must be a table" end,
   reconcile = function(v)
-    local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional)}'
+    local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional),'
+      .. ' key = <the column holding the listed id> (optional)}'
     if type(v) ~= "table" then return nil, shape end
-    local k, hint = keys.unknown(v, { "get", "list" })
+    local k, hint = keys.unknown(v, { "get", "list", "key" })
     if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
     if type(v.get) ~= "string" or not v.get:find("{id}", 1, true) then return nil, shape end
+    if v.key ~= nil and type(v.key) ~= "string" then return nil, shape end
     if v.list ~= nil then
       local s = as_source(v.list)
       if not s then return nil, shape end
-      return { get = v.get, list = s }
+      return { get = v.get, list = s, key = v.key }
     end
     return v
   end,
@@ -145,8 +147,11 @@ function M.asset(spec)
   if out.mode == "merge" and not out.primary_key then
     fail("mode", "mode \"merge\" needs a primary_key")
   end
-  if out.reconcile and (out.mode ~= "merge" or #out.primary_key ~= 1) then
-    fail("reconcile", "'reconcile' needs mode \"merge\" on a one-field primary_key")
+  if out.reconcile and (out.mode ~= "merge" or (#out.primary_key ~= 1 and not out.reconcile.key)) then
+    fail("reconcile", "'reconcile' needs mode \"merge\" on a one-field primary_key (or reconcile.key)")
+  end
+  if out.reconcile and out.reconcile.key and not out.reconcile.list then
+    fail("reconcile", "'reconcile.key' needs reconcile.list (a listing of the parent records)")
   end
   if out.incremental and out.mode ~= "merge" then
     fail("incremental", "'incremental' needs mode \"merge\" (a replaced table is re-read whole)")

@@ -16,7 +16,12 @@
 --   intercom.each{source, ...}       several sources into one table
 --   intercom.custom(next [, opts])   next(prev, ctx) -> request | nil;
 --             opts: list_key
+--   intercom.contact_tag_pairs([opts]), intercom.contact_company_pairs([opts])
+--             contact search expanded into (contact_id, tag_id | company_id)
+--             rows: the sources of scripts/contact_tags.lua and
+--             contact_companies.lua (opts as intercom.search)
 --   intercom.contact_tags(), intercom.contact_companies()   child tables
+--             of contacts (costlier: fetched inside the contacts walk)
 --   intercom.conversation_parts([opts])   a source of parts (see
 --             icx.associations)
 --
@@ -143,6 +148,12 @@ end
 
 M.contact_tags = associations.contact_tags
 M.contact_companies = associations.contact_companies
+function M.contact_tag_pairs(opts)
+  return associations.contact_pairs("tags", M.search("/contacts/search", opts))
+end
+function M.contact_company_pairs(opts)
+  return associations.contact_pairs("companies", M.search("/contacts/search", opts))
+end
 function M.conversation_parts(opts)
   return associations.conversation_parts(M.search("/conversations/search", opts))
 end

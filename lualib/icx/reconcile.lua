@@ -7,7 +7,11 @@
 -- had skipped: it is landed like any other record.
 --
 --   spec.reconcile = { list = <source walking every record> | nil,
---                      get = "/contacts/{id}" }
+--                      get = "/contacts/{id}",
+--                      key = "contact_id" | nil }
+-- `key` names the table's column holding the listed records' id (rows of
+-- an asset that expands parents, e.g. contact_tags); the listing then
+-- reads each record's `id`. Without it the one-field primary key is both.
 -- Without `list`, the asset's own walk must read every record (scroll,
 -- lists with no server filter); its ids are collected as it goes.
 --
@@ -34,6 +38,9 @@ function M.listing(spec, src)
   return {}
 end
 
+-- The table's column holding the listed records' ids.
+function M.key(spec) return spec.reconcile.key or spec.primary_key[1] end
+
 -- Adds the key of every record of page to the set `seen`, as strings.
 function M.collect(seen, page, key)
   for i = 1, page:count() do
@@ -49,7 +56,7 @@ local function list_ids(client, source, ctx, key)
   -- A listing reads everything: no lower bound, whatever the cursor.
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
-  lctx.since, lctx.cursor = nil, nil
+  lctx.since, lctx.cursor, lctx.resume_slices = nil, nil, nil
   walk.run(client, source, lctx, function(page) M.collect(seen, page, key) end)
   return seen
 end
@@ -58,11 +65,15 @@ end
 -- back by id: returns the ids Intercom answers 404 for, and a page of the
 -- records it still has.
 function M.find(client, spec, ctx, t, seen)
-  local key = spec.primary_key[1]
-  seen = seen or list_ids(client, require("icx.source").from(spec.reconcile.list), ctx, key)
-  local missing = {}
+  local key = M.key(spec)
+  seen = seen or list_ids(client, require("icx.source").from(spec.reconcile.list), ctx,
+    spec.reconcile.key and "id" or key)
+  local missing, dup = {}, {}
   for _, id in ipairs(t:keys(key)) do
-    if not seen[id] then missing[#missing + 1] = id end
+    if not seen[id] and not dup[id] then
+      missing[#missing + 1] = id
+      dup[id] = true
+    end
   end
   if #missing == 0 then return {}, nil, 0 end
   local bodies = ctx.map(missing, function(id)

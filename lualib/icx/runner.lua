@@ -53,8 +53,15 @@ local function context(spec, env, stored, stats)
     asset = spec.name, cursor = stored, full_refresh = env.full_refresh,
     -- --since bounds what has no cursor yet (a first run, a backfill).
     since = cursor.since(spec, stored) or (spec.incremental and env.since) or nil,
-    jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end }
+    jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end,
+    -- The updated_at each parent id had when this asset last landed its
+    -- sub-resources (_icx_seen), so expansions skip parents re-read unchanged.
+    seen = function(ids) return env.dest:seen_get(env.connection.name, spec.name, ids) end }
 end
+
+-- request economy: a sliced walk's progress lives in its own _icx_state
+-- row (asset name + SLICES), so the asset's row keeps its integer cursor.
+local SLICES = "/slices"
 
 -- The source an asset walks: data, or what its pages function returns.
 local function source_of(spec, ctx)
@@ -67,8 +74,8 @@ end
 local Tables = {}
 Tables.__index = Tables
 
-local function tables_of(d, spec)
-  local ts = setmetatable({ d = d, spec = spec, side = {}, children = {} }, Tables)
+local function tables_of(d, spec, conn)
+  local ts = setmetatable({ d = d, spec = spec, conn = conn, side = {}, children = {} }, Tables)
   ts.main = d:table { name = spec.table, primary_key = spec.primary_key, mode = spec.mode }
   for i, c in ipairs(spec.children or {}) do
     ts.children[i] = d:table { name = c.table, primary_key = c.primary_key,
@@ -79,7 +86,11 @@ end
 
 -- Writes one shaped page with its child rows and side pages (inside the
 -- page's transaction); returns the rows written to the asset's table.
-function Tables:write(page, kids, side)
+-- extra (from an expansion): replace = {key =, ids =} deletes the asset's
+-- rows of those parents first; seen = {[id] = updated_at} goes to _icx_seen.
+function Tables:write(page, kids, side, extra)
+  if extra and extra.replace then self.main:delete_where(extra.replace.key, extra.replace.ids) end
+  if extra and extra.seen and next(extra.seen) then self.d:seen_set(self.conn, self.spec.name, extra.seen) end
   local n = page and self.main:write(page) or 0
   for ci, kid in ipairs(kids or {}) do
     if self.spec.mode ~= "replace" then self.children[ci]:delete_where(self.spec.children[ci].parent_key, kid.parents) end
@@ -94,7 +105,7 @@ end
 
 -- Removes records (and their child rows) Intercom no longer has.
 function Tables:remove(ids)
-  self.main:delete_where(self.spec.primary_key[1], ids)
+  self.main:delete_where(reconcile.key(self.spec), ids)
   for ci, c in ipairs(self.children) do c:delete_where(self.spec.children[ci].parent_key, ids) end
 end
 
@@ -126,23 +137,31 @@ end
 -- Everything an asset does between its run row's start and finish.
 local function land(spec, env, res)
   local d, conn = env.dest, env.connection
-  local ts = tables_of(d, spec)
+  local ts = tables_of(d, spec, conn.name)
   res.tables = ts
   local stored = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name) or nil
   local ctx = context(spec, env, stored, res.stats)
+  -- request economy: an interrupted sliced walk resumes every slice.
+  local resumed = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name .. SLICES)
+  ctx.resume_slices = resumed and require("cjson.safe").decode(resumed) or nil
+  local wm
   local src = source_of(spec, ctx)
   local cur, key = cursor.new(stored), spec.incremental and spec.incremental.key
   local listed = env.reconcile and spec.reconcile and reconcile.listing(spec, src)
   local tick = progress(spec, res)
   walk.run(env.client, src, ctx, function(page, info, from)
     if listed then reconcile.collect(listed, page, spec.primary_key[1]) end
-    local shaped, max_key, oldest, side = shape.page(page, from, spec, ctx)
+    local shaped, max_key, oldest, side, extra = shape.page(page, from, spec, ctx)
     local kids = shape.children(shaped, spec, ctx)
     cur:saw(max_key)
+    wm = from.watermark or wm
     cur:stored(d:transaction(function()
-      res.rows = res.rows + ts:write(shaped, kids, side)
+      res.rows = res.rows + ts:write(shaped, kids, side, extra)
       local to = key and cur:advance(from:landed(max_key, cur.best))
       if to then d:cursor_set(conn.name, spec.name, key, to) end
+      if key and from.watermark then
+        d:cursor_set(conn.name, spec.name .. SLICES, "slices", require("cjson").encode(from.watermark:state()))
+      end
       return to
     end))
     res.pages = res.pages + 1
@@ -152,19 +171,33 @@ local function land(spec, env, res)
   ts:close(true)
   if env.reconcile and spec.reconcile then
     local gone, back = reconcile.find(env.client, spec, ctx, ts.main, listed)
-    local shaped = back and shape.records(back, spec, ctx)
+    -- request economy: records read back go through the source's expansion
+    -- too (contacts into contact_tags rows).
+    local shaped, side, extra
+    if back and src.expand then
+      local r = table.pack(shape.page(back, src, spec, ctx))
+      shaped, side, extra = r[1], r[4], r[5]
+    else
+      shaped = back and shape.records(back, spec, ctx)
+    end
     local kids = shaped and shape.children(shaped, spec, ctx)
     if #gone > 0 or shaped then
       d:transaction(function()
-        res.rows = res.rows + ts:write(shaped, kids)
+        res.rows = res.rows + ts:write(shaped, kids, side, extra)
         ts:remove(gone)
         d:deleted_add(conn.name, spec.name, gone)
       end)
     end
     res.reconciled = { gone = #gone, back = back and back:count() or 0 }
   end
+  if wm then cur:saw(wm:value()) end -- slices ended in an earlier, interrupted run
   local to = key and cur:final()
-  if to then d:transaction(d.cursor_set, d, conn.name, spec.name, key, to) end
+  if to or (key and (wm or resumed)) then
+    d:transaction(function()
+      if to then d:cursor_set(conn.name, spec.name, key, to) end
+      if wm or resumed then d:cursor_delete(conn.name, spec.name .. SLICES) end
+    end)
+  end
 end
 
 -- An error object for anything raised while an asset runs.

@@ -4,15 +4,34 @@
 -- their parts), the key range the cursor needs, and each record's child
 -- rows. Pages that need none of it pass through untouched (raw bytes).
 --
---   shape.page(page, src, spec, ctx) -> page, max_key, oldest, side
+--   shape.page(page, src, spec, ctx) -> page, max_key, oldest, side, extra
 --     max_key, oldest: the walked records' key range (before expansion)
 --     side: nil, or {{table=, primary_key=, page=}, ...} from an expansion
+--     extra: nil, or what an expansion asks of the page's transaction:
+--       {replace = {key =, ids =}, seen = {[id] = updated_at}} (icx.runner)
+-- A page of records none of which has the incremental key fails the run:
+-- the cursor could never move, and every run would re-read everything.
 --   shape.records(page, spec, ctx) -> page   the script's filter and transform only
 --   shape.children(page, spec, ctx) -> {{page=, parents=}, ...} per child
+local errors = require "icx.errors"
 local json = require "icx.json"
 local sandbox = require "icx.sandbox"
 
 local M = {}
+
+-- Raises when no record of a non-empty page has the member `key` at all
+-- (a typo such as modified_at), naming the fields the records do have.
+local function check_key(page, key, spec)
+  for i = 1, page:count() do
+    if page:get(i, key) ~= nil then return end
+  end
+  local rec, fields = page:record(1), {}
+  if type(rec) == "table" then for k in pairs(rec) do fields[#fields + 1] = tostring(k) end end
+  table.sort(fields)
+  errors.raise("run", ("%s: the incremental key '%s' is in none of the %d records of a page, so the "
+    .. "cursor could never move; the records have: %s%s"):format(spec.path or spec.name, key, page:count(),
+    table.concat(fields, ", "), errors.did_you_mean(key, fields)), { code = "incremental_key" })
+end
 
 -- Keeps, transforms and measures one page. `src` (may be nil) filters on
 -- the key; `scripted` says whether the script's filter and transform apply.
@@ -23,6 +42,14 @@ local function pass(page, key, src, spec, ctx, scripted)
   local transform = scripted and spec.transform
   local filter = scripted and spec.filter
   local kept = (filters or transform or filter) and {} or nil
+  if not kept and key and src and src.ascending and n > 0 then
+    -- An ascending walk's page holds its key range at its ends: reading
+    -- the key of every record would scan each one for nothing.
+    local a, b = page:get(1, key), page:get(n, key)
+    if math.type(a) == "integer" and math.type(b) == "integer" and a <= b then
+      return page, b, a
+    end
+  end
   for i = 1, n do
     local v = key and page:get(i, key)
     if math.type(v) == "integer" then
@@ -41,6 +68,9 @@ local function pass(page, key, src, spec, ctx, scripted)
       end
     end
   end
+  if n > 0 and not max_key and src and spec.incremental and key == spec.incremental.key then
+    check_key(page, key, spec)
+  end
   if kept and (#kept ~= n or transform) then
     page = json.page("[" .. table.concat(kept, ",") .. "]", false)
   end
@@ -53,17 +83,19 @@ function M.page(page, src, spec, ctx)
   -- The cursor follows the walked records (conversations), the script's
   -- filter and transform the expanded ones (their parts).
   local _, max_key, oldest = pass(page, key, src, spec, ctx, false)
-  local expanded, side = src:expand(page, ctx)
-  return (pass(expanded, nil, nil, spec, ctx, true)), max_key, oldest, side
+  local expanded, side, extra = src:expand(page, ctx)
+  return (pass(expanded, nil, nil, spec, ctx, true)), max_key, oldest, side, extra
 end
 
 function M.records(page, spec, ctx)
   return (pass(page, nil, nil, spec, ctx, true))
 end
 
--- Child rows (contact_tags ...): records are decoded once for every child
--- and each record's children computed in one task, so every sub-resource
--- fetch of the page runs side by side.
+-- Child rows (a script's children): records are decoded once for every
+-- child and each record's children computed in one task, so every
+-- sub-resource fetch of the page runs side by side. (The association
+-- assets do not come here: their expansion reads only the members it
+-- needs, icx.associations.)
 function M.children(page, spec, ctx)
   local children = spec.children or {}
   if #children == 0 then return {} end

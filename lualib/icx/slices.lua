@@ -8,6 +8,10 @@
 --   slices.plan(client, source, ctx [, now]) -> {slice source, ...} | nil
 --     each slice is a copy of source with .slice = i, .watermark (shared)
 --     and .body(ctx) asking for its own range
+--   ctx.resume_slices: a stored Watermark:state() of an interrupted walk;
+--     the plan is then that walk's, each slice starting at its high-water
+--     mark (records at the mark are read again: the merge absorbs them)
+--     and slices that had ended left out
 local errors = require "icx.errors"
 local json = require "icx.json"
 local cursor = require "icx.cursor"
@@ -33,25 +37,49 @@ end
 -- Slice 1 keeps the run's own lower bound, the last has no upper bound, so
 -- together they cover exactly what the whole walk would (overlapping at day
 -- edges on day-granular search, never leaving a gap).
+local function slice(source, i, wm, a, b)
+  local sub = {}
+  for k, v in pairs(source) do sub[k] = v end
+  sub.slice, sub.watermark = i, wm
+  sub.body = function(c) return source.slice_body(c, a, b) end
+  return setmetatable(sub, getmetatable(source))
+end
+
+-- The slices of an interrupted walk still to do, from their marks.
+local function resume(source, st)
+  local wm = cursor.restore(st)
+  if not wm then return nil end
+  local out = {}
+  for i = 1, wm.n do
+    if not wm.done[i] then
+      local a, b = wm.bounds[i][1], wm.bounds[i][2]
+      out[#out + 1] = slice(source, i, wm, wm.best[i] or a, b)
+    end
+  end
+  return out
+end
+
 function M.plan(client, source, ctx, now)
+  if not source.slice_body then return nil end
+  if ctx.resume_slices then
+    local out = resume(source, ctx.resume_slices)
+    if out then return out end
+  end
   -- An explicit -j bounds the walks of one asset too.
   local n = math.min(source.slices or 1, ctx.jobs or math.huge)
-  if n < 2 or not source.slice_body then return nil end
+  if n < 2 then return nil end
   local lo = ctx.since or oldest(client, source, ctx)
   now = now or os.time()
   if not lo or now - lo < M.MIN_SPAN then return nil end
   local step = (now - lo) // n
-  local wm = cursor.watermark(n)
-  local out = {}
+  local bounds = {}
   for i = 1, n do
-    local a = i > 1 and lo + (i - 1) * step or nil
-    local b = i < n and lo + i * step or nil
-    local sub = {}
-    for k, v in pairs(source) do sub[k] = v end
-    sub.slice, sub.watermark = i, wm
-    sub.body = function(c) return source.slice_body(c, a, b) end
-    out[i] = setmetatable(sub, getmetatable(source))
+    -- Slice 1 keeps the run's own bound (nil: ctx.since, or none).
+    bounds[i] = { i > 1 and lo + (i - 1) * step or nil, i < n and lo + i * step or nil }
   end
+  local wm = cursor.watermark(n, bounds)
+  local out = {}
+  for i = 1, n do out[i] = slice(source, i, wm, bounds[i][1], bounds[i][2]) end
   return out
 end
 

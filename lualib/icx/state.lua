@@ -45,6 +45,12 @@ CREATE TABLE IF NOT EXISTS _icx_deleted (
 CREATE TABLE IF NOT EXISTS _icx_meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS _icx_seen (
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  id TEXT NOT NULL,
+  updated_at INTEGER,
+  PRIMARY KEY (connection, asset, id)) WITHOUT ROWID;
 ]]
 
 -- Columns added after the first release; older files gain them on open.
@@ -136,6 +142,58 @@ function M.cursor_set(db, connection, asset, key, value)
     .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key, value))
 end
 
+-- Removes a state row (a sliced walk's progress once the walk completed);
+-- inside the page's transaction.
+function M.cursor_delete(db, connection, asset)
+  if not db:in_transaction() then
+    errors.raise("internal", "icx.dest: cursor_delete outside a transaction (call d:begin() first)")
+  end
+  check(db:query("DELETE FROM _icx_state WHERE connection = ? AND asset = ?", connection, asset))
+end
+
+-- _icx_seen: the updated_at of each parent record (a contact, a
+-- conversation) whose sub-resources an asset last landed, so a parent
+-- re-read unchanged costs no request. seen_get(ids) -> {[id] = updated_at}.
+function M.seen_get(db, connection, asset, ids)
+  local out = {}
+  local CHUNK = 400
+  for i = 1, #ids, CHUNK do
+    local args, marks = {}, {}
+    for j = i, math.min(i + CHUNK - 1, #ids) do
+      args[#args + 1] = tostring(ids[j])
+      marks[#marks + 1] = "?"
+    end
+    local rows = check(db:query("SELECT id, updated_at FROM _icx_seen WHERE connection = ? AND asset = ? AND id IN ("
+      .. table.concat(marks, ",") .. ")", connection, asset, table.unpack(args)))
+    for _, r in ipairs(rows) do out[r.id] = r.updated_at end
+  end
+  return out
+end
+
+-- Stores {[id] = updated_at} (false/nil: forget the id); inside the
+-- transaction that lands the rows it vouches for.
+function M.seen_set(db, connection, asset, map)
+  if not db:in_transaction() then
+    errors.raise("internal", "icx.dest: seen_set outside a transaction (call d:begin() first)")
+  end
+  local up = check(db:prepare("INSERT INTO _icx_seen (connection, asset, id, updated_at) VALUES (?, ?, ?, ?) "
+    .. "ON CONFLICT (connection, asset, id) DO UPDATE SET updated_at = excluded.updated_at"))
+  local del = check(db:prepare("DELETE FROM _icx_seen WHERE connection = ? AND asset = ? AND id = ?"))
+  local ok, err = pcall(function()
+    for id, at in pairs(map) do
+      local st = at and up or del
+      st:bind(1, connection):bind(2, asset):bind(3, tostring(id))
+      if at then st:bind(4, at) end
+      local r, e, code = st:step()
+      if r == nil then check(nil, e, code) end
+      st:reset()
+    end
+  end)
+  up:close()
+  del:close()
+  if not ok then error(err, 0) end
+end
+
 -- Records the ids --reconcile found gone (Intercom answered 404); inside
 -- the transaction that deletes their rows.
 function M.deleted_add(db, connection, asset, ids)
@@ -204,7 +262,8 @@ function M.status(db)
     WITH last AS (
       SELECT connection, asset, max(id) AS id FROM _icx_runs GROUP BY connection, asset),
     assets AS (
-      SELECT connection, asset FROM _icx_state UNION SELECT connection, asset FROM _icx_runs)
+      SELECT connection, asset FROM _icx_state WHERE instr(asset, '/') = 0
+      UNION SELECT connection, asset FROM _icx_runs)
     SELECT a.connection, a.asset, s.key AS cursor_key, s.value AS cursor, r.status AS last_status,
       r.started_at AS last_run_at, r.finished_at AS last_finished_at, r.rows AS rows, r.error AS error,
       r.pid AS pid, r.host AS host
@@ -219,8 +278,9 @@ end
 -- connection is nil); returns how many.
 function M.reset(db, connection, asset)
   return M.atomic(db, function()
-    check(db:query("DELETE FROM _icx_state WHERE asset = ? AND (? IS NULL OR connection = ?)",
-      asset, connection, connection))
+    -- asset/slices: the progress of an interrupted sliced walk goes too.
+    check(db:query("DELETE FROM _icx_state WHERE (asset = ? OR asset = ? || '/slices') "
+      .. "AND (? IS NULL OR connection = ?)", asset, asset, connection, connection))
     return db:changes()
   end)
 end

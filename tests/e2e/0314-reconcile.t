@@ -16,6 +16,7 @@ import landed  # noqa: E402
 import tap as t  # noqa: E402
 
 ASSETS = ["contacts", "companies", "tickets", "articles"]
+PAIRS = ["contact_tags", "contact_companies"]
 
 
 def ids(db, table):
@@ -26,7 +27,7 @@ def ids(db, table):
 
 
 with Sim(contacts=500, companies=80, tickets=60, articles=40, seed=41) as sim, Workspace(sim) as ws:
-    r = ws.run(*ASSETS)
+    r = ws.run(*ASSETS, *PAIRS)
     t.is_(r.rc, 0, "the first run lands everything")
 
     # Contacts in no company: a company's user_count would change with them.
@@ -54,7 +55,7 @@ with Sim(contacts=500, companies=80, tickets=60, articles=40, seed=41) as sim, W
         t.ok(set(gone[a]) <= ids(ws.db, a), "without --reconcile, deleted %s stay" % a)
 
     before = len(sim.request_log())
-    r = ws.run(*ASSETS, "--reconcile")
+    r = ws.run(*ASSETS, *PAIRS, "--reconcile")
     t.is_(r.rc, 0, "a run with --reconcile succeeds")
     bodies = [json.dumps(x["body"]) for x in sim.request_log()[before:] if x["path"] == "/contacts/search"]
     t.ok(sum('"<"' in b for b in bodies) >= 3,
@@ -73,15 +74,18 @@ with Sim(contacts=500, companies=80, tickets=60, articles=40, seed=41) as sim, W
     for a, rid, at in con.execute("select asset, id, detected_at from _icx_deleted"):
         noted.setdefault(a, set()).add(rid)
     con.close()
-    t.is_({a: sorted(v) for a, v in noted.items()}, {a: sorted(v) for a, v in gone.items()},
+    t.is_({a: sorted(v) for a, v in noted.items() if a in ASSETS}, {a: sorted(v) for a, v in gone.items()},
           "_icx_deleted lists exactly the records Intercom no longer has")
+    t.ok(all(noted.get(p, set()) <= set(gone["contacts"]) for p in PAIRS) and noted.get("contact_tags"),
+         "_icx_deleted: the pair assets name only gone contacts (%r)" % {p: sorted(noted.get(p, ())) for p in PAIRS})
     t.ok(slipped not in noted.get("contacts", set()), "the skipped contact was not taken for deleted")
 
     log = sim.request_log()
     reads = sorted(x["path"] for x in log if x["path"].startswith("/contacts/")
                    and x["path"].count("/") == 2 and x["path"] != "/contacts/search")
     want = sorted("/contacts/%s" % i for i in gone["contacts"] + [slipped])
-    t.is_(reads, want, "only the contacts missing from the listing were read by id")
+    # contacts, contact_tags and contact_companies each read back their own.
+    t.is_(sorted(set(reads)), want, "only the contacts missing from the listing were read by id")
 
     r = ws.run("contacts", "--reconcile")
     t.is_(r.rc, 0, "reconciling again finds nothing new")

@@ -96,7 +96,7 @@ local function asset_script(name, body)
 end
 msg = err_of(asset_script("rc1.lua", "  primary_key = 'id',\n  reconcile = { get = '/companies' },\n"))
 t.is(msg, dir .. '/rc1.lua:7: icx.asset: \'reconcile\' must be {get = "/path/{id}", list = <a source walking '
-  .. 'every record> (optional)}', "reconcile.get needs {id}")
+  .. 'every record> (optional), key = <the column holding the listed id> (optional)}', "reconcile.get needs {id}")
 msg = err_of(asset_script("rc2.lua", "  primary_key = 'id',\n  reconcile = { get = '/c/{id}', lst = 1 },\n"))
 t.like(msg, "rc2%.lua:7: icx%.asset: 'reconcile' has unknown key 'lst' %(did you mean 'list'%?%)", "reconcile keys checked")
 msg = err_of(asset_script("rc3.lua", "  mode = 'replace',\n  reconcile = { get = '/c/{id}' },\n"))

@@ -5,6 +5,9 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/create        {"asset", "count"}
   POST /_sim/delete        {"asset", "id"}
   POST /_sim/merge_contact {"id"}
+  POST /_sim/contact_lists {"id", "add_tags", "remove_tags", "add_companies",
+                            "remove_companies", "touch"}  (ids; touch=false
+                            keeps updated_at)
   POST /_sim/skip          {"asset", "id"}  walks pass over it; GET finds it
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
@@ -104,6 +107,20 @@ class Control:
                 raise ControlError("no such record")
             w.skipped[asset].add(str(data.get("id")))
         return {"skipped": data.get("id")}
+
+    def post_contact_lists(self, data):
+        """Tag/untag a contact, attach/detach companies; updated_at moves
+        to now unless touch is false."""
+        w = self.app.world
+        lists = {}
+        for k in ("add_tags", "remove_tags", "add_companies", "remove_companies"):
+            v = data.get(k, [])
+            if not isinstance(v, list):
+                raise ControlError("%s must be a list of ids" % k)
+            lists[k] = [str(x) for x in v]
+        with w.lock:
+            return w.contact_lists(str(data.get("id")), int(time.time()),
+                                   touch=bool(data.get("touch", True)), **lists)
 
     def post_merge_contact(self, data):
         """A contact merged away: gone from list, search and GET."""

@@ -410,6 +410,38 @@ class World:
         self._bump(asset)
         return {"ids": list(out), "updated_at": out}
 
+    def contact_lists(self, cid, now, add_tags=(), remove_tags=(),
+                      add_companies=(), remove_companies=(), touch=True):
+        """Tag/untag a contact and attach/detach companies (ids); the
+        contact's updated_at moves to now unless touch is False."""
+        rec = self.stores["contacts"].get(cid)
+        if rec is None:
+            raise KeyError("no such contact %r" % cid)
+        known_tags = {t["id"] for t in self.small["tags"]}
+        for t in list(add_tags) + list(remove_tags):
+            if t not in known_tags:
+                raise KeyError("no such tag %r" % t)
+        for c in list(add_companies) + list(remove_companies):
+            if c not in self.stores["companies"]:
+                raise KeyError("no such company %r" % c)
+        tags = [t for t in rec.tags if t not in set(remove_tags)]
+        tags += [t for t in add_tags if t not in tags]
+        comps = [c for c in rec.companies if c not in set(remove_companies)]
+        comps += [c for c in add_companies if c not in comps]
+        for c in set(rec.companies) - set(comps):
+            self.stores["companies"][c].doc["user_count"] -= 1
+        for c in set(comps) - set(rec.companies):
+            self.stores["companies"][c].doc["user_count"] += 1
+        rec.tags, rec.companies = tuple(tags), tuple(comps)
+        d = json.loads(rec.raw)
+        if touch:
+            d["updated_at"] = now if now != rec.updated_at else now + 1
+        rec.doc = d
+        self._seal_contact(rec)
+        self._bump("contacts")
+        return {"id": cid, "tags": list(rec.tags), "companies": list(rec.companies),
+                "updated_at": rec.updated_at}
+
     def create(self, asset, count, now, index_lag):
         """Add count new records created now; contacts respect index_lag."""
         store = self._store(asset)

@@ -20,6 +20,9 @@
 --   d:close_stale(connection, asset)   its "running" rows are over (lock held)
 --   d:meta_get(key), d:meta_set(key, value)   what the destination holds
 --   d:status() -> rows; d:reset(connection | nil, asset) -> n
+--   d:cursor_delete(connection, asset)            inside a transaction
+--   d:seen_get(connection, asset, ids) -> {[id] = updated_at}
+--   d:seen_set(connection, asset, {[id] = updated_at | false})   inside a transaction
 -- The defaults keep state in a SQLite database at self.db (icx.state) and
 -- lock bytes of the file at self.lock_path (icx.lock).
 local errors = require "icx.errors"
@@ -76,6 +79,9 @@ function Base:cursor_set(connection, asset, key, value) state.cursor_set(self.db
 function Base:run_start(t) return state.run_start(self.db, t or {}) end
 function Base:run_finish(id, t) state.run_finish(self.db, id, t) end
 function Base:deleted_add(connection, asset, ids) state.deleted_add(self.db, connection, asset, ids) end
+function Base:cursor_delete(connection, asset) state.cursor_delete(self.db, connection, asset) end
+function Base:seen_get(connection, asset, ids) return state.seen_get(self.db, connection, asset, ids) end
+function Base:seen_set(connection, asset, map) state.seen_set(self.db, connection, asset, map) end
 
 function Base:close_stale(connection, asset) state.close_stale(self.db, connection, asset) end
 function Base:meta_get(key) return state.meta_get(self.db, key) end

@@ -12,9 +12,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from icxtest import Case, ICX, ROOT  # noqa: E402,F401
 
 SCRIPTS = os.path.join(ROOT, "scripts")
-ALL_ASSETS = ["contacts", "companies", "conversations", "conversation_parts",
-              "tickets", "articles", "tags", "segments", "teams", "admins",
-              "data_attributes"]
+ALL_ASSETS = ["contacts", "contact_tags", "contact_companies", "companies",
+              "conversations", "conversation_parts", "tickets", "articles", "tags",
+              "segments", "teams", "admins", "data_attributes"]
 
 
 class Workspace(Case):
