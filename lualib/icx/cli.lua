@@ -268,7 +268,7 @@ function handlers.lua(_, args)
   -- Tests end with os.exit(code): close the state on the way out so the
   -- sanitizer and valgrind runs see every allocation freed.
   local exit = os.exit
-  os.exit = function(code, close) return exit(code, close ~= false) end
+  os.exit = function(code, close) return exit(code, close ~= false) end -- luacheck: ignore 122
   local ok, res = xpcall(chunk, require("icx.sys").traceback, table.unpack(args, 2))
   if not ok then
     log.error("%s", tostring(res))

@@ -173,7 +173,8 @@ end
 function M.load(path, getenv)
   local f, err = io.open(path, "rb")
   if not f then
-    errors.raise("config", ("%s: cannot read the configuration (%s); create it (see examples/connections.yml) or pass --config FILE")
+    errors.raise("config", ("%s: cannot read the configuration (%s); create it (see examples/connections.yml) "
+      .. "or pass --config FILE")
       :format(path, err:gsub("^[^:]*: ", "")))
   end
   local text = f:read("a")

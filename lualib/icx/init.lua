@@ -38,13 +38,17 @@ local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows
 
 -- One entry of `children`: a table of its own filled by rows(record, ctx).
 local function child(c, i)
-  if type(c) ~= "table" then return nil, ("entry %d must be a table {table =, primary_key =, parent_key =, rows =}"):format(i) end
+  if type(c) ~= "table" then
+    return nil, ("entry %d must be a table {table =, primary_key =, parent_key =, rows =}"):format(i)
+  end
   local k, hint = keys.unknown(c, CHILD_KEYS)
   if k then return nil, ("entry %d has unknown key '%s'%s"):format(i, k, hint) end
   local _, why = table_name(c.table, "table name")
   if why then return nil, ("entry %d: table %s"):format(i, why) end
   if type(c.rows) ~= "function" then return nil, ("entry %d needs rows = function(record, ctx)"):format(i) end
-  if type(c.parent_key) ~= "string" then return nil, ("entry %d needs parent_key, the column naming the parent"):format(i) end
+  if type(c.parent_key) ~= "string" then
+    return nil, ("entry %d needs parent_key, the column naming the parent"):format(i)
+  end
   local pk = c.primary_key
   if type(pk) == "string" then pk = { pk } end
   if type(pk) ~= "table" or #pk == 0 then return nil, ("entry %d needs a primary_key"):format(i) end
@@ -91,7 +95,10 @@ local FIELDS = {
     return nil, why or "must be a page source such as intercom.search \"/contacts/search\" or a function(ctx)"
   end,
   transform = function(v) if type(v) == "function" then return v end return nil, "must be a function(record, ctx)" end,
-  filter = function(v) if type(v) == "function" then return v end return nil, "must be a function(record, ctx) -> boolean" end,
+  filter = function(v)
+    if type(v) == "function" then return v end
+    return nil, "must be a function(record, ctx) -> boolean"
+  end,
   children = function(v)
     if type(v) ~= "table" then return nil, "must be a list of child tables" end
     for i, c in ipairs(v) do

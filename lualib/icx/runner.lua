@@ -93,7 +93,9 @@ function Tables:write(page, kids, side, extra)
   if extra and extra.seen and next(extra.seen) then self.d:seen_set(self.conn, self.spec.name, extra.seen) end
   local n = page and self.main:write(page) or 0
   for ci, kid in ipairs(kids or {}) do
-    if self.spec.mode ~= "replace" then self.children[ci]:delete_where(self.spec.children[ci].parent_key, kid.parents) end
+    if self.spec.mode ~= "replace" then
+      self.children[ci]:delete_where(self.spec.children[ci].parent_key, kid.parents)
+    end
     self.children[ci]:write(kid.page)
   end
   for _, s in ipairs(side or {}) do
