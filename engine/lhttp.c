@@ -12,8 +12,10 @@
  *                     body=, bytes=, ms=, url=, http_version=,
  *                     reused= (true: no new connection was opened),
  *                     err=nil|message, code=nil|"timeout"|"too_large"|
- *                     "tls"|"transport"}   ("tls": the peer's certificate
- *                     was refused; no retry will change that)
+ *                     "tls"|"resolve"|"connect"|"transport"}
+ *                     ("tls": the peer's certificate was refused; no retry
+ *                     will change that; "resolve", "connect": the host's
+ *                     name did not resolve, or nothing answered on its port)
  *   Multi:pending() -> n                   transfers started, not reported
  *   Multi:cancel(id) -> boolean            drops a transfer in flight
  *   Multi:close()                          idempotent; also __gc, __close
@@ -329,6 +331,11 @@ static void push_completion(lua_State *L, struct xfer *x) {
   } else {
     if (x->result == CURLE_OPERATION_TIMEDOUT)
       code = "timeout";
+    else if (x->result == CURLE_COULDNT_RESOLVE_HOST ||
+             x->result == CURLE_COULDNT_RESOLVE_PROXY)
+      code = "resolve";
+    else if (x->result == CURLE_COULDNT_CONNECT)
+      code = "connect";
     else if (is_tls_refusal(x->result))
       code = "tls";
     lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));

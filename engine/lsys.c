@@ -10,6 +10,7 @@
  *   icx.sys.alive(pid) -> boolean     a process with that pid exists
  *   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
  *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+ *   icx.sys.term_size(fd) -> columns, rows | nil   the terminal's size
  *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
  *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
  *   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,6 +150,20 @@ static int sys_isatty(lua_State *L) {
   return 1;
 }
 
+/* The size of the terminal on fd (TIOCGWINSZ), so the live display fits
+ * its lines; nil off a terminal or when the size is unknown. */
+static int sys_term_size(lua_State *L) {
+  struct winsize ws;
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, ws.ws_col);
+  lua_pushinteger(L, ws.ws_row);
+  return 2;
+}
+
 static int sys_memory(lua_State *L) {
   struct icx_alloc *a = icx_runtime_alloc(L);
   lua_pushinteger(L, (lua_Integer)a->used);
@@ -234,6 +250,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"time", sys_time},
                                      {"sleep", sys_sleep},
                                      {"isatty", sys_isatty},
+                                     {"term_size", sys_term_size},
                                      {"memory", sys_memory},
                                      {"set_memory_limit", sys_set_memory_limit},
                                      {"trap_signals", sys_trap_signals},
