@@ -4,7 +4,8 @@
 -- once), share one client (one connection pool, one rate budget) and
 -- commit independently.
 --
---   runner.load_scripts(paths) -> specs     every script checked before any request
+--   runner.load_scripts(args) -> specs      asset names or script paths, every
+--                                           one checked before any request
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
@@ -32,8 +33,9 @@ function M.load_scripts(paths)
     end
     tables[name] = path
   end
-  for _, path in ipairs(paths) do
-    local spec = sandbox.run_file(path)
+  for _, arg in ipairs(paths) do
+    -- A built-in asset's name or a script's path (icx.assets).
+    local spec, path = require("icx.assets").load(arg)
     if not require("icx").is_asset(spec) then
       errors.raise("script", path .. ": the script must return icx.asset{...}")
     end
