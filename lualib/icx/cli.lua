@@ -380,7 +380,11 @@ function handlers.run(opts, args)
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
   local env = { dest = d, connection = conn, client = client, full_refresh = opts.full_refresh,
     jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose }
+  -- On a terminal, the live display (icx.display) replaces progress lines.
+  local display = require "icx.display"
+  local live = display.wanted(2) and display.start { budget = conn.rate_limit } or nil
   local ok, res = pcall(runner.run, env, specs)
+  if live then live:stop() end
   d:close()
   if not ok then error(res, 0) end
   return res
