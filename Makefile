@@ -56,7 +56,7 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
 	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null \
-	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] \
+	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] && command -v man >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)
