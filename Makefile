@@ -7,7 +7,7 @@ PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
             libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
             sqlite3 perl gcc make openssl nghttp2-server man-db
-LINT_PKGS := cppcheck clang-format
+LINT_PKGS := cppcheck clang-format lua-check
 
 CC      ?= cc
 BUILD   ?= build
@@ -114,12 +114,17 @@ $(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ)
 check: all $(UNIT_BIN)
 	ICX_VALGRIND=1 prove --exec tests/tap-exec $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua))
 
+# C must be clean. luacheck (.luacheckrc: lualib, scripts, examples, tests/lua)
+# fails on errors; its warnings fail only with LUACHECK_STRICT=1 until the Lua
+# layer under redesign is brought to zero.
 lint:
-	@command -v cppcheck >/dev/null && command -v clang-format >/dev/null || $(MAKE) --no-print-directory deps
+	@command -v cppcheck >/dev/null && command -v clang-format >/dev/null \
+	  && command -v luacheck >/dev/null || $(MAKE) --no-print-directory deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr -Iengine engine/*.c
 	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
 	@for f in $$(git ls-files '*.lua'); do luac5.4 -p "$$f" || exit 1; done
+	luacheck --no-color -q . || { [ $$? -eq 1 ] && [ -z "$(LUACHECK_STRICT)" ]; }
 	@echo "lint: ok"
 
 demo: all

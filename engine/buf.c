@@ -1,11 +1,11 @@
 /*
 ** buf.c: a small growable byte buffer (Lua-free). See buf.h.
 */
+#include "buf.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "buf.h"
 
 /* Make b empty without allocating. */
 void buf_init(struct buf *b) {

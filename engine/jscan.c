@@ -12,6 +12,8 @@
 ** Everything after js_parse (iteration, find, unescape, minify) trusts the
 ** validation and only looks for structure, so it never needs error paths.
 */
+#include "jscan.h"
+
 #include <locale.h>
 #include <math.h>
 #include <stdarg.h>
@@ -20,7 +22,6 @@
 #include <string.h>
 
 #include "buf.h"
-#include "jscan.h"
 
 /* Byte classes inside a string body. */
 enum { SC_PLAIN, SC_QUOTE, SC_BSLASH, SC_CTRL, SC_HIGH };
@@ -203,11 +204,11 @@ typedef struct {
   const char *s;   /* start of the input, for offsets */
   const char *end; /* one past the last input byte */
   js_err *err;     /* may be NULL */
-} scanner;
+} Scanner;
 
 /* Record an error at byte at with a printf-style reason; returns NULL so a
 ** scan helper can `return fail(...)`. */
-static const char *fail(scanner *S, const char *at, const char *fmt, ...) {
+static const char *fail(Scanner *S, const char *at, const char *fmt, ...) {
   va_list ap;
   if (S->err == NULL)
     return NULL;
@@ -226,7 +227,7 @@ static const char *skip_ws(const char *p, const char *end) {
 }
 
 /* Check the escape whose backslash is at p; returns the byte after it. */
-static const char *scan_escape(scanner *S, const char *p) {
+static const char *scan_escape(Scanner *S, const char *p) {
   long cp, lo;
   size_t left = (size_t)(S->end - p);
   if (left < 2)
@@ -265,7 +266,7 @@ static const char *scan_escape(scanner *S, const char *p) {
 ** Validate a string body; p is the byte after the opening quote. Returns the
 ** byte after the closing quote, or NULL with the error set.
 */
-static const char *scan_string(scanner *S, const char *p) {
+static const char *scan_string(Scanner *S, const char *p) {
   const char *end = S->end, *open = p - 1;
   size_t n;
   for (;;) {
@@ -303,7 +304,7 @@ static const char *scan_string(scanner *S, const char *p) {
 ** Validate a number literal starting at p ('-' or a digit). Sets *type to
 ** JS_INT or JS_FLOAT; returns the byte after the literal or NULL.
 */
-static const char *scan_number(scanner *S, const char *p, js_type *type) {
+static const char *scan_number(Scanner *S, const char *p, js_type *type) {
   const char *end = S->end;
   *type = JS_INT;
   if (*p == '-')
@@ -340,7 +341,7 @@ static const char *scan_number(scanner *S, const char *p, js_type *type) {
 }
 
 /* Check that word (n bytes) is at p; returns the byte after it or NULL. */
-static const char *scan_word(scanner *S, const char *p, const char *word,
+static const char *scan_word(Scanner *S, const char *p, const char *word,
                              size_t n) {
   if ((size_t)(S->end - p) < n || memcmp(p, word, n) != 0)
     return fail(S, p, "invalid literal (expected '%s')", word);
@@ -348,7 +349,7 @@ static const char *scan_word(scanner *S, const char *p, const char *word,
 }
 
 /* Report a byte that cannot start a value. */
-static const char *bad_value(scanner *S, const char *p) {
+static const char *bad_value(Scanner *S, const char *p) {
   unsigned char c = (unsigned char)*p;
   if (c == 'N' || c == 'I')
     return fail(S, p, "NaN and Infinity are not valid JSON");
@@ -363,16 +364,16 @@ typedef struct {
   size_t keylen;
   js_elem_fn fn;
   void *ud; /* passed through to fn */
-} list_hook;
+} ListHook;
 
 /*
 ** The validator behind js_parse and js_parse_list (h NULL for the former).
 ** stack[] holds the open brackets; depth counts them. For the hook, lst is
 ** the depth at which list elements sit (-1: not inside the list).
 */
-static int parse(const char *s, size_t len, const list_hook *h, js_val *out,
+static int parse(const char *s, size_t len, const ListHook *h, js_val *out,
                  js_err *err) {
-  scanner S;
+  Scanner S;
   unsigned char stack[JS_MAX_DEPTH];
   const char *p, *q, *end = s + len, *top = NULL, *el = NULL;
   int depth = 0, lst = -1, key_seen = 0, pending = 0;
@@ -554,7 +555,7 @@ int js_parse(const char *s, size_t len, js_val *out, js_err *err) {
 /* Validate one JSON document and report the list's elements; see jscan.h. */
 int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
                   js_elem_fn fn, void *ud, js_val *out, js_err *err) {
-  list_hook h;
+  ListHook h;
   h.key = key;
   h.keylen = keylen;
   h.fn = fn;

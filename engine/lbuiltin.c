@@ -1,11 +1,12 @@
-/* icx.builtin: the asset scripts compiled into the binary, so `icx run
- * contacts` needs no file beside an installed or containerised icx. Only
- * the text is served: lualib/icx/assets.lua loads it through the same
- * sandbox as a script file.
- *
- *   icx.builtin.script(name) -> text, chunkname | nil   ("contacts")
- *   icx.builtin.names() -> {name, ...}                  in build order
- */
+/*
+** lbuiltin.c: icx.builtin, the asset scripts compiled into the binary, so
+** `icx run contacts` needs no file beside an installed or containerised
+** icx. Only the text is served: lualib/icx/assets.lua loads it through the
+** same sandbox as a script file.
+**
+**   icx.builtin.script(name) -> text, chunkname | nil   ("contacts")
+**   icx.builtin.names() -> {name, ...}                  in build order
+*/
 
 #include <string.h>
 

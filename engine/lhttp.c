@@ -1,51 +1,70 @@
-/* icx.http: many HTTP requests in flight over libcurl's multi interface.
- *
- *   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
- *   Multi:start(req) -> id                 starts a transfer, never blocks
- *       req = {url=, method="GET", headers={"Name: value", ...}, body=,
- *              timeout=120, connect_timeout=10, max_bytes=64 MiB, ca_file=}
- *   Multi:wait([seconds]) -> {completion, ...}
- *       blocks until at least one transfer finishes, the time is up or a
- *       signal was caught (see signals.h)
- *       (an empty list then, or at once when nothing is in flight);
- *       completion = {id=, status=, headers={lower-case name -> value},
- *                     body=, bytes=, ms=, url=, http_version=,
- *                     reused= (true: no new connection was opened),
- *                     err=nil|message, code=nil|"timeout"|"too_large"|
- *                     "tls"|"resolve"|"connect"|"transport"}
- *                     ("tls": the peer's certificate was refused; no retry
- *                     will change that; "resolve", "connect": the host's
- *                     name did not resolve, or nothing answered on its port)
- *   Multi:pending() -> n                   transfers started, not reported
- *   Multi:cancel(id) -> boolean            drops a transfer in flight
- *   Multi:close()                          idempotent; also __gc, __close
- *   icx.http.version, icx.http.user_agent ("icx/<version>"),
- *   icx.http.curl_version
- *
- * A Multi owns one curl share handle, so every transfer it runs shares DNS
- * answers, TLS sessions and the pool of kept-alive connections. TLS
- * verification is always on; `ca_file` adds trust, nothing removes it.
- * Bodies are decoded (gzip and whatever else curl offers) and capped at
- * max_bytes after decoding, so a huge or hostile response fails with code
- * "too_large" instead of exhausting memory.
- *
- * No Lua runs inside curl callbacks: they only copy bytes into C buffers
- * owned by the transfer, and the transfer stays linked into the Multi until
- * its completion table is fully built, so an error while building it (out of
- * memory) leaks nothing: the Multi still owns it and reports it next time.
- */
+/*
+** lhttp.c: icx.http, many HTTP requests in flight over libcurl's multi
+** interface.
+**
+**   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
+**   Multi:start(req) -> id                 starts a transfer, never blocks
+**       req = {url=, method="GET", headers={"Name: value", ...}, body=,
+**              timeout=120, connect_timeout=10, low_speed_time=30,
+**              max_bytes=64 MiB, ca_file=}
+**       (seconds, except max_bytes; a request that cannot even be set up
+**       still gets an id and fails as a "setup" completion on the next wait)
+**   Multi:wait([seconds]) -> {completion, ...}
+**       blocks until at least one transfer finishes, the time is up or a
+**       signal was caught (see signals.h)
+**       (an empty list then, or at once when nothing is in flight);
+**       completion = {id=, status=, headers={lower-case name -> value},
+**                     body=, bytes=, ms=, url=, http_version=,
+**                     reused= (true: no new connection was opened),
+**                     err=nil|message, code=nil|"timeout"|"too_large"|
+**                     "tls"|"setup"|"resolve"|"connect"|"transport"}
+**         "resolve", "connect": the host's name did not resolve, or
+**                    nothing answered on its port (said at once by lualib)
+**         "timeout": past `timeout`, or under 100 bytes/s for
+**                    `low_speed_time` seconds (a server trickling bytes)
+**         "too_large": the decoded body passed max_bytes (the transfer is
+**                    cut as soon as it does, not after buffering it all)
+**         "tls":     the peer's certificate was refused; no retry helps
+**         "setup":   curl refused the request before sending it (an option
+**                    it rejects, a header past its 1 MiB limit, no memory);
+**                    no retry helps
+**   Multi:pending() -> n                   transfers started, not reported
+**   Multi:cancel(id) -> boolean            drops a transfer in flight
+**   Multi:close()                          idempotent; also __gc, __close
+**   icx.http.version, icx.http.user_agent ("icx/<version>"),
+**   icx.http.curl_version
+**
+** A Multi owns one curl share handle, so every transfer it runs shares DNS
+** answers, TLS sessions and the pool of kept-alive connections. TLS
+** verification is always on; `ca_file` adds trust, nothing removes it.
+** Redirects are never followed: the Authorization header must not go to
+** whatever host a 3xx names, so the 3xx itself is the completion. Bodies
+** are decoded (gzip and whatever else curl offers) and capped at max_bytes
+** after decoding, so a huge, hostile or endless response fails with code
+** "too_large" instead of exhausting memory; one that never ends slowly is
+** cut by low_speed_time or timeout.
+**
+** No Lua runs inside curl callbacks: they only copy bytes into C buffers
+** owned by the transfer, and the transfer stays linked into the Multi until
+** its completion table is fully built, so an error while building it (out of
+** memory) leaks nothing: the Multi still owns it and reports it next time.
+*/
 
 #include <ctype.h>
+#include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "buf.h"
+#include "class.h"
+#include "clock.h"
 #include "modules.h"
 #include "opts.h"
 #include "signals.h"
@@ -59,90 +78,71 @@
 #define DEFAULT_TIMEOUT 120.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_BYTES ((lua_Integer)64 << 20)
+#define DEFAULT_LOW_SPEED_TIME 30.0
+/* Bytes per second below which a transfer counts as stalled. */
+#define LOW_SPEED_LIMIT 100
+/* Request line and headers beyond this are refused before curl sees them:
+** curl's own limit is 1 MiB including the headers it adds itself. */
+#define MAX_REQUEST_HEAD 1000000
 /* Response headers beyond this are a broken or hostile server. */
 #define MAX_HEADER_BYTES ((size_t)1 << 20)
 
-/* A growable byte buffer in C memory. */
-struct xbuf {
-  char *data; /* owned; NULL until the first byte */
-  size_t len;
-  size_t cap;
-};
-
 /* One transfer, from start() until wait() has reported it. */
-struct xfer {
-  struct xfer *next;
+typedef struct Xfer {
+  struct Xfer *next;
   CURL *easy;                 /* owned */
   struct curl_slist *headers; /* owned request headers */
-  struct xbuf body;           /* owned response body, decoded */
-  struct xbuf head;           /* owned header lines of the last response */
+  struct buf body;            /* owned response body, decoded */
+  struct buf head;            /* owned header lines of the last response */
   lua_Integer id;
   curl_off_t max_bytes;
-  int too_large; /* the body passed max_bytes */
-  int oom;       /* a buffer could not grow */
-  int done;      /* curl has finished it (result is set) */
+  int too_large;    /* the body passed max_bytes */
+  int oom;          /* a buffer could not grow */
+  int setup_failed; /* never started: result says why */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
-};
+} Xfer;
 
 /* The Multi userdata. */
-struct multi {
-  CURLM *multi;        /* owned; NULL once closed */
-  CURLSH *share;       /* owned; DNS, TLS sessions, connections */
-  struct xfer *active; /* owned: transfers in flight */
-  struct xfer *done;   /* owned: finished, not yet reported, oldest first */
-  struct xfer **done_tail;
+typedef struct {
+  CURLM *multi;  /* owned; NULL once closed */
+  CURLSH *share; /* owned; DNS, TLS sessions, connections */
+  Xfer *active;  /* owned: transfers in flight */
+  Xfer *done;    /* owned: finished, not yet reported, oldest first */
+  Xfer **done_tail;
   lua_Integer next_id;
   int pending; /* transfers in either list */
-};
-
-/* Appends n bytes; returns 0 when memory runs out (the buffer is intact). */
-static int xbuf_add(struct xbuf *b, const char *p, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *d = realloc(b->data, cap);
-    if (!d)
-      return 0;
-    b->data = d;
-    b->cap = cap;
-  }
-  memcpy(b->data + b->len, p, n);
-  b->len += n;
-  b->data[b->len] = '\0';
-  return 1;
-}
+} Multi;
 
 /* Frees a transfer and everything it owns; it must not be in a multi. */
-static void xfer_free(struct xfer *x) {
+static void xfer_free(Xfer *x) {
   if (x->easy)
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->headers);
-  free(x->body.data);
-  free(x->head.data);
+  buf_free(&x->body);
+  buf_free(&x->head);
   free(x);
 }
 
-/* Appends one request header line; returns 0 when out of memory. */
-static int add_header(struct xfer *x, const char *line) {
+/* Appends one request header line: CURLE_OK, or CURLE_OUT_OF_MEMORY. */
+static CURLcode add_header(Xfer *x, const char *line) {
   struct curl_slist *s = curl_slist_append(x->headers, line);
   if (!s)
-    return 0;
+    return CURLE_OUT_OF_MEMORY;
   x->headers = s;
-  return 1;
+  return CURLE_OK;
 }
 
 /* curl write callback: body bytes into the transfer's buffer, up to
- * max_bytes. Returning less than given makes curl fail the transfer. */
+** max_bytes. Returning less than given makes curl fail the transfer. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  struct xfer *x = ud;
+  Xfer *x = ud;
   size_t len = size * n;
   if ((curl_off_t)(x->body.len + len) > x->max_bytes) {
     x->too_large = 1;
     return 0;
   }
-  if (!xbuf_add(&x->body, p, len)) {
+  if (buf_append(&x->body, p, len) != 0) {
     x->oom = 1;
     return 0;
   }
@@ -150,53 +150,32 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 }
 
 /* curl header callback: keeps the header lines of the last response only
- * (a 100 Continue or a proxy's answer comes first and is dropped). */
+** (a 100 Continue or a proxy's answer comes first and is dropped). */
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
-  struct xfer *x = ud;
+  Xfer *x = ud;
   size_t len = size * n;
   if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
-    x->head.len = 0;
+    buf_reset(&x->head);
   if (x->head.len + len > MAX_HEADER_BYTES)
     return 0;
-  if (!xbuf_add(&x->head, p, len)) {
+  if (buf_append(&x->head, p, len) != 0) {
     x->oom = 1;
     return 0;
   }
   return len;
 }
 
-/* Seconds on the monotonic clock. */
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* The open Multi at `arg`, or raises.  [-0, +0, v] */
-static struct multi *check_multi(lua_State *L, int arg) {
-  struct multi *m = luaL_checkudata(L, arg, MULTI_MT);
+static Multi *check_multi(lua_State *L, int arg) {
+  Multi *m = luaL_checkudata(L, arg, MULTI_MT);
   if (!m->multi)
     luaL_error(L, "icx.http: attempt to use a closed Multi");
   return m;
 }
 
-/* Optional string field, borrowed from the table at idx (which stays on
- * the stack), or NULL.  [-0, +0, v] */
-static const char *opt_string(lua_State *L, int idx, const char *key) {
-  const char *s = NULL;
-  int t = lua_getfield(L, idx, key);
-  if (t != LUA_TNIL) {
-    if (t != LUA_TSTRING)
-      luaL_error(L, "icx.http: '%s' must be a string", key);
-    s = lua_tostring(L, -1);
-  }
-  lua_pop(L, 1);
-  return s;
-}
-
 /* Checks a request's header list: strings "Name: value" without CR or LF,
- * so a value from a script cannot smuggle in another header.
- * [-0, +0, v] */
+** so a value from a script cannot smuggle in another header.
+** [-0, +0, v] */
 static void check_headers(lua_State *L, int idx) {
   lua_Integer n = luaL_len(L, idx);
   for (lua_Integer i = 1; i <= n; i++) {
@@ -212,18 +191,17 @@ static void check_headers(lua_State *L, int idx) {
 }
 
 /* Moves finished transfers from curl's message queue to the done list. */
-static void harvest(struct multi *m) {
+static void harvest(Multi *m) {
   CURLMsg *msg;
   int left;
   while ((msg = curl_multi_info_read(m->multi, &left))) {
     if (msg->msg != CURLMSG_DONE)
       continue;
-    struct xfer *x = NULL;
+    Xfer *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     x->result = msg->data.result;
-    x->done = 1;
     curl_multi_remove_handle(m->multi, x->easy);
-    for (struct xfer **p = &m->active; *p; p = &(*p)->next)
+    for (Xfer **p = &m->active; *p; p = &(*p)->next)
       if (*p == x) {
         *p = x->next;
         break;
@@ -235,8 +213,8 @@ static void harvest(struct multi *m) {
 }
 
 /* Pushes the response headers as {lower-case name -> value}; repeated
- * headers are joined with ", " as HTTP allows.  [-0, +1, m] */
-static void push_headers(lua_State *L, const struct xbuf *head) {
+** headers are joined with ", " as HTTP allows.  [-0, +1, m] */
+static void push_headers(lua_State *L, const struct buf *head) {
   lua_newtable(L);
   if (!head->data)
     return;
@@ -288,15 +266,17 @@ static int is_tls_refusal(CURLcode rc) {
 }
 
 /* Pushes the completion table of a finished transfer.  [-0, +1, m] */
-static void push_completion(lua_State *L, struct xfer *x) {
+static void push_completion(lua_State *L, Xfer *x) {
   long status = 0, version = 0, connects = 0;
   curl_off_t total_us = 0;
   char *url = NULL;
-  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
-  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
-  curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
-  curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+  if (x->easy) { /* NULL when even curl_easy_init failed */
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &total_us);
+    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+    curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+    curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects);
+  }
   lua_createtable(L, 0, 11);
   lua_pushinteger(L, x->id);
   lua_setfield(L, -2, "id");
@@ -329,7 +309,11 @@ static void push_completion(lua_State *L, struct xfer *x) {
   } else if (x->oom) {
     lua_pushliteral(L, "out of memory reading the response");
   } else {
-    if (x->result == CURLE_OPERATION_TIMEDOUT)
+    /* curl answers "Out of memory" for a request it cannot build, such as
+    ** a header past its 1 MiB limit: retrying cannot help. */
+    if (x->setup_failed || x->result == CURLE_OUT_OF_MEMORY)
+      code = "setup";
+    else if (x->result == CURLE_OPERATION_TIMEDOUT)
       code = "timeout";
     else if (x->result == CURLE_COULDNT_RESOLVE_HOST ||
              x->result == CURLE_COULDNT_RESOLVE_PROXY)
@@ -348,21 +332,12 @@ static void push_completion(lua_State *L, struct xfer *x) {
 /* icx.http.multi([opts]) -> Multi */
 static int http_multi(lua_State *L) {
   static const char *const keys[] = {"max_host_connections", NULL};
-  long max_host = 0;
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    icx_opts_check(L, 1, "icx.http", "multi{}", keys);
-    if (lua_getfield(L, 1, "max_host_connections") != LUA_TNIL) {
-      if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0)
-        luaL_error(L, "icx.http: 'max_host_connections' must be an integer "
-                      ">= 0");
-      max_host = (long)lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
-  }
+  icx_opts_check(L, 1, "icx.http", "multi{}", keys);
+  long max_host = (long)icx_opts_integer(L, 1, "icx.http",
+                                         "max_host_connections", 0, 0, INT_MAX);
   /* Created closed with its metatable first, so a failure below leaves a
-   * harmless closed userdata for the collector. */
-  struct multi *m = lua_newuserdatauv(L, sizeof *m, 0);
+  ** harmless closed userdata for the collector. */
+  Multi *m = lua_newuserdatauv(L, sizeof *m, 0);
   memset(m, 0, sizeof *m);
   m->done_tail = &m->done;
   luaL_setmetatable(L, MULTI_MT);
@@ -387,41 +362,102 @@ static int http_multi(lua_State *L) {
   return 1;
 }
 
+/* A positive number of seconds or milliseconds rounded up, capped at a
+** billion (decades) so a huge option cannot overflow the conversion. */
+static long clamp_long(double v) {
+  return v > 1e9 ? 1000000000L : (long)ceil(v);
+}
+
+/* Sets every option of a transfer; the first failure stops and is returned
+** (CURLE_OK when all took). Every return is checked because a refused
+** option (a string past curl's 8 MB input limit, no memory) must fail the
+** transfer, not let it run without, say, its CA file or its timeout. */
+static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
+                           const char *method, const char *body,
+                           size_t body_len, double timeout, double ctimeout,
+                           double low_speed, const char *ca_file) {
+  CURL *e = x->easy;
+  CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                          \
+  do {                                                                         \
+    if (!rc)                                                                   \
+      rc = curl_easy_setopt(e, opt, val);                                      \
+  } while (0)
+  SET(CURLOPT_PRIVATE, (char *)x);
+  SET(CURLOPT_SHARE, m->share);
+  SET(CURLOPT_URL, url);
+  SET(CURLOPT_HTTPHEADER, x->headers);
+  SET(CURLOPT_WRITEFUNCTION, on_body);
+  SET(CURLOPT_WRITEDATA, (void *)x);
+  SET(CURLOPT_HEADERFUNCTION, on_header);
+  SET(CURLOPT_HEADERDATA, (void *)x);
+  SET(CURLOPT_ERRORBUFFER, x->errbuf);
+  SET(CURLOPT_NOSIGNAL, 1L);
+  SET(CURLOPT_ACCEPT_ENCODING, "");
+  SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+  SET(CURLOPT_PIPEWAIT, 1L);
+  SET(CURLOPT_TCP_KEEPALIVE, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  /* Redirects would carry the Authorization header to wherever the server
+  ** points; Intercom's API does not redirect, so a 3xx is reported as is. */
+  SET(CURLOPT_FOLLOWLOCATION, 0L);
+  SET(CURLOPT_TIMEOUT_MS, clamp_long(timeout * 1000));
+  SET(CURLOPT_CONNECTTIMEOUT_MS, clamp_long(ctimeout * 1000));
+  /* A server trickling bytes would otherwise hold a slot until the overall
+  ** timeout; below LOW_SPEED_LIMIT for low_speed seconds is a "timeout". */
+  SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_LIMIT);
+  SET(CURLOPT_LOW_SPEED_TIME, clamp_long(low_speed));
+  SET(CURLOPT_MAXFILESIZE_LARGE, x->max_bytes);
+  if (ca_file)
+    SET(CURLOPT_CAINFO, ca_file);
+  if (!strcmp(method, "HEAD"))
+    SET(CURLOPT_NOBODY, 1L);
+  else if (!strcmp(method, "POST"))
+    SET(CURLOPT_POST, 1L);
+  else if (strcmp(method, "GET") != 0)
+    SET(CURLOPT_CUSTOMREQUEST, method);
+  if (body || !strcmp(method, "POST")) {
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    SET(CURLOPT_COPYPOSTFIELDS, body ? body : "");
+  }
+#undef SET
+  return rc;
+}
+
 /* Multi:start(req) -> id */
 static int multi_start(lua_State *L) {
-  static const char *const keys[] = {"method",    "url",     "headers",
-                                     "body",      "timeout", "connect_timeout",
-                                     "max_bytes", "ca_file", NULL};
-  struct multi *m = check_multi(L, 1);
+  static const char *const keys[] = {
+      "method",          "url",       "headers", "body",           "timeout",
+      "connect_timeout", "max_bytes", "ca_file", "low_speed_time", NULL};
+  Multi *m = check_multi(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   icx_opts_check(L, 2, "icx.http", "request", keys);
 
   /* Everything is checked before anything is allocated, so a bad request
-   * raises with no C memory to free. */
-  const char *url = opt_string(L, 2, "url");
+  ** raises with no C memory to free. */
+  const char *url = icx_opts_string(L, 2, "icx.http", "url", NULL);
   if (!url)
     return luaL_error(L, "icx.http: request needs a 'url'");
   if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
     return luaL_error(L, "icx.http: url must start with https:// or http://");
-  const char *method = opt_string(L, 2, "method");
+  const char *method = icx_opts_string(L, 2, "icx.http", "method", NULL);
   if (!method)
     method = "GET";
   for (const char *c = method; *c; c++)
     if (!isupper((unsigned char)*c))
       return luaL_error(L, "icx.http: method '%s' must be upper case", method);
   size_t body_len = 0;
-  const char *body = NULL;
-  if (lua_getfield(L, 2, "body") != LUA_TNIL) {
-    if (lua_type(L, -1) != LUA_TSTRING)
-      return luaL_error(L, "icx.http: 'body' must be a string");
-    body = lua_tolstring(L, -1, &body_len);
-  }
-  lua_pop(L, 1); /* the string stays alive in the request table */
+  const char *body = icx_opts_string(L, 2, "icx.http", "body", &body_len);
   if (body && (!strcmp(method, "GET") || !strcmp(method, "HEAD")))
     return luaL_error(L, "icx.http: a %s request cannot have a body", method);
-  int htype = lua_getfield(L, 2, "headers");
+  int htype = icx_opts_get(L, 2, "headers");
   if (htype != LUA_TNIL && htype != LUA_TTABLE)
-    return luaL_error(L, "icx.http: 'headers' must be a list of strings");
+    return luaL_error(L, "icx.http: option 'headers' must be a list of "
+                         "strings");
   if (htype == LUA_TTABLE)
     check_headers(L, -1);
   int hidx = lua_gettop(L);
@@ -429,101 +465,85 @@ static int multi_start(lua_State *L) {
       icx_opts_positive(L, 2, "icx.http", "timeout", DEFAULT_TIMEOUT);
   double ctimeout = icx_opts_positive(L, 2, "icx.http", "connect_timeout",
                                       DEFAULT_CONNECT_TIMEOUT);
-  lua_Integer max_bytes = DEFAULT_MAX_BYTES;
-  if (lua_getfield(L, 2, "max_bytes") != LUA_TNIL) {
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) <= 0)
-      return luaL_error(L, "icx.http: 'max_bytes' must be an integer > 0");
-    max_bytes = lua_tointeger(L, -1);
-  }
-  lua_pop(L, 1);
-  const char *ca_file = opt_string(L, 2, "ca_file");
+  lua_Integer max_bytes = icx_opts_integer(
+      L, 2, "icx.http", "max_bytes", DEFAULT_MAX_BYTES, 1, LUA_MAXINTEGER);
+  const char *ca_file = icx_opts_string(L, 2, "icx.http", "ca_file", NULL);
+  double low_speed = icx_opts_positive(L, 2, "icx.http", "low_speed_time",
+                                       DEFAULT_LOW_SPEED_TIME);
 
-  struct xfer *x = calloc(1, sizeof *x);
+  size_t head = strlen(method) + strlen(url) + 16;
+  if (htype == LUA_TTABLE) {
+    lua_Integer n = luaL_len(L, hidx);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_geti(L, hidx, i);
+      head += lua_rawlen(L, -1) + 2;
+      lua_pop(L, 1);
+    }
+  }
+
+  Xfer *x = calloc(1, sizeof *x);
   if (!x)
     return luaL_error(L, "icx.http: out of memory");
+  x->max_bytes = (curl_off_t)max_bytes;
+  x->id = m->next_id++;
   x->easy = curl_easy_init();
-  int ok = x->easy != NULL;
+  CURLcode rc = x->easy ? CURLE_OK : CURLE_FAILED_INIT;
+  if (!rc && head > MAX_REQUEST_HEAD) {
+    /* curl fails such a request with "Out of memory" only once connected,
+    ** and (7.88) leaves that connection in the pool, where later requests
+    ** to the host wait on it until their timeout. Refused here instead. */
+    snprintf(x->errbuf, sizeof x->errbuf,
+             "cannot start the transfer: request line and headers of %zu "
+             "bytes are over the %d-byte limit",
+             head, MAX_REQUEST_HEAD);
+    rc = CURLE_BAD_FUNCTION_ARGUMENT;
+  }
   int has_type = 0;
-  if (ok && htype == LUA_TTABLE) {
+  if (htype == LUA_TTABLE) {
     lua_Integer n = luaL_len(L, hidx);
-    for (lua_Integer i = 1; ok && i <= n; i++) {
+    for (lua_Integer i = 1; !rc && i <= n; i++) {
       lua_geti(L, hidx, i); /* checked strings: cannot raise */
       const char *h = lua_tostring(L, -1);
       has_type |= strncasecmp(h, "content-type:", 13) == 0;
-      ok = add_header(x, h);
+      rc = add_header(x, h);
       lua_pop(L, 1);
     }
   }
   /* curl would otherwise wait a round trip for "100 Continue", and label a
-   * bodiless POST as a form. */
-  if (ok && (body || !strcmp(method, "POST")))
-    ok = add_header(x, "Expect:");
-  if (ok && !strcmp(method, "POST") && !has_type)
-    ok = add_header(x, "Content-Type:");
-  CURL *e = x->easy;
-  x->max_bytes = (curl_off_t)max_bytes;
-  x->id = m->next_id;
-  if (ok) {
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
-    curl_easy_setopt(e, CURLOPT_SHARE, m->share);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS,
-                     (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    /* Redirects would carry the Authorization header to wherever the
-     * server points; Intercom's API does not redirect. */
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(ctimeout * 1000));
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
-    if (ca_file)
-      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
-    if (!strcmp(method, "HEAD")) {
-      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (!strcmp(method, "POST")) {
-      curl_easy_setopt(e, CURLOPT_POST, 1L);
-    } else if (strcmp(method, "GET") != 0) {
-      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    }
-    if (body || !strcmp(method, "POST")) {
-      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-      ok = curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") ==
-           CURLE_OK;
-    }
-  }
-  if (ok)
-    ok = curl_multi_add_handle(m->multi, e) == CURLM_OK;
-  if (!ok) {
-    xfer_free(x);
-    return luaL_error(L, "icx.http: cannot start a transfer (out of memory)");
-  }
-  x->next = m->active;
-  m->active = x;
+  ** bodiless POST as a form. */
+  if (!rc && (body || !strcmp(method, "POST")))
+    rc = add_header(x, "Expect:");
+  if (!rc && !strcmp(method, "POST") && !has_type)
+    rc = add_header(x, "Content-Type:");
+  if (!rc)
+    rc = setup_easy(m, x, url, method, body, body_len, timeout, ctimeout,
+                    low_speed, ca_file);
+  if (!rc && curl_multi_add_handle(m->multi, x->easy) != CURLM_OK)
+    rc = CURLE_FAILED_INIT;
   m->pending++;
-  m->next_id++;
+  if (rc) {
+    /* Reported by the next wait like any failed transfer, never raised and
+    ** never left waiting: a scheduler parked on this id would hang. */
+    x->setup_failed = 1;
+    x->result = rc;
+    if (strncmp(x->errbuf, "cannot start", 12) != 0)
+      snprintf(x->errbuf, sizeof x->errbuf, "cannot start the transfer: %s",
+               curl_easy_strerror(rc));
+    *m->done_tail = x;
+    m->done_tail = &x->next;
+  } else {
+    x->next = m->active;
+    m->active = x;
+  }
   lua_pushinteger(L, x->id);
   return 1;
 }
 
 /* Multi:wait([seconds]) -> list of completions */
 static int multi_wait(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   double timeout = luaL_optnumber(L, 2, 0);
-  double deadline = mono_now() + (timeout > 0 ? timeout : 0);
+  double deadline = icx_clock_now() + (timeout > 0 ? timeout : 0);
   for (;;) {
     int running = 0;
     CURLMcode rc = curl_multi_perform(m->multi, &running);
@@ -532,7 +552,7 @@ static int multi_wait(lua_State *L) {
     harvest(m);
     if (m->done || !m->active)
       break;
-    double left = deadline - mono_now();
+    double left = deadline - icx_clock_now();
     if (left <= 0)
       break;
     int ms = left > 1e6 ? 1000000000 : (int)ceil(left * 1000);
@@ -548,7 +568,7 @@ static int multi_wait(lua_State *L) {
   lua_newtable(L);
   int n = 0;
   while (m->done) {
-    struct xfer *x = m->done;
+    Xfer *x = m->done;
     push_completion(L, x);
     lua_rawseti(L, -2, ++n);
     /* Only now, with the table safe in the list, is the transfer freed. */
@@ -563,19 +583,19 @@ static int multi_wait(lua_State *L) {
 
 /* Multi:pending() -> n */
 static int multi_pending(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   lua_pushinteger(L, m->pending);
   return 1;
 }
 
 /* Multi:cancel(id) -> boolean: true when the transfer was still known. */
 static int multi_cancel(lua_State *L) {
-  struct multi *m = check_multi(L, 1);
+  Multi *m = check_multi(L, 1);
   lua_Integer id = luaL_checkinteger(L, 2);
-  struct xfer **lists[2] = {&m->active, &m->done};
+  Xfer **lists[2] = {&m->active, &m->done};
   for (int l = 0; l < 2; l++)
-    for (struct xfer **p = lists[l]; *p; p = &(*p)->next) {
-      struct xfer *x = *p;
+    for (Xfer **p = lists[l]; *p; p = &(*p)->next) {
+      Xfer *x = *p;
       if (x->id != id)
         continue;
       *p = x->next;
@@ -596,19 +616,19 @@ static int multi_cancel(lua_State *L) {
 }
 
 /* Multi:close(), __gc and __close: frees every transfer, then the handles.
- * Transfers go first because curl refuses to free a share still in use. */
+** Transfers go first because curl refuses to free a share still in use. */
 static int multi_close(lua_State *L) {
-  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  Multi *m = luaL_checkudata(L, 1, MULTI_MT);
   if (!m->multi)
     return 0;
   while (m->active) {
-    struct xfer *x = m->active;
+    Xfer *x = m->active;
     m->active = x->next;
     curl_multi_remove_handle(m->multi, x->easy);
     xfer_free(x);
   }
   while (m->done) {
-    struct xfer *x = m->done;
+    Xfer *x = m->done;
     m->done = x->next;
     xfer_free(x);
   }
@@ -623,7 +643,7 @@ static int multi_close(lua_State *L) {
 
 /* __tostring: "icx.http.Multi (2 pending)" or "icx.http.Multi (closed)" */
 static int multi_tostring(lua_State *L) {
-  struct multi *m = luaL_checkudata(L, 1, MULTI_MT);
+  Multi *m = luaL_checkudata(L, 1, MULTI_MT);
   if (!m->multi)
     lua_pushfstring(L, "%s (closed)", MULTI_MT);
   else
@@ -639,7 +659,6 @@ static const luaL_Reg multi_methods[] = {
 static const luaL_Reg multi_meta[] = {{"__gc", multi_close},
                                       {"__close", multi_close},
                                       {"__tostring", multi_tostring},
-                                      {"__index", NULL},
                                       {NULL, NULL}};
 
 static const luaL_Reg http_funcs[] = {{"multi", http_multi}, {NULL, NULL}};
@@ -647,15 +666,10 @@ static const luaL_Reg http_funcs[] = {{"multi", http_multi}, {NULL, NULL}};
 /* require "icx.http": the Multi metatable and the module table. */
 int luaopen_icx_http(lua_State *L) {
   /* Reference-counted by curl and cheap after the first call; never undone,
-   * since other states of the process may still use curl. */
+  ** since other states of the process may still use curl. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return luaL_error(L, "icx.http: curl_global_init failed");
-  luaL_newmetatable(L, MULTI_MT);
-  luaL_setfuncs(L, multi_meta, 0);
-  luaL_newlibtable(L, multi_methods);
-  luaL_setfuncs(L, multi_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  icx_class_new(L, MULTI_MT, multi_meta, multi_methods, 0);
   luaL_newlib(L, http_funcs);
   lua_pushliteral(L, ICX_VERSION);
   lua_setfield(L, -2, "version");

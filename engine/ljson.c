@@ -6,9 +6,10 @@
 **   icx.json.encode(value) -> text
 **   icx.json.bignum(literal) -> Bignum
 **   icx.json.null        light userdata NULL (the same value as cjson.null)
-**   icx.json.array_mt    metatable of decoded arrays; set it to encode [] /
-*holes
-**   icx.json.object_mt   metatable of decoded objects; set it to encode {}
+**   icx.json.array_mt    metatable of decoded arrays; set it on a table to
+**                        encode it as an array, [] when empty
+**   icx.json.object_mt   metatable of decoded objects; set it on a table to
+**                        encode it as an object, {} when empty
 **   icx.json.bignum_mt   metatable of Bignum values
 **
 **   page:count() -> n                 also #page
@@ -49,6 +50,7 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "class.h"
 #include "jscan.h"
 #include "ljson.h"
 
@@ -925,10 +927,14 @@ static const luaL_Reg page_methods[] = {
     {"record", page_record}, {"body", page_body},
     {"close", page_close},   {NULL, NULL}};
 
-static const luaL_Reg page_meta_methods[] = {
-    {"__index", NULL},       {"__gc", page_close},
-    {"__close", page_close}, {"__tostring", page_tostring},
-    {"__len", page_count},   {NULL, NULL}};
+static const luaL_Reg page_meta_methods[] = {{"__gc", page_close},
+                                             {"__close", page_close},
+                                             {"__tostring", page_tostring},
+                                             {"__len", page_count},
+                                             {NULL, NULL}};
+
+static const luaL_Reg encoder_meta_methods[] = {{"__gc", encoder_gc},
+                                                {NULL, NULL}};
 
 static const luaL_Reg bignum_meta_methods[] = {{"__tostring", bignum_tostring},
                                                {"__eq", bignum_eq},
@@ -950,23 +956,10 @@ static void push_upvalues(lua_State *L) {
 
 /* Open icx.json. */
 int luaopen_icx_json(lua_State *L) {
-  luaL_newmetatable(L, ENCODER_MT);
-  lua_pushcfunction(L, encoder_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
-
-  push_upvalues(L); /* the bignum metatable gets its methods */
-  luaL_setfuncs(L, bignum_meta_methods, 0);
-  lua_pop(L, 3);
-
-  luaL_newmetatable(L, PAGE_MT);
+  icx_class_new(L, ENCODER_MT, encoder_meta_methods, NULL, 0);
+  icx_class_new(L, BIGNUM_MT, bignum_meta_methods, NULL, 0);
   push_upvalues(L);
-  luaL_setfuncs(L, page_meta_methods, NUPVALUES);
-  lua_newtable(L);
-  push_upvalues(L);
-  luaL_setfuncs(L, page_methods, NUPVALUES);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  icx_class_new(L, PAGE_MT, page_meta_methods, page_methods, NUPVALUES);
 
   lua_newtable(L);
   push_upvalues(L);

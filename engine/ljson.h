@@ -15,7 +15,7 @@
 #include "jscan.h"
 
 /* Opens the module; registered by the runtime as package.preload["icx.json"].
- */
+*/
 int luaopen_icx_json(lua_State *L);
 
 /*

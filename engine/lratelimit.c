@@ -1,52 +1,46 @@
 /* icx.ratelimit: the token bucket of tbucket.c as a Lua object.
- *
- *   icx.ratelimit.bucket{limit=166, window=10, now=seconds} -> Bucket
- *   Bucket:take([now]) -> 0, ticket | seconds
- *                          0: go (ticket identifies the grant for sync);
- *                          else wait that long and ask again
- *   Bucket:sync(limit, remaining, reset_unix
- *               [, now_unix [, now_mono [, ticket]]])
- *                          re-align from a response's X-RateLimit-* values;
- *                          ticket: what take returned for its request
- *   Bucket:state([now]) -> {limit=, window=, tokens=, synced=,
- *                           remaining=, reset_in=}
- *
- * Times are seconds. `now` arguments are the monotonic clock (icx.sys.now)
- * and default to it; tests pass their own to run without sleeping. sync's
- * limit and remaining may be nil (header absent), reset_unix too.
- */
+**
+**   icx.ratelimit.bucket{limit=166, window=10, now=seconds} -> Bucket
+**   Bucket:take([now]) -> 0, ticket | seconds
+**                          0: go (ticket identifies the grant for sync);
+**                          else wait that long and ask again
+**   Bucket:sync(limit, remaining, reset_unix
+**               [, now_unix [, now_mono [, ticket]]])
+**                          re-align from a response's X-RateLimit-* values;
+**                          ticket: what take returned for its request
+**   Bucket:state([now]) -> {limit=, window=, tokens=, synced=,
+**                           remaining=, reset_in=}
+**
+** Times are seconds. `now` arguments are the monotonic clock (icx.sys.now)
+** and default to it; tests pass their own to run without sleeping. sync's
+** limit and remaining may be nil (header absent), reset_unix too.
+*/
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "class.h"
+#include "clock.h"
 #include "modules.h"
 #include "opts.h"
 #include "tbucket.h"
 
 #define BUCKET_MT "icx.ratelimit.Bucket"
 
-/* Seconds on the given clock as a float. */
-static double rl_clock(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The optional time argument at `arg`, or the clock `id` when absent.
- * [-0, +0, v] */
-static double rl_opt_time(lua_State *L, int arg, clockid_t id) {
+/* The optional time argument at `arg`, or the time on `now_fn` when absent.
+** [-0, +0, v] */
+static double opt_time(lua_State *L, int arg, double (*now_fn)(void)) {
   if (lua_isnoneornil(L, arg))
-    return rl_clock(id);
+    return now_fn();
   return luaL_checknumber(L, arg);
 }
 
 /* An optional count argument: -1 (ignored by tbucket) when nil.
- * [-0, +0, v] */
-static double rl_opt_count(lua_State *L, int arg) {
+** [-0, +0, v] */
+static double opt_count(lua_State *L, int arg) {
   if (lua_isnoneornil(L, arg))
     return -1;
   double v = luaL_checknumber(L, arg);
@@ -55,20 +49,12 @@ static double rl_opt_count(lua_State *L, int arg) {
 }
 
 /* icx.ratelimit.bucket(opts) -> Bucket */
-static int rl_bucket(lua_State *L) {
+static int ratelimit_bucket(lua_State *L) {
   static const char *const keys[] = {"limit", "window", "now", NULL};
-  double limit = 166, window = 10, now;
-  if (!lua_isnoneornil(L, 1)) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    icx_opts_check(L, 1, "icx.ratelimit", "bucket{}", keys);
-    limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", limit);
-    window = icx_opts_positive(L, 1, "icx.ratelimit", "window", window);
-    lua_getfield(L, 1, "now");
-    now = rl_opt_time(L, -1, CLOCK_MONOTONIC);
-    lua_pop(L, 1);
-  } else {
-    now = rl_clock(CLOCK_MONOTONIC);
-  }
+  icx_opts_check(L, 1, "icx.ratelimit", "bucket{}", keys);
+  double limit = icx_opts_positive(L, 1, "icx.ratelimit", "limit", 166);
+  double window = icx_opts_positive(L, 1, "icx.ratelimit", "window", 10);
+  double now = icx_opts_number(L, 1, "icx.ratelimit", "now", icx_clock_now());
   struct icx_tbucket *b = lua_newuserdatauv(L, sizeof *b, 0);
   icx_tbucket_init(b, limit, window, now);
   luaL_setmetatable(L, BUCKET_MT);
@@ -78,7 +64,7 @@ static int rl_bucket(lua_State *L) {
 /* Bucket:take([now]) -> 0, ticket | seconds to wait */
 static int bucket_take(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double wait = icx_tbucket_take(b, rl_opt_time(L, 2, CLOCK_MONOTONIC));
+  double wait = icx_tbucket_take(b, opt_time(L, 2, icx_clock_now));
   lua_pushnumber(L, wait);
   if (wait > 0)
     return 1;
@@ -87,15 +73,15 @@ static int bucket_take(lua_State *L) {
 }
 
 /* Bucket:sync(limit, remaining, reset_unix [, now_unix [, now_mono
- * [, ticket]]]) */
+** [, ticket]]]) */
 static int bucket_sync(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double limit = rl_opt_count(L, 2);
-  double remaining = rl_opt_count(L, 3);
-  double reset = rl_opt_count(L, 4);
-  double now_unix = rl_opt_time(L, 5, CLOCK_REALTIME);
-  double now_mono = rl_opt_time(L, 6, CLOCK_MONOTONIC);
-  double ticket = rl_opt_count(L, 7);
+  double limit = opt_count(L, 2);
+  double remaining = opt_count(L, 3);
+  double reset = opt_count(L, 4);
+  double now_unix = opt_time(L, 5, icx_clock_wall);
+  double now_mono = opt_time(L, 6, icx_clock_now);
+  double ticket = opt_count(L, 7);
   icx_tbucket_sync(b, limit, remaining, reset, now_unix, now_mono, ticket);
   return 0;
 }
@@ -103,7 +89,7 @@ static int bucket_sync(lua_State *L) {
 /* Bucket:state([now]) -> table, for progress lines and tests */
 static int bucket_state(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
-  double now = rl_opt_time(L, 2, CLOCK_MONOTONIC);
+  double now = opt_time(L, 2, icx_clock_now);
   double avail = icx_tbucket_available(b, now);
   lua_createtable(L, 0, 6);
   lua_pushnumber(L, b->limit);
@@ -136,21 +122,17 @@ static const luaL_Reg bucket_methods[] = {{"take", bucket_take},
                                           {"state", bucket_state},
                                           {NULL, NULL}};
 
-static const luaL_Reg bucket_meta[] = {
-    {"__tostring", bucket_tostring}, {"__index", NULL}, {NULL, NULL}};
+static const luaL_Reg bucket_meta[] = {{"__tostring", bucket_tostring},
+                                       {NULL, NULL}};
 
-static const luaL_Reg rl_funcs[] = {{"bucket", rl_bucket}, {NULL, NULL}};
+static const luaL_Reg ratelimit_funcs[] = {{"bucket", ratelimit_bucket},
+                                           {NULL, NULL}};
 
 /* require "icx.ratelimit": the Bucket metatable and the module table. */
 int luaopen_icx_ratelimit(lua_State *L) {
   /* The bucket owns no resource (plain memory in its userdata), so it needs
-   * no close, __gc or __close. */
-  luaL_newmetatable(L, BUCKET_MT);
-  luaL_setfuncs(L, bucket_meta, 0);
-  luaL_newlibtable(L, bucket_methods);
-  luaL_setfuncs(L, bucket_methods, 0);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
-  luaL_newlib(L, rl_funcs);
+  ** no close, __gc or __close. */
+  icx_class_new(L, BUCKET_MT, bucket_meta, bucket_methods, 0);
+  luaL_newlib(L, ratelimit_funcs);
   return 1;
 }

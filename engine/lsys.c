@@ -1,25 +1,28 @@
 /* icx.sys: clocks and process facts Lua's standard library lacks.
- *
- *   icx.sys.now() -> seconds          monotonic clock, for timers and rates
- *   icx.sys.time() -> seconds         wall clock with sub-second precision
- *   icx.sys.sleep(seconds)            blocks the whole process (tests, tools);
- *                                     returns early once a signal is caught
- *   icx.sys.trap_signals()            SIGINT/SIGTERM ask for a graceful stop
- *   icx.sys.caught_signal() -> name, number | nil   ("SIGINT", 2)
- *   icx.sys.pid() -> integer, icx.sys.hostname() -> string
- *   icx.sys.alive(pid) -> boolean     a process with that pid exists
- *   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
- *   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
- *   icx.sys.term_size(fd) -> columns, rows | nil   the terminal's size
- *   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
- *   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
- *   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
- *   icx.sys.mkdir(path) -> true | nil, err, "io"      with parents, like mkdir
- * -p icx.sys.rename(from, to) -> true | nil, err, "io" atomic replace
- *   icx.sys.remove(path) -> true | nil, err, "io"     a missing file is fine
- * (lualib needs these for JSONL files; os.rename and os.remove are trimmed
- * from the state so asset scripts cannot reach them.)
- */
+**
+**   icx.sys.now() -> seconds          monotonic clock, for timers and rates
+**   icx.sys.time() -> seconds         wall clock with sub-second precision
+**   icx.sys.sleep(seconds)            blocks the whole process (tests, tools);
+**                                     returns early once a signal is caught
+**   icx.sys.trap_signals()            SIGINT/SIGTERM ask for a graceful stop
+**   icx.sys.caught_signal() -> name, number | nil   ("SIGINT", 2)
+**   icx.sys.pid() -> integer, icx.sys.hostname() -> string
+**   icx.sys.alive(pid) -> boolean     a process with that pid exists
+**   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
+**   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+**   icx.sys.term_size(fd) -> columns, rows | nil   the terminal's size
+**   icx.sys.dumpable() -> boolean | nil   false: no core file, no ptrace
+**                                     (icx turns both off at start: the
+**                                     token must not reach a core file)
+**   icx.sys.memory() -> used, peak, limit    bytes held by the Lua state
+**   icx.sys.set_memory_limit(bytes)   0 lifts the limit (--max-memory)
+**   icx.sys.traceback([msg [, level]]) -> string   (no debug library is opened)
+**   icx.sys.mkdir(path) -> true | nil, err, "io"     with parents (mkdir -p)
+**   icx.sys.rename(from, to) -> true | nil, err, "io"   atomic replace
+**   icx.sys.remove(path) -> true | nil, err, "io"    a missing file is fine
+** (lualib needs these for JSONL files; os.rename and os.remove are trimmed
+** from the state so asset scripts cannot reach them.)
+*/
 
 #include <errno.h>
 #include <math.h>
@@ -31,33 +34,34 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "clock.h"
 #include "modules.h"
 #include "runtime.h"
 #include "signals.h"
 
-/* Seconds on the given clock as a float. */
-static double clock_seconds(clockid_t id) {
-  struct timespec ts;
-  clock_gettime(id, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
+/* icx.sys.now() -> monotonic seconds */
 static int sys_now(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_MONOTONIC));
+  lua_pushnumber(L, icx_clock_now());
   return 1;
 }
 
+/* icx.sys.time() -> wall-clock seconds */
 static int sys_time(lua_State *L) {
-  lua_pushnumber(L, clock_seconds(CLOCK_REALTIME));
+  lua_pushnumber(L, icx_clock_wall());
   return 1;
 }
 
+/* icx.sys.sleep(seconds): blocks, but wakes for a caught signal so a
+** stop is never delayed by a back-off. */
 static int sys_sleep(lua_State *L) {
   double s = luaL_checknumber(L, 1);
   if (s <= 0)
@@ -66,9 +70,9 @@ static int sys_sleep(lua_State *L) {
   if (fd >= 0) {
     /* poll on the signal pipe: a signal caught before or during the sleep
     ** ends it. */
-    double end = clock_seconds(CLOCK_MONOTONIC) + s;
+    double end = icx_clock_now() + s;
     for (double left = s; left > 0 && !icx_signal_caught();
-         left = end - clock_seconds(CLOCK_MONOTONIC)) {
+         left = end - icx_clock_now()) {
       struct pollfd p = {fd, POLLIN, 0};
       poll(&p, 1, left > 1e6 ? 1000000000 : (int)ceil(left * 1000));
     }
@@ -80,12 +84,14 @@ static int sys_sleep(lua_State *L) {
   return 0;
 }
 
+/* icx.sys.trap_signals() */
 static int sys_trap_signals(lua_State *L) {
   (void)L;
   icx_signals_install();
   return 0;
 }
 
+/* icx.sys.caught_signal() -> name, number | nothing */
 static int sys_caught_signal(lua_State *L) {
   int sig = icx_signal_caught();
   if (!sig)
@@ -97,11 +103,13 @@ static int sys_caught_signal(lua_State *L) {
   return 2;
 }
 
+/* icx.sys.pid() -> integer */
 static int sys_pid(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)getpid());
   return 1;
 }
 
+/* icx.sys.hostname() -> string; "" when the system will not say. */
 static int sys_hostname(lua_State *L) {
   char name[256];
   if (gethostname(name, sizeof name) != 0)
@@ -112,9 +120,9 @@ static int sys_hostname(lua_State *L) {
 }
 
 /* icx.sys.process_start(pid) -> ticks since boot | nil: with the pid it
- * names one process for good, since a reused pid has a later start. Linux
- * keeps it as field 22 of /proc/PID/stat, after the parenthesised command
- * name (which may itself hold spaces and parentheses). */
+** names one process for good, since a reused pid has a later start. Linux
+** keeps it as field 22 of /proc/PID/stat, after the parenthesised command
+** name (which may itself hold spaces and parentheses). */
 static int sys_process_start(lua_State *L) {
   lua_Integer pid = luaL_checkinteger(L, 1);
   luaL_argcheck(L, pid > 0 && pid <= INT32_MAX, 1, "must be a process id");
@@ -145,13 +153,26 @@ static int sys_alive(lua_State *L) {
   return 1;
 }
 
+/* icx.sys.dumpable() -> boolean | nil: whether this process may dump core
+** or be traced; main() turns it off on Linux. nil where it cannot be told. */
+static int sys_dumpable(lua_State *L) {
+#ifdef __linux__
+  lua_pushboolean(L, prctl(PR_GET_DUMPABLE, 0L, 0L, 0L, 0L) > 0);
+  return 1;
+#else
+  (void)L;
+  return 0;
+#endif
+}
+
+/* icx.sys.isatty(fd) -> boolean */
 static int sys_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
   return 1;
 }
 
-/* The size of the terminal on fd (TIOCGWINSZ), so the live display fits
- * its lines; nil off a terminal or when the size is unknown. */
+/* icx.sys.term_size(fd) -> columns, rows | nil: TIOCGWINSZ, so the live
+** display fits its lines; nil off a terminal or when the size is unknown. */
 static int sys_term_size(lua_State *L) {
   struct winsize ws;
   int fd = (int)luaL_checkinteger(L, 1);
@@ -164,6 +185,7 @@ static int sys_term_size(lua_State *L) {
   return 2;
 }
 
+/* icx.sys.memory() -> used, peak, limit: the counting allocator's figures. */
 static int sys_memory(lua_State *L) {
   struct icx_alloc *a = icx_runtime_alloc(L);
   lua_pushinteger(L, (lua_Integer)a->used);
@@ -172,6 +194,7 @@ static int sys_memory(lua_State *L) {
   return 3;
 }
 
+/* icx.sys.set_memory_limit(bytes); 0 lifts it. */
 static int sys_set_memory_limit(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   luaL_argcheck(L, n >= 0, 1, "must be >= 0");
@@ -179,6 +202,7 @@ static int sys_set_memory_limit(lua_State *L) {
   return 0;
 }
 
+/* icx.sys.traceback([msg [, level]]) -> string */
 static int sys_traceback(lua_State *L) {
   int level = (int)luaL_optinteger(L, 2, 1);
   /* Used as an xpcall handler, so any error value may arrive here. */
@@ -188,7 +212,7 @@ static int sys_traceback(lua_State *L) {
 }
 
 /* Push true, or nil, "icx.sqlite: what 'path': strerror", "io" when ok is
- * false (errno set by the failed call). [-0, +(1|3), m] */
+** false (errno set by the failed call). [-0, +(1|3), m] */
 static int push_io(lua_State *L, int ok, const char *what, const char *path) {
   if (ok) {
     lua_pushboolean(L, 1);
@@ -208,8 +232,8 @@ static int is_dir(const char *path) {
 }
 
 /* icx.sys.mkdir(path) -> true | nil, err, "io". Creates missing parents
- * like mkdir -p; the path is copied into a Lua buffer, so a raise leaks
- * nothing. */
+** like mkdir -p; the path is copied into a Lua buffer, so a raise leaks
+** nothing. */
 static int sys_mkdir(lua_State *L) {
   size_t n;
   const char *path = luaL_checklstring(L, 1, &n);
@@ -235,7 +259,7 @@ static int sys_rename(lua_State *L) {
 }
 
 /* icx.sys.remove(path) -> true | nil, err, "io"; a missing file is no
- * error, so abandoning twice is harmless. */
+** error, so abandoning twice is harmless. */
 static int sys_remove(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   return push_io(L, remove(path) == 0 || errno == ENOENT, "cannot remove",
@@ -251,6 +275,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"sleep", sys_sleep},
                                      {"isatty", sys_isatty},
                                      {"term_size", sys_term_size},
+                                     {"dumpable", sys_dumpable},
                                      {"memory", sys_memory},
                                      {"set_memory_limit", sys_set_memory_limit},
                                      {"trap_signals", sys_trap_signals},
@@ -261,6 +286,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"process_start", sys_process_start},
                                      {NULL, NULL}};
 
+/* require "icx.sys": the module table. */
 int luaopen_icx_sys(lua_State *L) {
   luaL_newlib(L, sys_funcs);
   return 1;

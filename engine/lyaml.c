@@ -1,20 +1,21 @@
 /* icx.yaml: YAML (libyaml) to a node tree that keeps source positions.
- *
- *   icx.yaml.parse(text) -> node | nil, message, "yaml"
- *
- * node = {kind = "scalar", value = string, quoted = boolean, line, col}
- *      | {kind = "seq", line, col, [1..n] = node}
- *      | {kind = "map", line, col, [1..n] = {k = node, v = node}}
- * An empty document gives a map with no entries. Lines and columns are 1-based.
- *
- * Validation is Lua's job (lualib/icx/config.lua): it needs every position to
- * write "connections.yml:12:5: ..." messages, so the tree keeps them all and
- * typing of scalars is left to the schema.
- */
+**
+**   icx.yaml.parse(text) -> node | nil, message, "yaml"
+**
+** node = {kind = "scalar", value = string, quoted = boolean, line, col}
+**      | {kind = "seq", line, col, [1..n] = node}
+**      | {kind = "map", line, col, [1..n] = {k = node, v = node}}
+** An empty document gives a map with no entries. Lines and columns are 1-based.
+**
+** Validation is Lua's job (lualib/icx/config.lua): it needs every position to
+** write "connections.yml:12:5: ..." messages, so the tree keeps them all and
+** typing of scalars is left to the schema.
+*/
 
-#include <yaml.h>
+#include <stdio.h>
 
 #include <lauxlib.h>
+#include <yaml.h>
 #include <lua.h>
 
 #include "modules.h"
@@ -22,20 +23,20 @@
 #define YAML_MAX_DEPTH 64
 
 /* Parser state for one parse call; lives on the C stack. */
-struct ydoc {
+typedef struct {
   yaml_parser_t parser; /* owns libyaml buffers: deleted before any raise */
   char err[256];        /* first error, "LINE:COL: problem" */
-};
+} YDoc;
 
 /* Records an error at a mark. Returns -1 for chaining. */
-static int ydoc_fail(struct ydoc *d, const yaml_mark_t *m, const char *what) {
+static int ydoc_fail(YDoc *d, const yaml_mark_t *m, const char *what) {
   snprintf(d->err, sizeof d->err, "%lu:%lu: %s", (unsigned long)m->line + 1,
            (unsigned long)m->column + 1, what);
   return -1;
 }
 
 /* Pulls the next event; on failure records the parser's own problem. */
-static int ydoc_next(struct ydoc *d, yaml_event_t *ev) {
+static int ydoc_next(YDoc *d, yaml_event_t *ev) {
   if (yaml_parser_parse(&d->parser, ev))
     return 0;
   const yaml_mark_t *m = &d->parser.problem_mark;
@@ -58,11 +59,11 @@ static void push_node(lua_State *L, const char *kind, const yaml_mark_t *m) {
   lua_setfield(L, -2, "col");
 }
 
-static int build(lua_State *L, struct ydoc *d, yaml_event_t *ev, int depth);
+static int build(lua_State *L, YDoc *d, yaml_event_t *ev, int depth);
 
 /* Builds the children of a sequence or mapping up to its end event.
- * [-0, +0, m] on the container at the top. */
-static int build_children(lua_State *L, struct ydoc *d, int is_map, int depth) {
+** [-0, +0, m] on the container at the top. */
+static int build_children(lua_State *L, YDoc *d, int is_map, int depth) {
   lua_Integer n = 0;
   for (;;) {
     yaml_event_t ev;
@@ -92,8 +93,8 @@ static int build_children(lua_State *L, struct ydoc *d, int is_map, int depth) {
 }
 
 /* Turns one node event (and its children) into a table; consumes ev.
- * [-0, +1, m] on success, [-0, +0] on failure. */
-static int build(lua_State *L, struct ydoc *d, yaml_event_t *ev, int depth) {
+** [-0, +1, m] on success, [-0, +0] on failure. */
+static int build(lua_State *L, YDoc *d, yaml_event_t *ev, int depth) {
   int rc = 0;
   if (depth > YAML_MAX_DEPTH) {
     rc = ydoc_fail(d, &ev->start_mark, "nesting too deep");
@@ -123,7 +124,7 @@ static int build(lua_State *L, struct ydoc *d, yaml_event_t *ev, int depth) {
 }
 
 /* Walks stream/document framing around the root node.  [-0, +1, m] */
-static int parse_stream(lua_State *L, struct ydoc *d) {
+static int parse_stream(lua_State *L, YDoc *d) {
   yaml_event_t ev;
   for (;;) {
     if (ydoc_next(d, &ev))
@@ -142,18 +143,19 @@ static int parse_stream(lua_State *L, struct ydoc *d) {
   }
 }
 
+/* icx.yaml.parse(text) -> node | nil, message, "yaml" */
 static int yaml_parse(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
-  struct ydoc d;
+  YDoc d;
   d.err[0] = '\0';
   if (!yaml_parser_initialize(&d.parser))
     return luaL_error(L, "icx.yaml: out of memory");
   yaml_parser_set_input_string(&d.parser, (const unsigned char *)text, len);
   int top = lua_gettop(L);
   /* A Lua memory error while building would longjmp past the parser; the
-   * tree is small (a config file) so that only happens at --max-memory, and
-   * then the process is about to exit anyway. */
+  ** tree is small (a config file) so that only happens at --max-memory, and
+  ** then the process is about to exit anyway. */
   int rc = parse_stream(L, &d);
   yaml_parser_delete(&d.parser);
   if (rc) {
@@ -168,6 +170,7 @@ static int yaml_parse(lua_State *L) {
 
 static const luaL_Reg yaml_funcs[] = {{"parse", yaml_parse}, {NULL, NULL}};
 
+/* require "icx.yaml": the module table. */
 int luaopen_icx_yaml(lua_State *L) {
   luaL_newlib(L, yaml_funcs);
   return 1;

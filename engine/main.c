@@ -1,12 +1,16 @@
 /* icx: the command line. Everything past creating the state lives in
- * lualib/icx/cli.lua; this file turns its result into an exit code.
- *
- * Exit codes: 0 success, 1 the run failed, 2 usage or configuration error,
- * 3 internal error (a bug in icx, or out of memory before Lua could say so).
- */
+** lualib/icx/cli.lua; this file turns its result into an exit code.
+**
+** Exit codes: 0 success, 1 the run failed, 2 usage or configuration error,
+** 3 internal error (a bug in icx, or out of memory before Lua could say so).
+*/
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -16,7 +20,7 @@
 #define EXIT_INTERNAL 3
 
 /* Runs require("icx.cli").main(argv) and leaves its result on the stack.
- * [-0, +1, e] */
+** [-0, +1, e] */
 static int run_cli(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
@@ -33,7 +37,24 @@ static int run_cli(lua_State *L) {
   return 1;
 }
 
+/* The access token is in memory for the whole run, and a core file would
+** copy it to disk (or to a crash reporter) where other people may read it.
+** RLIMIT_CORE 0 stops the kernel writing one; non-dumpable also keeps other
+** processes of the same user from ptrace-ing the token out, and covers a
+** core_pattern pipe, which ignores RLIMIT_CORE. Failures are ignored: both
+** only remove capabilities, and a kernel refusing is no reason not to run. */
+static void no_core_dumps(void) {
+  struct rlimit none = {0, 0};
+  setrlimit(RLIMIT_CORE, &none);
+#ifdef __linux__
+  prctl(PR_SET_DUMPABLE, 0L, 0L, 0L, 0L);
+#endif
+}
+
+/* Protects the process, makes the state, runs the CLI, maps its result to
+** the exit code. */
 int main(int argc, char **argv) {
+  no_core_dumps();
   /* `icx lua` is the developer's runner: it keeps io and the full os. */
   int flags = (argc > 1 && strcmp(argv[1], "lua") == 0) ? ICX_RT_DEV : 0;
   struct icx_alloc alloc = {0, 0, 0};

@@ -1,5 +1,5 @@
 /* Entry points of the C modules the runtime preloads. Each l<module>.c exports
- * exactly one of these; everything else in it is static. */
+** exactly one of these; everything else in it is static. */
 #ifndef ICX_MODULES_H
 #define ICX_MODULES_H
 
@@ -14,6 +14,7 @@ int luaopen_icx_ratelimit(lua_State *L);
 int luaopen_icx_sqlite(lua_State *L);
 int luaopen_icx_json(lua_State *L);
 int luaopen_icx_budget(lua_State *L);
+int luaopen_icx_lock(lua_State *L);
 int luaopen_icx_builtin(lua_State *L);
 
 /* package.preload entries, in the order registered. */
@@ -23,7 +24,7 @@ int luaopen_icx_builtin(lua_State *L);
       {"icx.http", luaopen_icx_http},                                          \
       {"icx.ratelimit", luaopen_icx_ratelimit},                                \
       {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},      \
-      {"icx.budget", luaopen_icx_budget},                                      \
+      {"icx.budget", luaopen_icx_budget}, {"icx.lock", luaopen_icx_lock},      \
       {"icx.builtin", luaopen_icx_builtin},
 
 #endif

@@ -1,12 +1,12 @@
 /* The Lua state icx runs in.
- *
- * One state per process. It opens the standard libraries lualib needs and
- * trims `os` to what asset scripts may use; the asset sandbox itself (strict
- * globals, text-only loading, no io) is built in lualib/icx/sandbox.lua from
- * what is opened here. C modules are registered in package.preload and Lua
- * modules are served from the copy compiled into the binary, so nothing is
- * loaded from disk at run time unless ICX_LUALIB names a development tree.
- */
+**
+** One state per process. It opens the standard libraries lualib needs and
+** trims `os` to what asset scripts may use; the asset sandbox itself (strict
+** globals, text-only loading, no io) is built in lualib/icx/sandbox.lua from
+** what is opened here. C modules are registered in package.preload and Lua
+** modules are served from the copy compiled into the binary, so nothing is
+** loaded from disk at run time unless ICX_LUALIB names a development tree.
+*/
 
 #include "runtime.h"
 
@@ -40,12 +40,14 @@ static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
   return p;
 }
 
+/* The allocator record of L; see runtime.h. */
 struct icx_alloc *icx_runtime_alloc(lua_State *L) {
   void *ud;
   lua_getallocf(L, &ud);
   return ud;
 }
 
+/* Message handler adding a traceback; see runtime.h. */
 int icx_runtime_traceback(lua_State *L) {
   if (lua_type(L, 1) == LUA_TTABLE) {
     luaL_traceback(L, L, NULL, 1);
@@ -80,7 +82,7 @@ static int rt_search_embedded(lua_State *L) {
 }
 
 /* package.searchers entry: a module from $ICX_LUALIB/<a/b>.lua or
- * <a/b>/init.lua, for working on lualib without rebuilding.  [-1, +2, e] */
+** <a/b>/init.lua, for working on lualib without rebuilding.  [-1, +2, e] */
 static int rt_search_dir(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *dir = lua_tostring(L, lua_upvalueindex(1));
@@ -103,7 +105,7 @@ static int rt_search_dir(lua_State *L) {
 }
 
 /* Points package.searchers at preload and lualib only, so a stray
- * LUA_PATH or a file next to a script cannot shadow an icx module. */
+** LUA_PATH or a file next to a script cannot shadow an icx module. */
 static void rt_set_searchers(lua_State *L, int flags) {
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "searchers");
@@ -130,7 +132,7 @@ static void rt_set_searchers(lua_State *L, int flags) {
 }
 
 /* Keeps only the os functions a script may call: time and environment, never
- * execute, remove, rename, exit or tmpname. */
+** execute, remove, rename, exit or tmpname. */
 static void rt_trim_os(lua_State *L) {
   static const char *const keep[] = {"time",   "date",     "clock",
                                      "getenv", "difftime", NULL};
@@ -148,6 +150,7 @@ static void rt_trim_os(lua_State *L) {
   lua_pop(L, 1);
 }
 
+/* A new state with the icx libraries; see runtime.h. */
 lua_State *icx_runtime_new(struct icx_alloc *a, int flags) {
   static const luaL_Reg libs[] = {
       {LUA_GNAME, luaopen_base},          {LUA_LOADLIBNAME, luaopen_package},
@@ -176,6 +179,7 @@ lua_State *icx_runtime_new(struct icx_alloc *a, int flags) {
   return L;
 }
 
+/* Closes L; see runtime.h. */
 void icx_runtime_close(lua_State *L) {
   lua_close(L);
 }

@@ -1,9 +1,9 @@
 /* SIGINT/SIGTERM as a request to stop: see signals.h. The handlers are
- * installed only by `icx run`, so one-shot commands keep the default
- * action. A signal that lands just before a wait starts would be missed by
- * checking a flag alone, so the handler also writes to a pipe (the
- * self-pipe trick) whose read end every wait polls: once written, it stays
- * readable, and every later wait returns at once. */
+** installed only by `icx run`, so one-shot commands keep the default
+** action. A signal that lands just before a wait starts would be missed by
+** checking a flag alone, so the handler also writes to a pipe (the
+** self-pipe trick) whose read end every wait polls: once written, it stays
+** readable, and every later wait returns at once. */
 
 #include "signals.h"
 
@@ -16,6 +16,8 @@
 static volatile sig_atomic_t caught;
 static int wake[2] = {-1, -1};
 
+/* The handler: records the first signal and wakes every wait. Only
+** async-signal-safe calls. */
 static void on_signal(int sig) {
   if (!caught)
     caught = sig;
@@ -35,6 +37,7 @@ static void on_signal(int sig) {
   }
 }
 
+/* Installs the handlers and the wake pipe; see signals.h. */
 void icx_signals_install(void) {
   if (wake[0] < 0 && pipe(wake) == 0) {
     for (int i = 0; i < 2; i++) {
@@ -52,10 +55,12 @@ void icx_signals_install(void) {
   sigaction(SIGTERM, &sa, NULL);
 }
 
+/* The signal caught so far, or 0; see signals.h. */
 int icx_signal_caught(void) {
   return caught;
 }
 
+/* The wake pipe's read end, or -1; see signals.h. */
 int icx_signal_fd(void) {
   return wake[0];
 }

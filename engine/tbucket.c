@@ -8,12 +8,12 @@
 #define TB_DEFAULT_WINDOW 10.0
 
 /* Floating-point slack when comparing token counts: a bucket refilled to
- * 0.9999999999 must grant, or a waiter would be woken again and again for
- * nanosecond-sized waits. */
+** 0.9999999999 must grant, or a waiter would be woken again and again for
+** nanosecond-sized waits. */
 #define TB_EPS 1e-9
 
 /* Adds the tokens earned since the last refill, up to the capacity. A clock
- * that goes backwards earns nothing rather than taking tokens away. */
+** that goes backwards earns nothing rather than taking tokens away. */
 static void tb_refill(struct icx_tbucket *b, double now) {
   double dt = now - b->last;
   if (dt > 0) {
@@ -26,7 +26,7 @@ static void tb_refill(struct icx_tbucket *b, double now) {
 }
 
 /* Moves the server window forward when its reset has passed: the server
- * starts every window with the full limit. */
+** starts every window with the full limit. */
 static void tb_roll(struct icx_tbucket *b, double now) {
   if (!b->synced || now < b->srv_reset)
     return;
@@ -35,6 +35,7 @@ static void tb_roll(struct icx_tbucket *b, double now) {
   b->srv_remaining = b->limit;
 }
 
+/* A full bucket; see tbucket.h. */
 void icx_tbucket_init(struct icx_tbucket *b, double limit, double window,
                       double now) {
   b->limit = limit > 0 ? limit : TB_DEFAULT_LIMIT;
@@ -47,6 +48,7 @@ void icx_tbucket_init(struct icx_tbucket *b, double limit, double window,
   b->grants = 0;
 }
 
+/* Grants a request or says how long to wait; see tbucket.h. */
 double icx_tbucket_take(struct icx_tbucket *b, double now) {
   tb_refill(b, now);
   tb_roll(b, now);
@@ -69,6 +71,7 @@ double icx_tbucket_take(struct icx_tbucket *b, double now) {
   return 0;
 }
 
+/* Re-aligns with the server's window; see tbucket.h. */
 void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
                       double reset_unix, double now_unix, double now_mono,
                       double ticket) {
@@ -84,7 +87,7 @@ void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
   if (remaining < 0)
     return;
   /* The count is as old as the request that carried it: requests granted
-   * after that one are in flight and will count against the same budget. */
+  ** after that one are in flight and will count against the same budget. */
   if (ticket >= 0 && b->grants > ticket)
     remaining -= b->grants - ticket;
   if (remaining < 0)
@@ -98,8 +101,8 @@ void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
     return;
   }
   /* The reset is a whole Unix second and clocks differ between hosts, so
-   * clamp it into one window and treat resets within a quarter window (at
-   * most a second) of ours as the same window. */
+  ** clamp it into one window and treat resets within a quarter window (at
+  ** most a second) of ours as the same window. */
   double in = reset_unix - now_unix;
   if (in < 0)
     in = 0;
@@ -114,15 +117,16 @@ void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
     b->srv_remaining = remaining;
   } else if (reset >= b->srv_reset - tol) {
     /* Our window: we count down locally, so only a lower count (another
-     * app sharing the budget, or requests the server saw in another order)
-     * is news; a raised limit is the exception, since waiting for the next
-     * window would idle. */
+    ** app sharing the budget, or requests the server saw in another order)
+    ** is news; a raised limit is the exception, since waiting for the next
+    ** window would idle. */
     if (raised || remaining < b->srv_remaining)
       b->srv_remaining = remaining;
   }
   /* else: a late response from a window that has already ended. */
 }
 
+/* Tokens available now; see tbucket.h. */
 double icx_tbucket_available(struct icx_tbucket *b, double now) {
   tb_refill(b, now);
   tb_roll(b, now);

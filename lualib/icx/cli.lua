@@ -62,6 +62,21 @@ Runs FILE with the full Lua standard library and every icx module
 preloaded; `arg` holds ARGS (options after FILE are passed on untouched).
 Used by the test suite and for tooling.
 ]] },
+  { name = "status", args = "", summary = "per asset: stored cursor, last run, its status and rows",
+    text = [[
+Per asset and connection in DEST: the stored cursor (as stored, and as UTC
+time), the last run's status, when it started and the rows it wrote. A run
+left "running" by a process that died (its lock is free) shows as
+"interrupted". --json prints a list of objects with connection, asset,
+cursor, cursor_utc, last_status, last_run_at and rows.
+]] },
+  { name = "reset", args = "ASSET...", summary = "clear stored cursors: the next run re-reads those assets whole",
+    text = [[
+Clears the stored cursors of the named assets (of every connection, or of
+--connection NAME), so their next run re-reads them whole. Nothing else
+changes: the tables keep their rows. An asset a run holds is not reset
+(exit 4).
+]] },
   { name = "version", args = "", summary = "print the version", text = "Prints icx's version.\n" },
   { name = "help", args = "[COMMAND]", summary = "this text, or a command's options",
     text = "Prints the usage of icx, or of one command with every option it takes.\n" },
@@ -75,20 +90,30 @@ Used by the test suite and for tooling.
 local OPTIONS = {
   { long = "--config", value = "FILE", key = "config", commands = "run check plan",
     help = "connections file ($ICX_CONFIG, ./connections.yml)" },
-  { long = "--connection", value = "NAME", key = "connection", commands = "run check plan",
+  { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
     help = "which connection (when the file has several)" },
-  { long = "--dest", value = "DEST", key = "dest", commands = "run plan",
+  { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
     help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR" },
   { long = "--state", value = "PATH", key = "state", commands = "run",
     help = "cursors of a jsonl destination (default beside it)" },
   { long = "--full-refresh", key = "full_refresh", commands = "run plan",
     help = "ignore stored cursors: re-read everything" },
+  { long = "--since", value = "WHEN", key = "since", commands = "run",
+    help = "lower bound with no stored cursor: YYYY-MM-DD, ISO 8601, Unix s" },
+  { long = "--wait", key = "wait", commands = "run",
+    help = "wait for another run of the asset instead of exit 4" },
+  { long = "--summary-json", value = "FILE", key = "summary_json", commands = "run",
+    help = "write the run's summary as JSON to FILE (- is stdout)" },
+  { long = "--json", key = "json", commands = "status",
+    help = "a JSON list instead of a table" },
   { long = "--reconcile", key = "reconcile", commands = "run",
     help = "also delete rows Intercom no longer has (SQLite)" },
   { long = "--jobs", short = "-j", value = "N", key = "jobs", commands = "run",
     help = "assets (and time slices) at once (default 8, 4)" },
-  { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan list lua",
+  { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan status reset list lua",
     help = "cap the Lua heap, e.g. 512M (default: no cap)" },
+  { long = "--log-format", value = "FMT", key = "log_format", commands = "*",
+    help = "text (default) or json: a JSON object per line" },
   { long = "--verbose", short = "-v", key = "verbose", commands = "*",
     help = "a line per request; tracebacks on errors" },
   { long = "--quiet", short = "-q", key = "quiet", commands = "*",
@@ -158,6 +183,7 @@ exit codes:
   1  the run failed (an API, network or destination error; see the message)
   2  usage or configuration error (found before any request is sent)
   3  internal error (a bug in icx: please report it)
+  4  an asset is locked by another run on the same destination (see --wait)
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]]
 
@@ -194,6 +220,45 @@ local function parse_size(s)
   if not n then usage("--max-memory '%s' is not a size like 512M", s) end
   local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[unit:lower()]
   return math.tointeger(tonumber(n) * mult)
+end
+
+-- Days since 1970-01-01 of a civil date (proleptic Gregorian), so dates
+-- convert in UTC whatever the machine's timezone (os.time is local).
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- --since WHEN -> Unix seconds: YYYY-MM-DD (UTC midnight), ISO 8601 with
+-- Z or an offset (no zone: UTC), or Unix seconds.
+function M.parse_when(s)
+  if s:match("^%d+$") then return math.tointeger(tonumber(s)) end
+  local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
+  local bad = ("--since '%s' is not a date: give YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds")
+    :format(s)
+  if not y then usage("%s", bad) end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 then usage("%s", bad) end
+  local secs = 0
+  if rest ~= "" then
+    local h, mi, sec, frac, zone = rest:match("^[T ](%d%d):(%d%d):?(%d?%d?)(%.?%d*)(.*)$")
+    if not h or tonumber(h) > 23 or tonumber(mi) > 59 or tonumber(sec ~= "" and sec or "0") > 60 then
+      usage("%s", bad)
+    end
+    local _ = frac
+    secs = tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec ~= "" and sec or "0")
+    if zone ~= "" and zone ~= "Z" then
+      local sign, zh, zm = zone:match("^([+-])(%d%d):?(%d%d)$")
+      if not sign then usage("%s", bad) end
+      local off = tonumber(zh) * 3600 + tonumber(zm) * 60
+      secs = secs - (sign == "+" and off or -off)
+    end
+  end
+  return days_from_civil(y, mo, d) * 86400 + secs
 end
 
 -- argv -> command, opts, positional args. Options may come before or after
@@ -246,6 +311,10 @@ function M.parse_args(argv)
     opts.jobs = math.tointeger(n)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
+  if opts.since then opts.since = M.parse_when(opts.since) end
+  if opts.log_format and opts.log_format ~= "text" and opts.log_format ~= "json" then
+    usage("--log-format '%s' must be text or json", opts.log_format)
+  end
   if opts.verbose and opts.quiet then usage("choose one of --verbose and --quiet") end
   return cmd, opts, args
 end
@@ -341,15 +410,15 @@ end
 
 -- The destination `icx plan --dest` reads cursors from, if it exists yet
 -- (plan never creates one).
-local function existing_dest(uri)
+local function existing_dest(uri, opts)
   local dest = require "icx.dest"
   local kind, target = dest.parse(uri)
-  if kind == "sqlite" then
-    local f = io.open(target, "rb")
-    if not f then return nil end
-    f:close()
-  end
-  return dest.open(uri)
+  local probe = kind == "sqlite" and target
+    or kind == "jsonl" and (opts and opts.state or (target == "-" and "icx-state.db" or target .. "/.icx-state.db"))
+  local f = probe and io.open(probe, "rb")
+  if not f then return nil end
+  f:close()
+  return dest.open(uri, opts)
 end
 
 function handlers.plan(opts, args)
@@ -365,29 +434,212 @@ function handlers.plan(opts, args)
   return res
 end
 
-function handlers.run(opts, args)
-  if #args == 0 then usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)") end
+-- The token preflight: one GET /me before anything else, so a rejected
+-- token is one clear message (exit 2) and the destination is not even
+-- created. Returns the decoded /me.
+local function preflight(client, conn, config_path)
+  local ok, me = pcall(client.me, client)
+  if ok then return me end
+  if errors.is(me) and (me.status == 401 or me.status == 403) then
+    errors.raise("config", ("connection '%s': Intercom refused the access token (HTTP %d%s); check access_token "
+      .. "of connection '%s' in %s and that the token belongs to the intended workspace. Nothing was written")
+      :format(conn.name, me.status, me.intercom_message and (": " .. me.intercom_message) or "", conn.name,
+        config_path), { code = "token_rejected", status = me.status })
+  end
+  error(me, 0)
+end
+
+-- One workspace per destination: the first run records the workspace the
+-- destination holds (Intercom's app id_code); a token of another workspace
+-- is refused before anything is written.
+local function check_workspace(d, uri, conn, me)
+  local app = type(me.app) == "table" and me.app or {}
+  local id = type(app.id_code) == "string" and app.id_code or nil
+  if not id then
+    log.warn("GET /me names no workspace (app.id_code); the destination's workspace is not checked")
+    return
+  end
+  local held = d:meta_get("workspace_id")
+  if held == nil then
+    d:meta_set("workspace_id", id)
+    if type(app.name) == "string" then d:meta_set("workspace_name", app.name) end
+  elseif held ~= id then
+    errors.raise("config", ("--dest %s holds workspace '%s' (id %s), but connection '%s' is workspace '%s' "
+      .. "(id %s); one destination holds one workspace: give this connection a --dest of its own")
+      :format(require("icx.dest").shown(uri), tostring(d:meta_get("workspace_name") or "?"), held, conn.name,
+        tostring(app.name or "?"), id), { code = "workspace_mismatch" })
+  end
+end
+
+-- Writes the run summary where --summary-json says (- is stdout).
+local function write_summary(where, summary)
+  local text = require("icx.json").encode(summary) .. "\n"
+  if where == "-" then
+    io.stdout:write(text)
+    io.stdout:flush()
+    return
+  end
+  local f, err = io.open(where, "wb")
+  if not f then errors.raise("usage", ("--summary-json: cannot write '%s': %s"):format(where, err)) end
+  f:write(text)
+  f:close()
+end
+
+-- The summary of a run that ended before any asset started (a bad token,
+-- a lock, a configuration error).
+local function failed_summary(e, started)
+  local json = require "icx.json"
+  return { status = "error", exit_code = errors.exit_code(e), requests = 0,
+    seconds = require("icx.sys").now() - started, assets = setmetatable({}, json.array_mt),
+    failed = setmetatable({}, json.array_mt),
+    error = { kind = errors.is(e) and e.kind or "internal", message = log.redact(tostring(errors.is(e) and e or e)) } }
+end
+
+local function run(opts, args)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
-  local specs = runner.load_scripts(args)
-  local conn = M.connection(opts)
   local uri = opts.dest or "icx.db"
+  dest.parse(uri)
+  local specs = runner.load_scripts(args)
+  local conn, config_path = M.connection(opts)
   if opts.reconcile and dest.parse(uri) == "jsonl" then
     errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
-  local d = dest.open(uri, { state = opts.state })
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
-  local env = { dest = d, connection = conn, client = client, full_refresh = opts.full_refresh,
-    jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose }
+  local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
+    full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
+    since = opts.since, wait = opts.wait }
+  -- An existing destination is locked before the preflight, so a second
+  -- run of a running asset exits 4 at once; a new one is created only
+  -- once the token is known to work.
+  local d = existing_dest(uri, { state = opts.state })
+  if d then
+    env.dest = d
+    local lok, locks = pcall(runner.lock_all, env, specs)
+    if not lok then
+      d:close()
+      error(locks, 0)
+    end
+    env.locks = locks
+  end
+  local pok, me = pcall(preflight, client, conn, config_path)
+  if not pok then
+    if d then d:close() end
+    error(me, 0)
+  end
+  d = d or dest.open(uri, { state = opts.state })
+  env.dest = d
   -- On a terminal, the live display (icx.display) replaces progress lines.
   local display = require "icx.display"
   local live = display.wanted(2) and display.start { budget = conn.rate_limit } or nil
-  local ok, res = pcall(runner.run, env, specs)
+  local ok, code, summary = pcall(function()
+    check_workspace(d, uri, conn, me)
+    return runner.run(env, specs)
+  end)
   if live then live:stop() end
   d:close()
-  if not ok then error(res, 0) end
-  return res
+  if not ok then error(code, 0) end
+  summary.requests = summary.requests + 1 -- the preflight
+  return code, summary
+end
+
+function handlers.run(opts, args)
+  if #args == 0 then usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)") end
+  local started = require("icx.sys").now()
+  local ok, code, summary = pcall(run, opts, args)
+  if not ok then
+    if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end
+    error(code, 0)
+  end
+  if opts.summary_json then write_summary(opts.summary_json, summary) end
+  return code
+end
+
+-- An existing destination for status and reset (neither creates one).
+local function open_existing(opts)
+  local uri = opts.dest or "icx.db"
+  local d = existing_dest(uri)
+  if not d then
+    usage("no destination at '%s' yet (give --dest, or run icx run first)", require("icx.dest").shown(uri))
+  end
+  return d
+end
+
+-- `icx status`: per asset, the cursor and the last run.
+function handlers.status(opts)
+  local d = open_existing(opts)
+  local out = {}
+  local ok, err = pcall(function()
+    for _, r in ipairs(d:status()) do
+      local status = r.last_status
+      -- A run row left "running" whose lock is free: its process is gone.
+      if status == "running" and d:lock_free(r.connection, r.asset) then status = "interrupted" end
+      local n = math.tointeger(tonumber(r.cursor))
+      out[#out + 1] = { connection = r.connection, asset = r.asset, cursor = r.cursor,
+        cursor_utc = n and os.date("!%Y-%m-%dT%H:%M:%SZ", n) or nil, last_status = status,
+        last_run_at = r.last_run_at, rows = r.rows }
+    end
+  end)
+  d:close()
+  if not ok then error(err, 0) end
+  if opts.json then
+    local json = require "icx.json"
+    for _, o in ipairs(out) do
+      for _, k in ipairs({ "cursor", "cursor_utc", "last_status", "last_run_at", "rows" }) do
+        if o[k] == nil then o[k] = json.null end
+      end
+    end
+    log.out("%s", json.encode(setmetatable(out, json.array_mt)))
+    return 0
+  end
+  log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", "CONNECTION", "ASSET", "CURSOR", "CURSOR (UTC)", "LAST STATUS",
+    "LAST RUN", "ROWS")
+  for _, o in ipairs(out) do
+    log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", o.connection, o.asset, tostring(o.cursor or "-"),
+      o.cursor_utc or "-", o.last_status or "-", o.last_run_at or "-", tostring(o.rows or "-"))
+  end
+  return 0
+end
+
+-- `icx reset ASSET...`: clears stored cursors; nothing else changes.
+function handlers.reset(opts, args)
+  if #args == 0 then usage("icx reset needs at least one ASSET (see icx status)") end
+  local d = open_existing(opts)
+  local ok, err = pcall(function()
+    local known, conns = {}, {}
+    for _, r in ipairs(d:status()) do
+      known[#known + 1] = r.asset
+      conns[r.asset] = conns[r.asset] or {}
+      conns[r.asset][#conns[r.asset] + 1] = r.connection
+    end
+    for _, asset in ipairs(args) do
+      if not conns[asset] then
+        usage("no asset '%s' in this destination%s", asset, errors.did_you_mean(asset, known))
+      end
+    end
+    local held = {}
+    for _, asset in ipairs(args) do
+      for _, c in ipairs(conns[asset]) do
+        if not opts.connection or opts.connection == c then
+          local lk, holder = d:lock(c, asset)
+          if not lk then
+            errors.raise("locked", ("%s: a run holds it (%s); not reset"):format(asset, holder), { code = "locked" })
+          end
+          held[#held + 1] = lk
+        end
+      end
+    end
+    for _, asset in ipairs(args) do
+      local n = d:reset(opts.connection, asset)
+      log.out("%s: %s", asset, n > 0 and ("cleared %d stored cursor%s; the next run re-reads it whole")
+        :format(n, n == 1 and "" or "s") or "no stored cursor (nothing to clear)")
+    end
+    for _, lk in ipairs(held) do lk:release() end
+  end)
+  d:close()
+  if not ok then error(err, 0) end
+  return 0
 end
 
 -- Entry point from main.c.
@@ -404,6 +656,9 @@ function M.main(argv)
     local h = handlers[cmd]
     if not h then usage("unknown command '%s'%s", cmd, errors.did_you_mean(cmd, COMMAND_NAMES)) end
     log.level = opts.quiet and 0 or opts.verbose and 2 or 1
+    log.format = opts.log_format or "text"
+    -- Off a terminal (cron mail, CI, a pod's log) lines say when.
+    log.timestamps = log.format == "text" and not require("icx.sys").isatty(2)
     M.verbose = opts.verbose
     if opts.max_memory then require("icx.sys").set_memory_limit(opts.max_memory) end
     return h(opts, args)

@@ -334,7 +334,7 @@ function Client:request(req)
     -- wait is said at the default verbosity, since it can cost minutes.
     local loud = wait >= M.LONG_WAIT or c.code == "timeout"
     log.event("retry", { asset = stats and stats.asset, method = method, url = shown, reason = why,
-      attempt = attempt, wait = wait }, loud and "warn" or "debug", (loud or log.level >= 2) and line or nil)
+      attempt = attempt, wait = wait }, loud and "warn" or "info", (loud or log.level >= 2) and line or nil)
     sched.sleep(wait)
   end
 end

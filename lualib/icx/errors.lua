@@ -2,7 +2,8 @@
 -- can pick the exit code and the runner can record the message in _icx_runs:
 -- {kind, code, message, status, url, request_id}. `kind` decides the exit
 -- code: usage, config and script errors are found before any request (2);
--- http, json, dest and run errors mean the run failed (1); an error may
+-- http, json, dest and run errors mean the run failed (1); an asset another
+-- run holds is "locked" (4); an error may
 -- carry its own `exit` (interrupted: 128 + the signal's number).
 local M = {}
 
@@ -16,7 +17,7 @@ function Error:__tostring()
   return s
 end
 
-local EXIT = { usage = 2, config = 2, script = 2, internal = 3 }
+local EXIT = { usage = 2, config = 2, script = 2, internal = 3, locked = 4 }
 
 -- Builds an error object; `fields` may carry code, status, url, request_id.
 function M.new(kind, message, fields)

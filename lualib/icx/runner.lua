@@ -9,6 +9,7 @@
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
+--   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
@@ -52,7 +53,9 @@ end
 -- lower bound, a capped map and a client that can only send requests.
 local function context(spec, env, stored, stats)
   return { connection = env.connection.name, client = env.client:for_scripts(), stats = stats,
-    asset = spec.name, cursor = stored, since = cursor.since(spec, stored), full_refresh = env.full_refresh,
+    asset = spec.name, cursor = stored, full_refresh = env.full_refresh,
+    -- --since bounds what has no cursor yet (a first run, a backfill).
+    since = cursor.since(spec, stored) or (spec.incremental and env.since) or nil,
     jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end }
 end
 
@@ -247,19 +250,49 @@ local function report(specs, results, verbose)
   return failed, not_started
 end
 
+-- One run per asset per destination: takes every asset's lock before any
+-- request, so a second run exits 4 at once, naming the holder (--wait
+-- waits instead). A "running" row of an asset whose lock was free is from
+-- a run that died: it is closed as interrupted.
+function M.lock_all(env, specs)
+  local d, conn, locks = env.dest, env.connection.name, {}
+  for _, spec in ipairs(specs) do
+    local lk, holder = d:lock(conn, spec.name)
+    local said = false
+    while not lk and env.wait and not sys.caught_signal() do
+      if not said then
+        said = true
+        log.info("%s: waiting for the run that holds it (%s)", spec.name, holder)
+      end
+      sched.sleep(0.5)
+      lk, holder = d:lock(conn, spec.name)
+    end
+    if not lk then
+      for _, held in ipairs(locks) do held:release() end
+      errors.raise("locked", ("%s: another run holds it on this destination (%s); it was not started. "
+        .. "Run again when that one ends, or pass --wait"):format(spec.name, holder),
+        { code = "locked", asset = spec.name })
+    end
+    locks[#locks + 1] = lk
+    d:close_stale(conn, spec.name)
+  end
+  return locks
+end
+
 -- `icx run`: exit 0 when every asset landed, 1 when any failed, 128+N on
 -- a signal; and the run's summary (see README, "For ops").
 function M.run(env, specs)
   local started = sys.now()
+  -- SIGINT/SIGTERM from here on stop the run between pages: what committed
+  -- stays, each asset's run row says "interrupted", the exit code is 128+N.
+  sys.trap_signals()
+  local locks = env.locks or M.lock_all(env, specs)
   local jobs = math.min(env.jobs or math.min(#specs, 8), #specs)
   local names = {}
   for i, spec in ipairs(specs) do names[i] = spec.name end
   log.event("run_start", { connection = env.connection.name, assets = setmetatable(names, json.array_mt),
     jobs = jobs, dest = env.dest_shown })
   local results, next_i = {}, 0
-  -- SIGINT/SIGTERM from here on stop the run between pages: what committed
-  -- stays, each asset's run row says "interrupted", the exit code is 128+N.
-  sys.trap_signals()
   -- A fixed pool of workers pulling assets keeps at most `jobs` running.
   for _ = 1, jobs do
     sched.spawn(function()
@@ -273,6 +306,7 @@ function M.run(env, specs)
   for _, r in ipairs(sched.run()) do
     if not r.ok then error(r.error, 0) end
   end
+  for _, lk in ipairs(locks) do lk:release() end
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
   local code = failed == 0 and 0 or 1

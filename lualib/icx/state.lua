@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS _icx_deleted (
   id TEXT NOT NULL,
   detected_at TEXT NOT NULL,
   PRIMARY KEY (connection, asset, id));
+CREATE TABLE IF NOT EXISTS _icx_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL);
 ]]
 
 -- Columns added after the first release; older files gain them on open.
@@ -168,6 +171,58 @@ local function close_abandoned(db, host)
         ("icx (pid %d on %s) ended without finishing the run: killed or crashed"):format(pid, host), r.id))
     end
   end
+end
+
+-- Closes the "running" rows of an asset whose lock the caller now holds:
+-- whatever host wrote them, their run is over (killed, evicted, crashed).
+function M.close_stale(db, connection, asset)
+  M.atomic(db, function()
+    check(db:query("UPDATE _icx_runs SET status = 'interrupted', finished_at = " .. NOW .. ", error = "
+      .. "'icx (pid ' || coalesce(pid, '?') || ' on ' || coalesce(host, '?') || ') ended without finishing "
+      .. "the run: killed or crashed' WHERE status = 'running' AND connection = ? AND asset = ?",
+      connection, asset))
+  end)
+end
+
+-- A value of _icx_meta (what the destination holds: the workspace).
+function M.meta_get(db, key)
+  local rows = check(db:query("SELECT value FROM _icx_meta WHERE key = ?", key))
+  return rows[1] and rows[1].value
+end
+
+function M.meta_set(db, key, value)
+  M.atomic(db, function()
+    check(db:query("INSERT INTO _icx_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+      .. "SET value = excluded.value", key, value))
+  end)
+end
+
+-- Per (connection, asset): the stored cursor and the last run, for
+-- `icx status`; ordered by connection and asset.
+function M.status(db)
+  return check(db:query([[
+    WITH last AS (
+      SELECT connection, asset, max(id) AS id FROM _icx_runs GROUP BY connection, asset),
+    assets AS (
+      SELECT connection, asset FROM _icx_state UNION SELECT connection, asset FROM _icx_runs)
+    SELECT a.connection, a.asset, s.key AS cursor_key, s.value AS cursor, r.status AS last_status,
+      r.started_at AS last_run_at, r.finished_at AS last_finished_at, r.rows AS rows, r.error AS error,
+      r.pid AS pid, r.host AS host
+    FROM assets a
+    LEFT JOIN _icx_state s ON s.connection = a.connection AND s.asset = a.asset
+    LEFT JOIN last l ON l.connection = a.connection AND l.asset = a.asset
+    LEFT JOIN _icx_runs r ON r.id = l.id
+    ORDER BY a.connection, a.asset]]))
+end
+
+-- Deletes the stored cursors of an asset (every connection's when
+-- connection is nil); returns how many.
+function M.reset(db, connection, asset)
+  return M.atomic(db, function()
+    check(db:query("DELETE FROM _icx_state WHERE asset = ? AND (? IS NULL OR connection = ?)",
+      asset, connection, connection))
+    return db:changes()
+  end)
 end
 
 -- Inserts a "running" row; returns its id.

@@ -54,6 +54,7 @@ def parse_args(argv):
     a("--max-parts", type=int, default=500,
       help="most recent parts GET /conversations/{id} returns (Intercom: 500)")
     a("--timezone", default="UTC", help="workspace IANA timezone")
+    a("--workspace-id", default="ecahpwf5", help="the app id_code GET /me reports")
     a("--index-lag", type=float, default=0,
       help="seconds before a new contact is searchable")
     a("--scroll-expiry", type=float, default=60,

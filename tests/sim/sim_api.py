@@ -162,7 +162,8 @@ class Api:
             "team_ids": a.get("team_ids", []),
             "avatar": {"type": "avatar", "image_url": None},
             "email_verified": True,
-            "app": {"type": "app", "id_code": "ecahpwf5", "name": "icx sim",
+            "app": {"type": "app", "id_code": self.opts.workspace_id,
+                    "name": "icx sim " + self.opts.workspace_id,
                     "region": "US", "timezone": self.opts.timezone,
                     "created_at": self.w.now0 - 500 * 86400,
                     "identity_verification": False}})

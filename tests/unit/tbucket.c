@@ -1,5 +1,5 @@
 /* Unit tests for tbucket.c: burst, refill, server re-sync and fractional
- * rates, all on an injected clock (nothing here sleeps). */
+** rates, all on an injected clock (nothing here sleeps). */
 
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@ static void is_near(double got, double want, const char *name) {
 }
 
 /* Takes up to `max` tokens at `now`; returns how many were granted before
- * the first refusal. */
+** the first refusal. */
 static int drain(struct icx_tbucket *b, double now, int max) {
   int n = 0;
   while (n < max && icx_tbucket_take(b, now) == 0)
@@ -23,7 +23,7 @@ static int drain(struct icx_tbucket *b, double now, int max) {
 }
 
 /* A new bucket grants its whole limit at once, then asks for a wait of one
- * refill interval. */
+** refill interval. */
 static void test_burst(void) {
   struct icx_tbucket b;
   icx_tbucket_init(&b, 166, 10, 1000);
@@ -65,11 +65,11 @@ static void test_fractional(void) {
 }
 
 /* The server's headers re-align the bucket: a lower remaining count holds
- * requests until the reset; the window then restarts full. */
+** requests until the reset; the window then restarts full. */
 static void test_sync(void) {
   struct icx_tbucket b;
   /* Mono clock 50 while the wall clock reads 1000003: reset at 1000010
-   * is 7 s away, i.e. mono 57. */
+  ** is 7 s away, i.e. mono 57. */
   icx_tbucket_init(&b, 166, 10, 50);
   icx_tbucket_sync(&b, 166, 5, 1000010, 1000003, 50, -1);
   TAP_IS_INT(drain(&b, 50, 1000), 5, "sync: only the server's 5 are granted");
@@ -120,7 +120,7 @@ static void test_sync(void) {
 }
 
 /* Tickets: a response counts only the requests the server had seen, so
- * requests granted after it are still to be subtracted. */
+** requests granted after it are still to be subtracted. */
 static void test_tickets(void) {
   struct icx_tbucket b;
   icx_tbucket_init(&b, 166, 10, 0);

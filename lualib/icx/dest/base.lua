@@ -14,7 +14,14 @@
 --   d:run_start{connection =, asset =} -> run_id
 --   d:run_finish(run_id, {status =, rows =, requests =, retries =, rate_limited =, error =})
 --   d:deleted_add(connection, asset, ids)         inside a transaction
--- The defaults keep state in a SQLite database at self.db (icx.state).
+--   d:lock(connection, asset) -> Lock | nil, holder   one run per asset: the
+--                                   OS (or database) drops it when the holder dies
+--   d:holder(connection, asset) -> "pid N on HOST" | nil   nil: the lock is free
+--   d:close_stale(connection, asset)   its "running" rows are over (lock held)
+--   d:meta_get(key), d:meta_set(key, value)   what the destination holds
+--   d:status() -> rows; d:reset(connection | nil, asset) -> n
+-- The defaults keep state in a SQLite database at self.db (icx.state) and
+-- lock bytes of the file at self.lock_path (icx.lock).
 local errors = require "icx.errors"
 local keys = require "icx.keys"
 local state = require "icx.state"
@@ -69,6 +76,47 @@ function Base:cursor_set(connection, asset, key, value) state.cursor_set(self.db
 function Base:run_start(t) return state.run_start(self.db, t or {}) end
 function Base:run_finish(id, t) state.run_finish(self.db, id, t) end
 function Base:deleted_add(connection, asset, ids) state.deleted_add(self.db, connection, asset, ids) end
+
+function Base:close_stale(connection, asset) state.close_stale(self.db, connection, asset) end
+function Base:meta_get(key) return state.meta_get(self.db, key) end
+function Base:meta_set(key, value) state.meta_set(self.db, key, value) end
+function Base:status() return state.status(self.db) end
+function Base:reset(connection, asset) return state.reset(self.db, connection, asset) end
+
+-- The byte of the lock file that stands for (connection, asset): FNV-1a,
+-- so every process finds the same one; byte 0 is left unused.
+local function slot(connection, asset)
+  local h = 2166136261
+  for i = 1, #connection + 1 + #asset do
+    local b = (connection .. "\0" .. asset):byte(i)
+    h = ((h ~ b) * 16777619) & 0xffffffff
+  end
+  return 1 + h % (1 << 30)
+end
+
+-- Who holds (connection, asset), from its open run row (host and pid), or
+-- from the lock itself; nil when the lock is free.
+function Base:holder(connection, asset)
+  local pid = require("icx.lock").holder(self.lock_path, slot(connection, asset))
+  local rows = state.check(self.db:query("SELECT pid, host, started_at FROM _icx_runs WHERE connection = ? "
+    .. "AND asset = ? AND status = 'running' ORDER BY id DESC LIMIT 1", connection, asset))
+  local r = rows[1]
+  if r then return ("icx pid %s on %s, running since %s"):format(tostring(r.pid), tostring(r.host), r.started_at) end
+  if pid then return ("pid %d"):format(pid) end
+  return nil
+end
+
+function Base:lock(connection, asset)
+  local lk, err, code = require("icx.lock").acquire(self.lock_path, slot(connection, asset))
+  if lk then return lk end
+  if code ~= "locked" then errors.raise("dest", err, { code = code }) end
+  return nil, self:holder(connection, asset) or "another process"
+end
+
+-- Whether the lock of (connection, asset) is free right now.
+function Base:lock_free(connection, asset)
+  return require("icx.lock").holder(self.lock_path, slot(connection, asset)) == nil
+end
 
 local TABLE_KEYS = { "name", "primary_key", "mode" }
 

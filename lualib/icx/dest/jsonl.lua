@@ -50,7 +50,7 @@ function M.open(target, opts)
     state_path = opts.state or (d.dir .. "/.icx-state.db")
   end
   local db = state.open(state_path, "the JSONL state file", opts)
-  d.db, d.state_path = db, state_path
+  d.db, d.state_path, d.lock_path = db, state_path, state_path .. ".lock"
   local ok, e = pcall(state.atomic, db, function()
     check(db:exec("CREATE TABLE IF NOT EXISTS _icx_files (path TEXT PRIMARY KEY, size INTEGER NOT NULL)"))
   end)

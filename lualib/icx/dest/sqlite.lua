@@ -30,7 +30,7 @@ local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:for
 -- Opens (creating if needed) the database at path.
 function M.open(path, opts)
   local db = state.open(path, "the SQLite destination", opts)
-  return setmetatable({ kind = "sqlite", path = path, db = db, tables = {} }, Dest)
+  return setmetatable({ kind = "sqlite", path = path, db = db, tables = {}, lock_path = path .. ".lock" }, Dest)
 end
 
 function Dest:__tostring() return "icx.dest.Sqlite(" .. self.path .. ")" end
