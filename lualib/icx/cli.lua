@@ -88,7 +88,7 @@ changes: the tables keep their rows. An asset a run holds is not reset
 --   key: the field in opts; commands: the commands that take it ("*": all,
 --   "-": only before any command); help: one line.
 local OPTIONS = {
-  { long = "--config", value = "FILE", key = "config", commands = "run check plan",
+  { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset",
     help = "connections file ($ICX_CONFIG, ./connections.yml)" },
   { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
     help = "which connection (when the file has several)" },
