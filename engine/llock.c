@@ -29,6 +29,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "class.h"
 #include "modules.h"
 
 #define LOCK_MT "icx.lock.Lock"
@@ -55,6 +56,7 @@ static lua_Integer check_slot(lua_State *L, int idx) {
   return at;
 }
 
+/* icx.lock.acquire: the lock, or fail with "locked" or "io". */
 static int lock_acquire(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_Integer at = check_slot(L, 2);
@@ -89,6 +91,7 @@ static int lock_acquire(lua_State *L) {
   return 1;
 }
 
+/* icx.lock.holder: who holds the byte, as seen by F_GETLK (not ourselves). */
 static int lock_holder(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lua_Integer at = check_slot(L, 2);
@@ -109,8 +112,10 @@ static int lock_holder(lua_State *L) {
   return 1;
 }
 
-/* Closing the file drops every lock this process holds on it through this
-** descriptor's file; the caller holds one Lock per file and slot. */
+/*
+** Lock:release. Closing the file drops every lock this process holds on
+** it, so the caller keeps one Lock per file and slot.
+*/
 static int lock_release(lua_State *L) {
   Lock *k = luaL_checkudata(L, 1, LOCK_MT);
   if (k->fd >= 0) {
@@ -123,6 +128,7 @@ static int lock_release(lua_State *L) {
   return 0;
 }
 
+/* "icx.lock.Lock (byte N)", or "(byte N, released)". */
 static int lock_tostring(lua_State *L) {
   Lock *k = luaL_checkudata(L, 1, LOCK_MT);
   lua_pushfstring(L, "icx.lock.Lock (byte %I%s)", k->at,
@@ -142,11 +148,7 @@ static const luaL_Reg lock_funcs[] = {
     {"acquire", lock_acquire}, {"holder", lock_holder}, {NULL, NULL}};
 
 int luaopen_icx_lock(lua_State *L) {
-  luaL_newmetatable(L, LOCK_MT);
-  luaL_setfuncs(L, lock_meta, 0);
-  luaL_newlib(L, lock_methods);
-  lua_setfield(L, -2, "__index");
-  lua_pop(L, 1);
+  icx_class_new(L, LOCK_MT, lock_meta, lock_methods, 0);
   luaL_newlib(L, lock_funcs);
   return 1;
 }

@@ -150,7 +150,6 @@ with Sim(contacts=400, companies=60, conversations=40, tickets=30, seed=11) as s
     t.ok(r.rc == 0 and want <= got and len(got) <= len(want) + 0, "--since YYYY-MM-DD is UTC midnight")
 
     # ---------------------------------------------------------- one run per asset
-    sim.control("POST", "/_sim/fault", {"path": "/companies/scroll", "status": 200, "count": 0})
     slow = os.path.join(ws.dir, "slow.db")
     ws.run("tags", dest=slow)
     ws_env = dict(os.environ, ICX_TEST_TOKEN=sim.token)
