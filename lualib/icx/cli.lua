@@ -427,7 +427,9 @@ function handlers.plan(opts, args)
   local specs = runner.load_scripts(args)
   local conn = M.connection(opts)
   local d = opts.dest and not opts.full_refresh and existing_dest(opts.dest)
-  if opts.dest and not d and not opts.full_refresh then log.info("%s does not exist yet: showing a first run", opts.dest) end
+  if opts.dest and not d and not opts.full_refresh then
+    log.info("%s does not exist yet: showing a first run", opts.dest)
+  end
   local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
   if d then d:close() end
   if not ok then error(res, 0) end
@@ -545,7 +547,9 @@ local function run(opts, args)
 end
 
 function handlers.run(opts, args)
-  if #args == 0 then usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)") end
+  if #args == 0 then
+    usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
+  end
   local started = require("icx.sys").now()
   local ok, code, summary = pcall(run, opts, args)
   if not ok then
