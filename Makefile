@@ -6,7 +6,7 @@
 PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
             libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
-            sqlite3 perl gcc make openssl nghttp2-server
+            sqlite3 perl gcc make openssl nghttp2-server man-db
 LINT_PKGS := cppcheck clang-format lua-check
 
 CC      ?= cc
@@ -28,15 +28,16 @@ endif
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
-ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/%.o) $(BUILD)/lualib.o
+ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/%.o) $(BUILD)/lualib.o $(BUILD)/assets.o
 LUALIB     := $(sort $(wildcard lualib/*.lua lualib/*/*.lua lualib/*/*/*.lua))
+ASSETS     := $(sort $(wildcard scripts/*.lua))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 TESTS      := $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua)) \
               $(sort $(wildcard tests/sim/*.t)) $(sort $(wildcard tests/e2e/*.t))
 PROVE_JOBS ?= 2
 
-.PHONY: all deps deps-check test asan check lint demo bench clean
+.PHONY: all deps deps-check test asan check lint demo bench clean install
 all: deps-check icx
 
 # Install what the build and tests need. As root: apt-get; otherwise print the
@@ -55,7 +56,7 @@ deps:
 deps-check:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
 	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null \
-	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] \
+	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] && command -v man >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)
@@ -71,6 +72,15 @@ $(BUILD)/lualib.c: tools/embed.sh $(LUALIB) | $(BUILD) deps-check
 	@echo "  EMBED lualib"
 	$(Q)sh tools/embed.sh $(LUALIB) > $@.tmp && mv $@.tmp $@
 $(BUILD)/lualib.o: $(BUILD)/lualib.c
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
+
+# So are the shipped asset scripts: `icx run contacts` needs no file beside
+# the binary (icx.builtin).
+$(BUILD)/assets.c: tools/embed.sh $(ASSETS) | $(BUILD) deps-check
+	@echo "  EMBED scripts"
+	$(Q)sh tools/embed.sh --assets $(ASSETS) > $@.tmp && mv $@.tmp $@
+$(BUILD)/assets.o: $(BUILD)/assets.c
 	@echo "  CC    $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-overlength-strings -c -o $@ $<
 
@@ -121,6 +131,16 @@ demo: all
 
 bench: all
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man page and
+# the shipped asset scripts (also built in; installed for reading and copying).
+PREFIX ?= /usr/local
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/icx/scripts
+	install -m 755 icx $(DESTDIR)$(PREFIX)/bin/icx
+	install -m 644 man/icx.1 $(DESTDIR)$(PREFIX)/share/man/man1/icx.1
+	install -m 644 $(ASSETS) $(DESTDIR)$(PREFIX)/share/icx/scripts/
 
 clean:
 	rm -rf build build-asan icx

@@ -1,4 +1,5 @@
-/* The Lua library compiled into the binary (see tools/embed.sh). */
+/* The Lua library and asset scripts compiled into the binary (see
+ * tools/embed.sh). */
 #ifndef ICX_EMBEDDED_H
 #define ICX_EMBEDDED_H
 
@@ -13,5 +14,9 @@ struct icx_lualib_entry {
 
 /* Terminated by an entry whose name is NULL. */
 extern const struct icx_lualib_entry icx_lualib[];
+
+/* The shipped asset scripts (scripts/NAME.lua), named by their base name
+ * ("contacts"), served by icx.builtin; same terminator. */
+extern const struct icx_lualib_entry icx_assets[];
 
 #endif

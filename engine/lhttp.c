@@ -17,7 +17,9 @@
 **                     body=, bytes=, ms=, url=, http_version=,
 **                     reused= (true: no new connection was opened),
 **                     err=nil|message, code=nil|"timeout"|"too_large"|
-**                     "tls"|"setup"|"transport"}
+**                     "tls"|"setup"|"resolve"|"connect"|"transport"}
+**         "resolve", "connect": the host's name did not resolve, or
+**                    nothing answered on its port (said at once by lualib)
 **         "timeout": past `timeout`, or under 100 bytes/s for
 **                    `low_speed_time` seconds (a server trickling bytes)
 **         "too_large": the decoded body passed max_bytes (the transfer is
@@ -313,6 +315,11 @@ static void push_completion(lua_State *L, Xfer *x) {
       code = "setup";
     else if (x->result == CURLE_OPERATION_TIMEDOUT)
       code = "timeout";
+    else if (x->result == CURLE_COULDNT_RESOLVE_HOST ||
+             x->result == CURLE_COULDNT_RESOLVE_PROXY)
+      code = "resolve";
+    else if (x->result == CURLE_COULDNT_CONNECT)
+      code = "connect";
     else if (is_tls_refusal(x->result))
       code = "tls";
     lua_pushstring(L, x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));

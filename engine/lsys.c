@@ -10,6 +10,7 @@
 **   icx.sys.alive(pid) -> boolean     a process with that pid exists
 **   icx.sys.process_start(pid) -> integer | nil   its start, in ticks
 **   icx.sys.isatty(fd) -> boolean     decides whether to draw progress
+**   icx.sys.term_size(fd) -> columns, rows | nil   the terminal's size
 **   icx.sys.dumpable() -> boolean | nil   false: no core file, no ptrace
 **                                     (icx turns both off at start: the
 **                                     token must not reach a core file)
@@ -31,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -169,6 +171,20 @@ static int sys_isatty(lua_State *L) {
   return 1;
 }
 
+/* icx.sys.term_size(fd) -> columns, rows | nil: TIOCGWINSZ, so the live
+** display fits its lines; nil off a terminal or when the size is unknown. */
+static int sys_term_size(lua_State *L) {
+  struct winsize ws;
+  int fd = (int)luaL_checkinteger(L, 1);
+  if (ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushinteger(L, ws.ws_col);
+  lua_pushinteger(L, ws.ws_row);
+  return 2;
+}
+
 /* icx.sys.memory() -> used, peak, limit: the counting allocator's figures. */
 static int sys_memory(lua_State *L) {
   struct icx_alloc *a = icx_runtime_alloc(L);
@@ -258,6 +274,7 @@ static const luaL_Reg sys_funcs[] = {{"mkdir", sys_mkdir},
                                      {"time", sys_time},
                                      {"sleep", sys_sleep},
                                      {"isatty", sys_isatty},
+                                     {"term_size", sys_term_size},
                                      {"dumpable", sys_dumpable},
                                      {"memory", sys_memory},
                                      {"set_memory_limit", sys_set_memory_limit},

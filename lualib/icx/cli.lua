@@ -7,57 +7,23 @@ local M = {}
 
 local VERSION = "0.1.0"
 
-local HELP = {
-  main = [[
-usage: icx COMMAND [options] [ARGS]
+-- The commands, in the order help lists them: synopsis, one line for the
+-- command list, and the text of `icx help COMMAND`.
+local COMMANDS = {
+  { name = "run", args = "ASSET...", summary = "land assets: built-in names (icx list) or script paths",
+    text = [[
+Runs each asset and lands its records in --dest. An ASSET is the name of a
+shipped asset (contacts, companies, ...: see icx list), built into icx, or
+the path of a script (anything with a "/" or ending in .lua, or an existing
+file). Assets run at once (-j), share one rate budget, and commit
+independently: one failing asset does not roll back the others, and the exit
+code is 1 if any failed. Incremental assets resume from the cursor stored
+with their last committed page.
 
-icx pulls an Intercom workspace (REST API 2.14) into a database.
-
-commands:
-  run SCRIPT...      run asset scripts, e.g. icx run scripts/*.lua
-  check              call GET /me: proves the token works, shows the workspace
-  plan SCRIPT...     validate scripts and config offline; show the first request
-  status             per asset: stored cursor, last run, its status and rows
-  reset ASSET...     clear stored cursors: the next run re-reads those assets whole
-  lua FILE [ARGS]    run a Lua file with icx's modules (tests, tooling)
-  version            print the version
-  help [COMMAND]     this text, or a command's
-
-options:
-  --config FILE      connections file (default $ICX_CONFIG, else ./connections.yml)
-  --connection NAME  which intercom connection (needed when the file has several)
-  --dest DEST        icx.db (default), PATH, sqlite:///rel.db, sqlite:////abs.db,
-                     jsonl:- (stdout) or jsonl:DIR
-  --state PATH       state database for jsonl destinations
-  --full-refresh     ignore stored cursors and re-read everything (merge still applies)
-  --since WHEN       lower bound for assets with no stored cursor (or --full-refresh):
-                     YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds
-  --wait             wait for another run of the same asset to end instead of exit 4
-  --log-format FMT   text (default) or json: one JSON object per stderr line
-  --summary-json F   write the run's summary as JSON to F (- for stdout)
-  --json             icx status: a JSON list instead of a table
-  --reconcile        also remove rows of records Intercom no longer has (see icx help run)
-  -j, --jobs N       assets run at once (default: all given, at most 8)
-  --max-memory SIZE  cap the Lua heap, e.g. 512M (default: no cap)
-  -v, --verbose      log every request (token redacted) and show tracebacks
-  -q, --quiet        only errors
-  -h, --help         help
-
-exit codes:
-  0  success
-  1  the run failed (an API, network or destination error; see the message)
-  2  usage or configuration error (found before any request is sent)
-  3  internal error (a bug in icx: please report it)
-  4  an asset is locked by another run on the same destination (see --wait)
-  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
-]],
-  run = [[
-usage: icx run [options] SCRIPT...
-
-Runs each asset script and lands its records in --dest. Assets run at once
-(-j), share one rate budget, and commit independently: one failing asset does
-not roll back the others, and the exit code is 1 if any failed. Incremental
-assets resume from the cursor stored with their last committed page.
+On a terminal, a live display shows each running asset: rows landed of the
+total, requests per second against the budget, retries and 429s, elapsed
+time and an estimate of what is left. Off a terminal (or with -q), plain
+progress lines are written instead.
 
 --reconcile also finds records deleted in Intercom (or contacts merged away):
 Intercom keeps no tombstones, so each asset that supports it lists every id
@@ -71,66 +37,178 @@ SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
 wait: what committed stays, _icx_runs says "interrupted", and the exit code is
 128 + the signal's number. A second signal stops icx at once (still safe: an
 uncommitted page is rolled back when the file is next opened).
-]],
-  check = [[
-usage: icx check [--config FILE] [--connection NAME]
-
+]] },
+  { name = "check", args = "", summary = "call GET /me: proves the token works, shows the workspace",
+    text = [[
 Calls GET /me and prints the workspace, the admin and the region, so a new
-token can be tried before a long run. Exit 1 when the token is rejected.
-]],
-  plan = [[
-usage: icx plan [options] SCRIPT...
-
-Validates the configuration and each script without touching the network,
-and prints the first request each script would send.
-]],
-  lua = [[
-usage: icx lua FILE [ARGS]
-
+token can be tried before a long run. Exit 1 when the token is rejected or
+the host cannot be reached (check does not retry those).
+]] },
+  { name = "plan", args = "ASSET...", summary = "validate assets and config offline; show the first request",
+    text = [[
+Validates the configuration and each asset (names or paths, as for run)
+without touching the network, and prints the first request each would send:
+from the cursors stored in --dest when it exists, else as a first run.
+]] },
+  { name = "list", args = "", summary = "the built-in assets: tables, mode, endpoint, cost",
+    text = [[
+Lists the asset scripts built into icx, one line each: name, the tables it
+writes, its mode, the endpoint it reads and what a run costs in requests.
+icx run NAME runs one; their source is installed in share/icx/scripts.
+]] },
+  { name = "lua", args = "FILE [ARGS]", summary = "run a Lua file with icx's modules (tests, tooling)",
+    text = [[
 Runs FILE with the full Lua standard library and every icx module
-preloaded; `arg` holds ARGS. Used by the test suite and for tooling.
-]],
-  status = [[
-usage: icx status [--dest DEST] [--json]
-
+preloaded; `arg` holds ARGS (options after FILE are passed on untouched).
+Used by the test suite and for tooling.
+]] },
+  { name = "status", args = "", summary = "per asset: stored cursor, last run, its status and rows",
+    text = [[
 Per asset and connection in DEST: the stored cursor (as stored, and as UTC
 time), the last run's status, when it started and the rows it wrote. A run
 left "running" by a process that died (its lock is free) shows as
 "interrupted". --json prints a list of objects with connection, asset,
 cursor, cursor_utc, last_status, last_run_at and rows.
-]],
-  reset = [[
-usage: icx reset [--dest DEST] [--connection NAME] ASSET...
-
+]] },
+  { name = "reset", args = "ASSET...", summary = "clear stored cursors: the next run re-reads those assets whole",
+    text = [[
 Clears the stored cursors of the named assets (of every connection, or of
 --connection NAME), so their next run re-reads them whole. Nothing else
 changes: the tables keep their rows. An asset a run holds is not reset
 (exit 4).
-]],
-  version = "usage: icx version\n",
-  help = "usage: icx help [COMMAND]\n",
+]] },
+  { name = "version", args = "", summary = "print the version", text = "Prints icx's version.\n" },
+  { name = "help", args = "[COMMAND]", summary = "this text, or a command's options",
+    text = "Prints the usage of icx, or of one command with every option it takes.\n" },
 }
 
-local COMMANDS = { "run", "check", "plan", "status", "reset", "lua", "version", "help" }
-
--- Flags: name -> {takes value?, key in opts}.
-local FLAGS = {
-  ["--config"] = { true, "config" }, ["--connection"] = { true, "connection" },
-  ["--dest"] = { true, "dest" }, ["--state"] = { true, "state" },
-  ["--full-refresh"] = { false, "full_refresh" }, ["--jobs"] = { true, "jobs" },
-  ["--reconcile"] = { false, "reconcile" },
-  ["-j"] = { true, "jobs" }, ["--max-memory"] = { true, "max_memory" },
-  ["--verbose"] = { false, "verbose" }, ["-v"] = { false, "verbose" },
-  ["--quiet"] = { false, "quiet" }, ["-q"] = { false, "quiet" },
-  ["--help"] = { false, "help" }, ["-h"] = { false, "help" },
-  ["--version"] = { false, "version" },
-  ["--since"] = { true, "since" }, ["--wait"] = { false, "wait" },
-  ["--log-format"] = { true, "log_format" }, ["--summary-json"] = { true, "summary_json" },
-  ["--json"] = { false, "json" },
+-- Every option, in the order help lists them: the one table the parser,
+-- `icx help` and the man page test read, so they cannot disagree.
+--   long, short: the flags; value: the value's name (nil: a switch);
+--   key: the field in opts; commands: the commands that take it ("*": all,
+--   "-": only before any command); help: one line.
+local OPTIONS = {
+  { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset",
+    help = "connections file ($ICX_CONFIG, ./connections.yml)" },
+  { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
+    help = "which connection (when the file has several)" },
+  { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
+    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR" },
+  { long = "--state", value = "PATH", key = "state", commands = "run",
+    help = "cursors of a jsonl destination (default beside it)" },
+  { long = "--full-refresh", key = "full_refresh", commands = "run plan",
+    help = "ignore stored cursors: re-read everything" },
+  { long = "--since", value = "WHEN", key = "since", commands = "run",
+    help = "lower bound with no stored cursor: YYYY-MM-DD, ISO 8601, Unix s" },
+  { long = "--wait", key = "wait", commands = "run",
+    help = "wait for another run of the asset instead of exit 4" },
+  { long = "--summary-json", value = "FILE", key = "summary_json", commands = "run",
+    help = "write the run's summary as JSON to FILE (- is stdout)" },
+  { long = "--json", key = "json", commands = "status",
+    help = "a JSON list instead of a table" },
+  { long = "--reconcile", key = "reconcile", commands = "run",
+    help = "also delete rows Intercom no longer has (SQLite)" },
+  { long = "--jobs", short = "-j", value = "N", key = "jobs", commands = "run",
+    help = "assets (and time slices) at once (default 8, 4)" },
+  { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan status reset list lua",
+    help = "cap the Lua heap, e.g. 512M (default: no cap)" },
+  { long = "--log-format", value = "FMT", key = "log_format", commands = "*",
+    help = "text (default) or json: a JSON object per line" },
+  { long = "--verbose", short = "-v", key = "verbose", commands = "*",
+    help = "a line per request; tracebacks on errors" },
+  { long = "--quiet", short = "-q", key = "quiet", commands = "*",
+    help = "errors only: no progress, no live display" },
+  { long = "--help", short = "-h", key = "help", commands = "*",
+    help = "show this help" },
+  { long = "--version", key = "version", commands = "-",
+    help = "print the version (as icx version)" },
 }
-local FLAG_NAMES = {}
-for k in pairs(FLAGS) do if k:sub(1, 2) == "--" then FLAG_NAMES[#FLAG_NAMES + 1] = k end end
-table.sort(FLAG_NAMES)
+
+M.COMMANDS, M.OPTIONS = COMMANDS, OPTIONS
+
+local COMMAND_NAMES, BY_COMMAND, FLAGS, FLAG_NAMES = {}, {}, {}, {}
+for _, c in ipairs(COMMANDS) do
+  COMMAND_NAMES[#COMMAND_NAMES + 1] = c.name
+  BY_COMMAND[c.name] = c
+end
+for _, o in ipairs(OPTIONS) do
+  o.takes = {}
+  for w in o.commands:gmatch("%S+") do o.takes[w] = true end
+  FLAGS[o.long] = o
+  FLAG_NAMES[#FLAG_NAMES + 1] = o.long
+  if o.short then FLAGS[o.short] = o end
+end
+
+-- Whether command `cmd` (nil: none given) takes option o.
+local function takes(o, cmd)
+  if o.takes["*"] then return true end
+  if cmd == nil then return o.takes["-"] or false end
+  return o.takes[cmd] or false
+end
+
+-- The options a command takes, in table order (icx help, tests).
+function M.options_of(cmd)
+  local out = {}
+  for _, o in ipairs(OPTIONS) do if takes(o, cmd) then out[#out + 1] = o end end
+  return out
+end
+
+-- "  -j, --jobs N" lines with their help aligned, wrapped at 79 columns.
+local function option_lines(list)
+  local heads, width = {}, 0
+  for i, o in ipairs(list) do
+    heads[i] = "  " .. (o.short and (o.short .. ", ") or "    ") .. o.long .. (o.value and (" " .. o.value) or "")
+    width = math.max(width, #heads[i])
+  end
+  local out = {}
+  for i, o in ipairs(list) do
+    local line = heads[i] .. (" "):rep(width - #heads[i] + 2)
+    local indent = #line
+    for word in o.help:gmatch("%S+") do
+      if #line + #word + 1 > 79 and #line > indent then
+        out[#out + 1] = line
+        line = (" "):rep(indent) .. word
+      else
+        line = line .. (#line > indent and " " or "") .. word
+      end
+    end
+    out[#out + 1] = line
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local EXIT_CODES = [[
+exit codes:
+  0  success
+  1  the run failed (an API, network or destination error; see the message)
+  2  usage or configuration error (found before any request is sent)
+  3  internal error (a bug in icx: please report it)
+  4  an asset is locked by another run on the same destination (see --wait)
+  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
+]]
+
+-- The text of `icx help [COMMAND]`.
+function M.help_text(topic)
+  if topic == nil or topic == "main" then
+    local lines = { "usage: icx COMMAND [options] [ARGS]", "",
+      "icx pulls an Intercom workspace (REST API 2.14) into a database.", "", "commands:" }
+    local width = 0
+    for _, c in ipairs(COMMANDS) do width = math.max(width, #c.name + #c.args + 1) end
+    for _, c in ipairs(COMMANDS) do
+      local head = c.name .. (c.args ~= "" and (" " .. c.args) or "")
+      lines[#lines + 1] = "  " .. head .. (" "):rep(width - #head + 2) .. c.summary
+    end
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "options:"
+    return table.concat(lines, "\n") .. "\n" .. option_lines(M.options_of(nil)) .. "\n"
+      .. "icx help COMMAND lists a command's options; man icx has the whole manual.\n\n" .. EXIT_CODES
+  end
+  local c = BY_COMMAND[topic]
+  if not c then return nil end
+  local opts = M.options_of(topic)
+  return ("usage: icx %s%s%s\n\n%s\noptions:\n%s"):format(c.name, #opts > 0 and " [options]" or "",
+    c.args ~= "" and (" " .. c.args) or "", c.text, option_lines(opts))
+end
 
 local function usage(fmt, ...)
   errors.raise("usage", fmt:format(...) .. " (see icx help)")
@@ -183,10 +261,12 @@ function M.parse_when(s)
   return days_from_civil(y, mo, d) * 86400 + secs
 end
 
--- argv -> command, opts, positional args. `icx lua FILE ...` stops option
--- parsing at FILE so the Lua file gets its own arguments untouched.
+-- argv -> command, opts, positional args. Options may come before or after
+-- the command; each must be one the command takes (OPTIONS). `icx lua FILE
+-- ...` stops option parsing at FILE so the Lua file gets its own arguments
+-- untouched.
 function M.parse_args(argv)
-  local opts, args, cmd = {}, {}, nil
+  local opts, args, cmd, given = {}, {}, nil, {}
   local i = 1
   while i <= #argv do
     local a = argv[i]
@@ -198,26 +278,32 @@ function M.parse_args(argv)
     elseif a:sub(1, 1) == "-" and #a > 1 then
       local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
       name = name or a
-      local flag = FLAGS[name]
-      if not flag then usage("unknown option '%s'%s", name, errors.did_you_mean(name, FLAG_NAMES)) end
-      if flag[1] then
+      local o = FLAGS[name]
+      if not o then usage("unknown option '%s'%s", name, errors.did_you_mean(name, FLAG_NAMES)) end
+      if o.value then
         local v = inline
         if v == nil then
           i = i + 1
           v = argv[i]
           if v == nil then usage("option '%s' needs a value", name) end
         end
-        opts[flag[2]] = v
+        opts[o.key] = v
       else
         if inline then usage("option '%s' takes no value", name) end
-        opts[flag[2]] = true
+        opts[o.key] = true
       end
+      given[#given + 1] = { name = name, option = o }
     elseif not cmd then
       cmd = a
     else
       args[#args + 1] = a
     end
     i = i + 1
+  end
+  if cmd and BY_COMMAND[cmd] then
+    for _, g in ipairs(given) do
+      if not takes(g.option, cmd) then usage("icx %s does not take %s", cmd, g.name) end
+    end
   end
   if opts.jobs then
     local n = tonumber(opts.jobs)
@@ -252,10 +338,30 @@ function handlers.version()
 end
 
 function handlers.help(_, args)
-  local topic = args[1] or "main"
-  local text = HELP[topic]
-  if not text then usage("no help for '%s'%s", topic, errors.did_you_mean(topic, COMMANDS)) end
+  local text = M.help_text(args[1])
+  if not text then usage("no help for '%s'%s", args[1], errors.did_you_mean(args[1], COMMAND_NAMES)) end
   io.stdout:write(text)
+  return 0
+end
+
+-- `icx list`: the built-in assets, one line each, columns aligned.
+function handlers.list()
+  local assets = require "icx.assets"
+  local rows, w = {}, { 0, 0, 0, 0 }
+  for _, name in ipairs(assets.names()) do
+    local d = assets.describe((assets.load(name)))
+    local row = { d.name, d.tables, d.mode, d.endpoint, d.cost }
+    for k = 1, 4 do w[k] = math.max(w[k], #row[k], 6) end
+    rows[#rows + 1] = row
+  end
+  local function line(r)
+    local cells = {}
+    for k = 1, 4 do cells[k] = r[k] .. (" "):rep(w[k] - #r[k]) end
+    cells[5] = r[5]
+    log.out("%s", table.concat(cells, "  "))
+  end
+  line { "ASSET", "TABLES", "MODE", "ENDPOINT", "COST" }
+  for _, r in ipairs(rows) do line(r) end
   return 0
 end
 
@@ -281,7 +387,9 @@ end
 -- stdout; exit 1 when Intercom refuses the token.
 function handlers.check(opts)
   local conn = M.connection(opts)
-  local client = require("icx.client").new(conn)
+  -- A host that does not resolve or answer fails at once: check is the
+  -- interactive probe, not a run to carry through a blip.
+  local client = require("icx.client").new(conn, { fail_fast = true })
   local ok, me = pcall(client.me, client)
   if not ok then
     if errors.is(me) and me.kind == "http" then
@@ -314,12 +422,14 @@ local function existing_dest(uri, opts)
 end
 
 function handlers.plan(opts, args)
-  if #args == 0 then usage("icx plan needs at least one SCRIPT") end
+  if #args == 0 then usage("icx plan needs at least one ASSET (a name from icx list, or a script path)") end
   local runner = require "icx.runner"
   local specs = runner.load_scripts(args)
   local conn = M.connection(opts)
-  local d = opts.dest and existing_dest(opts.dest)
-  if opts.dest and not d then log.info("%s does not exist yet: showing a first run", opts.dest) end
+  local d = opts.dest and not opts.full_refresh and existing_dest(opts.dest)
+  if opts.dest and not d and not opts.full_refresh then
+    log.info("%s does not exist yet: showing a first run", opts.dest)
+  end
   local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
   if d then d:close() end
   if not ok then error(res, 0) end
@@ -422,10 +532,14 @@ local function run(opts, args)
   end
   d = d or dest.open(uri, { state = opts.state })
   env.dest = d
+  -- On a terminal, the live display (icx.display) replaces progress lines.
+  local display = require "icx.display"
+  local live = display.wanted(2) and display.start { budget = conn.rate_limit } or nil
   local ok, code, summary = pcall(function()
     check_workspace(d, uri, conn, me)
     return runner.run(env, specs)
   end)
+  if live then live:stop() end
   d:close()
   if not ok then error(code, 0) end
   summary.requests = summary.requests + 1 -- the preflight
@@ -433,7 +547,9 @@ local function run(opts, args)
 end
 
 function handlers.run(opts, args)
-  if #args == 0 then usage("icx run needs at least one SCRIPT (e.g. icx run scripts/*.lua)") end
+  if #args == 0 then
+    usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
+  end
   local started = require("icx.sys").now()
   local ok, code, summary = pcall(run, opts, args)
   if not ok then
@@ -535,9 +651,14 @@ function M.main(argv)
   local ok, res = xpcall(function()
     local cmd, opts, args = M.parse_args(argv)
     if opts.version and not cmd then cmd = "version" end
-    if opts.help or not cmd then return handlers.help(opts, { cmd }) end
+    if opts.help then return handlers.help(opts, { cmd }) end
+    if not cmd then
+      -- Bare `icx`: the usage on stderr, exit 2 (as a usage error).
+      io.stderr:write(M.help_text())
+      return 2
+    end
     local h = handlers[cmd]
-    if not h then usage("unknown command '%s'%s", cmd, errors.did_you_mean(cmd, COMMANDS)) end
+    if not h then usage("unknown command '%s'%s", cmd, errors.did_you_mean(cmd, COMMAND_NAMES)) end
     log.level = opts.quiet and 0 or opts.verbose and 2 or 1
     log.format = opts.log_format or "text"
     -- Off a terminal (cron mail, CI, a pod's log) lines say when.

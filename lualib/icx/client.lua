@@ -7,7 +7,8 @@
 --   client.new(conn [, opts]) -> Client     one per connection and process
 --     opts: attempts=8, retry_base=1, retry_cap=60 (seconds, full jitter),
 --           max_bytes, timeout, connect_timeout, multi, bucket, verbose,
---           max_in_flight=16 (requests on the wire at once, all walks together);
+--           max_in_flight=16 (requests on the wire at once, all walks together),
+--           fail_fast (an unresolvable or unreachable host fails at once: icx check);
 --           the connection's max_attempts, retry_base, retry_cap, timeout
 --           and connect_timeout are the defaults
 --   Client:request{method=, path=, query={k=v}, body=table|string,
@@ -38,7 +39,7 @@ local DEFAULTS = {
   max_in_flight = 16,
 }
 local CLIENT_OPTS = { "attempts", "retry_base", "retry_cap", "max_bytes", "timeout",
-  "connect_timeout", "multi", "bucket", "verbose", "max_in_flight" }
+  "connect_timeout", "multi", "bucket", "verbose", "max_in_flight", "fail_fast" }
 local REQUEST_OPTS = { "method", "path", "query", "body", "stats", "allow_404", "accept",
   "retry", "timeout", "max_bytes" }
 
@@ -109,6 +110,7 @@ function M.new(conn, opts)
     timeout = opt("timeout", conn.timeout or DEFAULTS.timeout),
     connect_timeout = opt("connect_timeout", conn.connect_timeout or DEFAULTS.connect_timeout),
     ca_file = conn.ca_file,
+    fail_fast = opts.fail_fast,
   }, Client)
   local ua = require("icx.http").user_agent
   -- The token lives only in this list, handed to curl; nothing formats it.
@@ -274,6 +276,24 @@ function Client:request(req)
           .. "as ca_file of connection '%s'; verification cannot be turned off"):format(name)
       errors.raise("http", ("%s %s: TLS verification failed: %s (%s)"):format(method, shown, c.err, hint),
         { code = "tls", url = url })
+    elseif c.code == "resolve" or c.code == "connect" then
+      -- Said at once, not after minutes of silent retries; `icx check`
+      -- (fail_fast) does not retry at all.
+      local host = url:match("^https?://([^/?#]+)") or url
+      local msg = ("cannot reach %s: %s"):format(host, c.err)
+      if self.fail_fast then
+        errors.raise("http", ("%s %s: %s (check base_url/region of connection '%s', DNS and proxy settings)")
+          :format(method, shown, msg, self.conn.name or "?"), { code = c.code, url = url })
+      end
+      if not self.unreachable_said then
+        self.unreachable_said = true
+        log.warn("%s; retrying", msg)
+      end
+      why = c.err
+      failure = function()
+        return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, msg, attempt),
+          { code = c.code, url = url })
+      end
     elseif c.code then
       -- Timeouts, resets and truncated bodies: the request never completed.
       why = c.code == "timeout" and "timed out" or c.err

@@ -111,6 +111,12 @@ local function connection(path, node, index, getenv)
     else
       local v = e.v
       if v.kind ~= "scalar" then fail(path, v, "'%s' of %s must be a %s", key, what, spec.kind) end
+      -- A shell-style reference would be sent as the token itself.
+      local var = spec.secret and (v.value:match("%${([%a_][%w_]*)}") or v.value:match("%$([%a_][%w_]*)"))
+      if var then
+        fail(path, v, "%s of %s looks like a shell variable ('$%s'), which icx does not expand;"
+          .. " write \"{{ env_var('%s') }}\"", key, what, var, var)
+      end
       local s = expand(path, v, getenv)
       if spec.kind == "number" then
         local n = tonumber(s)

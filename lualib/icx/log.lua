@@ -17,7 +17,9 @@
 --   log.format, log.timestamps       set by the CLI
 --   log.error/warn/info/verbose(fmt, ...)
 --   log.event(name, fields [, level [, text]])
---   log.listen(fn) -> remove          fn(name, fields, level, text) for every event
+--   log.listen(fn) -> remove          fn(name, fields, level, text) for every event;
+--                                     fn returning true shows the event itself
+--   log.sink                          nil, or fn(line) writing text lines (the display)
 --   log.out(fmt, ...)                 command output on stdout
 --   log.add_secret(s), log.redact(line), log.mask(s)
 local M = { level = 1, format = "text", timestamps = false }
@@ -83,8 +85,12 @@ local function json_line(name, fields, level)
   return text
 end
 
+-- M.sink, when set (the live display), writes each text line instead, so
+-- it can clear its block, print the line and redraw.
 local function write_line(line)
-  io.stderr:write(M.redact(line), "\n")
+  line = M.redact(line)
+  if M.sink then return M.sink(line) end
+  io.stderr:write(line, "\n")
 end
 
 local function text_line(s)
@@ -94,10 +100,13 @@ end
 
 function M.event(name, fields, level, text)
   level = level or "info"
-  for _, fn in ipairs(listeners) do fn(name, fields, level, text) end
+  -- A listener returning true has shown the event itself (the live
+  -- display draws page events): its text line is not printed.
+  local shown = false
+  for _, fn in ipairs(listeners) do shown = fn(name, fields, level, text) == true or shown end
   if M.format == "json" then
     if level ~= "debug" or M.level >= 2 then write_line(json_line(name, fields, level)) end
-  elseif text and (level == "error" or (level == "debug" and M.level >= 2)
+  elseif text and not shown and (level == "error" or (level == "debug" and M.level >= 2)
       or (level ~= "debug" and M.level >= 1)) then
     text_line(text)
   end

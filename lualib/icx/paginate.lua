@@ -6,6 +6,7 @@
 -- or the scroll expired (404), at most max_restarts=3 times).
 --
 --   for page, info in paginate.pages(client, source, ctx) do ... end
+--   paginate.page_of(resp, list_key [, method]) -> Page   or raises a json error
 --     source: an icx.source.Source, or a plain table source.from accepts
 --     page: icx.json.Page (count, raw, get, meta, record, body)
 --     info: {number=, total_count=, url=, request=, status=, restarted=,
@@ -116,11 +117,7 @@ local function step(walk)
     req = walk:scroll_trouble(req, resp)
   end
   walk.wait_started, walk.announced = nil, nil
-  local page, err = json.page(resp.body, walk.list_key)
-  if not page then
-    errors.raise("json", ("malformed JSON from %s %s: %s"):format(req.method or "GET", resp.url,
-      tostring(err)), { code = "json", url = resp.url, status = resp.status, request_id = resp.request_id })
-  end
+  local page = M.page_of(resp, walk.list_key, req.method)
   walk.number = walk.number + 1
   walk.req, walk.url = req, resp.url
   local total = val(page:meta("total_count"))
@@ -143,6 +140,25 @@ local function step(walk)
   end
   walk.pending = nxt
   return page, info
+end
+
+-- A response's page, or a json error: "malformed" only when the body is
+-- not JSON; valid JSON without the list names the members it does have,
+-- since a wrong list_key is the likely cause.
+function M.page_of(resp, list_key, method)
+  local page, err = json.page(resp.body, list_key)
+  if page then return page end
+  local fields = { code = "json", url = resp.url, status = resp.status, request_id = resp.request_id }
+  local v = list_key and require("cjson.safe").decode(resp.body)
+  if type(v) == "table" and v[list_key] == nil and next(v) ~= nil and #v == 0 then
+    local members = {}
+    for k in pairs(v) do members[#members + 1] = tostring(k) end
+    table.sort(members)
+    errors.raise("json", ("%s %s: the response has no list '%s'; its members are: %s; set list_key%s")
+      :format(method or "GET", resp.url, list_key, table.concat(members, ", "),
+        errors.did_you_mean(list_key, members)), fields)
+  end
+  errors.raise("json", ("malformed JSON from %s %s: %s"):format(method or "GET", resp.url, tostring(err)), fields)
 end
 
 -- Starts a walk: returns the generic-for triple and the walk as the value

@@ -4,7 +4,8 @@
 -- once), share one client (one connection pool, one rate budget) and
 -- commit independently.
 --
---   runner.load_scripts(paths) -> specs     every script checked before any request
+--   runner.load_scripts(args) -> specs      asset names or script paths, every
+--                                           one checked before any request
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
@@ -20,6 +21,7 @@ local sched = require "icx.sched"
 local shape = require "icx.shape"
 local source = require "icx.source"
 local sys = require "icx.sys"
+local totals = require "icx.totals"
 local walk = require "icx.walk"
 
 local M = {}
@@ -33,8 +35,9 @@ function M.load_scripts(paths)
     end
     tables[name] = path
   end
-  for _, path in ipairs(paths) do
-    local spec = sandbox.run_file(path)
+  for _, arg in ipairs(paths) do
+    -- A built-in asset's name or a script's path (icx.assets).
+    local spec, path = require("icx.assets").load(arg)
     if not require("icx").is_asset(spec) then
       errors.raise("script", path .. ": the script must return icx.asset{...}")
     end
@@ -120,12 +123,13 @@ function Tables:close(ok)
 end
 
 -- A page event per committed page (JSON logs, the live display); the
--- text line at most every 5 s.
-local function progress(spec, res)
+-- text line at most every 5 s. The total is the whole walk's, every slice
+-- and expansion counted (icx.totals).
+local function progress(spec, res, est)
   local last = sys.now()
-  return function(info)
+  return function()
     local now = sys.now()
-    local total = info and info.total_count
+    local total = est:total()
     local text
     if now - last >= 5 then
       last = now
@@ -150,15 +154,19 @@ local function land(spec, env, res)
   local src = source_of(spec, ctx)
   local cur, key = cursor.new(stored), spec.incremental and spec.incremental.key
   local listed = env.reconcile and spec.reconcile and reconcile.listing(spec, src)
-  local tick = progress(spec, res)
+  local est = totals.new()
+  local tick = progress(spec, res, est)
   walk.run(env.client, src, ctx, function(page, info, from)
     if listed then reconcile.collect(listed, page, spec.primary_key[1]) end
     local shaped, max_key, oldest, side, extra = shape.page(page, from, spec, ctx)
     local kids = shape.children(shaped, spec, ctx)
     cur:saw(max_key)
     wm = from.watermark or wm
+    local n
     cur:stored(d:transaction(function()
-      res.rows = res.rows + ts:write(shaped, kids, side, extra)
+      totals.changes(ts.main, spec, shaped, res)
+      n = ts:write(shaped, kids, side, extra)
+      res.rows = res.rows + n
       local to = key and cur:advance(from:landed(max_key, cur.best))
       if to then d:cursor_set(conn.name, spec.name, key, to) end
       if key and from.watermark then
@@ -167,7 +175,8 @@ local function land(spec, env, res)
       return to
     end))
     res.pages = res.pages + 1
-    tick(info)
+    est:page(from, info.total_count, page:count(), n)
+    tick()
     if from:past(oldest, ctx) then return "stop" end
   end)
   ts:close(true)
@@ -246,7 +255,7 @@ end
 function M.summary_of(r)
   return { asset = r.asset, status = r.status, rows = r.rows, pages = r.pages, requests = r.stats.requests,
     retries = r.stats.retries, rate_limited = r.stats.rate_limited, seconds = r.seconds,
-    cursor = r.cursor == nil and json.null or r.cursor,
+    cursor = r.cursor == nil and json.null or r.cursor, new = r.new, changed = r.changed, unchanged = r.unchanged,
     error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
       or json.null,
     reconciled = r.reconciled }
@@ -260,7 +269,8 @@ local function report(specs, results, verbose)
     if not r then
       not_started[#not_started + 1] = specs[i].name
     elseif r.ok then
-      log.info("%s: %d rows, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
+      log.info("%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
+        r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
           and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed")
             :format(r.reconciled.gone, r.reconciled.back)) or "")

@@ -89,8 +89,22 @@ end
 function M.run_file(path)
   local f, err = io.open(path, "rb")
   if not f then errors.raise("script", ("%s: cannot read the script (%s)"):format(path, err:gsub("^[^:]*: ", ""))) end
-  local text = f:read("a")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then
+    -- Linux opens a directory for reading; only the read fails.
+    local dir = tostring(rerr):find("directory", 1, true)
+    errors.raise("script", ("%s: %s"):format(path, dir
+      and ("is a directory, not a script; give its scripts (e.g. %s/*.lua) or an asset name (icx list)")
+        :format((path:gsub("/+$", "")))
+      or ("cannot read the script (%s)"):format(tostring(rerr):gsub("^[^:]*: ", ""))))
+  end
+  return M.run_text(text, path)
+end
+
+-- Runs a script's text in a fresh sandbox; `path` names it in messages
+-- (a file's path, or "contacts (built in)").
+function M.run_text(text, path)
   if text:sub(1, 4) == "\27Lua" then
     errors.raise("script", path .. ": precompiled bytecode is not accepted; give the .lua source")
   end

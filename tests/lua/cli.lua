@@ -10,9 +10,11 @@ local function icx(args, envs)
 end
 
 local out, rc = icx("")
-t.is(rc, 0, "no command prints help, exit 0")
+t.is(rc, 2, "no command prints the usage, exit 2")
 t.like(out, "usage: icx COMMAND", "help text")
 t.like(out, "2  usage or configuration error", "help documents exit codes")
+out, rc = icx("help")
+t.is(rc, 0, "icx help exits 0")
 
 out, rc = icx("version")
 t.is(rc, 0, "version exits 0")

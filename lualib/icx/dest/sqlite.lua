@@ -115,6 +115,24 @@ function Table:delete_where(column, values)
   return n
 end
 
+-- The stored value of column `key` of the rows whose `pk` is one of ids,
+-- as {id_text = value}: what a page about to be merged will overwrite
+-- (icx.totals counts new, changed and unchanged records). One indexed
+-- query; empty when the table or a column does not exist yet.
+function Table:stored(pk, ids, key)
+  live(self, "stored()")
+  local db = self.dest.db
+  local out = {}
+  if #ids == 0 then return out end
+  local cols = check(db:query("SELECT count(*) AS n FROM pragma_table_info(?) WHERE name IN (?, ?) COLLATE NOCASE",
+    self.target, pk, key))
+  if cols[1].n < (pk == key and 1 or 2) then return out end
+  local rows = check(db:query("SELECT CAST(" .. quote(pk) .. " AS TEXT) AS k, " .. quote(key) .. " AS v FROM "
+    .. quote(self.target) .. " WHERE " .. quote(pk) .. " IN (" .. ("?,"):rep(#ids - 1) .. "?)", table.unpack(ids)))
+  for _, r in ipairs(rows) do out[r.k] = r.v end
+  return out
+end
+
 -- Every value of column, as text (ids are TEXT), for --reconcile; empty
 -- when the table or column does not exist yet.
 function Table:keys(column)

@@ -137,3 +137,96 @@ def requests_to(sim, path, method=None):
     """Entries of the sim's request log for one path (and method)."""
     return [r for r in sim.request_log() if r["path"] == path and
             (method is None or r["method"] == method)]
+
+
+class Terminal:
+    """Enough of a VT100 to replay what icx wrote to a terminal: text, CR,
+    LF, cursor up (ESC [ n A), clear to end of screen (ESC [ J), clear line
+    (ESC [ 2K), cursor shown/hidden (ESC [ ? 25 h/l). Anything else is an
+    error, so a test notices a sequence the display should not send.
+    lines: the screen (scrollback included) after the replay."""
+
+    def __init__(self, data):
+        import re
+        self.lines, self.row, self.col, self.cursor_shown = [""], 0, 0, True
+        self.ups = 0
+        pos = 0
+        seq = re.compile(r"\x1b\[(\??)(\d*)([A-Za-z])")
+        while pos < len(data):
+            ch = data[pos]
+            if ch == "\x1b":
+                m = seq.match(data, pos)
+                if not m:
+                    raise ValueError("unknown escape at %d: %r" % (pos, data[pos:pos + 10]))
+                q, n, op = m.group(1), m.group(2), m.group(3)
+                if q == "?" and n == "25" and op in "hl":
+                    self.cursor_shown = op == "h"
+                elif op == "A":
+                    self.row = max(0, self.row - int(n or 1))
+                    self.ups += 1
+                elif op == "J":
+                    del self.lines[self.row + 1:]
+                    self.lines[self.row] = self.lines[self.row][:self.col]
+                elif op == "K" and n == "2":
+                    self.lines[self.row] = ""
+                else:
+                    raise ValueError("unexpected escape %r" % m.group(0))
+                pos = m.end()
+                continue
+            if ch == "\r":
+                self.col = 0
+            elif ch == "\n":
+                self.row += 1
+                self.col = 0
+                if self.row == len(self.lines):
+                    self.lines.append("")
+            else:
+                line = self.lines[self.row].ljust(self.col)
+                self.lines[self.row] = line[:self.col] + ch + line[self.col + 1:]
+                self.col += 1
+            pos += 1
+        while self.lines and self.lines[-1] == "":
+            self.lines.pop()
+
+
+def run_in_pty(argv, cwd, env=None, cols=120, rows=24, on_output=None, timeout=300):
+    """Runs argv with a pseudo-terminal as stdin, stdout and stderr (TERM
+    xterm, the given size); returns (exit code, everything it wrote, as
+    text). on_output(pid, text_so_far) is called as output arrives (to send
+    a signal mid-run)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+    e = dict(os.environ, TERM="xterm")
+    e.update(env or {})
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(cwd)
+            os.execve(argv[0], argv, e)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    out, deadline = b"", time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.5)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if on_output:
+            on_output(pid, out.decode("utf-8", "replace"))
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    rc = os.waitstatus_to_exitcode(status)
+    return rc, out.decode("utf-8", "replace")

@@ -74,7 +74,7 @@ c = one(m, { url = base .. "/me", headers = { auth }, max_bytes = 10 })
 check("max_bytes: code too_large", c.code == "too_large" and c.err:find("larger than 10 bytes", 1, true), c.err)
 
 c = one(m, { url = "http://127.0.0.1:1/", connect_timeout = 2 })
-check("refused connection: code transport", c.code == "transport" and c.status == 0, c.err)
+check("refused connection: code connect", c.code == "connect" and c.status == 0, c.err)
 
 c = one(m, { url = base:gsub("^http:", "https:") .. "/me", connect_timeout = 2 })
 check("https to a plain-HTTP port fails as transport (a handshake that never happened)",

@@ -1,0 +1,92 @@
+-- Asset scripts by name or by path. The shipped scripts (scripts/*.lua) are
+-- compiled into the binary (icx.builtin), so `icx run contacts companies`
+-- works wherever icx is installed; a path still runs that file. Both load
+-- through the same sandbox (icx.sandbox).
+--
+-- An argument is a path when it has a "/", ends in ".lua", or names an
+-- existing file; anything else is a built-in asset's name.
+--
+--   assets.is_path(arg) -> boolean
+--   assets.load(arg) -> spec, shown        shown: the path, or "contacts (built in)"
+--   assets.names() -> {name, ...}          the built-in assets, sorted
+--   assets.describe(spec) -> {name=, tables=, mode=, endpoint=, cost=}   (icx list)
+local builtin = require "icx.builtin"
+local errors = require "icx.errors"
+local sandbox = require "icx.sandbox"
+
+local M = {}
+
+function M.is_path(arg)
+  if arg:find("/", 1, true) or arg:match("%.lua$") then return true end
+  local f = io.open(arg, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+function M.names()
+  local names = builtin.names()
+  table.sort(names)
+  return names
+end
+
+function M.load(arg)
+  if M.is_path(arg) then return sandbox.run_file(arg), arg end
+  local text = builtin.script(arg)
+  if not text then
+    errors.raise("script", ("no asset named '%s'%s; `icx list` shows the built-in assets, and a script"
+      .. " file is given by its path (e.g. ./%s.lua)"):format(arg, errors.did_you_mean(arg, M.names()), arg))
+  end
+  local shown = arg .. " (built in)"
+  return sandbox.run_text(text, shown), shown
+end
+
+-- What one request of a source reads, and the request line.
+local function per_request(src)
+  local style = src.style
+  if style == "single" then return "1 request", 1 end
+  if style == "scroll" then return "1 request per scroll page" end
+  if style == "custom" then return "1 request per page (custom)" end
+  return ("1 request per %d records"):format(src.per_page or 150)
+end
+
+local function endpoint(src)
+  return (src.method or "GET") .. " " .. (src.path or "?")
+end
+
+-- The line `icx list` shows for one asset: tables, mode, endpoint and what
+-- a run costs in requests, derived from the spec (not from a comment that
+-- could drift from it).
+function M.describe(spec)
+  local tables = { spec.table }
+  for _, c in ipairs(spec.children or {}) do tables[#tables + 1] = c.table end
+  local src = type(spec.pages) == "table" and spec.pages or nil
+  local ep, cost = "(computed by the script)", "depends on the script"
+  if src and src.style == "each" then
+    local eps, seen = {}, {}
+    for _, s in ipairs(src.sources) do
+      local e = endpoint(s)
+      if not seen[e] then eps[#eps + 1], seen[e] = e, true end
+    end
+    ep = table.concat(eps, ", ") .. (#eps < #src.sources and (" x" .. #src.sources) or "")
+    cost = ("%d requests"):format(#src.sources)
+  elseif src then
+    ep = endpoint(src)
+    cost = per_request(src)
+  end
+  if src and src.expand then
+    -- conversation_parts: each listed conversation is read whole.
+    ep = ep .. " + GET /conversations/{id}"
+    cost = cost:gsub("records", "conversations") .. " + 1 per conversation"
+    tables[#tables + 1] = "conversation_part_counts"
+  end
+  local lists = {}
+  for _, c in ipairs(spec.children or {}) do lists[#lists + 1] = (c.table:gsub("^[^_]*_", "")) end
+  if #lists > 0 then
+    cost = cost .. (" + 1 per record with over 10 %s"):format(table.concat(lists, " or "))
+  end
+  local mode = spec.mode
+  if spec.incremental then mode = mode .. ", incremental (" .. spec.incremental.key .. ")" end
+  return { name = spec.name, tables = table.concat(tables, ", "), mode = mode, endpoint = ep, cost = cost }
+end
+
+return M

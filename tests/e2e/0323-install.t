@@ -1,0 +1,54 @@
+#!/usr/bin/python3
+"""make install PREFIX=...: the binary, the man page and the shipped asset
+scripts; the installed icx runs `icx run contacts` from another directory
+(the scripts are built in) and `man` finds its page."""
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import icxtest  # noqa: E402
+import tap as t  # noqa: E402
+from simctl import Sim  # noqa: E402
+
+prefix = tempfile.mkdtemp(prefix="icx-prefix-")
+try:
+    p = subprocess.run(["make", "-s", "install", "PREFIX=" + prefix], cwd=icxtest.ROOT,
+                       capture_output=True, text=True)
+    t.is_(p.returncode, 0, "make install PREFIX=... exits 0")
+    if p.returncode:
+        t.diag(p.stdout + p.stderr)
+    icx = os.path.join(prefix, "bin", "icx")
+    t.ok(os.access(icx, os.X_OK), "bin/icx is installed")
+    t.ok(os.path.isfile(os.path.join(prefix, "share", "man", "man1", "icx.1")), "share/man/man1/icx.1 is installed")
+    shipped = sorted(x for x in os.listdir(os.path.join(icxtest.ROOT, "scripts")) if x.endswith(".lua"))
+    t.is_(sorted(os.listdir(os.path.join(prefix, "share", "icx", "scripts"))), shipped,
+          "share/icx/scripts holds the shipped asset scripts")
+    m = subprocess.run(["man", "-M", os.path.join(prefix, "share", "man"), "icx"], capture_output=True,
+                       text=True, env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
+    t.ok(m.returncode == 0 and "icx - pull an Intercom workspace" in m.stdout, "man finds the installed page")
+
+    with Sim(contacts=40, seed=9) as sim, icxtest.Case("0323-install", sim) as case:
+        elsewhere = tempfile.mkdtemp(prefix="icx-elsewhere-")
+        shutil.copy(case.config, os.path.join(elsewhere, "connections.yml"))
+        e = dict(os.environ, ICX_TEST_TOKEN=sim.token)
+        e.pop("ICX_LUALIB", None)
+        e.pop("ICX_CONFIG", None)
+        r = subprocess.run([icx, "run", "contacts"], cwd=elsewhere, env=e, capture_output=True, text=True)
+        t.is_(r.returncode, 0, "the installed icx runs `icx run contacts` from another directory")
+        if r.returncode:
+            t.diag(r.stderr[-2000:])
+        con = sqlite3.connect(os.path.join(elsewhere, "icx.db"))
+        n = con.execute("select count(*) from contacts").fetchone()[0]
+        con.close()
+        t.is_(n, 40, "every contact landed in ./icx.db")
+        r = subprocess.run([icx, "list"], cwd=elsewhere, env=e, capture_output=True, text=True)
+        t.ok(r.returncode == 0 and "conversation_parts" in r.stdout, "icx list names the built-in assets")
+        shutil.rmtree(elsewhere, ignore_errors=True)
+finally:
+    shutil.rmtree(prefix, ignore_errors=True)
+
+t.done_testing()
