@@ -19,6 +19,9 @@
 --                                                fills (nil: a listing of its own)
 --   reconcile.collect(seen, page, key)
 --   reconcile.find(client, spec, ctx, t, seen) -> gone ids, page of records back | nil
+--   reconcile.land(env, spec, ctx, tables, src, seen, res) -> {gone =, back =}
+--       find, then in one transaction land what is back and delete what is
+--       gone (with child rows), noting it in _icx_deleted
 local errors = require "icx.errors"
 local json = require "icx.json"
 local log = require "icx.log"
@@ -95,6 +98,31 @@ function M.find(client, spec, ctx, t, seen)
   end
   log.verbose("%s: reconcile: %d rows not listed: %d gone, %d still there", spec.name, #missing, #gone, #back)
   return gone, page, #missing
+end
+
+-- --reconcile for one asset after its walk: what is back is landed like
+-- any page (through the source's expansion, so contacts become their
+-- contact_tags rows), what is gone is deleted with its child rows.
+function M.land(env, spec, ctx, ts, src, seen, res)
+  local shape = require "icx.shape"
+  local d = env.dest
+  local gone, back = M.find(env.client, spec, ctx, ts.main, seen)
+  local shaped, side, extra
+  if back and src.expand then
+    local r = table.pack(shape.page(back, src, spec, ctx))
+    shaped, side, extra = r[1], r[4], r[5]
+  else
+    shaped = back and shape.records(back, spec, ctx)
+  end
+  local kids = shaped and shape.children(shaped, spec, ctx)
+  if #gone > 0 or shaped then
+    d:transaction(function()
+      res.rows = res.rows + ts:write(shaped, kids, side, extra)
+      ts:remove(gone)
+      d:deleted_add(env.connection.name, spec.name, gone)
+    end)
+  end
+  return { gone = #gone, back = back and back:count() or 0 }
 end
 
 return M

@@ -140,6 +140,22 @@ local function progress(spec, res, est)
   end
 end
 
+-- The walk completed: the cursor moves to the best key seen (or to the
+-- watermark of slices an earlier, interrupted run finished), and the
+-- slices' progress row goes.
+local function finish_cursor(d, conn, spec, cur, wm, resumed)
+  local key = spec.incremental and spec.incremental.key
+  if not key then return end
+  if wm then cur:saw(wm:value()) end
+  local to = cur:final()
+  if to or wm or resumed then
+    d:transaction(function()
+      if to then d:cursor_set(conn, spec.name, key, to) end
+      if wm or resumed then d:cursor_delete(conn, spec.name .. SLICES) end
+    end)
+  end
+end
+
 -- Everything an asset does between its run row's start and finish.
 local function land(spec, env, res)
   local d, conn = env.dest, env.connection
@@ -147,7 +163,7 @@ local function land(spec, env, res)
   res.tables = ts
   local stored = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name) or nil
   local ctx = context(spec, env, stored, res.stats)
-  -- request economy: an interrupted sliced walk resumes every slice.
+  -- An interrupted sliced walk resumes every slice where it stopped.
   local resumed = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name .. SLICES)
   ctx.resume_slices = resumed and require("cjson.safe").decode(resumed) or nil
   local wm
@@ -180,35 +196,8 @@ local function land(spec, env, res)
     if from:past(oldest, ctx) then return "stop" end
   end)
   ts:close(true)
-  if env.reconcile and spec.reconcile then
-    local gone, back = reconcile.find(env.client, spec, ctx, ts.main, listed)
-    -- request economy: records read back go through the source's expansion
-    -- too (contacts into contact_tags rows).
-    local shaped, side, extra
-    if back and src.expand then
-      local r = table.pack(shape.page(back, src, spec, ctx))
-      shaped, side, extra = r[1], r[4], r[5]
-    else
-      shaped = back and shape.records(back, spec, ctx)
-    end
-    local kids = shaped and shape.children(shaped, spec, ctx)
-    if #gone > 0 or shaped then
-      d:transaction(function()
-        res.rows = res.rows + ts:write(shaped, kids, side, extra)
-        ts:remove(gone)
-        d:deleted_add(conn.name, spec.name, gone)
-      end)
-    end
-    res.reconciled = { gone = #gone, back = back and back:count() or 0 }
-  end
-  if wm then cur:saw(wm:value()) end -- slices ended in an earlier, interrupted run
-  local to = key and cur:final()
-  if to or (key and (wm or resumed)) then
-    d:transaction(function()
-      if to then d:cursor_set(conn.name, spec.name, key, to) end
-      if wm or resumed then d:cursor_delete(conn.name, spec.name .. SLICES) end
-    end)
-  end
+  if env.reconcile and spec.reconcile then res.reconciled = reconcile.land(env, spec, ctx, ts, src, listed, res) end
+  finish_cursor(d, conn.name, spec, cur, wm, resumed)
 end
 
 -- An error object for anything raised while an asset runs.
