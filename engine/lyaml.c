@@ -123,6 +123,33 @@ static int build(lua_State *L, YDoc *d, yaml_event_t *ev, int depth) {
   return rc;
 }
 
+/*
+** After the root node: the end of its document, then the end of the stream.
+** A second document is refused: a file of several would have the others
+** silently ignored.
+*/
+static int parse_tail(YDoc *d) {
+  yaml_event_t ev;
+  for (;;) {
+    if (ydoc_next(d, &ev))
+      return -1;
+    yaml_event_type_t t = ev.type;
+    if (t == YAML_STREAM_END_EVENT) {
+      yaml_event_delete(&ev);
+      return 0;
+    }
+    if (t == YAML_DOCUMENT_END_EVENT) {
+      yaml_event_delete(&ev);
+      continue;
+    }
+    int rc = ydoc_fail(d, &ev.start_mark,
+                       "a second YAML document ('---'): the file must hold "
+                       "exactly one");
+    yaml_event_delete(&ev);
+    return rc;
+  }
+}
+
 /* Walks stream/document framing around the root node.  [-0, +1, m] */
 static int parse_stream(lua_State *L, YDoc *d) {
   yaml_event_t ev;
@@ -139,7 +166,9 @@ static int parse_stream(lua_State *L, YDoc *d) {
       yaml_event_delete(&ev);
       return 0;
     }
-    return build(L, d, &ev, 0);
+    if (build(L, d, &ev, 0))
+      return -1;
+    return parse_tail(d);
   }
 }
 

@@ -219,7 +219,11 @@ local function parse_size(s)
   local n, unit = tostring(s):match("^(%d+)([KkMmGg]?)[Bb]?$")
   if not n then usage("--max-memory '%s' is not a size like 512M", s) end
   local mult = ({ [""] = 1, k = 1024, m = 1024 ^ 2, g = 1024 ^ 3 })[unit:lower()]
-  return math.tointeger(tonumber(n) * mult)
+  local bytes = math.tointeger(tonumber(n) * mult)
+  -- Below this the Lua state cannot even load lualib and the scripts, and
+  -- the run would die with an internal error instead of this message.
+  if not bytes or bytes < 8 * 1024 * 1024 then usage("--max-memory '%s' is below the 8M icx needs", s) end
+  return bytes
 end
 
 -- Days since 1970-01-01 of a civil date (proleptic Gregorian), so dates

@@ -10,6 +10,7 @@
 -- access token never appears in a message: errors about it name the key.
 local yaml = require "icx.yaml"
 local errors = require "icx.errors"
+local keys = require "icx.keys"
 
 local M = {}
 
@@ -20,19 +21,42 @@ M.REGIONS = {
 }
 
 -- The keys of one intercom connection: type checker and whether required.
+-- Numbers have bounds: a value outside them is a typo or a unit mistake
+-- that would otherwise show only mid-run (a wait of years, no retry at all).
+--   rate_limit       requests per 10 s. Under 1, a run waits minutes between
+--                    requests; over 5000 is past what Intercom grants a whole
+--                    workspace (25,000 a minute), so not a real budget
+--   connect_timeout  s; 1 to 300: a TCP and TLS handshake, never minutes
+--   timeout          s; 1 to 3600: a whole response, even a slow big page
+--   max_attempts     a whole number, 1 (no retry) to 100
+--   retry_base       s; 0.01 to 600: the first backoff
+--   retry_cap        s; 0.1 to 3600, and not below retry_base
 local CONNECTION_KEYS = {
   name = { kind = "string", required = true },
-  access_token = { kind = "string", required = true, secret = true },
+  access_token = { kind = "string", required = true, secret = true, max_len = 4096 },
   region = { kind = "string" },
   base_url = { kind = "string" },
-  rate_limit = { kind = "number" },
+  rate_limit = { kind = "number", min = 1, max = 5000 },
   ca_file = { kind = "string" },
-  connect_timeout = { kind = "number" },
-  timeout = { kind = "number" },
-  max_attempts = { kind = "number" },
-  retry_base = { kind = "number" },
-  retry_cap = { kind = "number" },
+  connect_timeout = { kind = "number", min = 1, max = 300 },
+  timeout = { kind = "number", min = 1, max = 3600 },
+  max_attempts = { kind = "number", min = 1, max = 100, integer = true },
+  retry_base = { kind = "number", min = 0.01, max = 600 },
+  retry_cap = { kind = "number", min = 0.1, max = 3600 },
 }
+
+-- A decimal number as people write it: no hex (0x10), inf or nan, which
+-- Lua's tonumber would take.
+local function decimal(s)
+  s = s:match("^%s*(.-)%s*$")
+  if not (s:match("^%+?%d+%.?%d*$") or s:match("^%+?%d*%.%d+$") or s:match("^%+?%d+%.?%d*[eE][+-]?%d+$")
+      or s:match("^%+?%d*%.%d+[eE][+-]?%d+$")) then
+    return nil
+  end
+  local n = tonumber(s)
+  if not n or n ~= n or n == math.huge then return nil end
+  return n
+end
 local CONNECTION_KEY_NAMES = {}
 for k in pairs(CONNECTION_KEYS) do CONNECTION_KEY_NAMES[#CONNECTION_KEY_NAMES + 1] = k end
 table.sort(CONNECTION_KEY_NAMES)
@@ -67,11 +91,8 @@ local function map_entries(path, node, what, allowed)
   for _, e in ipairs(node) do
     local key = e.k.kind == "scalar" and e.k.value or nil
     if not key then fail(path, e.k, "keys in %s must be plain names", what) end
-    local ok = false
-    for _, a in ipairs(allowed) do if a == key then ok = true end end
-    if not ok then
-      fail(path, e.k, "unknown key '%s' in %s%s", key, what, errors.did_you_mean(key, allowed))
-    end
+    local known, hint = keys.member(key, allowed)
+    if not known then fail(path, e.k, "unknown key '%s' in %s%s", key, what, hint) end
     if seen[key] then fail(path, e.k, "duplicate key '%s' in %s", key, what) end
     seen[key] = e
   end
@@ -119,11 +140,28 @@ local function connection(path, node, index, getenv)
       end
       local s = expand(path, v, getenv)
       if spec.kind == "number" then
-        local n = tonumber(s)
-        if not n or n <= 0 then fail(path, v, "'%s' of %s must be a positive number", key, what) end
-        c[key] = n
+        local n = decimal(s)
+        if not n then fail(path, v, "'%s' of %s must be a decimal number, not '%s'", key, what, s) end
+        if n < spec.min or n > spec.max then
+          fail(path, v, "'%s' of %s must be from %s to %s, not %s", key, what, spec.min, spec.max, s)
+        end
+        if spec.integer and n ~= math.floor(n) then
+          fail(path, v, "'%s' of %s must be a whole number, not %s", key, what, s)
+        end
+        c[key] = spec.integer and math.tointeger(n) or n
       else
         if s == "" then fail(path, v, "'%s' of %s is empty", key, what) end
+        -- A control character (a CR/LF from an env var, a tab) would end up
+        -- in a header or a path; the secret is not echoed.
+        local cc = s:find("%c")
+        if cc then
+          fail(path, v, "'%s' of %s holds a control character (byte %d at position %d)%s", key, what,
+            s:byte(cc), cc, spec.secret and "; check the environment variable it comes from" or "")
+        end
+        if spec.max_len and #s > spec.max_len then
+          fail(path, v, "'%s' of %s is %d bytes long; an Intercom token is under %d", key, what, #s, spec.max_len)
+        end
+        if spec.secret and s:find("%s") then fail(path, v, "'%s' of %s holds a space", key, what) end
         c[key] = s
       end
     end
@@ -133,14 +171,32 @@ local function connection(path, node, index, getenv)
     fail(path, entries.region.v, "region '%s' of %s is not one of us, eu, au", entries.region.v.value, what)
   end
   if c.base_url then
+    local bv = entries.base_url.v
     if not c.base_url:match("^https?://[^/]") then
-      fail(path, entries.base_url.v, "base_url of %s must start with https:// or http://", what)
+      fail(path, bv, "base_url of %s must start with https:// or http://", what)
+    end
+    local authority = c.base_url:match("^https?://([^/?#]*)")
+    if authority:find("@", 1, true) then
+      fail(path, bv, "base_url of %s holds credentials (user@ or user:password@); the token is the only "
+        .. "credential: remove them", what)
+    end
+    if c.base_url:find("[?#]") then
+      fail(path, bv, "base_url of %s must not hold a query or fragment ('?' or '#'): icx adds its own", what)
     end
     c.base_url = c.base_url:gsub("/+$", "")
+    local host = authority:gsub(":%d+$", "")
+    if c.base_url:match("^http://") and host ~= "127.0.0.1" and host ~= "localhost" and host ~= "[::1]" then
+      require("icx.log").warn("%s:%d:%d: base_url of %s is plain http://: the access token would travel "
+        .. "unencrypted; use https://", path, bv.line, bv.col, what)
+    end
   else
     c.base_url = M.REGIONS[c.region]
   end
   if c.ca_file then check_ca_file(path, entries.ca_file.v, c.ca_file, what) end
+  if c.retry_cap and c.retry_base and c.retry_cap < c.retry_base then
+    fail(path, entries.retry_cap.v, "retry_cap of %s (%s) is below its retry_base (%s)", what, c.retry_cap,
+      c.retry_base)
+  end
   c.rate_limit = c.rate_limit or 166
   return c, name_e.v
 end
@@ -183,8 +239,12 @@ function M.load(path, getenv)
       .. "or pass --config FILE")
       :format(path, err:gsub("^[^:]*: ", "")))
   end
-  local text = f:read("a")
+  local text, rerr = f:read("a")
   f:close()
+  if not text then
+    errors.raise("config", ("%s: cannot read the configuration (%s); --config takes a file such as "
+      .. "connections.yml"):format(path, tostring(rerr):gsub("^[^:]*: ", "")))
+  end
   return M.parse(text, path, getenv)
 end
 

@@ -103,7 +103,7 @@ connections:
     - name: a
       access_token: x
       rate_limit: lots
-]], "connections.yml:5:19: 'rate_limit' of connection 'a' must be a positive number" },
+]], "connections.yml:5:19: 'rate_limit' of connection 'a' must be a decimal number, not 'lots'" },
   { "bad base_url", [[
 connections:
   intercom:
@@ -143,6 +143,52 @@ for _, c in ipairs(cases) do
   end
   t.is(e and e.kind, "config", c[1] .. " is a config error")
 end
+
+-- Values are validated at load, each at its file:line:col.
+local function conn_with(line)
+  return "connections:\n  intercom:\n    - name: a\n      access_token: x\n      " .. line .. "\n"
+end
+local bad_values = {
+  { "rate_limit: 1e999", "'rate_limit' of connection 'a' must be a decimal number, not '1e999'" },
+  { "rate_limit: 0x10", "'rate_limit' of connection 'a' must be a decimal number, not '0x10'" },
+  { "rate_limit: 0.0001", "'rate_limit' of connection 'a' must be from 1 to 5000, not 0.0001" },
+  { "rate_limit: inf", "must be a decimal number, not 'inf'" },
+  { "timeout: 1e999", "'timeout' of connection 'a' must be a decimal number, not '1e999'" },
+  { "timeout: 86400", "'timeout' of connection 'a' must be from 1 to 3600, not 86400" },
+  { "max_attempts: 0.5", "'max_attempts' of connection 'a' must be from 1 to 100, not 0.5" },
+  { "max_attempts: 2.5", "'max_attempts' of connection 'a' must be a whole number, not 2.5" },
+  { "connect_timeout: 0", "'connect_timeout' of connection 'a' must be from 1 to 300, not 0" },
+  { "base_url: https://api.intercom.io/?x=1", "base_url of connection 'a' must not hold a query or fragment" },
+  { "base_url: https://api.intercom.io/#x", "base_url of connection 'a' must not hold a query or fragment" },
+  { "base_url: https://u:p@api.intercom.io", "base_url of connection 'a' holds credentials" },
+  { "region: \"us\\tx\"", "'region' of connection 'a' holds a control character (byte 9 at position 3)" },
+}
+for _, c in ipairs(bad_values) do
+  local msg, e = err_of(conn_with(c[1]))
+  t.like(msg, "^connections%.yml:5:%d+: .*" .. c[2]:gsub("%p", "%%%0"), c[1] .. " is refused at its line")
+  t.is(e and e.kind, "config", c[1] .. ": a config error (exit 2)")
+end
+local msg0 = err_of("connections:\n  intercom:\n    - name: a\n      access_token: x\n      retry_base: 10\n"
+  .. "      retry_cap: 5\n")
+t.like(msg0, "^connections%.yml:6:18: retry_cap of connection 'a' %(5%) is below its retry_base %(10%)",
+  "retry_cap below retry_base")
+local msg1 = err_of("connections:\n  intercom:\n    - name: a\n      access_token: x\n---\nconnections: {}\n")
+t.like(msg1, "^connections%.yml:5:1: a second YAML document", "a second YAML document is refused")
+do
+  local env = { CRLF = "tok-secret-abc\r\nX-Evil: 1", LONG = ("t"):rep(5000) }
+  local function penv(text) return pcall(config.parse, text, "connections.yml", function(k) return env[k] end) end
+  local ok, e = penv("connections:\n  intercom:\n    - name: a\n      access_token: \"{{ env_var('CRLF') }}\"\n")
+  t.ok(not ok and tostring(e):find("connections.yml:4:21: 'access_token' of connection 'a' holds a control "
+    .. "character (byte 13 at position 15); check the environment variable it comes from", 1, true),
+    "a token with CR/LF is refused: " .. tostring(e))
+  t.ok(not tostring(e):find("tok-secret", 1, true), "without printing it")
+  ok, e = penv("connections:\n  intercom:\n    - name: a\n      access_token: \"{{ env_var('LONG') }}\"\n")
+  t.ok(not ok and tostring(e):find("is 5000 bytes long", 1, true), "an overlong token is refused")
+end
+local good = parse(conn_with("max_attempts: 3") .. "      rate_limit: 16.5\n      retry_base: 0.5\n")
+t.is(math.type(good[1].max_attempts), "integer", "max_attempts is an integer")
+t.is(good[1].rate_limit, 16.5, "decimal values are kept")
+t.raises(function() config.load("/tmp") end, "/tmp: cannot read the configuration", "--config DIR is a config error")
 
 -- No message may carry the token, even when the token's own line is wrong.
 local msg = err_of [[
