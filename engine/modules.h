@@ -14,6 +14,7 @@ int luaopen_icx_ratelimit(lua_State *L);
 int luaopen_icx_sqlite(lua_State *L);
 int luaopen_icx_json(lua_State *L);
 int luaopen_icx_budget(lua_State *L);
+int luaopen_icx_pg(lua_State *L);
 
 /* package.preload entries, in the order registered. */
 #define ICX_MODULE_LIST                                                        \
@@ -22,6 +23,6 @@ int luaopen_icx_budget(lua_State *L);
       {"icx.http", luaopen_icx_http},                                          \
       {"icx.ratelimit", luaopen_icx_ratelimit},                                \
       {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},      \
-      {"icx.budget", luaopen_icx_budget},
+      {"icx.budget", luaopen_icx_budget}, {"icx.pg", luaopen_icx_pg},
 
 #endif

@@ -2,8 +2,9 @@
 --   icx.db, path/x.db, sqlite:///rel.db, sqlite:////abs.db   SQLite (default)
 --   jsonl:-                                                  stdout lines
 --   jsonl:DIR                                                DIR/TABLE.jsonl
+--   postgresql://user:pw@host:port/db?schema=S (or postgres://)   PostgreSQL
 -- Every destination has the same surface, driven by icx.runner:
---   d.kind                                  "sqlite" | "jsonl"
+--   d.kind                                  "sqlite" | "jsonl" | "postgresql"
 --   d:begin(); d:commit(); d:rollback()     one transaction per page
 --   t = d:table{name =, primary_key =, mode = "merge" | "replace"}
 --   t:write(page) -> rows                   inside begin/commit
@@ -41,9 +42,12 @@ function M.parse(uri)
     return "jsonl", rest
   end
   local scheme = uri:match("^(%a[%w+.-]*)://")
+  if scheme == "postgresql" or scheme == "postgres" then return "postgresql", uri end
   if scheme then
-    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE or jsonl:DIR", uri, scheme,
-      errors.did_you_mean(scheme, { "sqlite", "jsonl" }))
+    -- The URI may carry a password: shown masked, never as given.
+    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE, jsonl:DIR or postgresql://...",
+      require("icx.dest.postgres").mask_uri(uri), scheme,
+      errors.did_you_mean(scheme, { "sqlite", "jsonl", "postgresql" }))
   end
   return "sqlite", uri
 end
@@ -65,7 +69,7 @@ function M.open(uri, opts)
   if opts.state ~= nil and (type(opts.state) ~= "string" or opts.state == "") then
     errors.raise("usage", "--state needs a file path")
   end
-  return require("icx.dest." .. kind).open(target, opts)
+  return require(kind == "postgresql" and "icx.dest.postgres" or "icx.dest." .. kind).open(target, opts)
 end
 
 local TABLE_KEYS = { name = true, primary_key = true, mode = true }

@@ -275,8 +275,9 @@ end
 function M.run(opts, paths)
   local specs = M.load_scripts(paths)
   local conn = require("icx.cli").connection(opts)
-  if opts.reconcile and require("icx.dest").parse(opts.dest or "icx.db") ~= "sqlite" then
-    errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
+  local dest_kind = require("icx.dest").parse(opts.dest or "icx.db")
+  if opts.reconcile and dest_kind ~= "sqlite" and dest_kind ~= "postgresql" then
+    errors.raise("usage", "--reconcile needs a SQLite or PostgreSQL destination: it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
   local d = require("icx.dest").open(opts.dest or "icx.db", { state = opts.state })
