@@ -277,7 +277,7 @@ function M.run(opts, paths)
   local conn = require("icx.cli").connection(opts)
   local dest_kind = require("icx.dest").parse(opts.dest or "icx.db")
   if opts.reconcile and dest_kind ~= "sqlite" and dest_kind ~= "postgresql" then
-    errors.raise("usage", "--reconcile needs a SQLite or PostgreSQL destination: it reads the ids that landed, and "
+    errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
   local d = require("icx.dest").open(opts.dest or "icx.db", { state = opts.state })
