@@ -169,3 +169,26 @@ class PgServer:
         if r.returncode != 0:
             raise RuntimeError("psql: %s" % r.stderr)
         return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def serve(path):
+    """`pgserver.py serve FILE`: for tests run by `icx lua` (tests/lua/
+    pg.lua). Writes "SKIP reason" or the URI and password to FILE, then
+    keeps the server until its stdin closes (the test ends, or dies)."""
+    if not available():
+        with open(path, "w") as f:
+            f.write("SKIP PostgreSQL server binaries or psycopg2 not installed\n")
+        return
+    with PgServer() as pg:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%s\n%s\n%s %d\n" % (pg.uri(), pg.password, pg.dir, pg.port))
+        os.rename(tmp, path)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    else:
+        sys.exit("usage: pgserver.py serve FILE")
