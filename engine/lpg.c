@@ -409,10 +409,14 @@ static int pg_connect(lua_State *L) {
   }
   PQsetNoticeProcessor(c->pg, quiet_notices, NULL);
   /* Shortest-exact double output (PostgreSQL 12+ with a value > 0), and
-  ** plain backslashes in literals, whatever the server's defaults. */
+  ** plain backslashes in literals, whatever the server's defaults. A commit
+  ** does not wait for its WAL flush: a server crash may lose the last
+  ** pages, never half of one, and each page's cursor goes with it, so the
+  ** next run re-reads them (SQLite's synchronous=NORMAL, the same trade). */
   PGresult *r = PQexec(c->pg, "SET extra_float_digits = 1; "
                               "SET standard_conforming_strings = on; "
-                              "SET client_min_messages = warning");
+                              "SET client_min_messages = warning; "
+                              "SET synchronous_commit = off");
   if (!res_ok(r)) {
     push_pgerr(L, c->pg, r);
     conn_release(c);
@@ -1142,7 +1146,10 @@ static int make_stage(Writer *w, werr *e) {
     bad = bad || put_ident(b, w->cols[i].name, strlen(w->cols[i].name)) ||
           put_str(b, " ") || put_str(b, kind_type[w->cols[i].kind]) ||
           put_str(b, ", ");
-  bad = bad || put_str(b, "\"_icx_ord\" integer) ON COMMIT DELETE ROWS");
+  /* Rows of the page live here for one statement: compressing them for
+  ** TOAST would be wasted work. */
+  bad = bad || put_str(b, "\"_icx_ord\" integer) WITH (toast_tuple_target "
+                          "= 8160) ON COMMIT DELETE ROWS");
   if (bad || !buf_cstr(b))
     return fail(e, "nomem", "icx.pg: out of memory");
   if (run(w, e, b->data, "creating its staging table"))
