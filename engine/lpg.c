@@ -95,7 +95,7 @@
 #define WRITER_MT "icx.pg.Writer"
 
 #define MAX_IDENT 63         /* NAMEDATALEN - 1 */
-#define COPY_CHUNK (1 << 18) /* bytes handed to PQputCopyData at once */
+#define COPY_CHUNK (1 << 16) /* bytes handed to PQputCopyData at once */
 #define CONNECT_TIMEOUT "10"
 
 /* pg_type OIDs of the result columns converted to Lua values. */
