@@ -93,6 +93,7 @@
 
 #define CONN_MT "icx.pg.Conn"
 #define WRITER_MT "icx.pg.Writer"
+#define RESULT_MT "icx.pg.Result" /* internal: a result being converted */
 
 #define MAX_IDENT 63         /* NAMEDATALEN - 1 */
 #define COPY_CHUNK (1 << 16) /* bytes handed to PQputCopyData at once */
@@ -113,6 +114,12 @@ typedef struct {
   unsigned txn;    /* bumped by begin: tells a writer its stage is reused */
   unsigned nstage; /* serial for the names of writers' staging tables */
 } Conn;
+
+/* A query result held while its rows become Lua tables: a memory error
+** raised meanwhile leaves __gc to clear it. */
+typedef struct {
+  PGresult *r; /* owned; NULL once cleared */
+} Result;
 
 /* Column kinds, in _icx_columns.kind by name (see the header). */
 enum { K_NULL, K_BOOL, K_INT, K_NUMERIC, K_FLOAT, K_TEXT, K_JSON, K_ID, NKIND };
@@ -529,9 +536,13 @@ static int conn_query(lua_State *L) {
                         luaL_typename(L, idx), i + 1);
     }
   }
+  Result *box = lua_newuserdatauv(L, sizeof *box, 0);
+  box->r = NULL;
+  luaL_setmetatable(L, RESULT_MT);
   PGresult *r = PQexecParams(c->pg, sql, n, NULL, vals, NULL, NULL, 0);
   if (!res_ok(r))
     return push_pgerr(L, c->pg, r);
+  box->r = r;
   int rows = PQntuples(r), cols = PQnfields(r);
   lua_createtable(L, rows, 0);
   for (int i = 0; i < rows; i++) {
@@ -545,7 +556,18 @@ static int conn_query(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
   PQclear(r);
+  box->r = NULL;
   return 1;
+}
+
+/* __gc of a Result. */
+static int result_gc(lua_State *L) {
+  Result *box = luaL_checkudata(L, 1, RESULT_MT);
+  if (box->r) {
+    PQclear(box->r);
+    box->r = NULL;
+  }
+  return 0;
 }
 
 /* Run a transaction control statement; 1 and a result on the stack or 3. */
@@ -1617,6 +1639,10 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *meta,
 }
 
 int luaopen_icx_pg(lua_State *L) {
+  luaL_newmetatable(L, RESULT_MT);
+  lua_pushcfunction(L, result_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_pop(L, 1);
   new_class(L, CONN_MT, conn_meta, conn_methods);
   new_class(L, WRITER_MT, writer_meta, writer_methods);
   luaL_newlib(L, pg_funcs);
