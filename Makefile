@@ -3,10 +3,11 @@
 # own Debian packages on a fresh machine (they call `make deps` when pkg-config
 # cannot find a library).
 
-PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson
+PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson libpq
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
             libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
-            sqlite3 perl gcc make openssl nghttp2-server man-db
+            sqlite3 perl gcc make openssl nghttp2-server man-db \
+            libpq-dev postgresql-15 python3-psycopg2
 LINT_PKGS := cppcheck clang-format lua-check
 
 CC      ?= cc
@@ -55,8 +56,9 @@ deps:
 # Cheap probe so `make`, `make test` and `make demo` work on a bare machine.
 deps-check:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
-	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml' 2>/dev/null \
+	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml, psycopg2' 2>/dev/null \
 	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] && command -v man >/dev/null \
+	  && [ -x /usr/lib/postgresql/15/bin/initdb ] \
 	  || $(MAKE) --no-print-directory deps
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)

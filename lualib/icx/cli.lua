@@ -93,7 +93,7 @@ local OPTIONS = {
   { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
     help = "which connection (when the file has several)" },
   { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
-    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR" },
+    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..." },
   { long = "--state", value = "PATH", key = "state", commands = "run",
     help = "cursors of a jsonl destination (default beside it)" },
   { long = "--full-refresh", key = "full_refresh", commands = "run plan",
@@ -107,7 +107,7 @@ local OPTIONS = {
   { long = "--json", key = "json", commands = "status",
     help = "a JSON list instead of a table" },
   { long = "--reconcile", key = "reconcile", commands = "run",
-    help = "also delete rows Intercom no longer has (SQLite)" },
+    help = "also delete rows Intercom no longer has (SQLite, PostgreSQL)" },
   { long = "--jobs", short = "-j", value = "N", key = "jobs", commands = "run",
     help = "assets (and time slices) at once (default 8, 4)" },
   { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan status reset list lua",
@@ -509,7 +509,7 @@ local function run(opts, args)
   local specs = runner.load_scripts(args)
   local conn, config_path = M.connection(opts)
   if opts.reconcile and dest.parse(uri) == "jsonl" then
-    errors.raise("usage", "--reconcile needs a SQLite destination: it reads the ids that landed, and "
+    errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
   local client = require("icx.client").new(conn, { verbose = opts.verbose })

@@ -30,7 +30,7 @@ M.REGIONS = {
 --   timeout          s; 1 to 3600: a whole response, even a slow big page
 --   max_attempts     a whole number, 1 (no retry) to 100
 --   retry_base       s; 0.01 to 600: the first backoff
---   retry_cap        s; 0.1 to 3600, and not below retry_base
+--   retry_cap        s; 0.01 to 3600, and not below retry_base
 local CONNECTION_KEYS = {
   name = { kind = "string", required = true },
   access_token = { kind = "string", required = true, secret = true, max_len = 4096 },
@@ -42,7 +42,7 @@ local CONNECTION_KEYS = {
   timeout = { kind = "number", min = 1, max = 3600 },
   max_attempts = { kind = "number", min = 1, max = 100, integer = true },
   retry_base = { kind = "number", min = 0.01, max = 600 },
-  retry_cap = { kind = "number", min = 0.1, max = 3600 },
+  retry_cap = { kind = "number", min = 0.01, max = 3600 },
 }
 
 -- A decimal number as people write it: no hex (0x10), inf or nan, which

@@ -2,9 +2,10 @@
 --   icx.db, path/x.db, sqlite:///rel.db, sqlite:////abs.db   SQLite (default)
 --   jsonl:-                                                  stdout lines
 --   jsonl:DIR                                                DIR/TABLE.jsonl
+--   postgresql://user:pw@host:port/db?schema=S (or postgres://)   PostgreSQL
 -- Every destination has the same surface, driven by icx.runner (the shared
 -- part lives in icx.dest.base, which each driver's classes inherit):
---   d.kind                                  "sqlite" | "jsonl"
+--   d.kind                                  "sqlite" | "jsonl" | "postgresql"
 --   d:transaction(fn, ...)                  one per page: begin, fn, commit
 --   d:begin(); d:commit(); d:rollback()
 --   t = d:table{name =, primary_key =, mode = "merge" | "replace"}
@@ -32,9 +33,7 @@ end
 
 -- A destination URI as messages may show it: the password of
 -- scheme://user:password@host never appears.
-function M.shown(uri)
-  return (uri:gsub("^(%a[%w+.-]*://[^/@:]*):[^/@]*@", "%1:****@"))
-end
+M.shown = require("icx.url").masked
 
 -- SQLite targets that would accept writes and keep nothing, or keep them
 -- without the locking every concurrent-run guarantee rests on.
@@ -75,9 +74,10 @@ function M.parse(uri)
     return "jsonl", rest
   end
   local scheme = uri:match("^(%a[%w+.-]*)://")
+  if scheme == "postgresql" or scheme == "postgres" then return "postgresql", uri end
   if scheme then
-    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE or jsonl:DIR", M.shown(uri), scheme,
-      errors.did_you_mean(scheme, { "sqlite", "jsonl" }))
+    usage("'%s': unknown destination '%s'%s; use a path, sqlite:///FILE, jsonl:DIR or postgresql://...",
+      M.shown(uri), scheme, errors.did_you_mean(scheme, { "sqlite", "jsonl", "postgresql" }))
   end
   refuse_sqlite(uri, uri)
   return "sqlite", uri
@@ -99,7 +99,7 @@ function M.open(uri, opts)
   if opts.state ~= nil and (type(opts.state) ~= "string" or opts.state == "") then
     errors.raise("usage", "--state needs a file path")
   end
-  return require("icx.dest." .. kind).open(target, opts)
+  return require(kind == "postgresql" and "icx.dest.postgres" or "icx.dest." .. kind).open(target, opts)
 end
 
 return M

@@ -5,6 +5,7 @@
 --   url.encode(s) -> string          unreserved characters pass
 --   url.query(t) -> "a=1&b=2" | ""   booleans as true/false
 --   url.origin(u) -> "https://host:port" | nil
+--   url.masked(u) -> u with a password (user:PASSWORD@, ?password=) as ****
 local M = {}
 
 function M.encode(s)
@@ -27,6 +28,21 @@ end
 
 function M.origin(u)
   return u:match("^(https?://[^/?#]+)")
+end
+
+-- A URI as messages may show it: a password never appears, whether in the
+-- userinfo or as a password= query parameter (libpq takes both).
+function M.masked(uri)
+  local scheme, rest = uri:match("^([%a][%w+.-]*://)(.*)$")
+  if not scheme then return uri end
+  local authority, tail = rest:match("^([^/?#]*)(.*)$")
+  local at = authority:find("@[^@]*$")
+  if at then
+    local user = authority:sub(1, at - 1):match("^([^:]*):")
+    if user then authority = user .. ":****" .. authority:sub(at) end
+  end
+  tail = tail:gsub("([?&]password=)[^&#]*", "%1****")
+  return scheme .. authority .. tail
 end
 
 return M

@@ -29,6 +29,8 @@ local parses = {
   { "jsonl:-", "jsonl", "-" },
   { "jsonl:out/dir", "jsonl", "out/dir" },
   { "weird:name.db", "sqlite", "weird:name.db" },
+  { "postgresql://u:p@h/db?schema=s", "postgresql", "postgresql://u:p@h/db?schema=s" },
+  { "postgres://h/db", "postgresql", "postgres://h/db" },
 }
 for _, c in ipairs(parses) do
   local kind, target = dest.parse(c[1])
@@ -40,7 +42,7 @@ local bad = {
   { "sqlite:x.db", "write sqlite:///relative.db" },
   { "sqlite:///", "write sqlite:///relative.db" },
   { "jsonl:", "write jsonl:- for stdout or jsonl:DIR" },
-  { "postgres://db/x", "unknown destination 'postgres'" },
+  { "postgresq://u:s3cretpw@db/x", "'postgresq://u:****@db/x': unknown destination 'postgresq' (did you mean 'postgresql'?)" },
   { "sqllite://x", "(did you mean 'sqlite'?)" },
 }
 for _, c in ipairs(bad) do
