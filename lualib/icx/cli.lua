@@ -501,6 +501,23 @@ local function failed_summary(e, started)
     error = { kind = errors.is(e) and e.kind or "internal", message = log.redact(tostring(errors.is(e) and e or e)) } }
 end
 
+-- A destination error raised outside any asset (opening, locking, the
+-- workspace record) names the destination and what to check.
+local DEST_HINTS = {
+  readonly = "the file or its directory is read-only or immutable (chmod, chattr -i), or the disk is mounted "
+    .. "read-only",
+  full = "the disk is full: free space and run again; every committed page is kept",
+}
+local function name_dest(e, uri)
+  if errors.is(e) and e.kind == "dest" and not e.named then
+    local shown = require("icx.dest").shown(uri)
+    e.named = true
+    e.message = ("destination '%s': %s%s"):format(shown, e.message,
+      DEST_HINTS[e.code] and (" (" .. DEST_HINTS[e.code] .. ")") or "")
+  end
+  return e
+end
+
 local function run(opts, args)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
@@ -557,6 +574,7 @@ function handlers.run(opts, args)
   local started = require("icx.sys").now()
   local ok, code, summary = pcall(run, opts, args)
   if not ok then
+    code = name_dest(code, opts.dest or "icx.db")
     if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end
     error(code, 0)
   end

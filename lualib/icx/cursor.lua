@@ -12,6 +12,7 @@
 --   cursor.since(spec, stored) -> lower bound | nil
 --   cursor.watermark(n) -> Watermark       (n slices walked at once)
 --   Watermark:page(i, max_key); Watermark:finish(i); Watermark:value()
+--   Watermark:undo_of(i) -> fn    takes back the next page(i) (failed commit)
 --   Watermark:state() -> {bounds=, best=, done=}   every slice's progress,
 --                                    stored with each page (resume)
 --   cursor.restore(state) -> Watermark | nil       from a stored state
@@ -96,6 +97,15 @@ end
 -- A page of slice i committed with keys up to max_key.
 function Watermark:page(i, max_key)
   if max_key and (not self.best[i] or max_key > self.best[i]) then self.best[i] = max_key end
+end
+
+-- What takes back slice i's next page(): a page is counted in the
+-- watermark while its transaction is built, so a commit that fails (a full
+-- disk) must uncount it, or other slices' later pages would store a cursor
+-- (and a resume point) past records that never landed.
+function Watermark:undo_of(i)
+  local b = self.best[i]
+  return function() self.best[i] = b end
 end
 
 -- Slice i has been walked to its end.

@@ -179,7 +179,8 @@ local function land(spec, env, res)
     cur:saw(max_key)
     wm = from.watermark or wm
     local n
-    cur:stored(d:transaction(function()
+    local undo = from.watermark and from.watermark:undo_of(from.slice)
+    local ok, to = pcall(d.transaction, d, function()
       totals.changes(ts.main, spec, shaped, res)
       n = ts:write(shaped, kids, side, extra)
       res.rows = res.rows + n
@@ -189,7 +190,12 @@ local function land(spec, env, res)
         d:cursor_set(conn.name, spec.name .. SLICES, "slices", require("cjson").encode(from.watermark:state()))
       end
       return to
-    end))
+    end)
+    if not ok then
+      if undo then undo() end
+      error(to, 0)
+    end
+    cur:stored(to)
     res.pages = res.pages + 1
     est:page(from, info.total_count, page:count(), n)
     tick()

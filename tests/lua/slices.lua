@@ -63,4 +63,17 @@ t.is(wm:value(), 500, "slice 3 waits for slice 2")
 wm:finish(2)
 t.is(wm:value(), 900, "slice 2 done: slice 3's progress counts")
 
+-- A page counted while its transaction is built is taken back when the
+-- commit fails, so no later page stores a cursor past it.
+local wm2 = cursor.watermark(2)
+wm2:page(1, 100)
+local undo = wm2:undo_of(1)
+wm2:page(1, 250)
+t.is(wm2:value(), 250, "a page being committed counts")
+undo()
+t.is(wm2:value(), 100, "a failed commit takes it back")
+wm2:finish(1)
+wm2:page(2, 300)
+t.is(wm2:value(), 300, "and the other slices go on from there")
+
 return t.done()
