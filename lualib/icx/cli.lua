@@ -415,14 +415,8 @@ end
 -- The destination `icx plan --dest` reads cursors from, if it exists yet
 -- (plan never creates one).
 local function existing_dest(uri, opts)
-  local dest = require "icx.dest"
-  local kind, target = dest.parse(uri)
-  local probe = kind == "sqlite" and target
-    or kind == "jsonl" and (opts and opts.state or (target == "-" and "icx-state.db" or target .. "/.icx-state.db"))
-  local f = probe and io.open(probe, "rb")
-  if not f then return nil end
-  f:close()
-  return dest.open(uri, opts)
+  opts = opts or {}
+  return require("icx.dest").open(uri, { state = opts.state, existing = true })
 end
 
 function handlers.plan(opts, args)

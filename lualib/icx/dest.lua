@@ -20,7 +20,8 @@
 --   d:close()
 --
 --   dest.parse(uri) -> kind, target
---   dest.open(uri [, opts]) -> Dest      opts: state, busy_timeout
+--   dest.open(uri [, opts]) -> Dest | nil   opts: state, busy_timeout, existing
+--                                        (nil when it does not exist yet)
 --   dest.shown(uri) -> uri with any password masked, for messages
 local errors = require "icx.errors"
 local keys = require "icx.keys"
@@ -83,7 +84,7 @@ function M.parse(uri)
   return "sqlite", uri
 end
 
-local OPEN_OPTS = { "state", "busy_timeout" }
+local OPEN_OPTS = { "state", "busy_timeout", "existing" }
 
 -- Opens the destination named by uri. opts.state moves the JSONL state
 -- file; opts.busy_timeout (ms) bounds waits on other processes' writes.
@@ -98,6 +99,15 @@ function M.open(uri, opts)
   end
   if opts.state ~= nil and (type(opts.state) ~= "string" or opts.state == "") then
     errors.raise("usage", "--state needs a file path")
+  end
+  -- existing: nil, without creating anything, when there is no such
+  -- destination yet (plan, status, reset, and run before its preflight).
+  if opts.existing and kind ~= "postgresql" then
+    local probe = kind == "sqlite" and target
+      or opts.state or (target == "-" and "icx-state.db" or target .. "/.icx-state.db")
+    local f = io.open(probe, "rb")
+    if not f then return nil end
+    f:close()
   end
   return require(kind == "postgresql" and "icx.dest.postgres" or "icx.dest." .. kind).open(target, opts)
 end

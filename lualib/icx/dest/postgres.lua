@@ -212,6 +212,15 @@ function M.open(uri, opts)
   end
   local d = setmetatable({ kind = "postgresql", uri = masked, conn = conn, schema = schema, secrets = secrets,
     tables = {} }, Dest)
+  -- existing: a schema icx has not written yet is not created now.
+  if opts and opts.existing then
+    local have = d.conn:query("SELECT to_regclass($1) IS NOT NULL AS x", quote(schema) .. "._icx_runs")
+    if not (have and have[1] and have[1].x) then
+      conn:close()
+      d.conn = nil
+      return nil
+    end
+  end
   local ok, e = pcall(d.init, d)
   if not ok then
     conn:close()
