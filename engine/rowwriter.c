@@ -17,11 +17,13 @@
 
 /* A column of the writer's table, as the writer knows it. */
 typedef struct {
-  char *name;       /* owned, NUL-terminated (names never hold a NUL) */
-  size_t len;       /* bytes in name */
-  uint32_t hash;    /* name_hash(name), ASCII case folded like SQLite */
-  unsigned char id; /* `id` or `*_id`: every value binds as TEXT */
-  unsigned char pk; /* part of the primary key */
+  char *name;         /* owned, NUL-terminated (names never hold a NUL) */
+  size_t len;         /* bytes in name */
+  uint32_t hash;      /* name_hash(name), ASCII case folded like SQLite */
+  unsigned char id;   /* `id` or `*_id`: every value binds as TEXT */
+  unsigned char pk;   /* part of the primary key */
+  unsigned char user; /* in the table but not icx's (_icx_columns): a column
+                         someone added; never written, so merges keep it */
 } Column;
 
 /*
@@ -265,6 +267,7 @@ static int add_column(Writer *w, const char *name, size_t len, uint32_t h,
   c->hash = h;
   c->id = (unsigned char)name_is_id(name, len);
   c->pk = 0;
+  c->user = 0;
   for (int i = 0; i < w->npk; i++)
     if (strlen(w->pk[i]) == len && name_eq(w->pk[i], name, len))
       c->pk = 1;
@@ -289,6 +292,79 @@ static int read_version(Writer *w, sqlite3_int64 *out) {
     *out = sqlite3_column_int64(w->ver, 0);
   sqlite3_reset(w->ver);
   return rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+/*
+** _icx_columns records the columns icx created in each table, so a column
+** someone added to a table later (a note, a flag) is theirs: merges leave
+** it alone. A table with no rows there predates the registry: all its
+** columns are taken as icx's, as they were written before.
+*/
+static int registry_ensure(Writer *w, struct icx_rw_err *e) {
+  int rc = sqlite3_exec(w->db,
+                        "CREATE TABLE IF NOT EXISTS _icx_columns (tbl TEXT NOT "
+                        "NULL, col TEXT NOT NULL, PRIMARY KEY (tbl, col)) "
+                        "WITHOUT ROWID",
+                        NULL, NULL, NULL);
+  return rc == SQLITE_OK ? 0 : fail_db(w, e, rc, "creating _icx_columns");
+}
+
+/* Records cols[from, to) as icx's. 0, or -1 with e filled. */
+static int registry_add(Writer *w, int from, int to, struct icx_rw_err *e) {
+  sqlite3_stmt *st = NULL;
+  if (from >= to)
+    return 0;
+  if (registry_ensure(w, e) != 0)
+    return -1;
+  int rc = sqlite3_prepare_v2(w->db,
+                              "INSERT OR IGNORE INTO _icx_columns (tbl, col) "
+                              "VALUES (?1, ?2)",
+                              -1, &st, NULL);
+  for (int i = from; rc == SQLITE_OK && i < to; i++) {
+    sqlite3_bind_text(st, 1, w->table, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, w->cols[i].name, (int)w->cols[i].len,
+                      SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+    sqlite3_reset(st);
+  }
+  sqlite3_finalize(st);
+  return rc == SQLITE_OK ? 0 : fail_db(w, e, rc, "recording its columns");
+}
+
+/* Marks the loaded columns that are not icx's as user columns. 0 or -1. */
+static int registry_load(Writer *w, struct icx_rw_err *e) {
+  sqlite3_stmt *st = NULL;
+  int rc = sqlite3_prepare_v2(
+      w->db, "SELECT col FROM _icx_columns WHERE tbl = ?1", -1, &st, NULL);
+  if (rc != SQLITE_OK) { /* no registry yet: every column is icx's */
+    sqlite3_finalize(st);
+    return registry_add(w, 0, w->ncols, e);
+  }
+  int nreg = 0;
+  for (int i = 0; i < w->ncols; i++)
+    w->cols[i].user = 1;
+  sqlite3_bind_text(st, 1, w->table, -1, SQLITE_STATIC);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *name = (const char *)sqlite3_column_text(st, 0);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    int i = find_column(w, name, len, name_hash(name, len));
+    nreg++;
+    if (i >= 0)
+      w->cols[i].user = 0;
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE)
+    return fail_db(w, e, rc, "reading _icx_columns");
+  if (nreg == 0) {
+    for (int i = 0; i < w->ncols; i++)
+      w->cols[i].user = 0;
+    return registry_add(w, 0, w->ncols, e);
+  }
+  for (int i = 0; i < w->ncols; i++)
+    if (w->cols[i].pk)
+      w->cols[i].user = 0;
+  return 0;
 }
 
 /*
@@ -341,6 +417,10 @@ static int load_schema(Writer *w, struct icx_rw_err *e) {
          "icx.sqlite: table '%s' exists without the primary key (%s) this "
          "asset declares; drop or rename it",
          w->table, buf_cstr(b) ? buf_cstr(b) : "?");
+    forget_columns(w);
+    return -1;
+  }
+  if (w->exists && registry_load(w, e) != 0) {
     forget_columns(w);
     return -1;
   }
@@ -417,6 +497,8 @@ static int add_pending(Writer *w, struct icx_rw_err *e) {
         return fail_db(w, e, rc, "adding a column");
     }
   }
+  if (registry_add(w, w->exists && w->ntable ? w->ntable : 0, w->ncols, e))
+    return -1;
   w->ntable = w->ncols;
   rc = read_version(w, &w->version);
   if (rc != SQLITE_OK)
@@ -424,12 +506,13 @@ static int add_pending(Writer *w, struct icx_rw_err *e) {
   return 0;
 }
 
-/* Prepare the upsert over all ncols columns: every column is bound on each
-** row (NULL when the record lacks the field), so the row becomes exactly the
-** latest record. One statement per column set; the set only grows. */
+/* Prepare the upsert over icx's columns: every one is bound on each row
+** (NULL when the record lacks the field), so the row becomes exactly the
+** latest record; user columns are left out, so a merge keeps them. One
+** statement per column set; the set only grows. */
 static int prepare_insert(Writer *w, struct icx_rw_err *e) {
   struct buf *b = &w->sql;
-  int bad, nset = 0;
+  int bad, nset = 0, n = 0;
   if (w->ins) {
     sqlite3_finalize(w->ins);
     w->ins = NULL;
@@ -438,10 +521,11 @@ static int prepare_insert(Writer *w, struct icx_rw_err *e) {
   bad = put_str(b, "INSERT INTO ") ||
         put_ident(b, w->table, strlen(w->table)) || put_str(b, " (");
   for (int i = 0; i < w->ncols; i++)
-    bad = bad || (i && put_str(b, ",")) ||
-          put_ident(b, w->cols[i].name, w->cols[i].len);
+    if (!w->cols[i].user)
+      bad = bad || (n++ && put_str(b, ",")) ||
+            put_ident(b, w->cols[i].name, w->cols[i].len);
   bad = bad || put_str(b, ") VALUES (");
-  for (int i = 0; i < w->ncols; i++)
+  for (int i = 0; i < n; i++)
     bad = bad || put_str(b, i ? ",?" : "?");
   bad = bad || put_str(b, ")");
   if (w->npk) {
@@ -452,7 +536,7 @@ static int prepare_insert(Writer *w, struct icx_rw_err *e) {
     bad = bad || put_str(b, ") DO ");
     for (int i = 0; i < w->ncols; i++) {
       Column *c = &w->cols[i];
-      if (c->pk)
+      if (c->pk || c->user)
         continue;
       bad = bad || put_str(b, nset++ ? "," : "UPDATE SET ") ||
             put_ident(b, c->name, c->len) || put_str(b, "=excluded.") ||
@@ -556,6 +640,31 @@ static int member_column(Writer *w, const js_val *k, int pos,
   return i;
 }
 
+/*
+** The column for a member whose name an earlier member of the same record
+** already took (a repeated key, or one differing only in ASCII case, which
+** SQLite folds): NAME__2, NAME__3 ..., the first not set by this record, so
+** no value is dropped. -1 with e filled.
+*/
+static int dup_column(Writer *w, const js_val *k, struct icx_rw_err *e) {
+  size_t klen = k->n - 2;
+  for (int n = 2; n < 1000; n++) {
+    buf_reset(&w->key);
+    if (buf_reserve(&w->key, klen + 8) != 0)
+      return fail(e, "nomem", "icx.sqlite: out of memory");
+    size_t len = js_unescape_to(k, w->key.data);
+    len += (size_t)snprintf(w->key.data + len, 8, "__%d", n);
+    uint32_t h = name_hash(w->key.data, len);
+    int i = find_column(w, w->key.data, len, h);
+    if (i < 0)
+      return add_column(w, w->key.data, len, h, e);
+    if (w->seen[i] != w->stamp)
+      return i;
+  }
+  return fail(e, "record", "icx.sqlite: table '%s': a key repeated 1000 times",
+              w->table);
+}
+
 /* Write one record (a JS_OBJECT slice); nth counts from 1 for messages. */
 static int write_record(Writer *w, const js_val *rec, size_t nth,
                         struct icx_rw_err *e) {
@@ -582,10 +691,18 @@ static int write_record(Writer *w, const js_val *rec, size_t nth,
       }
     }
     int c = member_column(w, &k, pos++, e);
+    if (c >= 0 && w->seen[c] == w->stamp)
+      c = dup_column(w, &k, e); /* the first keeps NAME, as in icx.json */
     if (c < 0)
       return -1;
-    if (w->seen[c] == w->stamp)
-      continue; /* a repeated key: the first wins, as in icx.json */
+    if (w->cols[c].user) {
+      /* A field of Intercom's now lands in a column someone added with
+      ** the same name: it is icx's from here on. */
+      w->cols[c].user = 0;
+      if (registry_add(w, c, c + 1, e) != 0)
+        return -1;
+      w->nins = -1;
+    }
     w->vals[c] = v;
     w->seen[c] = w->stamp;
   }
@@ -604,9 +721,12 @@ static int write_record(Writer *w, const js_val *rec, size_t nth,
   buf_reset(&w->scratch);
   if (buf_reserve(&w->scratch, rec->n) != 0)
     return fail(e, "nomem", "icx.sqlite: out of memory");
-  for (int i = 0; i < w->ncols; i++) {
-    rc = w->seen[i] == w->stamp ? bind_value(w, i + 1, &w->cols[i], &w->vals[i])
-                                : sqlite3_bind_null(w->ins, i + 1);
+  for (int i = 0, p = 1; i < w->ncols; i++) {
+    if (w->cols[i].user)
+      continue;
+    rc = w->seen[i] == w->stamp ? bind_value(w, p, &w->cols[i], &w->vals[i])
+                                : sqlite3_bind_null(w->ins, p);
+    p++;
     if (rc != SQLITE_OK)
       return fail_db(w, e, rc, "binding a value");
   }

@@ -14,9 +14,15 @@
 ** would turn 2^53+1 into a double, a TEXT column 5 into "5").
 **
 ** Column names are the unescaped keys, always quoted. SQLite folds ASCII case
-** in names, so "ID" and "id" are one column; a key repeated in a record (or a
-** case variant of it) keeps its first value, as icx.json's get does. A key
-** holding a NUL byte cannot be a column: the record is refused ("record").
+** in names, so "ID" and "id" are one column. Within one record, a key that
+** an earlier member already took (repeated, or a case variant) goes to
+** KEY__2 (then __3 ...): the first keeps the column, as icx.json's get
+** does, and no value is lost. A key holding a NUL byte cannot be a column:
+** the record is refused ("record").
+**
+** The columns the writer creates are recorded in _icx_columns (tbl, col);
+** any other column of the table was added by someone else and is never
+** written, so merges keep it (until a record brings a field of that name).
 **
 ** The writer re-reads the table's schema whenever PRAGMA schema_version
 ** moves (another connection or process changed it), and after

@@ -42,6 +42,10 @@ CREATE TABLE IF NOT EXISTS _icx_deleted (
   id TEXT NOT NULL,
   detected_at TEXT NOT NULL,
   PRIMARY KEY (connection, asset, id));
+CREATE TABLE IF NOT EXISTS _icx_columns (
+  tbl TEXT NOT NULL,
+  col TEXT NOT NULL,
+  PRIMARY KEY (tbl, col)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _icx_meta (
   key TEXT PRIMARY KEY,
   value TEXT NOT NULL);

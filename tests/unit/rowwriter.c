@@ -184,10 +184,31 @@ static void test_schema_and_upsert(void) {
              "text:null", "upsert: a field the new record lacks becomes NULL");
   write_ok(w, "[{\"id\":3,\"Name\":\"Cy\",\"NAME\":\"no\"}]",
            "a key differing only in case");
-  TAP_IS_STR(columns(w), "id,name,company_id,vip",
-             "case variants share one column, as SQLite names do");
+  TAP_IS_STR(columns(w), "id,name,company_id,vip,NAME__2",
+             "a case variant in the same record gets a suffixed column");
   TAP_IS_STR(cell(db, "SELECT name FROM contacts WHERE id='3'"), "text:Cy",
-             "the first of the case variants wins");
+             "the first of the case variants keeps the column");
+  TAP_IS_STR(cell(db, "SELECT NAME__2 FROM contacts WHERE id='3'"), "text:no",
+             "the second is not lost");
+  write_ok(w, "[{\"id\":4,\"NAME\":\"Di\"}]", "a case variant alone");
+  TAP_IS_STR(cell(db, "SELECT name FROM contacts WHERE id='4'"), "text:Di",
+             "alone in its record it shares the column, as SQLite names do");
+  /* A column someone added is theirs: a merge leaves it alone. */
+  tap_ok(sqlite3_exec(db,
+                      "ALTER TABLE contacts ADD COLUMN note;"
+                      "UPDATE contacts SET note = 'mine'",
+                      NULL, NULL, NULL) == SQLITE_OK,
+         "a user adds a column");
+  icx_rw_forget(w);
+  write_ok(w, "[{\"id\":1,\"name\":\"Ann C\"}]", "a merge after it");
+  TAP_IS_STR(cell(db, "SELECT note FROM contacts WHERE id='1'"), "text:mine",
+             "the user's column survives the merge");
+  TAP_IS_STR(cell(db, "SELECT name FROM contacts WHERE id='1'"), "text:Ann C",
+             "and icx's columns are updated");
+  write_ok(w, "[{\"id\":1,\"name\":\"Ann C\",\"note\":\"api\"}]",
+           "a field of that name arrives");
+  TAP_IS_STR(cell(db, "SELECT note FROM contacts WHERE id='1'"), "text:api",
+             "then the column is icx's");
   icx_rw_free(w);
   sqlite3_close(db);
 }

@@ -45,6 +45,7 @@ local function drop_stale_stages(db, name)
     pid = math.tointeger(tonumber(pid))
     if pid and of == name and (pid == sys.pid() or not sys.alive(pid)) then
       check(db:exec("DROP TABLE IF EXISTS " .. quote(r.name)))
+      check(db:query("DELETE FROM _icx_columns WHERE tbl = ?", r.name))
     end
   end
 end
@@ -163,6 +164,11 @@ function Table:finish()
     check(db:exec("PRAGMA legacy_alter_table = ON"))
     local ok, err, code = db:exec("DROP TABLE IF EXISTS " .. quote(self.name) .. "; ALTER TABLE "
       .. quote(self.target) .. " RENAME TO " .. quote(self.name))
+    -- The columns icx made are the staging table's now under its new name.
+    if ok then
+      ok, err, code = db:query("DELETE FROM _icx_columns WHERE tbl = ?", self.name)
+      if ok then ok, err, code = db:query("UPDATE _icx_columns SET tbl = ? WHERE tbl = ?", self.name, self.target) end
+    end
     db:exec("PRAGMA legacy_alter_table = OFF")
     check(ok, err, code)
   end)
@@ -175,7 +181,10 @@ function Table:abandon()
   if self.mode ~= "replace" or not self.writer then return end
   local db = self.dest.db
   if db then
-    state.atomic(db, function() check(db:exec("DROP TABLE IF EXISTS " .. quote(self.target))) end)
+    state.atomic(db, function()
+      check(db:exec("DROP TABLE IF EXISTS " .. quote(self.target)))
+      check(db:query("DELETE FROM _icx_columns WHERE tbl = ?", self.target))
+    end)
   end
   self.writer:close()
   self.writer = nil
