@@ -538,8 +538,8 @@ static int writer_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
   struct icx_rw_err e;
   size_t n = 0;
-  int text = lua_type(L, 2) == LUA_TSTRING;
-  const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n);
+  int text = lua_type(L, 2) == LUA_TSTRING, minified = 0;
+  const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n, &minified);
   if (w->gen != w->owner->gen) {
     icx_rw_forget(w->rw);
     w->gen = w->owner->gen;
@@ -550,7 +550,7 @@ static int writer_write(lua_State *L) {
     const char *s = lua_tolstring(L, 2, &len);
     rc = icx_rw_write_json(w->rw, s, len, &n, &e);
   } else {
-    rc = icx_rw_write(w->rw, recs, n, &e);
+    rc = icx_rw_write(w->rw, recs, n, minified, &e);
   }
   if (rc != 0)
     return push_werr(L, &e);
