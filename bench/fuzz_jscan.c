@@ -599,7 +599,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc != 0) {
     CHECK(err.offset <= size);
     CHECK(err.msg[0] != '\0');
-    CHECK(js_parse_list(s, size, "data", 4, collect, &c, &m, &err) == -1);
+    CHECK(js_parse_list(s, size, "data", 4, collect, &c, &m, NULL, &err) == -1);
     free(c.v);
     return 0;
   }
@@ -625,26 +625,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   visit(&v, &scratch);
 
   /* js_parse_list: the top-level array, and the first member's array */
-  CHECK(js_parse_list(s, size, NULL, 0, collect, &c, &m, &err) == 0);
-  CHECK(m.p == v.p && m.n == v.n && m.type == v.type);
+  {
+    js_info got;
+    CHECK(js_parse_list(s, size, NULL, 0, collect, &c, &m, &got, &err) == 0);
+    CHECK(m.p == v.p && m.n == v.n && m.type == v.type);
+    if (v.type == JS_ARRAY)
+      CHECK(got.list.type == JS_ARRAY && got.list.p == v.p &&
+            got.list.n == v.n);
+    else
+      CHECK(got.list.p == NULL);
+    /* minified means minifying changes nothing */
+    CHECK(got.minified == (mini.len == v.n));
+  }
   if (v.type == JS_ARRAY)
     same_elems(&c, &v);
   else
     CHECK(c.n == 0);
   if (v.type == JS_OBJECT) {
     js_iter it;
-    js_val k, e, list;
+    js_val k, e, list, f1, f2;
+    js_info got;
     js_iter_init(&it, &v);
     if (js_next_member(&it, &k, &e)) {
       char *key = malloc(k.n);
       size_t kn = js_unescape_to(&k, key);
       c.n = 0;
-      CHECK(js_parse_list(s, size, key, kn, collect, &c, &m, &err) == 0);
+      CHECK(js_parse_list(s, size, key, kn, collect, &c, &m, &got, &err) == 0);
       CHECK(js_find(&v, key, kn, &list));
-      if (list.type == JS_ARRAY)
+      if (list.type == JS_ARRAY) {
         same_elems(&c, &list);
-      else
-        CHECK(c.n == 0);
+        CHECK(got.list.type == JS_ARRAY && got.list.p == list.p &&
+              got.list.n == list.n);
+      } else {
+        CHECK(c.n == 0 && got.list.p == NULL);
+      }
+      /* js_find_past past the list finds what js_find finds, every key */
+      js_iter_init(&it, &v);
+      while (js_next_member(&it, &k, &e)) {
+        char *kk = malloc(k.n);
+        size_t kkn = js_unescape_to(&k, kk);
+        CHECK(js_find(&v, kk, kkn, &f1) && js_find_past(&v, kk, kkn, &got.list, &f2));
+        CHECK(f1.p == f2.p && f1.n == f2.n && f1.type == f2.type);
+        free(kk);
+      }
       free(key);
     }
   }

@@ -149,7 +149,7 @@ int main(int argc, char **argv) {
     buf_append(&page, tail, sizeof tail - 1);
   }
   ix.n = 0;
-  if (js_parse_list(page.data, page.len, "data", 4, add, &ix, &top, &err) !=
+  if (js_parse_list(page.data, page.len, "data", 4, add, &ix, &top, NULL, &err) !=
           0 ||
       ix.n != RECORDS) {
     fprintf(stderr, "json_bench: bad page at %zu: %s\n", err.offset, err.msg);
@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
   t0 = now();
   for (i = 0; i < iters; i++) {
     ix.n = 0;
-    js_parse_list(page.data, page.len, "data", 4, add, &ix, &top, &err);
+    js_parse_list(page.data, page.len, "data", 4, add, &ix, &top, NULL, &err);
   }
   t1 = now();
   for (i = 0; i < iters; i++)

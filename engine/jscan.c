@@ -76,18 +76,48 @@ static uint64_t load8(const char *p) {
   return w;
 }
 
-/* Nonzero if any of the 8 bytes at p needs a look inside a string body: a
-** quote, a backslash, a control byte or a non-ASCII byte. */
-static int special8(const char *p) {
+/*
+** The masks below flag, in the high bit of each byte, the bytes of the 8 at p
+** that a loop must stop at; zero means all 8 can be passed over. The lowest
+** flag is always exact (a borrow only runs upwards from a flagged byte), so on
+** a little-endian machine SKIP8 gives the offset of the first such byte and
+** a scan jumps straight to it; elsewhere SKIP8 is 0 and the byte loop after
+** it finds the byte.
+*/
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) &&                            \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SKIP8(m) ((size_t)__builtin_ctzll(m) >> 3)
+#else
+#define SKIP8(m) ((size_t)0)
+#endif
+
+/* Inside a string body being validated: a quote, a backslash, a control
+** byte or a non-ASCII byte. */
+static uint64_t special8(const char *p) {
   uint64_t w = load8(p);
-  return (HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(w ^ (ONES * '\\')) |
-          HAS_LESS(w, 0x20) | (w & HIGHS)) != 0;
+  return HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(w ^ (ONES * '\\')) |
+         HAS_LESS(w, 0x20) | (w & HIGHS);
 }
 
-/* Nonzero if any of the 8 bytes at p is a quote or a backslash. */
-static int quote8(const char *p) {
+/* Inside a validated string body: a quote or a backslash. */
+static uint64_t quote8(const char *p) {
   uint64_t w = load8(p);
-  return (HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(w ^ (ONES * '\\'))) != 0;
+  return HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(w ^ (ONES * '\\'));
+}
+
+/* Inside a validated container, outside strings: a quote or a bracket. ORing
+** 0x20 folds '[' into '{' and ']' into '}' and no other byte into either. */
+static uint64_t struct8(const char *p) {
+  uint64_t w = load8(p), f = w | (ONES * 0x20);
+  return HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(f ^ (ONES * '{')) |
+         HAS_ZERO(f ^ (ONES * '}'));
+}
+
+/* Inside a validated container, outside strings: a quote or whitespace (the
+** only bytes below 0x21 there), what minifying stops at. */
+static uint64_t minify8(const char *p) {
+  uint64_t w = load8(p);
+  return HAS_ZERO(w ^ (ONES * '"')) | HAS_LESS(w, 0x21);
 }
 
 /*
@@ -226,6 +256,14 @@ static const char *skip_ws(const char *p, const char *end) {
   return p;
 }
 
+/* skip_ws inside the top-level value, setting *spaced when there was any:
+** a body without is its own minified text (js_info.minified). */
+static const char *skip_ws_in(const char *p, const char *end, int *spaced) {
+  const char *q = skip_ws(p, end);
+  *spaced |= q != p;
+  return q;
+}
+
 /* Check the escape whose backslash is at p; returns the byte after it. */
 static const char *scan_escape(Scanner *S, const char *p) {
   long cp, lo;
@@ -269,9 +307,15 @@ static const char *scan_escape(Scanner *S, const char *p) {
 static const char *scan_string(Scanner *S, const char *p) {
   const char *end = S->end, *open = p - 1;
   size_t n;
+  uint64_t m;
   for (;;) {
-    while (end - p >= 8 && !special8(p))
+    while (end - p >= 8) {
+      if ((m = special8(p)) != 0) {
+        p += SKIP8(m);
+        break;
+      }
       p += 8;
+    }
     while (p < end && strclass[(unsigned char)*p] == SC_PLAIN)
       p++;
     if (p >= end)
@@ -362,8 +406,9 @@ static const char *bad_value(Scanner *S, const char *p) {
 typedef struct {
   const char *key; /* borrowed from the caller */
   size_t keylen;
-  js_elem_fn fn;
-  void *ud; /* passed through to fn */
+  js_elem_fn fn; /* may be NULL */
+  void *ud;      /* passed through to fn */
+  js_info *info; /* filled as the parse learns it; may be NULL */
 } ListHook;
 
 /*
@@ -375,8 +420,8 @@ static int parse(const char *s, size_t len, const ListHook *h, js_val *out,
                  js_err *err) {
   Scanner S;
   unsigned char stack[JS_MAX_DEPTH];
-  const char *p, *q, *end = s + len, *top = NULL, *el = NULL;
-  int depth = 0, lst = -1, key_seen = 0, pending = 0;
+  const char *p, *q, *end = s + len, *top = NULL, *el = NULL, *lopen = NULL;
+  int depth = 0, lst = -1, key_seen = 0, pending = 0, spaced = 0;
   js_type t = JS_NULL, top_type = JS_NULL;
   js_val v;
 
@@ -406,12 +451,14 @@ value:
     }
     if (depth == 0)
       top_type = *p == '{' ? JS_OBJECT : JS_ARRAY;
-    if (*p == '[' && h != NULL && (pending || (depth == 0 && h->key == NULL)))
+    if (*p == '[' && h != NULL && (pending || (depth == 0 && h->key == NULL))) {
       lst = depth + 1;
+      lopen = p;
+    }
     pending = 0;
     stack[depth++] = (unsigned char)*p;
     q = p;
-    p = skip_ws(p + 1, end);
+    p = skip_ws_in(p + 1, end, &spaced);
     if (p < end && (unsigned char)*p == stack[depth - 1] + 2) {
       p++; /* '[' + 2 == ']' and '{' + 2 == '}' in ASCII */
       goto close;
@@ -460,8 +507,14 @@ value:
   goto after;
 
 close: /* p is just past a closing bracket of the innermost container */
-  if (depth == lst)
+  if (depth == lst) {
     lst = -1; /* the list itself closed: the hook is done */
+    if (h->info != NULL) {
+      h->info->list.type = JS_ARRAY;
+      h->info->list.p = lopen;
+      h->info->list.n = (size_t)(p - lopen);
+    }
+  }
   depth--;
 
 after: /* p is just past a complete value */
@@ -469,18 +522,20 @@ after: /* p is just past a complete value */
     v.type = *el == '{' ? JS_OBJECT : *el == '[' ? JS_ARRAY : t;
     v.p = el;
     v.n = (size_t)(p - el);
-    if (h->fn(h->ud, &v) != 0) {
+    if (h->fn != NULL && h->fn(h->ud, &v) != 0) {
       fail(&S, p, "stopped by callback");
       return -1;
     }
   }
   q = p;
-  p = skip_ws(p, end);
+  p = depth ? skip_ws_in(p, end, &spaced) : skip_ws(p, end);
   if (depth == 0) {
     if (p != end) {
       fail(&S, p, "unexpected data after the JSON value");
       return -1;
     }
+    if (h != NULL && h->info != NULL)
+      h->info->minified = !spaced;
     out->type = top_type;
     out->p = top;
     out->n = (size_t)(q - top);
@@ -500,7 +555,7 @@ after: /* p is just past a complete value */
       fail(&S, p, "expected ',' or ']' after array element");
       return -1;
     }
-    p = skip_ws(p + 1, end);
+    p = skip_ws_in(p + 1, end, &spaced);
     if (p < end && *p == ']') {
       fail(&S, p, "trailing comma before ']'");
       return -1;
@@ -515,7 +570,7 @@ after: /* p is just past a complete value */
     fail(&S, p, "expected ',' or '}' after object member");
     return -1;
   }
-  p = skip_ws(p + 1, end);
+  p = skip_ws_in(p + 1, end, &spaced);
   if (p < end && *p == '}') {
     fail(&S, p, "trailing comma before '}'");
     return -1;
@@ -538,12 +593,12 @@ key: /* p is where an object key must start */
     if (js_key_eq(&v, h->key, h->keylen))
       key_seen = pending = 1;
   }
-  p = skip_ws(q, end);
+  p = skip_ws_in(q, end, &spaced);
   if (p >= end || *p != ':') {
     fail(&S, p, "expected ':' after object key");
     return -1;
   }
-  p = skip_ws(p + 1, end);
+  p = skip_ws_in(p + 1, end, &spaced);
   goto value;
 }
 
@@ -554,12 +609,20 @@ int js_parse(const char *s, size_t len, js_val *out, js_err *err) {
 
 /* Validate one JSON document and report the list's elements; see jscan.h. */
 int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
-                  js_elem_fn fn, void *ud, js_val *out, js_err *err) {
+                  js_elem_fn fn, void *ud, js_val *out, js_info *info,
+                  js_err *err) {
   ListHook h;
   h.key = key;
   h.keylen = keylen;
   h.fn = fn;
   h.ud = ud;
+  h.info = info;
+  if (info != NULL) {
+    info->list.type = JS_NULL;
+    info->list.p = NULL;
+    info->list.n = 0;
+    info->minified = 0;
+  }
   return parse(s, len, &h, out, err);
 }
 
@@ -570,9 +633,15 @@ int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
 ** the 8-byte loads: the closing quote is known to come before it.
 */
 static const char *skip_string(const char *p, const char *end) {
+  uint64_t m;
   for (;;) {
-    while (end - p >= 8 && !quote8(p))
+    while (end - p >= 8) {
+      if ((m = quote8(p)) != 0) {
+        p += SKIP8(m);
+        break;
+      }
       p += 8;
+    }
     while (*p != '"' && *p != '\\')
       p++;
     if (*p == '"')
@@ -581,11 +650,21 @@ static const char *skip_string(const char *p, const char *end) {
   }
 }
 
-/* Skip a validated array or object starting at its bracket p. */
+/* Skip a validated array or object starting at its bracket p. Numbers,
+** literals and punctuation between the strings and brackets are passed over
+** eight bytes at a time. */
 static const char *skip_container(const char *p, const char *end) {
   int depth = 1;
+  uint64_t m;
   p++;
   for (;;) {
+    while (end - p >= 8) {
+      if ((m = struct8(p)) != 0) {
+        p += SKIP8(m);
+        break;
+      }
+      p += 8;
+    }
     switch (skipclass[(unsigned char)*p]) {
     case KC_OTHER:
       p++;
@@ -672,8 +751,10 @@ static int iter_step(js_iter *it) {
   return 1;
 }
 
-/* Next member of an object; see jscan.h. */
-int js_next_member(js_iter *it, js_val *key, js_val *val) {
+/* js_next_member; a value starting at known->p (known may be NULL) is
+** stepped over by its length instead of being scanned. */
+static int next_member(js_iter *it, js_val *key, js_val *val,
+                       const js_val *known) {
   const char *p;
   if (!iter_step(it))
     return 0;
@@ -688,10 +769,20 @@ int js_next_member(js_iter *it, js_val *key, js_val *val) {
   while (isws[(unsigned char)*p])
     p++;
   val->p = p;
-  p = skip_value(p, it->end, &val->type);
+  if (known != NULL && p == known->p) {
+    val->type = known->type;
+    p += known->n;
+  } else {
+    p = skip_value(p, it->end, &val->type);
+  }
   val->n = (size_t)(p - val->p);
   it->p = p;
   return 1;
+}
+
+/* Next member of an object; see jscan.h. */
+int js_next_member(js_iter *it, js_val *key, js_val *val) {
+  return next_member(it, key, val, NULL);
 }
 
 /* Next element of an array; see jscan.h. */
@@ -708,12 +799,18 @@ int js_next_elem(js_iter *it, js_val *val) {
 
 /* Find a top-level member by unescaped key; see jscan.h. */
 int js_find(const js_val *obj, const char *key, size_t keylen, js_val *out) {
+  return js_find_past(obj, key, keylen, NULL, out);
+}
+
+/* js_find stepping over a known member value; see jscan.h. */
+int js_find_past(const js_val *obj, const char *key, size_t keylen,
+                 const js_val *known, js_val *out) {
   js_iter it;
   js_val k, v;
   if (obj->type != JS_OBJECT)
     return 0;
   js_iter_init(&it, obj);
-  while (js_next_member(&it, &k, &v)) {
+  while (next_member(&it, &k, &v, known)) {
     if (js_key_eq(&k, key, keylen)) {
       *out = v;
       return 1;
@@ -844,7 +941,23 @@ size_t js_minify_to(const js_val *v, char *dst) {
     memcpy(d, p, v->n);
     return v->n;
   }
+  uint64_t m;
   while (p < end) {
+    /* Copy 8 bytes at a time up to the next quote or whitespace: the output
+    ** never runs ahead of the input, so d + 8 stays within dst's v->n. */
+    while (end - p >= 8) {
+      m = minify8(p);
+      memcpy(d, p, 8);
+      if (m != 0) {
+        d += SKIP8(m);
+        p += SKIP8(m);
+        break;
+      }
+      d += 8;
+      p += 8;
+    }
+    if (p >= end)
+      break;
     if (*p == '"') {
       q = skip_string(p + 1, end);
       memcpy(d, p, (size_t)(q - p));

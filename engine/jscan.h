@@ -67,6 +67,14 @@ typedef struct {
 */
 typedef int (*js_elem_fn)(void *ud, const js_val *elem);
 
+/* What js_parse_list learns about the body besides the list's elements. */
+typedef struct {
+  js_val list;  /* the list array itself; type JS_NULL, p NULL when none */
+  int minified; /* 1 when the top-level value has no whitespace outside its
+                   strings: then every slice of it is its own minified text
+                   (js_minify would copy it unchanged) */
+} js_info;
+
 /*
 ** Validate exactly one JSON value spanning s[0..len) with only whitespace
 ** around it: RFC 8259 strict (no trailing commas, no NaN/Infinity, no comments,
@@ -84,10 +92,14 @@ int js_parse(const char *s, size_t len, js_val *out, js_err *err);
 ** top-level member named key (keylen bytes, compared after unescaping). No
 ** calls when there is no such array; the caller tells that case apart with
 ** js_find afterwards. Elements are reported in order. If the parse fails after
-** some calls, the caller must discard what it collected.
+** some calls, the caller must discard what it collected. fn may be NULL.
+** info (may be NULL) gets what else the pass learnt (js_info): give info->list
+** to js_find_past so finding the body's other members skips the list, and
+** where info->minified, use slices as they are instead of minifying them.
 */
 int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
-                  js_elem_fn fn, void *ud, js_val *out, js_err *err);
+                  js_elem_fn fn, void *ud, js_val *out, js_info *info,
+                  js_err *err);
 
 /* Iterator over an already-validated array or object. Plain data: copy it to
 ** save a position. */
@@ -113,6 +125,16 @@ int js_next_elem(js_iter *it, js_val *val);
 ** object. Linear: nested values are skipped, not decoded.
 */
 int js_find(const js_val *obj, const char *key, size_t keylen, js_val *out);
+
+/*
+** js_find, but a member whose value starts where known (a value of obj found
+** before, such as the list js_parse_list reported; may be NULL) starts is
+** stepped over by known's length instead of being scanned. On a page body
+** this makes finding "pages" after "data" cost the members around the list,
+** not the list: a whole-page scan per lookup otherwise.
+*/
+int js_find_past(const js_val *obj, const char *key, size_t keylen,
+                 const js_val *known, js_val *out);
 
 /* 1 if the JS_STRING token key unescapes to exactly s[0..n), else 0. No
 ** allocation, so keys with escapes cost no more than a compare. */

@@ -77,6 +77,8 @@
 */
 typedef struct {
   js_val body;      /* the whole validated body; body.p NULL when closed */
+  js_info info;     /* the array of records in body (p NULL when none), and
+                       whether the body is minified already */
   js_val *recs;     /* owned: record slices, from the state's allocator */
   size_t count;     /* records in recs */
   size_t cap;       /* slots allocated in recs */
@@ -256,6 +258,7 @@ static void page_release(Page *pg) {
   pg->count = pg->cap = 0;
   pg->body.p = NULL;
   pg->body.n = 0;
+  memset(&pg->info, 0, sizeof pg->info);
 }
 
 /* js_elem_fn for js_parse_list: append one record slice, doubling the index
@@ -314,7 +317,7 @@ static int json_page(lua_State *L) {
   size_t len, keylen = 0, i;
   const char *s = luaL_checklstring(L, 1, &len);
   const char *key = NULL;
-  js_val top, list;
+  js_val top, member;
   js_err err;
   Page *pg;
   if (!lua_isnoneornil(L, 2) && !(lua_isboolean(L, 2) && !lua_toboolean(L, 2)))
@@ -327,7 +330,8 @@ static int json_page(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 3, 1); /* pin the body: the slices point into it */
 
-  if (js_parse_list(s, len, key, keylen, page_add, pg, &top, &err) != 0) {
+  if (js_parse_list(s, len, key, keylen, page_add, pg, &top, &pg->info, &err) !=
+      0) {
     page_release(pg);
     if (pg->oom)
       return luaL_error(L, "icx.json: not enough memory to index the page");
@@ -337,11 +341,13 @@ static int json_page(lua_State *L) {
     if (top.type != JS_OBJECT)
       return page_fail(L, pg, "icx.json: body is %s, not an object",
                        js_type_name(top.type));
-    if (!js_find(&top, key, keylen, &list))
+    /* The parse found the list when the first member named key is an
+    ** array; otherwise say what is there instead. */
+    if (pg->info.list.p == NULL && !js_find(&top, key, keylen, &member))
       return page_fail(L, pg, "icx.json: body has no member '%s'", key);
-    if (list.type != JS_ARRAY) {
+    if (pg->info.list.p == NULL) {
       lua_pushfstring(L, "icx.json: member '%s' is %s, not an array", key,
-                      js_type_name(list.type));
+                      js_type_name(member.type));
       return page_fail(L, pg, "%s", lua_tostring(L, -1));
     }
   } else if (top.type == JS_OBJECT) {
@@ -376,7 +382,11 @@ static int page_count(lua_State *L) {
 /* page:raw(i) -> record i as minified JSON text */
 static int page_raw(lua_State *L) {
   Page *pg = check_page(L, 1);
-  push_minified(L, check_record(L, pg, 2));
+  const js_val *rec = check_record(L, pg, 2);
+  if (pg->info.minified)
+    lua_pushlstring(L, rec->p, rec->n);
+  else
+    push_minified(L, rec);
   return 1;
 }
 
@@ -402,7 +412,7 @@ static int page_meta(lua_State *L) {
   size_t n;
   const char *key = luaL_checklstring(L, 2, &n);
   js_val v;
-  if (js_find(&pg->body, key, n, &v))
+  if (js_find_past(&pg->body, key, n, &pg->info.list, &v))
     push_value(L, &v, 1);
   else
     lua_pushnil(L);
@@ -443,10 +453,12 @@ static int page_tostring(lua_State *L) {
 }
 
 /* C accessor for lsqlite.c; see ljson.h. */
-const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count) {
+const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count,
+                                 int *minified) {
   static const js_val none = {JS_NULL, "", 0};
   Page *pg = check_page(L, idx);
   *count = pg->count;
+  *minified = pg->info.minified;
   return pg->recs != NULL ? pg->recs : &none;
 }
 

@@ -3,7 +3,8 @@
 ** binding of the typed record writer (rowwriter.c) on the hot path.
 **
 **   icx.sqlite.open(path [, opts]) -> Db | nil, err, code
-**       opts: busy_timeout = ms (default 30000), wal = bool (default true),
+**       opts: busy_timeout = ms (default 30000), wal = bool (default true:
+**             WAL, synchronous=NORMAL, a checkpoint per 10,000 WAL pages),
 **             readonly = bool (default false)
 **   icx.sqlite.quote(name) -> string      "name" with inner quotes doubled
 **   icx.sqlite.version() -> string        the linked SQLite, e.g. "3.40.1"
@@ -60,6 +61,7 @@
 #define WRITER_MT "icx.sqlite.Writer"
 
 #define BUSY_TIMEOUT_MS 30000
+#define WAL_AUTOCHECKPOINT "10000" /* pages; see db_set_wal */
 
 /* An open connection. Stmt and Writer objects pin it with a user value. */
 typedef struct {
@@ -172,11 +174,21 @@ static int db_run(Db *d, const char *sql) {
 ** them. The switch needs the exclusive lock, and SQLite answers SQLITE_BUSY
 ** at once, without the busy handler, when two connections would deadlock
 ** upgrading their locks (two processes opening a new file together). So it
-** is retried here, with growing sleeps, for as long as the busy timeout. */
+** is retried here, with growing sleeps, for as long as the busy timeout.
+**
+** Checkpoints every WAL_AUTOCHECKPOINT pages instead of SQLite's 1,000. A
+** page of records dirties one index leaf per record (ids are random), so a
+** 1,000-page WAL holds the same leaves five commits over and a checkpoint
+** (read from the WAL, write to the database, two fsyncs) copies most of them
+** again; 10,000 pages (40 MB of WAL at most) lets each leaf be copied once
+** per fifty commits. Measured on 100,000 contacts: 323k -> 286k pwrite,
+** 106k -> 68k pread, 350 -> 44 fdatasync. Durability is unchanged: a commit
+** is in the WAL either way. */
 static int db_set_wal(Db *d, int busy_ms) {
   int slept = 0, nap = 1;
   for (;;) {
-    int rc = db_run(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+    int rc = db_run(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                       "PRAGMA wal_autocheckpoint=" WAL_AUTOCHECKPOINT);
     if ((rc & 0xff) != SQLITE_BUSY || slept >= busy_ms)
       return rc;
     sqlite3_sleep(nap);
@@ -538,8 +550,8 @@ static int writer_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
   struct icx_rw_err e;
   size_t n = 0;
-  int text = lua_type(L, 2) == LUA_TSTRING;
-  const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n);
+  int text = lua_type(L, 2) == LUA_TSTRING, minified = 0;
+  const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n, &minified);
   if (w->gen != w->owner->gen) {
     icx_rw_forget(w->rw);
     w->gen = w->owner->gen;
@@ -550,7 +562,7 @@ static int writer_write(lua_State *L) {
     const char *s = lua_tolstring(L, 2, &len);
     rc = icx_rw_write_json(w->rw, s, len, &n, &e);
   } else {
-    rc = icx_rw_write(w->rw, recs, n, &e);
+    rc = icx_rw_write(w->rw, recs, n, minified, &e);
   }
   if (rc != 0)
     return push_werr(L, &e);

@@ -54,6 +54,7 @@ struct icx_rw {
   int nins;
   sqlite3_stmt *ver;  /* owned: PRAGMA schema_version */
   struct buf scratch; /* owned: unescaped and minified values of a record */
+  int minified;       /* the current write's slices are minified already */
   struct buf key;     /* owned: an unescaped member name */
   struct buf sql;     /* owned: DDL and DML being built */
 };
@@ -578,6 +579,8 @@ static int bind_value(Writer *w, int i, const Column *c, const js_val *v) {
     return bind_string(w, i, v);
   case JS_ARRAY:
   case JS_OBJECT: {
+    if (w->minified)
+      return sqlite3_bind_text64(st, i, v->p, v->n, SQLITE_STATIC, SQLITE_UTF8);
     char *d = w->scratch.data + w->scratch.len;
     size_t n = js_minify_to(v, d);
     w->scratch.len += n;
@@ -784,9 +787,10 @@ static int finish_write(Writer *w, int rc, struct icx_rw_err *e) {
 }
 
 /* Writes validated record slices; see rowwriter.h. */
-int icx_rw_write(Writer *w, const js_val *recs, size_t n,
+int icx_rw_write(Writer *w, const js_val *recs, size_t n, int minified,
                  struct icx_rw_err *e) {
   int rc = check_schema(w, e);
+  w->minified = minified;
   for (size_t i = 0; rc == 0 && i < n; i++)
     rc = write_record(w, &recs[i], i + 1, e);
   return finish_write(w, rc, e);
@@ -796,15 +800,17 @@ int icx_rw_write(Writer *w, const js_val *recs, size_t n,
 int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
                       struct icx_rw_err *e) {
   js_val top, rec;
+  js_info info;
   js_err je;
   int rc = check_schema(w, e);
   *n = 0;
   if (rc != 0)
     return finish_write(w, rc, e);
-  if (js_parse(text, len, &top, &je) != 0)
+  if (js_parse_list(text, len, NULL, 0, NULL, NULL, &top, &info, &je) != 0)
     return fail(e, "record",
                 "icx.sqlite: table '%s': invalid JSON at byte %d: %s", w->table,
                 (int)je.offset, je.msg);
+  w->minified = info.minified;
   if (top.type == JS_ARRAY) {
     js_iter it;
     js_iter_init(&it, &top);

@@ -69,10 +69,13 @@ void icx_rw_free(struct icx_rw *w);
 /*
 ** Writes the records recs[0, n) (each should be a JS_OBJECT; anything else
 ** is refused as "record"). The slices must stay valid during the call only:
-** no binding points into them afterwards. 0, or -1 with e filled; records
-** before the failing one have been written (the caller rolls back).
+** no binding points into them afterwards. minified: 1 when the slices have
+** no whitespace outside strings (js_info.minified), so objects and arrays are
+** bound as they are instead of minified into scratch space. 0, or -1 with e
+** filled; records before the failing one have been written (the caller rolls
+** back).
 */
-int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n,
+int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n, int minified,
                  struct icx_rw_err *e);
 
 /*

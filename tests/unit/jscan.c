@@ -468,15 +468,78 @@ static int collect_fn(void *ud, const js_val *elem) {
   return c->stop_at != 0 && c->n >= c->stop_at;
 }
 
+/* Strip whitespace outside strings byte by byte: the reference js_minify
+** must agree with. */
+static size_t ref_minify(const char *s, size_t n, char *out) {
+  size_t i, o = 0;
+  int in = 0;
+  for (i = 0; i < n; i++) {
+    char c = s[i];
+    if (in) {
+      out[o++] = c;
+      if (c == '\\')
+        out[o++] = s[++i];
+      else if (c == '"')
+        in = 0;
+    } else if (c == '"') {
+      in = 1;
+      out[o++] = c;
+    } else if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
+      out[o++] = c;
+    }
+  }
+  return o;
+}
+
+/* The scans pass over eight bytes at a time and jump to the first byte that
+** matters: put every such byte (quote, escape, bracket, whitespace, UTF-8) at
+** every offset of a word and check find, skip and minify still agree. */
+static void test_word_offsets(void) {
+  static const char *const fills[] = {"x", " ", "1", "\xC3\xA9"};
+  char doc[256], want[256], got[256];
+  int pad, f, bad = 0;
+  for (f = 0; f < 4; f++) {
+    for (pad = 0; pad < 20; pad++) {
+      char fill[64] = "";
+      js_val top, v;
+      size_t n, wn;
+      int i;
+      for (i = 0; i < pad; i++)
+        strcat(fill, fills[f]);
+      n = (size_t)snprintf(
+          doc, sizeof doc,
+          "{\"a\":[%s1, \"%s\\\"%s\" ,{\"k\" : [ 2%s, [3] ]%s},"
+          "\"%s\"] ,\"%s\":%s{\"%s\":[]} ,\"b\" :true}",
+          f == 1 ? fill : "", f == 1 ? "" : fill, fill, f == 1 ? fill : "",
+          f == 1 ? fill : "", f == 1 ? "" : fill, f == 1 ? "c" : fill,
+          f == 1 ? fill : "", f == 1 ? "d" : fill);
+      if (js_parse(doc, n, &top, NULL) != 0) {
+        bad++;
+        continue;
+      }
+      if (!js_find(&top, L("b"), &v) || v.type != JS_TRUE)
+        bad++;
+      if (!js_find(&top, L("a"), &v) || v.type != JS_ARRAY ||
+          v.p[v.n - 1] != ']')
+        bad++;
+      wn = ref_minify(doc, n, want);
+      if (js_minify_to(&top, got) != wn || memcmp(got, want, wn) != 0)
+        bad++;
+    }
+  }
+  ok(bad == 0, "find and minify at every offset of a word");
+}
+
 static void test_parse_list(void) {
   const char *body = "{\"type\":\"list\",\"pages\":{\"data\":[9]},"
                      "\"data\":[ {\"id\":\"1\",\"data\":[7]} , [2] , 3 ,"
                      "\"s\" ,{} ],\"data\":[8],\"total_count\":4}";
   collect c = {0};
-  js_val top, v;
+  js_val top, v, f;
+  js_info info;
   js_err e;
-  int rc =
-      js_parse_list(body, strlen(body), L("data"), collect_fn, &c, &top, &e);
+  int rc = js_parse_list(body, strlen(body), L("data"), collect_fn, &c, &top,
+                         &info, &e);
   ok(rc == 0 && c.n == 5,
      "list: 5 records, nested and duplicate 'data' ignored");
   ok(c.n >= 5 && c.v[0].type == JS_OBJECT && c.v[0].p[0] == '{' &&
@@ -487,41 +550,74 @@ static void test_parse_list(void) {
   ok(js_find(&top, L("data"), &v) && v.p < c.v[0].p &&
          c.v[4].p + c.v[4].n < v.p + v.n,
      "list: js_find agrees on the first 'data'");
+  ok(info.list.type == JS_ARRAY && info.list.p == v.p && info.list.n == v.n,
+     "list: the list array itself is reported");
+  ok(js_find_past(&top, L("total_count"), &info.list, &f) && f.type == JS_INT &&
+         f.n == 1 && f.p[0] == '4',
+     "find_past: a member after the list");
+  ok(js_find_past(&top, L("pages"), &info.list, &f) && f.type == JS_OBJECT &&
+         js_find_past(&top, L("data"), &info.list, &v) && v.p == info.list.p &&
+         v.n == info.list.n && v.type == JS_ARRAY,
+     "find_past: before the list, and the list itself");
+  ok(!js_find_past(&top, L("nope"), &info.list, &f) &&
+         js_find_past(&top, L("type"), NULL, &f) && f.type == JS_STRING,
+     "find_past: a missing key; known NULL is js_find");
 
   c.n = 0;
   rc = js_parse_list(L("[ {\"a\":1}, 2.5 ,[[]] ]"), NULL, 0, collect_fn, &c,
-                     &top, &e);
-  ok(rc == 0 && c.n == 3 && c.v[1].type == JS_FLOAT && c.v[2].n == 4,
+                     &top, &info, &e);
+  ok(rc == 0 && c.n == 3 && c.v[1].type == JS_FLOAT && c.v[2].n == 4 &&
+         info.list.p == top.p && info.list.n == top.n &&
+         info.list.type == JS_ARRAY,
      "list: top-level array with key NULL");
   c.n = 0;
-  rc = js_parse_list(L("{\"data\":[1]}"), NULL, 0, collect_fn, &c, &top, &e);
-  ok(rc == 0 && c.n == 0, "list: key NULL on an object reports nothing");
+  rc = js_parse_list(L("{\"data\":[1]}"), NULL, 0, collect_fn, &c, &top, &info,
+                     &e);
+  ok(rc == 0 && c.n == 0 && info.list.p == NULL && info.list.type == JS_NULL,
+     "list: key NULL on an object reports nothing");
   c.n = 0;
   rc = js_parse_list(L("{\"data\":null,\"x\":[1]}"), L("data"), collect_fn, &c,
-                     &top, &e);
-  ok(rc == 0 && c.n == 0, "list: non-array member reports nothing");
+                     &top, &info, &e);
+  ok(rc == 0 && c.n == 0 && info.list.p == NULL,
+     "list: non-array member reports nothing");
   c.n = 0;
   rc = js_parse_list(L("{\"data\":null,\"data\":[1]}"), L("data"), collect_fn,
-                     &c, &top, &e);
-  ok(rc == 0 && c.n == 0, "list: only the first member counts");
+                     &c, &top, &info, &e);
+  ok(rc == 0 && c.n == 0 && info.list.p == NULL,
+     "list: only the first member counts");
   c.n = 0;
   rc = js_parse_list(L("{\"d\\u0061ta\":[1,2]}"), L("data"), collect_fn, &c,
-                     &top, &e);
+                     &top, &info, &e);
   ok(rc == 0 && c.n == 2, "list: escaped key matches");
   c.n = 0;
-  rc = js_parse_list(L("{\"data\":[]}"), L("data"), collect_fn, &c, &top, &e);
-  ok(rc == 0 && c.n == 0, "list: empty list");
+  rc = js_parse_list(L("{\"data\":[]}"), L("data"), collect_fn, &c, &top, &info,
+                     &e);
+  ok(rc == 0 && c.n == 0 && info.list.n == 2 && info.list.p[0] == '[',
+     "list: empty list");
   c.n = 0;
   c.stop_at = 2;
-  rc = js_parse_list(L("[1,2,3]"), NULL, 0, collect_fn, &c, &top, &e);
+  rc = js_parse_list(L("[1,2,3]"), NULL, 0, collect_fn, &c, &top, &info, &e);
   ok(rc == -1 && c.n == 2 && strstr(e.msg, "stopped by callback") &&
          e.offset == 4,
      "list: callback stops the parse");
   c.n = 0;
   c.stop_at = 0;
-  rc =
-      js_parse_list(L("{\"data\":[1,2,}"), L("data"), collect_fn, &c, &top, &e);
+  rc = js_parse_list(L("{\"data\":[1,2,}"), L("data"), collect_fn, &c, &top,
+                     &info, &e);
   ok(rc == -1 && e.offset == 13, "list: errors still reported");
+
+  rc = js_parse_list(L(" {\"data\":[{\"a\":\"x y\",\"b\":[1,{}]}]}\n"),
+                     L("data"), NULL, NULL, &top, &info, &e);
+  ok(rc == 0 && info.minified == 1 && info.list.p != NULL,
+     "minified: spaces in strings and around the body do not count; fn NULL");
+  rc = js_parse_list(L("{\"data\":[{\"a\":1,\"b\":[1, 2]}]}"), L("data"), NULL,
+                     NULL, &top, &info, &e);
+  ok(rc == 0 && info.minified == 0, "minified: a space between elements");
+  rc = js_parse_list(L("{\"data\":[{\"a\" :1}]}"), L("data"), NULL, NULL, &top,
+                     &info, &e);
+  ok(rc == 0 && info.minified == 0, "minified: a space before ':'");
+  rc = js_parse_list(L("[\n]"), NULL, 0, NULL, NULL, &top, &info, &e);
+  ok(rc == 0 && info.minified == 0, "minified: a newline in an empty array");
 }
 
 static void test_utf8_check(void) {
@@ -569,6 +665,7 @@ int main(void) {
   test_minify();
   test_find_iter();
   test_parse_list();
+  test_word_offsets();
   test_utf8_check();
   test_buf();
   test_types();

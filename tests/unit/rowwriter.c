@@ -25,22 +25,27 @@ typedef struct {
   char *text;
   js_val recs[MAX_RECS];
   size_t n;
+  int minified; /* js_info.minified of the text */
 } Page;
 
 /* Parse a JSON array of records into pg (text copied, so callers may pass
 ** literals); aborts the test run on invalid input, a bug in the test. */
 static void page_of(Page *pg, const char *json) {
   js_val top, rec;
+  js_info info;
   js_err err;
   js_iter it;
   size_t len = strlen(json);
   pg->text = malloc(len + 1);
   memcpy(pg->text, json, len + 1);
   pg->n = 0;
-  if (js_parse(pg->text, len, &top, &err) != 0 || top.type != JS_ARRAY) {
+  if (js_parse_list(pg->text, len, NULL, 0, NULL, NULL, &top, &info, &err) !=
+          0 ||
+      top.type != JS_ARRAY) {
     printf("Bail out! test page does not parse: %s\n", json);
     exit(2);
   }
+  pg->minified = info.minified;
   js_iter_init(&it, &top);
   while (pg->n < MAX_RECS && js_next_elem(&it, &rec))
     pg->recs[pg->n++] = rec;
@@ -51,7 +56,7 @@ static int write_page(struct icx_rw *w, const char *json,
                       struct icx_rw_err *e) {
   Page pg;
   page_of(&pg, json);
-  int rc = icx_rw_write(w, pg.recs, pg.n, e);
+  int rc = icx_rw_write(w, pg.recs, pg.n, pg.minified, e);
   /* The slices are dead from here: the writer must not keep pointers. */
   memset(pg.text, 'X', strlen(pg.text));
   free(pg.text);
@@ -151,7 +156,7 @@ static void test_schema_and_upsert(void) {
   struct icx_rw *w = icx_rw_new(db, "contacts", pk, 1);
   struct icx_rw_err e;
   TAP_IS_STR(icx_rw_table(w), "contacts", "table name kept");
-  TAP_IS_INT(icx_rw_write(w, NULL, 0, &e), 0, "an empty page succeeds");
+  TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, &e), 0, "an empty page succeeds");
   TAP_IS_STR(cell(db, "SELECT sql FROM sqlite_schema WHERE name='contacts'"),
              "text:CREATE TABLE \"contacts\" (\"id\" TEXT NOT NULL, PRIMARY "
              "KEY (\"id\"))",
@@ -251,6 +256,13 @@ static void test_values(void) {
              "text:{\"b\":[1,2.50,null],\"c\":{}}",
              "an object lands as minified JSON text, literals kept");
   TAP_IS_STR(cell(db, "SELECT arr FROM v"), "text:[]", "an empty array: []");
+  write_ok(w,
+           "[{\"id\":\"b\",\"obj\":{\"b\":[1,\"x y\",2.50,null],\"c\":{}},"
+           "\"arr\":[]}]",
+           "a minified page: containers bound as they are");
+  TAP_IS_STR(cell(db, "SELECT obj || arr FROM v WHERE id = 'b'"),
+             "text:{\"b\":[1,\"x y\",2.50,null],\"c\":{}}[]",
+             "a minified page's containers land unchanged");
   TAP_IS_STR(cell(db, "SELECT s FROM v"), "text:caf\xc3\xa9 \"q\"\n",
              "strings are unescaped to UTF-8");
   TAP_IS_STR(cell(db, "SELECT typeof(n) FROM v"), "text:null", "null: NULL");
