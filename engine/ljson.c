@@ -458,7 +458,8 @@ const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count,
   static const js_val none = {JS_NULL, "", 0};
   Page *pg = check_page(L, idx);
   *count = pg->count;
-  *minified = pg->info.minified;
+  if (minified) /* NULL: the caller does not need to know */
+    *minified = pg->info.minified;
   return pg->recs != NULL ? pg->recs : &none;
 }
 

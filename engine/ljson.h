@@ -24,8 +24,9 @@ int luaopen_icx_json(lua_State *L);
 ** validated JS_OBJECT slices of the page body, in body order. The slices stay
 ** valid while the Page is alive and not closed: keep it on the Lua stack (or
 ** otherwise referenced) while using them. Never NULL, even for 0 records.
-** *minified is 1 when the body has no whitespace outside strings, so every
-** slice is its own minified text (js_info.minified). [-0, +0, v]
+** *minified (when minified is not NULL) is 1 when the body has no whitespace
+** outside strings, so every slice is its own minified text
+** (js_info.minified). [-0, +0, v]
 */
 const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count,
                                  int *minified);

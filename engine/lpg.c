@@ -1551,7 +1551,7 @@ static int writer_write(lua_State *L) {
     recs = w->tmp;
     n = w->ntmp;
   } else {
-    recs = icx_json_checkpage(L, 2, &n);
+    recs = icx_json_checkpage(L, 2, &n, NULL);
   }
   if (write_records(w, recs, n, &e) != 0)
     return push_werr(L, &e);
