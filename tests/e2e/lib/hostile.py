@@ -249,6 +249,7 @@ def serve():
     """Starts both listeners, prints the readiness line, serves until stdin
     reaches EOF (the test closed it or died)."""
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 128  # many icx runs connect at once
     main = ThreadingHTTPServer(("127.0.0.1", 0), Main)
     other = ThreadingHTTPServer(("127.0.0.1", 0), Other)
     STATE.other_url = "http://127.0.0.1:%d" % other.server_address[1]
