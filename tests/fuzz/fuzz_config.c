@@ -14,9 +14,16 @@
  * FUZZ_STRICT=1 also enforces the contract the reliability issue asks of
  * load-time validation (finite numbers, no control characters, base_url
  * without query, fragment or credentials): a checklist, off by default
- * until the fixes land. */
+ * until the fixes land.
+ *
+ * FUZZ_IGNORE_KNOWN=1 skips inputs nested deeper than 8 levels, which hit
+ * the known Lua stack overflow in lyaml.c (tests/fuzz/regress/KNOWN), so a
+ * smoke run looks for new bugs; drop it once that fix lands. */
 #include <stdint.h>
 #include <stddef.h>
+#include <stdlib.h>
+
+#include <yaml.h>
 
 #include "fuzz_lua.h"
 
@@ -91,7 +98,39 @@ static const char src[] =
     "  if not sok then bug('select by its own name %q failed: %s', name, tostring(e)) end\n"
     "end\n";
 
+/* The deepest nesting of collections libyaml reports before the input
+ * ends or fails to parse. */
+static int yaml_depth(const uint8_t *data, size_t size) {
+  yaml_parser_t p;
+  yaml_event_t ev;
+  int depth = 0, max = 0, done = 0;
+  if (!yaml_parser_initialize(&p))
+    return 0;
+  yaml_parser_set_input_string(&p, data, size);
+  while (!done && yaml_parser_parse(&p, &ev)) {
+    if (ev.type == YAML_SEQUENCE_START_EVENT ||
+        ev.type == YAML_MAPPING_START_EVENT) {
+      if (++depth > max)
+        max = depth;
+    } else if (ev.type == YAML_SEQUENCE_END_EVENT ||
+               ev.type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    }
+    done = ev.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  return max;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static int ignore_known = -1;
+  if (ignore_known < 0) {
+    const char *v = getenv("FUZZ_IGNORE_KNOWN");
+    ignore_known = v && *v == '1';
+  }
+  if (ignore_known && yaml_depth(data, size) > 8)
+    return 0;
   fuzz_lua_run("fuzz_config", src, data, size);
   return 0;
 }
