@@ -104,7 +104,8 @@ $(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ)
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) over the engine built with clang
 # and ASan/UBSan in build/fuzz/: each runs FUZZ_SECONDS from its committed
 # corpus (tests/fuzz/corpus/NAME, read only; new inputs go to
-# build/fuzz/corpus/NAME). A crash leaves crash-* in build/fuzz/ and fails.
+# build/fuzz/corpus/NAME). A crash leaves crash-* in build/fuzz/ and fails;
+# FUZZ_IGNORE_KNOWN=1 steps over the bugs listed in tests/fuzz/regress/KNOWN.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_lua.c,$(wildcard tests/fuzz/fuzz_*.c))))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -125,7 +126,7 @@ fuzz-build:
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_lua.c tests/fuzz/fuzz_lua.h $(ENGINE_OBJ)
 	@echo "  CC    $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/fuzz -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+	$(Q)$(CC) $(ALL_CFLAGS) -DFUZZ_LUA -Itests/fuzz -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
 	  tests/fuzz/fuzz_lua.c $(ENGINE_OBJ) $(LDLIBS)
 
 # The suite under valgrind memcheck (slow: unit and Lua tests only).
