@@ -278,6 +278,11 @@ CASES = [
          err=r"icx: .*tags\.lua: failed: malformed JSON from GET .*nesting deeper than"),
     dict(name="server-bad-utf8-check", kind="server", mode="badutf8", argv=CHECK, exit=1,
          err=r"icx: malformed JSON from GET ", todo="cjson accepts invalid UTF-8: check prints the bytes, exit 0"),
+    dict(name="server-scroll-400-not-an-object", kind="server", mode="s400num",
+         argv=["run", "--config", "connections.yml", "{root}/scripts/companies.lua"], exit=1,
+         err=r"icx: .*companies\.lua: failed: GET /s400num/companies/scroll: HTTP 400",
+         todo="found by fuzz_paginate: the asset fails with the bare Lua error "
+              "'lualib/icx/paginate.lua:222: attempt to index a number value (local body)', exit 1"),
     dict(name="server-redirect", kind="server", mode="redirect", argv=CHECK, exit=1,
          err=r"icx: GET /redirect/me: HTTP 302"),
 ]

@@ -18,6 +18,7 @@ http://127.0.0.1:PORT/huge sends everything icx asks for (/huge/me,
     storm       429 for ever, without rate-limit headers
     retryafter  429 with Retry-After: 999999999
     s401 s403 s404 s500   that status with an Intercom error body
+    s400num     400 whose body is the JSON number 5 (not an error object)
 
 The second listener ("the other host") answers 200 {} and records whether
 each request carried an Authorization header. Control (no token needed):
@@ -218,6 +219,9 @@ class Main(BaseHTTPRequestHandler):
 
     def mode_s500(self, rest):
         self._status(500)
+
+    def mode_s400num(self, rest):
+        self._send(400, b"5")
 
 
 class Other(BaseHTTPRequestHandler):
