@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""icx against a hostile server (tests/e2e/lib/hostile.py): a 2 GB body, a
+"""icx against a hostile server (tests/e2e/lib/hostile.py): a 2 GB body (with
+Content-Length, and chunked), a
 body that never ends, one byte a second, invalid UTF-8, 100,000-deep
 nesting, duplicate keys, a 302 to another host, HTML instead of JSON and 429
 storms. For `icx run` (tags and articles into an existing icx.db) and for
@@ -24,7 +25,11 @@ import tap as t  # noqa: E402
 from hostile import Hostile, run_bounded  # noqa: E402
 
 LIMIT = 60
-MAX_RSS_MB = 200
+# Under AddressSanitizer (make asan: ICX=build-asan/icx) shadow memory and
+# the free quarantine triple what a process holds; the bound still catches
+# a body read whole.
+ASAN = "asan" in os.path.basename(os.path.dirname(os.path.abspath(icxtest.ICX)))
+MAX_RSS_MB = 600 if ASAN else 200
 SCRIPTS = [os.path.join(icxtest.ROOT, "scripts", s) for s in ("tags.lua", "articles.lua")]
 FAST = "      max_attempts: 2\n      retry_base: 0.1\n      retry_cap: 0.5\n      timeout: 5\n"
 RUN = r"icx: .*scripts/tags\.lua: failed: "
@@ -35,6 +40,9 @@ CASES = [
     ("huge", FAST, {
         "run": (RUN + r"GET /huge/tags: response body larger than \d+ bytes", None),
         "check": (r"icx: GET /huge/me: response body larger than \d+ bytes", None)}, None),
+    ("hugechunked", FAST, {
+        "run": (RUN + r"GET /hugechunked/tags: response body larger than \d+ bytes", None),
+        "check": (r"icx: GET /hugechunked/me: response body larger than \d+ bytes", None)}, None),
     ("endless", FAST, {
         "run": (RUN + r"GET /endless/tags: .*(timed out|time-out)", None),
         "check": (r"icx: GET /endless/me: .*(timed out|time-out)", None)}, None),
@@ -77,6 +85,13 @@ CASES = [
         "check": (r"icx: GET /retryafter/me: HTTP 429",
                   "Retry-After: 999999999 is obeyed: sleeps for ever; killed at the limit")}, None),
 ]
+
+
+# Peak RSS known to exceed MAX_RSS_MB today, by (mode, command).
+RSS_TODO = {
+    ("hugechunked", "run"): "tags and articles each buffer a chunked body up to the 64 MB cap "
+                            "(the buffer grows by doubling, then is copied into a Lua string): ~205 MB",
+}
 
 
 def snapshot(db):
@@ -162,8 +177,8 @@ with Hostile() as hs, icxtest.Case("0401-hostile-server", hs.at("good")) as case
             t.diag("got exit %s: %s" % (r.rc, first))
         check(not r.killed and r.seconds < LIMIT, "%s: ends within %d s (%.1f s)" % (label, LIMIT, r.seconds),
               todo if r.killed else None)
-        t.ok(r.max_rss_kb < MAX_RSS_MB * 1024, "%s: peak RSS %d MB < %d MB"
-             % (label, r.max_rss_kb // 1024, MAX_RSS_MB))
+        check(r.max_rss_kb < MAX_RSS_MB * 1024, "%s: peak RSS %d MB < %d MB"
+              % (label, r.max_rss_kb // 1024, MAX_RSS_MB), None if ASAN else RSS_TODO.get((mode, cmd)))
         if cmd == "run":
             after = snapshot(os.path.join(d, "icx.db"))
             check(after == before, "%s: the destination's tables and cursor are unchanged" % label, db_todo)
@@ -175,6 +190,6 @@ with Hostile() as hs, icxtest.Case("0401-hostile-server", hs.at("good")) as case
     t.ok(not any(x["authorization"] for x in other),
          "the other host of the 302 never got the Authorization header (%d requests)" % len(other))
     hits = hs.hits()
-    t.ok(hits.get("redirect", 0) >= 2 and hits.get("huge", 0) >= 2, "the hostile modes were reached")
+    t.ok(all(hits.get(m, 0) >= 2 for m, _, _, _ in CASES), "the hostile modes were reached")
 
 t.done_testing()

@@ -8,6 +8,7 @@ http://127.0.0.1:PORT/huge sends everything icx asks for (/huge/me,
 
     good        valid Intercom answers for /me, /tags and /articles
     huge        200 with Content-Length 2 GB, streamed lazily (whitespace)
+    hugechunked the same 2 GB chunked, so no length warns the client
     endless     200, chunked, 1 KB every 50 ms for ever
     slow        200, Content-Length 64, one byte a second
     badutf8     200, JSON whose strings hold invalid UTF-8
@@ -153,6 +154,18 @@ class Main(BaseHTTPRequestHandler):
         while sent < total:
             self.wfile.write(chunk)
             sent += len(chunk)
+        self.close_connection = True
+
+    def mode_hugechunked(self, rest):
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b" " * 65536
+        frame = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        for _ in range(2 * 1024 ** 3 // len(chunk)):
+            self.wfile.write(frame)
+        self.wfile.write(b"0\r\n\r\n")
         self.close_connection = True
 
     def mode_endless(self, rest):
