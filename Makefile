@@ -7,7 +7,7 @@ PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson libpq
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
             libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
             sqlite3 perl gcc make openssl nghttp2-server man-db \
-            libpq-dev postgresql-15 python3-psycopg2
+            libpq-dev postgresql-15 python3-psycopg2 clang
 LINT_PKGS := cppcheck clang-format lua-check
 
 CC      ?= cc
@@ -38,7 +38,7 @@ TESTS      := $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua)) \
               $(sort $(wildcard tests/sim/*.t)) $(sort $(wildcard tests/e2e/*.t))
 PROVE_JOBS ?= 2
 
-.PHONY: all deps deps-check test asan check lint demo bench clean install
+.PHONY: all deps deps-check test asan check lint demo bench clean install fuzz fuzz-build
 all: deps-check icx
 
 # Install what the build and tests need. As root: apt-get; otherwise print the
@@ -58,7 +58,7 @@ deps-check:
 	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
 	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml, psycopg2' 2>/dev/null \
 	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] && command -v man >/dev/null \
-	  && [ -x /usr/lib/postgresql/15/bin/initdb ] \
+	  && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v clang >/dev/null \
 	  || $(MAKE) --no-print-directory deps
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)
@@ -111,6 +111,34 @@ $(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ)
 	@echo "  LINK  $(BUILD)/icx"
 	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $(BUILD)/icx $^ $(LDLIBS)
 	@touch $@
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) over the engine built with clang
+# and ASan/UBSan in build/fuzz/: each runs FUZZ_SECONDS from its committed
+# corpus (tests/fuzz/corpus/NAME, read only; new inputs go to
+# build/fuzz/corpus/NAME). A crash leaves crash-* in build/fuzz/ and fails;
+# FUZZ_IGNORE_KNOWN=1 steps over the bugs listed in tests/fuzz/regress/KNOWN.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(filter-out tests/fuzz/fuzz_lua.c,$(wildcard tests/fuzz/fuzz_*.c))))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "  FUZZ  $$t ($(FUZZ_SECONDS) s)"; \
+	  (cd build/fuzz && ./fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	    $$(test -f ../../tests/fuzz/$$t.dict && echo -dict=../../tests/fuzz/$$t.dict) \
+	    corpus/$$t ../../tests/fuzz/corpus/$$t) || exit 1; \
+	done
+
+fuzz-build:
+	@$(MAKE) --no-print-directory deps-check
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
+	  $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_lua.c tests/fuzz/fuzz_lua.h $(ENGINE_OBJ)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -DFUZZ_LUA -Itests/fuzz -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< \
+	  tests/fuzz/fuzz_lua.c $(ENGINE_OBJ) $(LDLIBS)
 
 # The suite under valgrind memcheck (slow: unit and Lua tests only).
 check: all $(UNIT_BIN)

@@ -5,7 +5,7 @@
 **   icx.http.multi([opts]) -> Multi        opts: max_host_connections=n
 **   Multi:start(req) -> id                 starts a transfer, never blocks
 **       req = {url=, method="GET", headers={"Name: value", ...}, body=,
-**              timeout=120, connect_timeout=10, low_speed_time=30,
+**              timeout=120, connect_timeout=10, low_speed_time=15,
 **              max_bytes=64 MiB, ca_file=}
 **       (seconds, except max_bytes; a request that cannot even be set up
 **       still gets an id and fails as a "setup" completion on the next wait)
@@ -78,7 +78,7 @@
 #define DEFAULT_TIMEOUT 120.0
 #define DEFAULT_CONNECT_TIMEOUT 10.0
 #define DEFAULT_MAX_BYTES ((lua_Integer)64 << 20)
-#define DEFAULT_LOW_SPEED_TIME 30.0
+#define DEFAULT_LOW_SPEED_TIME 15.0
 /* Bytes per second below which a transfer counts as stalled. */
 #define LOW_SPEED_LIMIT 100
 /* Request line and headers beyond this are refused before curl sees them:

@@ -96,7 +96,9 @@ static int build_children(lua_State *L, YDoc *d, int is_map, int depth) {
 ** [-0, +1, m] on success, [-0, +0] on failure. */
 static int build(lua_State *L, YDoc *d, yaml_event_t *ev, int depth) {
   int rc = 0;
-  if (depth > YAML_MAX_DEPTH) {
+  /* Each level holds a map entry and its node on the stack: without room
+  ** checked, deep nesting would write past the Lua stack. */
+  if (depth > YAML_MAX_DEPTH || !lua_checkstack(L, 4)) {
     rc = ydoc_fail(d, &ev->start_mark, "nesting too deep");
   } else if (ev->type == YAML_SCALAR_EVENT) {
     push_node(L, "scalar", &ev->start_mark);

@@ -503,8 +503,8 @@ local DEST_HINTS = {
   full = "the disk is full: free space and run again; every committed page is kept",
 }
 local function name_dest(e, uri)
-  if errors.is(e) and e.kind == "dest" and not e.named then
-    local shown = require("icx.dest").shown(uri)
+  local shown = require("icx.dest").shown(uri)
+  if errors.is(e) and e.kind == "dest" and not e.named and not e.message:find(shown, 1, true) then
     e.named = true
     e.message = ("destination '%s': %s%s"):format(shown, e.message,
       DEST_HINTS[e.code] and (" (" .. DEST_HINTS[e.code] .. ")") or "")

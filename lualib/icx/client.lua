@@ -173,6 +173,9 @@ end
 M.MAX_WAIT = 120
 -- Waits at least this long are said at the default verbosity.
 M.LONG_WAIT = 5
+-- Attempts of one request that may end in a timeout (the total timeout or
+-- curl's low-speed cut): past this many the request fails.
+M.MAX_TIMEOUTS = 2
 
 -- X-RateLimit-Reset (epoch seconds), capped to MAX_WAIT from now.
 local function reset_of(h)
@@ -200,7 +203,7 @@ end
 -- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
 local function rate_limit_wait(h)
   local ra = tonumber(h["retry-after"])
-  if ra and ra == ra then return math.min(M.MAX_WAIT, math.max(0, ra)), "Retry-After" end
+  if ra and ra == ra then return math.max(0, ra), "Retry-After" end
   local reset = reset_of(h)
   if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
   return nil
@@ -240,7 +243,7 @@ function Client:request(req)
   local creq = { method = method, url = url, headers = body and self.headers_body or self.headers,
     body = body, timeout = req.timeout or self.timeout, connect_timeout = self.connect_timeout,
     max_bytes = req.max_bytes or self.max_bytes, ca_file = self.ca_file }
-  local attempt = 0
+  local attempt, timeouts = 0, 0
   while true do
     attempt = attempt + 1
     -- A slot first: slices, fan-outs and assets together could otherwise
@@ -294,13 +297,21 @@ function Client:request(req)
         return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, msg, attempt),
           { code = c.code, url = url })
       end
+    elseif c.code == "setup" then
+      -- The transfer could not even start (a header curl refuses): the
+      -- same request would fail the same way.
+      errors.raise("http", ("%s %s: %s"):format(method, shown, c.err), { code = "setup", url = url })
     elseif c.code then
       -- Timeouts, resets and truncated bodies: the request never completed.
       why = c.code == "timeout" and "timed out" or c.err
+      if c.code == "timeout" then timeouts = timeouts + 1 end
       failure = function()
         return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, c.err,
           attempt), { code = c.code, url = url })
       end
+      -- A server that stalls twice will stall again: a hung request may
+      -- cost MAX_TIMEOUTS timeouts, not max_attempts of them.
+      if timeouts >= M.MAX_TIMEOUTS then error(failure(), 0) end
     elseif (c.status >= 200 and c.status < 300) or accept[c.status] then
       return { status = c.status, headers = c.headers, body = c.body, url = url, bytes = c.bytes, ms = c.ms,
         request_id = c.headers["x-request-id"], reused = c.reused }
@@ -309,6 +320,15 @@ function Client:request(req)
       -- Everyone sharing the budget waits, not just this request.
       self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
       local w, source = rate_limit_wait(c.headers)
+      if w and w > M.MAX_WAIT then
+        -- Hours or years: a broken or hostile server, not a rate window
+        -- (Intercom's are 10 s). Waiting would look like a hang.
+        local e = self:status_error(c, method, shown)
+        e.code = "rate_limited"
+        e.message = e.message .. ("; it asks to wait %.0f s (%s), more than the %d s icx waits"):format(w, source,
+          M.MAX_WAIT)
+        error(e, 0)
+      end
       if w then wait, why = w + math.random() * 0.1, "429, " .. source end
       why = why or "429"
       failure = function()
@@ -343,9 +363,12 @@ end
 -- GET /me decoded: the admin and the workspace (app) the token belongs to.
 function Client:me(stats)
   local resp = self:request { method = "GET", path = "/me", stats = stats }
-  local me = require("cjson.safe").decode(resp.body)
+  -- icx.json is strict (UTF-8 included), so a broken answer is said here
+  -- rather than printed as garbage by icx check.
+  local me, err = require("icx.json").decode(resp.body)
   if type(me) ~= "table" then
-    errors.raise("json", ("malformed JSON from GET %s"):format(resp.url), { code = "json", url = resp.url })
+    errors.raise("json", ("malformed JSON from GET %s: %s"):format(self:shown(resp.url),
+      err or "not an object"), { code = "json", url = resp.url })
   end
   return me
 end

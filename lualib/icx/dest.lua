@@ -81,6 +81,11 @@ function M.parse(uri)
       M.shown(uri), scheme, errors.did_you_mean(scheme, { "sqlite", "jsonl", "postgresql" }))
   end
   refuse_sqlite(uri, uri)
+  -- A plain path takes no query: x.db?nolock=1 would name a file of that
+  -- name, not switch anything; SQLite's own URIs start with file:.
+  if uri:match("%?[%w_]+=") and not uri:match("^file:") then
+    usage("'%s' looks like a path with a query; a path takes none (SQLite URIs start with file:)", uri)
+  end
   return "sqlite", uri
 end
 

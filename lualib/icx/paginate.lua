@@ -63,7 +63,9 @@ end
 -- send next (after waiting, or from the start), or raises.
 function Walk:scroll_trouble(req, resp)
   local src = self.source
-  local body = require("cjson.safe").decode(resp.body) or {}
+  -- Any JSON may come back (a number, a string): only an object has errors.
+  local body = require("cjson.safe").decode(resp.body)
+  if type(body) ~= "table" then body = {} end
   local first = type(body.errors) == "table" and body.errors[1] or {}
   local code = type(first) == "table" and first.code or nil
   if resp.status == 400 and code == "scroll_exists" then

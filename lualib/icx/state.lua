@@ -103,7 +103,8 @@ function M.open(path, what, opts)
       corrupt = " (--dest must name a SQLite file icx wrote, or a new path)",
       readonly = " (the file or its directory is read-only)",
     }
-    errors.raise("dest", ("cannot open %s '%s': %s%s"):format(what, path, err, hints[code] or ""), { code = code })
+    -- Found before any request, like any bad --dest: exit 2.
+    errors.raise("usage", ("cannot open %s '%s': %s%s"):format(what, path, err, hints[code] or ""), { code = code })
   end
   local ok, e = pcall(M.init, db)
   if not ok then

@@ -54,7 +54,8 @@ local e = err_of(dest.open, path("s.db"), { state = path("st.db") })
 t.ok(errors.is(e) and e.kind == "usage" and e.message:find("--state applies to jsonl", 1, true),
   "--state with a SQLite destination is a usage error")
 e = err_of(dest.open, path("no/such/dir/x.db"))
-t.ok(errors.is(e) and e.kind == "dest" and e.code == "cantopen", "an unopenable database is a dest error")
+t.ok(errors.is(e) and e.kind == "usage" and e.code == "cantopen",
+  "an unopenable database is a usage error (exit 2: found before any request)")
 t.like(tostring(e), "does its directory exist", "with a hint at the missing directory")
 t.write(path("text.db"), ("not a database\n"):rep(20))
 e = err_of(dest.open, path("text.db"))

@@ -1,6 +1,6 @@
 /*
-** bench/fuzz_jscan.c: libFuzzer harness for engine/jscan.c (see
-** bench/README.md for how to build and run it).
+** tests/fuzz/fuzz_jscan.c: libFuzzer harness for engine/jscan.c (see
+** bench/README.md; `make fuzz` builds it with -DFUZZ_LUA and runs it).
 **
 ** Each input is checked three ways:
 **   1. js_parse must agree with a small, obviously-correct recursive
