@@ -284,9 +284,14 @@ static void push_completion(lua_State *L, Xfer *x) {
   lua_setfield(L, -2, "status");
   push_headers(L, &x->head);
   lua_setfield(L, -2, "headers");
+  /* A body cut at max_bytes is of no use to anyone: freed here rather
+  ** than copied into a Lua string, so a cap of M costs M, not 2M. */
+  size_t bytes = x->body.len;
+  if (x->too_large)
+    buf_free(&x->body);
   lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len);
   lua_setfield(L, -2, "body");
-  lua_pushinteger(L, (lua_Integer)x->body.len);
+  lua_pushinteger(L, (lua_Integer)bytes);
   lua_setfield(L, -2, "bytes");
   lua_pushnumber(L, (double)total_us / 1000.0);
   lua_setfield(L, -2, "ms");

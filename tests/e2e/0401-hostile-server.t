@@ -77,10 +77,7 @@ CASES = [
 
 
 # Peak RSS known to exceed MAX_RSS_MB today, by (mode, command).
-RSS_TODO = {
-    ("hugechunked", "run"): "tags and articles each buffer a chunked body up to the 64 MB cap "
-                            "(the buffer grows by doubling, then is copied into a Lua string): ~205 MB",
-}
+RSS_TODO = {}
 
 
 def snapshot(db):
