@@ -86,6 +86,7 @@
 #include <lua.h>
 
 #include "buf.h"
+#include "colindex.h"
 #include "jscan.h"
 #include "ljson.h"
 #include "modules.h"
@@ -160,10 +161,9 @@ typedef struct {
   int npk;
   Column *cols; /* owned array of capcols, strings owned */
   int ncols, capcols;
-  int ntable;      /* columns known to exist in the table */
-  int *slots;      /* owned hash table: column index + 1, 0 = empty */
-  uint32_t nslots; /* a power of two, > 2 * ncols */
-  int *order;      /* owned: column of each member position in the last
+  int ntable;                /* columns known to exist in the table */
+  struct icx_colindex index; /* owned: the columns by name */
+  int *order; /* owned: column of each member position in the last
                       record, a guess that skips the hash lookup */
   int norder, caporder;
   js_val *vals;   /* owned, capcols: this record's value per column */
@@ -697,8 +697,7 @@ static void forget_columns(Writer *w) {
     free(w->cols[i].name);
   }
   w->ncols = w->ntable = w->norder = 0;
-  if (w->slots)
-    memset(w->slots, 0, w->nslots * sizeof *w->slots);
+  icx_colindex_clear(&w->index);
   w->stage_ok = 0;
 }
 
@@ -717,9 +716,7 @@ static void writer_release(Writer *w) {
   free(w->cols);
   w->cols = NULL;
   w->capcols = 0;
-  free(w->slots);
-  w->slots = NULL;
-  w->nslots = 0;
+  icx_colindex_free(&w->index);
   free(w->order);
   w->order = NULL;
   w->caporder = 0;
@@ -740,21 +737,9 @@ static void writer_release(Writer *w) {
   w->open = 0;
 }
 
-/* Rebuild the hash table with nslots slots. 0 or -1. */
-static int rehash(Writer *w, uint32_t nslots) {
-  int *slots = calloc(nslots, sizeof *slots);
-  if (!slots)
-    return -1;
-  free(w->slots);
-  w->slots = slots;
-  w->nslots = nslots;
-  for (int i = 0; i < w->ncols; i++) {
-    uint32_t j = w->cols[i].hash & (nslots - 1);
-    while (slots[j])
-      j = (j + 1) & (nslots - 1);
-    slots[j] = i + 1;
-  }
-  return 0;
+/* The stored hash of column i, for the index. */
+static uint32_t column_hash(const void *cols, int i) {
+  return ((const Column *)cols)[i].hash;
 }
 
 /* Room for one more column in every per-column array. 0 or -1; each array
@@ -780,17 +765,26 @@ static int grow_columns(Writer *w) {
   return 0;
 }
 
+/* A member name being looked up, for column_is. */
+typedef struct {
+  const char *name;
+  size_t len;
+  uint32_t hash;
+} Key;
+
+/* Whether column i holds the field k (exact bytes: PostgreSQL names keep
+** their case). */
+static int column_is(const void *cols, int i, const void *key) {
+  const Column *c = &((const Column *)cols)[i];
+  const Key *k = key;
+  return c->hash == k->hash && c->flen == k->len &&
+         memcmp(c->field, k->name, k->len) == 0;
+}
+
 /* Index of the column of member name[0, len), or -1. */
 static int find_column(Writer *w, const char *name, size_t len, uint32_t h) {
-  if (!w->nslots)
-    return -1;
-  uint32_t mask = w->nslots - 1;
-  for (uint32_t j = h & mask; w->slots[j]; j = (j + 1) & mask) {
-    Column *c = &w->cols[w->slots[j] - 1];
-    if (c->hash == h && c->flen == len && memcmp(c->field, name, len) == 0)
-      return w->slots[j] - 1;
-  }
-  return -1;
+  Key k = {name, len, h};
+  return icx_colindex_find(&w->index, h, column_is, w->cols, &k);
 }
 
 /* 1 if a column of the writer is already named name. */
@@ -836,8 +830,8 @@ static int add_column(Writer *w, const char *field, size_t len, uint32_t h,
                 "icx.pg: table '%s': a field name holds a NUL byte, which no "
                 "PostgreSQL column name can",
                 w->table);
-  if (grow_columns(w) != 0 || ((uint32_t)(w->ncols + 1) * 2 >= w->nslots &&
-                               rehash(w, w->nslots ? w->nslots * 2 : 64) != 0))
+  if (grow_columns(w) != 0 ||
+      icx_colindex_room(&w->index, w->ncols, column_hash, w->cols) != 0)
     return fail(e, "nomem", "icx.pg: out of memory");
   char chosen[MAX_IDENT + 1];
   if (!name) {
@@ -865,10 +859,7 @@ static int add_column(Writer *w, const char *field, size_t len, uint32_t h,
     kind = K_ID;
   c->kind = c->want = (unsigned char)kind;
   w->seen[w->ncols] = 0;
-  uint32_t mask = w->nslots - 1, j = h & mask;
-  while (w->slots[j])
-    j = (j + 1) & mask;
-  w->slots[j] = ++w->ncols;
+  icx_colindex_put(&w->index, h, w->ncols++);
   return w->ncols - 1;
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "colindex.h"
 
 /* A column of the writer's table, as the writer knows it. */
 typedef struct {
@@ -38,13 +39,12 @@ struct icx_rw {
   int npk;
   Column *cols; /* owned array of capcols, names owned */
   int ncols, capcols;
-  int ntable;            /* columns known to exist in the table */
-  int exists;            /* the table exists */
-  int known;             /* schema loaded and valid for version */
-  sqlite3_int64 version; /* PRAGMA schema_version when last checked */
-  int *slots;            /* owned hash table: column index + 1, 0 = empty */
-  uint32_t nslots;       /* a power of two, > 2 * ncols */
-  int *order;            /* owned: column of each member position in the last
+  int ntable;                /* columns known to exist in the table */
+  int exists;                /* the table exists */
+  int known;                 /* schema loaded and valid for version */
+  sqlite3_int64 version;     /* PRAGMA schema_version when last checked */
+  struct icx_colindex index; /* owned: the columns by name */
+  int *order; /* owned: column of each member position in the last
                             record, a guess that skips the hash lookup */
   int norder, caporder;
   js_val *vals;      /* owned, capcols: this record's value per column */
@@ -161,8 +161,7 @@ static void forget_columns(Writer *w) {
   for (int i = 0; i < w->ncols; i++)
     free(w->cols[i].name);
   w->ncols = w->ntable = w->norder = 0;
-  if (w->slots)
-    memset(w->slots, 0, w->nslots * sizeof *w->slots);
+  icx_colindex_clear(&w->index);
   if (w->ins) {
     sqlite3_finalize(w->ins);
     w->ins = NULL;
@@ -181,7 +180,7 @@ void icx_rw_free(Writer *w) {
   free(w->pk);
   free(w->table);
   free(w->cols);
-  free(w->slots);
+  icx_colindex_free(&w->index);
   free(w->order);
   free(w->vals);
   free(w->seen);
@@ -192,21 +191,9 @@ void icx_rw_free(Writer *w) {
   free(w);
 }
 
-/* Rebuild the hash table with room for twice the columns. 0 or -1. */
-static int rehash(Writer *w, uint32_t nslots) {
-  int *slots = calloc(nslots, sizeof *slots);
-  if (!slots)
-    return -1;
-  free(w->slots);
-  w->slots = slots;
-  w->nslots = nslots;
-  for (int i = 0; i < w->ncols; i++) {
-    uint32_t j = w->cols[i].hash & (nslots - 1);
-    while (slots[j])
-      j = (j + 1) & (nslots - 1);
-    slots[j] = i + 1;
-  }
-  return 0;
+/* The stored hash of column i, for the index. */
+static uint32_t column_hash(const void *cols, int i) {
+  return ((const Column *)cols)[i].hash;
 }
 
 /* Make room for one more column in every per-column array. 0 or -1; each
@@ -232,17 +219,25 @@ static int grow_columns(Writer *w) {
   return 0;
 }
 
+/* A name being looked up, for column_is. */
+typedef struct {
+  const char *name;
+  size_t len;
+  uint32_t hash;
+} Key;
+
+/* Whether column i is named k (ASCII case folded, as SQLite does). */
+static int column_is(const void *cols, int i, const void *key) {
+  const Column *c = &((const Column *)cols)[i];
+  const Key *k = key;
+  return c->hash == k->hash && c->len == k->len &&
+         name_eq(c->name, k->name, k->len);
+}
+
 /* Index of the column named name[0, len), or -1. */
 static int find_column(Writer *w, const char *name, size_t len, uint32_t h) {
-  if (!w->nslots)
-    return -1;
-  uint32_t mask = w->nslots - 1;
-  for (uint32_t j = h & mask; w->slots[j]; j = (j + 1) & mask) {
-    Column *c = &w->cols[w->slots[j] - 1];
-    if (c->hash == h && c->len == len && name_eq(c->name, name, len))
-      return w->slots[j] - 1;
-  }
-  return -1;
+  Key k = {name, len, h};
+  return icx_colindex_find(&w->index, h, column_is, w->cols, &k);
 }
 
 /* Append a column named name[0, len) (known absent). Returns its index, or
@@ -254,8 +249,8 @@ static int add_column(Writer *w, const char *name, size_t len, uint32_t h,
                 "icx.sqlite: table '%s': a field name holds a NUL byte, "
                 "which no SQLite column name can",
                 w->table);
-  if (grow_columns(w) != 0 || ((uint32_t)(w->ncols + 1) * 2 >= w->nslots &&
-                               rehash(w, w->nslots ? w->nslots * 2 : 64) != 0))
+  if (grow_columns(w) != 0 ||
+      icx_colindex_room(&w->index, w->ncols, column_hash, w->cols) != 0)
     return fail(e, "nomem", "icx.sqlite: out of memory");
   char *copy = malloc(len + 1);
   if (!copy)
@@ -273,10 +268,7 @@ static int add_column(Writer *w, const char *name, size_t len, uint32_t h,
     if (strlen(w->pk[i]) == len && name_eq(w->pk[i], name, len))
       c->pk = 1;
   w->seen[w->ncols] = 0;
-  uint32_t mask = w->nslots - 1, j = h & mask;
-  while (w->slots[j])
-    j = (j + 1) & mask;
-  w->slots[j] = ++w->ncols;
+  icx_colindex_put(&w->index, h, w->ncols++);
   return w->ncols - 1;
 }
 
