@@ -104,12 +104,14 @@ end
 local function check_ca_file(path, node, file, what)
   local f, err = io.open(file, "rb")
   if not f then
-    fail(path, node, "ca_file of %s: cannot read '%s' (%s)", what, file, (err:gsub("^[^:]*: ", "")))
+    -- node.value: the path as written (a template may expand to a secret).
+    fail(path, node, "ca_file of %s: cannot read '%s' (%s)", what, node.value, (err:gsub("^[^:]*: ", "")))
   end
   local text = f:read(1 << 20) or ""
   f:close()
   if not text:find("-----BEGIN CERTIFICATE-----", 1, true) then
-    fail(path, node, "ca_file of %s: '%s' holds no PEM certificate (-----BEGIN CERTIFICATE-----)", what, file)
+    fail(path, node, "ca_file of %s: '%s' holds no PEM certificate (-----BEGIN CERTIFICATE-----)", what,
+      node.value)
   end
 end
 
@@ -140,13 +142,16 @@ local function connection(path, node, index, getenv)
       end
       local s = expand(path, v, getenv)
       if spec.kind == "number" then
+        -- Messages show the value as written in the file: what an
+        -- env_var template expanded to may be a secret.
+        local shown = v.value
         local n = decimal(s)
-        if not n then fail(path, v, "'%s' of %s must be a decimal number, not '%s'", key, what, s) end
+        if not n then fail(path, v, "'%s' of %s must be a decimal number, not '%s'", key, what, shown) end
         if n < spec.min or n > spec.max then
-          fail(path, v, "'%s' of %s must be from %s to %s, not %s", key, what, spec.min, spec.max, s)
+          fail(path, v, "'%s' of %s must be from %s to %s, not %s", key, what, spec.min, spec.max, shown)
         end
         if spec.integer and n ~= math.floor(n) then
-          fail(path, v, "'%s' of %s must be a whole number, not %s", key, what, s)
+          fail(path, v, "'%s' of %s must be a whole number, not %s", key, what, shown)
         end
         c[key] = spec.integer and math.tointeger(n) or n
       else
