@@ -989,8 +989,34 @@ static int member_column(Writer *w, const js_val *k, int pos, werr *e) {
   return i;
 }
 
+/*
+** The column for a member whose key an earlier member of the same record
+** already took (a repeated key): KEY__2, KEY__3 ..., the first not set by
+** this record, so no value is lost (the rule of the SQLite writer; here
+** names keep their case, so only exact repeats collide). -1 with e filled.
+*/
+static int dup_column(Writer *w, const js_val *k, werr *e) {
+  size_t klen = k->n - 2;
+  for (int n = 2; n < 1000; n++) {
+    buf_reset(&w->key);
+    if (buf_reserve(&w->key, klen + 8) != 0)
+      return fail(e, "nomem", "icx.pg: out of memory");
+    size_t len = js_unescape_to(k, w->key.data);
+    len += (size_t)snprintf(w->key.data + len, 8, "__%d", n);
+    uint32_t h = fnv1a(w->key.data, len);
+    int i = find_column(w, w->key.data, len, h);
+    if (i < 0)
+      return add_column(w, w->key.data, len, h, NULL, K_NULL, e);
+    if (w->seen[i] != w->stamp)
+      return i;
+  }
+  return fail(e, "record", "icx.pg: table '%s': a key repeated 1000 times",
+              w->table);
+}
+
 /* Fill vals/seen with one record's members (the first of a repeated key
-** wins, as in icx.json). 0, or -1 with e filled. */
+** keeps its column, as in icx.json; the next go to KEY__2 ...). 0, or -1
+** with e filled. */
 static int gather(Writer *w, const js_val *rec, size_t nth, werr *e) {
   js_iter it;
   js_val k, v;
@@ -1015,10 +1041,10 @@ static int gather(Writer *w, const js_val *rec, size_t nth, werr *e) {
       }
     }
     int c = member_column(w, &k, pos++, e);
+    if (c >= 0 && w->seen[c] == w->stamp)
+      c = dup_column(w, &k, e);
     if (c < 0)
       return -1;
-    if (w->seen[c] == w->stamp)
-      continue;
     w->vals[c] = v;
     w->seen[c] = w->stamp;
   }

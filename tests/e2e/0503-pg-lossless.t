@@ -168,6 +168,16 @@ with pgserver.PgServer() as pg:
     t.is_(landed_pg.compare(t, con, "records", list(truth.values()), name="records after widening"), 0,
           "after widening every row still equals its latest record, old values included")
     cur.execute("select negz::text from records where id = %s", (records[5]["id"],))
+
+    # A key repeated in a record: the first keeps the column, the next
+    # lands in KEY__2, so nothing is lost (the SQLite writer's rule too).
+    with open(os.path.join(pages, "900.json"), "w") as f:
+        f.write('{"data":[{"id":"d1","dup":1,"dup":"two","Dup":3}]}')
+    p = icx(pg.uri(), 900, 900, table="dups")
+    t.is_(p.returncode, 0, "a record with a repeated key lands")
+    cur.execute('select "dup"::text, "dup__2"::text, "Dup"::text from dups')
+    t.is_(cur.fetchall(), [("1", "two", "3")],
+          "the first keeps dup, the second lands in dup__2, Dup (another case) is its own column")
     con.close()
 
 if t.failed():
