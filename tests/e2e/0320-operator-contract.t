@@ -5,6 +5,7 @@ per asset (exit 4 at once, --wait), a run SIGKILLed under another hostname
 not left running, the token preflight (a rejected token writes nothing)
 and one workspace per destination."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -177,6 +178,9 @@ with Sim(contacts=400, companies=60, conversations=40, tickets=30, seed=11) as s
     out, err = waited.communicate(timeout=120)
     t.is_((first.returncode, waited.returncode), (0, 0), "--wait waits for the first, then runs")
     t.ok(b"waiting for the run that holds it" in err, "--wait says what it waits for")
+    first_err = first.stderr.read()
+    t.ok(re.search(rb"companies: waiting \d+ s for the rate budget \(166 requests per 10 s\)", first_err),
+         "a long wait for the rate budget is said at the default verbosity")
     landed.compare(t, slow, "companies", sim.dump("companies"), name="companies after two runs in turn")
 
     # ---------------------------------------------------------- SIGKILL under another hostname
