@@ -202,8 +202,15 @@ class RequestLog:
     def __init__(self, path):
         self.lock = threading.Lock()
         self.fh = open(path, "a", encoding="utf-8") if path else None
+        self.seq = 0
 
-    def write(self, method, path, query, body, status, headers, auth, fault):
+    def next_seq(self):
+        """The number of a request as it arrives (1, 2, ...)."""
+        with self.lock:
+            self.seq += 1
+            return self.seq
+
+    def write(self, method, path, query, body, status, headers, auth, fault, seq=None):
         """Append one line."""
         if not self.fh:
             return
@@ -217,7 +224,7 @@ class RequestLog:
                "query": query, "body": parsed, "status": status,
                "headers": {h: headers.get(h) for h in LOG_HEADERS
                            if headers.get(h) is not None},
-               "auth": auth}
+               "auth": auth, "seq": seq}
         if fault:
             rec["fault"] = fault
         line = dumps(rec) + "\n"

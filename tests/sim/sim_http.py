@@ -116,6 +116,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         app.stats.begin(path, h.get("Intercom-Version"), h.get("User-Agent"))
         status, limited, fault_kind = 500, False, None
         auth = "missing"
+        # The arrival order: the log line is written after the answer, so
+        # two quick requests could log in the other order.
+        seq = app.log.next_seq()
         try:
             if app.opts.latency_ms:
                 time.sleep(app.opts.latency_ms / 1000.0)
@@ -194,7 +197,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             app.stats.end(status, limited, fault_kind is not None)
             app.log.write(self.command, path, query, body, status, h, auth,
-                          fault_kind)
+                          fault_kind, seq)
 
     def _error(self, status, code, message, rid, headers):
         """Send Intercom's error.list body."""

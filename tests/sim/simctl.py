@@ -224,6 +224,8 @@ class Sim:
         """Every logged Intercom request so far, as dicts."""
         try:
             with open(self.log_path, encoding="utf-8") as f:
-                return [json.loads(x) for x in f if x.strip()]
+                rows = [json.loads(x) for x in f if x.strip()]
+            # In arrival order (lines are written after each answer).
+            return sorted(rows, key=lambda r: r.get("seq") or 0)
         except FileNotFoundError:
             return []
