@@ -119,6 +119,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # The arrival order: the log line is written after the answer, so
         # two quick requests could log in the other order.
         seq = app.log.next_seq()
+        recorded = []
+
+        def record(final):
+            """Stats and the log line, once, before the answer leaves: a
+            client that has its answer finds its request counted."""
+            if recorded:
+                return
+            recorded.append(final)
+            app.stats.end(final, limited, fault_kind is not None)
+            app.log.write(self.command, path, query, body, final, h, auth,
+                          fault_kind, seq)
+        self._record = record
         try:
             if app.opts.latency_ms:
                 time.sleep(app.opts.latency_ms / 1000.0)
@@ -195,9 +207,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers["Content-Type"] = "application/json; charset=utf-8"
             self._send(status, out, headers, fault=fault_kind)
         finally:
-            app.stats.end(status, limited, fault_kind is not None)
-            app.log.write(self.command, path, query, body, status, h, auth,
-                          fault_kind, seq)
+            record(status)
+            self._record = None
 
     def _error(self, status, code, message, rid, headers):
         """Send Intercom's error.list body."""
@@ -212,6 +223,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers["Content-Encoding"] = "gzip"
         if fault == "bad_json":
             body = body[: max(1, len(body) // 2)]
+        record = getattr(self, "_record", None)
+        if record:
+            record(status)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
