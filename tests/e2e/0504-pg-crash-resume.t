@@ -109,6 +109,10 @@ def ids_through(k):
 with pgserver.PgServer() as pg:
     uri = pg.uri()
     con = pg.connect()
+    # One snapshot for the cursor and the rows: a killed client's backend
+    # may still be committing its last page between two READ COMMITTED
+    # statements, which would look like a mismatch that no reader sees.
+    con.set_session(isolation_level="REPEATABLE READ")
     cur = con.cursor()
 
     def state():
@@ -119,6 +123,7 @@ with pgserver.PgServer() as pg:
         if cur.fetchone()[0]:
             cur.execute("select id from items")
             ids = sorted(int(r[0]) for r in cur.fetchall())
+        con.commit()  # end the snapshot: the next call sees what is there then
         return (int(c[0]) if c else 0), ids
 
     p = start(uri, "pause=5:mid")
@@ -159,6 +164,7 @@ with pgserver.PgServer() as pg:
     for _ in range(100):
         cur.execute("select count(*) from pg_stat_activity where datname = 'icx' and pid <> pg_backend_pid()")
         left = cur.fetchone()[0]
+        con.commit()  # backend status is read once per transaction
         if left == 0:
             break
         time.sleep(0.1)
@@ -179,12 +185,14 @@ with pgserver.PgServer() as pg:
             if cur.fetchone()[0]:
                 cur.execute("select count(*) from run.contacts")
                 landed = cur.fetchone()[0]
+            con.commit()  # a fresh snapshot for the next look
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         t.ok(landed >= 100, "icx run killed with SIGKILL after %d contacts landed" % landed)
         sim.control("POST", "/_sim/clear_faults")
         r = ws.run("contacts", dest=dest)
         t.is_(r.rc, 0, "the resumed icx run exits 0")
+        con.commit()
         landed_pg.compare(t, con, "contacts", sim.dump("contacts"), schema="run", name="contacts after kill + resume")
         cur.execute("select status, error from run._icx_runs order by id")
         runs = cur.fetchall()
