@@ -17,7 +17,9 @@
 **   db:rollback() -> true | nil, err, code        no-op outside a transaction
 **   db:in_transaction() -> boolean
 **   db:changes() -> integer
-**   db:writer(table, {primary_key = {col, ...}}) -> Writer
+**   db:writer(table, {primary_key = {col, ...}, compare = col}) -> Writer
+**       compare (single-column key only): count each record written as
+**       new, changed or the same by the stored value of col (updated_at)
 **   db:close()
 **
 **   st:bind(i, value) -> st        nil, boolean (0/1), integer, float, string
@@ -30,6 +32,7 @@
 **       array of record objects (the transform path). Creates the table on
 **       first use, adds a column for each new field, upserts on the primary
 **       key (a plain INSERT when it is empty). Call it inside a transaction.
+**   w:counts() -> new, changed, same   of the last write (compare), else 0s
 **   w:columns() -> {name, ...}     the columns as the writer knows them
 **   w:close()
 **
@@ -498,7 +501,7 @@ static const char *check_name(lua_State *L, int idx, const char *what) {
 ** is checked before the writer is made, so a raise leaks nothing; the
 ** userdata starts closed, so an out-of-memory raise leaves a closed one. */
 static int db_writer(lua_State *L) {
-  static const char *const allowed[] = {"primary_key", NULL};
+  static const char *const allowed[] = {"primary_key", "compare", NULL};
   const char *pk[64];
   Db *d = check_db(L, 1);
   luaL_checkstring(L, 2);
@@ -523,6 +526,12 @@ static int db_writer(lua_State *L) {
     pk[i] = check_name(L, -1, "primary_key column");
     lua_pop(L, 1);
   }
+  icx_opts_get(L, 3, "compare");
+  const char *cmp =
+      lua_isnil(L, -1) ? NULL : check_name(L, -1, "compare column");
+  if (cmp && n != 1)
+    return luaL_error(L, "icx.sqlite: compare needs a single-column "
+                         "primary_key");
   Writer *w = lua_newuserdatauv(L, sizeof *w, 1);
   w->owner = d;
   w->rw = NULL;
@@ -530,7 +539,8 @@ static int db_writer(lua_State *L) {
   luaL_setmetatable(L, WRITER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  if (!(w->rw = icx_rw_new(d->db, table, pk, n)))
+  if (!(w->rw = icx_rw_new(d->db, table, pk, n)) ||
+      icx_rw_compare(w->rw, cmp) != 0)
     return luaL_error(L, "icx.sqlite: out of memory");
   return 1;
 }
@@ -568,6 +578,16 @@ static int writer_write(lua_State *L) {
     return push_werr(L, &e);
   lua_pushinteger(L, (lua_Integer)n);
   return 1;
+}
+
+/* w:counts() -> new, changed, same: what the last write did. */
+static int writer_counts(lua_State *L) {
+  Writer *w = check_writer(L, 1);
+  struct icx_rw_counts c = icx_rw_counts(w->rw);
+  lua_pushinteger(L, (lua_Integer)c.added);
+  lua_pushinteger(L, (lua_Integer)c.changed);
+  lua_pushinteger(L, (lua_Integer)c.same);
+  return 3;
 }
 
 /* w:columns() -> {name, ...} in table order, pending ones last. */
@@ -633,6 +653,7 @@ static const luaL_Reg stmt_meta[] = {{"__gc", stmt_close},
                                      {NULL, NULL}};
 
 static const luaL_Reg writer_methods[] = {{"write", writer_write},
+                                          {"counts", writer_counts},
                                           {"columns", writer_columns},
                                           {"close", writer_close},
                                           {NULL, NULL}};

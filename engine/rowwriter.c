@@ -57,6 +57,10 @@ struct icx_rw {
   int minified;       /* the current write's slices are minified already */
   struct buf key;     /* owned: an unescaped member name */
   struct buf sql;     /* owned: DDL and DML being built */
+  char *cmp;          /* owned: the compared column (icx_rw_compare), or NULL */
+  int cmpcol, pkcol;  /* their columns, -1 until looked up (or absent) */
+  sqlite3_stmt *look; /* owned: SELECT cmp IS ?2 ... WHERE pk = ?1 */
+  struct icx_rw_counts counts; /* of the current write */
 };
 
 typedef struct icx_rw Writer;
@@ -166,6 +170,9 @@ static void forget_columns(Writer *w) {
     sqlite3_finalize(w->ins);
     w->ins = NULL;
   }
+  sqlite3_finalize(w->look);
+  w->look = NULL;
+  w->cmpcol = w->pkcol = -1;
   w->nins = 0;
   w->known = 0;
 }
@@ -179,6 +186,7 @@ void icx_rw_free(Writer *w) {
     free(w->pk[i]);
   free(w->pk);
   free(w->table);
+  free(w->cmp);
   free(w->cols);
   icx_colindex_free(&w->index);
   free(w->order);
@@ -549,7 +557,7 @@ static int prepare_insert(Writer *w, struct icx_rw_err *e) {
 
 /* Bind a string value's UTF-8: straight from the page when it has no
 ** escapes, else unescaped into the record's scratch space. */
-static int bind_string(Writer *w, int i, const js_val *v) {
+static int bind_string(Writer *w, sqlite3_stmt *st, int i, const js_val *v) {
   const char *s = v->p + 1;
   size_t n = v->n - 2;
   if (memchr(s, '\\', n)) {
@@ -558,17 +566,17 @@ static int bind_string(Writer *w, int i, const js_val *v) {
     w->scratch.len += n;
     s = d;
   }
-  return sqlite3_bind_text64(w->ins, i, s, n, SQLITE_STATIC, SQLITE_UTF8);
+  return sqlite3_bind_text64(st, i, s, n, SQLITE_STATIC, SQLITE_UTF8);
 }
 
-/* Bind the value of column c (parameter i) by the lossless rule. */
-static int bind_value(Writer *w, int i, const Column *c, const js_val *v) {
-  sqlite3_stmt *st = w->ins;
+/* Bind the value of column c to parameter i of st by the lossless rule. */
+static int bind_value(Writer *w, sqlite3_stmt *st, int i, const Column *c,
+                      const js_val *v) {
   switch (v->type) {
   case JS_NULL:
     return sqlite3_bind_null(st, i);
   case JS_STRING:
-    return bind_string(w, i, v);
+    return bind_string(w, st, i, v);
   case JS_ARRAY:
   case JS_OBJECT: {
     if (w->minified)
@@ -660,6 +668,63 @@ static int dup_column(Writer *w, const js_val *k, struct icx_rw_err *e) {
               w->table);
 }
 
+/*
+** Count the record about to be upserted as added, changed or the same by
+** the compared column's stored value: one indexed lookup, which also
+** brings the index page the upsert needs into the cache. A table without
+** the column yet holds no comparable row: every record is added. 0, or -1
+** with e filled.
+*/
+static int tally(Writer *w, struct icx_rw_err *e) {
+  if (w->pkcol < 0)
+    for (int i = 0; i < w->ncols; i++)
+      if (w->cols[i].pk)
+        w->pkcol = i;
+  if (w->cmpcol < 0) {
+    size_t len = strlen(w->cmp);
+    w->cmpcol = find_column(w, w->cmp, len, name_hash(w->cmp, len));
+  }
+  if (w->pkcol < 0 || w->cmpcol < 0 || w->cmpcol >= w->ntable) {
+    w->cmpcol = -1; /* look again: the column may come with a later record */
+    w->counts.added++;
+    return 0;
+  }
+  if (!w->look) {
+    struct buf *b = &w->sql;
+    const Column *k = &w->cols[w->cmpcol], *p = &w->cols[w->pkcol];
+    buf_reset(b);
+    if (put_str(b, "SELECT ") || put_ident(b, k->name, k->len) ||
+        put_str(b, " IS ?2 FROM ") ||
+        put_ident(b, w->table, strlen(w->table)) || put_str(b, " WHERE ") ||
+        put_ident(b, p->name, p->len) || put_str(b, " = ?1"))
+      return fail(e, "nomem", "icx.sqlite: out of memory");
+    int rc = sqlite3_prepare_v2(w->db, b->data, (int)b->len, &w->look, NULL);
+    if (rc != SQLITE_OK)
+      return fail_db(w, e, rc, "preparing the comparison");
+  }
+  int kc = w->cmpcol, pc = w->pkcol;
+  int rc = bind_value(w, w->look, 1, &w->cols[pc], &w->vals[pc]);
+  if (rc == SQLITE_OK)
+    rc = w->seen[kc] == w->stamp
+             ? bind_value(w, w->look, 2, &w->cols[kc], &w->vals[kc])
+             : sqlite3_bind_null(w->look, 2);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(w->look);
+  if (rc == SQLITE_ROW) {
+    if (sqlite3_column_int(w->look, 0))
+      w->counts.same++;
+    else
+      w->counts.changed++;
+  } else if (rc == SQLITE_DONE) {
+    w->counts.added++;
+  }
+  sqlite3_reset(w->look);
+  sqlite3_clear_bindings(w->look);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    return fail_db(w, e, rc, "comparing a record");
+  return 0;
+}
+
 /* Write one record (a JS_OBJECT slice); nth counts from 1 for messages. */
 static int write_record(Writer *w, const js_val *rec, size_t nth,
                         struct icx_rw_err *e) {
@@ -712,19 +777,23 @@ static int write_record(Writer *w, const js_val *rec, size_t nth,
   if ((!w->ins || w->nins != w->ncols) && prepare_insert(w, e) != 0)
     return -1;
   /* Every unescaped or minified value is no longer than its slice, so the
-  ** record's size bounds them all and no bound pointer moves. */
+  ** record's size bounds them all and no bound pointer moves; twice, as
+  ** the comparison binds the key and the compared value again. */
   buf_reset(&w->scratch);
-  if (buf_reserve(&w->scratch, rec->n) != 0)
+  if (buf_reserve(&w->scratch, 2 * rec->n) != 0)
     return fail(e, "nomem", "icx.sqlite: out of memory");
   for (int i = 0, p = 1; i < w->ncols; i++) {
     if (w->cols[i].user)
       continue;
-    rc = w->seen[i] == w->stamp ? bind_value(w, p, &w->cols[i], &w->vals[i])
-                                : sqlite3_bind_null(w->ins, p);
+    rc = w->seen[i] == w->stamp
+             ? bind_value(w, w->ins, p, &w->cols[i], &w->vals[i])
+             : sqlite3_bind_null(w->ins, p);
     p++;
     if (rc != SQLITE_OK)
       return fail_db(w, e, rc, "binding a value");
   }
+  if (w->cmp && tally(w, e) != 0)
+    return -1;
   rc = sqlite3_step(w->ins);
   sqlite3_reset(w->ins);
   if (rc != SQLITE_DONE) {
@@ -752,6 +821,7 @@ Writer *icx_rw_new(sqlite3 *db, const char *table, const char *const *pk,
   if (!w)
     return NULL;
   w->db = db;
+  w->cmpcol = w->pkcol = -1;
   if (!(w->table = dup_str(table)))
     goto fail;
   if (npk > 0 && !(w->pk = calloc((size_t)npk, sizeof *w->pk)))
@@ -781,6 +851,7 @@ static int finish_write(Writer *w, int rc, struct icx_rw_err *e) {
 /* Writes validated record slices; see rowwriter.h. */
 int icx_rw_write(Writer *w, const js_val *recs, size_t n, int minified,
                  struct icx_rw_err *e) {
+  memset(&w->counts, 0, sizeof w->counts);
   int rc = check_schema(w, e);
   w->minified = minified;
   for (size_t i = 0; rc == 0 && i < n; i++)
@@ -794,6 +865,7 @@ int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
   js_val top, rec;
   js_info info;
   js_err je;
+  memset(&w->counts, 0, sizeof w->counts);
   int rc = check_schema(w, e);
   *n = 0;
   if (rc != 0)
@@ -813,6 +885,22 @@ int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
   }
   return finish_write(w, rc, e);
 }
+
+/* Compare on column col from now on; see rowwriter.h. */
+int icx_rw_compare(Writer *w, const char *col) {
+  char *c = NULL;
+  if (col && !(c = dup_str(col)))
+    return -1;
+  free(w->cmp);
+  w->cmp = c;
+  sqlite3_finalize(w->look);
+  w->look = NULL;
+  w->cmpcol = -1;
+  return 0;
+}
+
+/* The last write's counts; see rowwriter.h. */
+struct icx_rw_counts icx_rw_counts(const Writer *w) { return w->counts; }
 
 /* Forgets the schema; see rowwriter.h. */
 void icx_rw_forget(Writer *w) {

@@ -86,6 +86,24 @@ int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n, int minified,
 int icx_rw_write_json(struct icx_rw *w, const char *text, size_t len, size_t *n,
                       struct icx_rw_err *e);
 
+/* What the last write did to the rows it wrote (icx_rw_compare). */
+struct icx_rw_counts {
+  long long added;   /* no row had the record's key */
+  long long changed; /* the row had another compared value */
+  long long same;    /* the row had the same compared value */
+};
+
+/*
+** From now on, look up each record's stored row before upserting it and
+** count it by column col (updated_at): new, changed or the same (a re-read).
+** Needs a single-column primary key; NULL stops counting. 0, or -1 when out
+** of memory.
+*/
+int icx_rw_compare(struct icx_rw *w, const char *col);
+
+/* The counts of the last write (zero without icx_rw_compare). */
+struct icx_rw_counts icx_rw_counts(const struct icx_rw *w);
+
 /* Forgets the schema; the next write re-reads it. Call after a rollback. */
 void icx_rw_forget(struct icx_rw *w);
 

@@ -79,7 +79,8 @@ Tables.__index = Tables
 
 local function tables_of(d, spec, conn)
   local ts = setmetatable({ d = d, spec = spec, conn = conn, side = {}, children = {} }, Tables)
-  ts.main = d:table { name = spec.table, primary_key = spec.primary_key, mode = spec.mode }
+  ts.main = d:table { name = spec.table, primary_key = spec.primary_key, mode = spec.mode,
+    compare = spec.incremental and spec.incremental.key }
   for i, c in ipairs(spec.children or {}) do
     ts.children[i] = d:table { name = c.table, primary_key = c.primary_key,
       mode = spec.mode == "replace" and "replace" or "merge" }
@@ -181,8 +182,8 @@ local function land(spec, env, res)
     local n
     local undo = from.watermark and from.watermark:undo_of(from.slice)
     local ok, to = pcall(d.transaction, d, function()
-      totals.changes(ts.main, spec, shaped, res)
       n = ts:write(shaped, kids, side, extra)
+      totals.changes(ts.main, res)
       res.rows = res.rows + n
       local to = key and cur:advance(from:landed(max_key, cur.best))
       if to then d:cursor_set(conn.name, spec.name, key, to) end

@@ -15,16 +15,17 @@
 --
 -- The changes. A merge rewrites every record it reads, so "rows written"
 -- counts repeats (the re-read lookback, the day edges where slices
--- overlap). Before a page is written, the stored key (updated_at) of its
--- records is read back in the same transaction, one indexed query per page
--- (Table:stored, SQLite): a record absent is new, one stored with another
+-- overlap). As a page is written, the writer reads back the stored key
+-- (updated_at) of each record before its upsert, in the same transaction
+-- (Table:changes, SQLite): a record absent is new, one stored with another
 -- key is changed, one stored with the same key was re-read unchanged.
--- Destinations without Table:stored (JSONL) count rows written only.
+-- Destinations without Table:changes (JSONL, PostgreSQL) count rows written
+-- only.
 --
 --   totals.new() -> Totals
 --   Totals:page(src, total_count, listed, landed)   one committed page
 --   Totals:total() -> integer | nil
---   totals.changes(tbl, spec, page, counts)         counts.new/changed/unchanged += ...
+--   totals.changes(tbl, counts)          counts.new/changed/unchanged += the last write's
 local M = {}
 
 local Totals = {}
@@ -60,33 +61,15 @@ function Totals:total()
   return known and sum or nil
 end
 
--- Counts what writing `page` to `tbl` will do (see the header); call it
--- inside the page's transaction, before the write.
-function M.changes(tbl, spec, page, counts)
-  local key = spec.incremental and spec.incremental.key
-  local pk = #spec.primary_key == 1 and spec.primary_key[1]
-  if spec.mode ~= "merge" or not key or not pk or not tbl.stored or not page or page:count() == 0 then return end
-  local n, ids, keys = page:count(), {}, {}
-  for i = 1, n do
-    local id = page:get(i, pk)
-    ids[#ids + 1] = id ~= nil and tostring(id) or nil
-    keys[i] = page:get(i, key)
-  end
-  local stored = tbl:stored(pk, ids, key)
-  counts.new, counts.changed, counts.unchanged = counts.new or 0, counts.changed or 0, counts.unchanged or 0
-  for i = 1, n do
-    local id = page:get(i, pk)
-    local was = stored[tostring(id)]
-    if was == nil then
-      counts.new = counts.new + 1
-    elseif was == keys[i] then
-      counts.unchanged = counts.unchanged + 1
-    else
-      counts.changed = counts.changed + 1
-    end
-    -- A record twice in one page (never, from Intercom) counts once as new.
-    stored[tostring(id)] = keys[i]
-  end
+-- Adds what the page just written to `tbl` did (see the header); call it
+-- inside the page's transaction, after the write.
+function M.changes(tbl, counts)
+  local new, changed, same
+  if tbl.changes then new, changed, same = tbl:changes() end
+  if not new then return end
+  counts.new = (counts.new or 0) + new
+  counts.changed = (counts.changed or 0) + changed
+  counts.unchanged = (counts.unchanged or 0) + same
 end
 
 return M

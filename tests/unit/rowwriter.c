@@ -366,8 +366,56 @@ static void test_text_and_rollback(void) {
   sqlite3_close(db);
 }
 
+/* "added/changed/same" of the writer's last write, in a static buffer. */
+static const char *counts(const struct icx_rw *w) {
+  static char out[64];
+  struct icx_rw_counts c = icx_rw_counts(w);
+  snprintf(out, sizeof out, "%lld/%lld/%lld", c.added, c.changed, c.same);
+  return out;
+}
+
+static void test_compare(void) {
+  sqlite3 *db = open_db();
+  const char *id[] = {"id"};
+  struct icx_rw *w = icx_rw_new(db, "c", id, 1);
+  tap_ok(icx_rw_compare(w, "updated_at") == 0, "compare on updated_at");
+  write_ok(w, "[{\"id\":1,\"updated_at\":10},{\"id\":2,\"updated_at\":10}]",
+           "a first page");
+  TAP_IS_STR(counts(w), "2/0/0", "into a new table: every record is new");
+  write_ok(w,
+           "[{\"id\":1,\"updated_at\":10},{\"id\":2,\"updated_at\":11},"
+           "{\"id\":\"3\",\"updated_at\":1},{\"id\":3,\"updated_at\":1},"
+           "{\"id\":4}]",
+           "a second page");
+  TAP_IS_STR(counts(w), "2/1/2",
+             "same key, a newer key, new; a record twice counts once as new");
+  write_ok(w, "[{\"id\":4,\"updated_at\":null},{\"id\":2,\"updated_at\":\"11\"}]",
+           "a third page");
+  TAP_IS_STR(counts(w), "0/1/1",
+             "null is null; the text \"11\" is not the integer 11");
+  TAP_IS_STR(cell(db, "SELECT count(*) FROM c"), "integer:4",
+             "counting leaves the rows written as before");
+  icx_rw_free(w);
+
+  w = icx_rw_new(db, "k", id, 1);
+  icx_rw_compare(w, "updated_at");
+  write_ok(w, "[{\"id\":1}]", "records without the compared field");
+  write_ok(w, "[{\"id\":1},{\"id\":2,\"updated_at\":5}]",
+           "then one with it");
+  TAP_IS_STR(counts(w), "2/0/0",
+             "a table without the column yet holds nothing to compare");
+  write_ok(w, "[{\"id\":1},{\"id\":2,\"updated_at\":5}]", "again");
+  TAP_IS_STR(counts(w), "0/0/2", "a stored NULL against an absent field");
+  icx_rw_compare(w, NULL);
+  write_ok(w, "[{\"id\":9}]", "after compare(NULL)");
+  TAP_IS_STR(counts(w), "0/0/0", "nothing is counted");
+  icx_rw_free(w);
+  sqlite3_close(db);
+}
+
 int main(void) {
   test_schema_and_upsert();
+  test_compare();
   test_values();
   test_errors();
   test_text_and_rollback();

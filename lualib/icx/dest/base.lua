@@ -124,7 +124,7 @@ function Base:lock_free(connection, asset)
   return require("icx.lock").holder(self.lock_path, slot(connection, asset)) == nil
 end
 
-local TABLE_KEYS = { "name", "primary_key", "mode" }
+local TABLE_KEYS = { "name", "primary_key", "mode", "compare" }
 
 -- Names icx keeps for itself or the database reserves; checked here (a
 -- bug) and when a script is loaded (a script error, exit 2).

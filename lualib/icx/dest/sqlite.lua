@@ -57,7 +57,11 @@ function Dest:table(spec)
     t.target = STAGE .. sys.pid() .. "_" .. name
     state.atomic(self.db, function(db) drop_stale_stages(db, name) end)
   end
-  t.writer = self.db:writer(t.target, { primary_key = pk })
+  -- Counting new, changed and re-read records (icx.totals) needs the
+  -- stored key of each: the writer looks it up before each upsert.
+  local compare = mode == "merge" and #pk == 1 and spec.compare or nil
+  t.writer = self.db:writer(t.target, { primary_key = pk, compare = compare })
+  t.compare = compare
   self.tables[#self.tables + 1] = t
   return t
 end
@@ -116,22 +120,12 @@ function Table:delete_where(column, values)
   return n
 end
 
--- The stored value of column `key` of the rows whose `pk` is one of ids,
--- as {id_text = value}: what a page about to be merged will overwrite
--- (icx.totals counts new, changed and unchanged records). One indexed
--- query; empty when the table or a column does not exist yet.
-function Table:stored(pk, ids, key)
-  live(self, "stored()")
-  local db = self.dest.db
-  local out = {}
-  if #ids == 0 then return out end
-  local cols = check(db:query("SELECT count(*) AS n FROM pragma_table_info(?) WHERE name IN (?, ?) COLLATE NOCASE",
-    self.target, pk, key))
-  if cols[1].n < (pk == key and 1 or 2) then return out end
-  local rows = check(db:query("SELECT CAST(" .. quote(pk) .. " AS TEXT) AS k, " .. quote(key) .. " AS v FROM "
-    .. quote(self.target) .. " WHERE " .. quote(pk) .. " IN (" .. ("?,"):rep(#ids - 1) .. "?)", table.unpack(ids)))
-  for _, r in ipairs(rows) do out[r.k] = r.v end
-  return out
+-- What the last write did: new, changed, same (records re-read unchanged),
+-- by the stored value of the table's compare column; nil when it has none.
+function Table:changes()
+  live(self, "changes()")
+  if not self.compare then return nil end
+  return self.writer:counts()
 end
 
 -- Every value of column, as text (ids are TEXT), for --reconcile; empty
