@@ -3,9 +3,9 @@
 # own Debian packages on a fresh machine (they call `make deps` when pkg-config
 # cannot find a library).
 
-PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson libpq
+PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson libpq libdeflate
 DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
-            libsqlite3-dev pkg-config python3 python3-jsonschema python3-yaml \
+            libsqlite3-dev libdeflate-dev pkg-config python3 python3-jsonschema python3-yaml \
             sqlite3 perl gcc make openssl nghttp2-server man-db \
             libpq-dev postgresql-15 python3-psycopg2 clang
 LINT_PKGS := cppcheck clang-format lua-check

@@ -39,10 +39,12 @@
 ** verification is always on; `ca_file` adds trust, nothing removes it.
 ** Redirects are never followed: the Authorization header must not go to
 ** whatever host a 3xx names, so the 3xx itself is the completion. Bodies
-** are decoded (gzip and whatever else curl offers) and capped at max_bytes
-** after decoding, so a huge, hostile or endless response fails with code
-** "too_large" instead of exhausting memory; one that never ends slowly is
-** cut by low_speed_time or timeout.
+** are asked for as gzip (unless the request names its own Accept-Encoding,
+** whose answer is passed on as it came) and decoded whole by libdeflate
+** (gunzip.c), capped at max_bytes before and after decoding, so a huge,
+** hostile or endless response fails with code "too_large" instead of
+** exhausting memory; one that never ends slowly is cut by low_speed_time or
+** timeout. A gzip body that does not decode is a "transport" failure.
 **
 ** No Lua runs inside curl callbacks: they only copy bytes into C buffers
 ** owned by the transfer, and the transfer stays linked into the Multi until
@@ -65,6 +67,7 @@
 #include "buf.h"
 #include "class.h"
 #include "clock.h"
+#include "gunzip.h"
 #include "modules.h"
 #include "opts.h"
 #include "signals.h"
@@ -98,6 +101,8 @@ typedef struct Xfer {
   curl_off_t max_bytes;
   int too_large;    /* the body passed max_bytes */
   int oom;          /* a buffer could not grow */
+  int bad_gzip;     /* said gzip, did not decode */
+  int own_encoding; /* the request named its Accept-Encoding: no decoding */
   int setup_failed; /* never started: result says why */
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
@@ -190,6 +195,53 @@ static void check_headers(lua_State *L, int idx) {
   }
 }
 
+/* Whether the last response's headers say Content-Encoding: gzip. */
+static int said_gzip(const struct buf *head) {
+  static const char name[] = "content-encoding:";
+  const char *p = head->data, *end = p ? p + head->len : NULL;
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol ? eol + 1 : end;
+    size_t n = (size_t)(next - p);
+    if (n > sizeof name - 1 && strncasecmp(p, name, sizeof name - 1) == 0) {
+      const char *v = p + sizeof name - 1, *ve = next;
+      while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+      while (ve > v && (ve[-1] == '\n' || ve[-1] == '\r' || ve[-1] == ' ' ||
+                        ve[-1] == '\t'))
+        ve--;
+      size_t vn = (size_t)(ve - v);
+      return (vn == 4 && strncasecmp(v, "gzip", 4) == 0) ||
+             (vn == 6 && strncasecmp(v, "x-gzip", 6) == 0);
+    }
+    p = next;
+  }
+  return 0;
+}
+
+/* Undoes a gzip body in place (see gunzip.h), flagging what went wrong. */
+static void decode_body(Xfer *x) {
+  struct buf out = {0};
+  if (x->own_encoding || x->body.len == 0 || !said_gzip(&x->head))
+    return;
+  switch (icx_gunzip(x->body.data, x->body.len, (size_t)x->max_bytes, &out)) {
+  case ICX_GUNZIP_OK:
+    buf_free(&x->body);
+    x->body = out;
+    return;
+  case ICX_GUNZIP_TOO_LARGE:
+    x->too_large = 1;
+    break;
+  case ICX_GUNZIP_BAD:
+    x->bad_gzip = 1;
+    break;
+  case ICX_GUNZIP_NOMEM:
+    x->oom = 1;
+    break;
+  }
+  buf_free(&out);
+}
+
 /* Moves finished transfers from curl's message queue to the done list. */
 static void harvest(Multi *m) {
   CURLMsg *msg;
@@ -200,6 +252,8 @@ static void harvest(Multi *m) {
     Xfer *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     x->result = msg->data.result;
+    if (x->result == CURLE_OK && !x->too_large && !x->oom)
+      decode_body(x);
     curl_multi_remove_handle(m->multi, x->easy);
     for (Xfer **p = &m->active; *p; p = &(*p)->next)
       if (*p == x) {
@@ -304,10 +358,13 @@ static void push_completion(lua_State *L, Xfer *x) {
   lua_setfield(L, -2, "http_version");
   lua_pushboolean(L, connects == 0);
   lua_setfield(L, -2, "reused");
-  if (x->result == CURLE_OK && !x->oom)
+  if (x->result == CURLE_OK && !x->oom && !x->too_large && !x->bad_gzip)
     return;
   const char *code = "transport";
-  if (x->too_large || x->result == CURLE_FILESIZE_EXCEEDED) {
+  if (x->bad_gzip) {
+    lua_pushliteral(L, "the response says Content-Encoding: gzip, but its "
+                       "body is not one well-formed gzip member");
+  } else if (x->too_large || x->result == CURLE_FILESIZE_EXCEEDED) {
     code = "too_large";
     lua_pushfstring(L, "response body larger than %I bytes",
                     (lua_Integer)x->max_bytes);
@@ -398,7 +455,8 @@ static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
   SET(CURLOPT_HEADERDATA, (void *)x);
   SET(CURLOPT_ERRORBUFFER, x->errbuf);
   SET(CURLOPT_NOSIGNAL, 1L);
-  SET(CURLOPT_ACCEPT_ENCODING, "");
+  /* Decoded whole by decode_body, not streamed through curl's zlib. */
+  SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
   SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   SET(CURLOPT_PIPEWAIT, 1L);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -510,6 +568,7 @@ static int multi_start(lua_State *L) {
       lua_geti(L, hidx, i); /* checked strings: cannot raise */
       const char *h = lua_tostring(L, -1);
       has_type |= strncasecmp(h, "content-type:", 13) == 0;
+      x->own_encoding |= strncasecmp(h, "accept-encoding:", 16) == 0;
       rc = add_header(x, h);
       lua_pop(L, 1);
     }
@@ -520,6 +579,8 @@ static int multi_start(lua_State *L) {
     rc = add_header(x, "Expect:");
   if (!rc && !strcmp(method, "POST") && !has_type)
     rc = add_header(x, "Content-Type:");
+  if (!rc && !x->own_encoding)
+    rc = add_header(x, "Accept-Encoding: gzip");
   if (!rc)
     rc = setup_easy(m, x, url, method, body, body_len, timeout, ctimeout,
                     low_speed, ca_file);

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Transport failures: a connection reset mid-body and a body cut short are
-retried and the walk completes with every record once; a timeout is
+"""Transport failures: a connection reset mid-body, a body cut short and a
+gzip body broken in transit are retried and the walk completes with every
+record once (a broken gzip body that persists fails as "transport"); a timeout is
 retried, and one that persists fails with code "timeout"; a 200 whose body
 is not JSON fails at once with a "json" error naming the URL."""
 import os
@@ -15,7 +16,7 @@ CURSOR = ("--style", "cursor", "--path", "/contacts", "--per-page", "10")
 
 with Sim(contacts=25, seed=6) as sim, icxtest.Case("0106-transport", sim) as case:
     want = sorted(x["id"] for x in sim.dump("contacts"))
-    for kind in ("reset", "truncate"):
+    for kind in ("reset", "truncate", "bad_gzip"):
         sim.fault(path="/contacts", kind=kind, count=1)
         rep = case.lua("walk.lua", *CURSOR).json()
         t.ok(rep["ok"], "%s: the walk completes" % kind)
@@ -39,6 +40,13 @@ with Sim(contacts=25, seed=6) as sim, icxtest.Case("0106-transport", sim) as cas
     t.is_((rep["ok"], err.get("code"), err.get("kind")), (False, "timeout", "http"),
           "a timeout that persists fails with code timeout")
     t.ok("after 2 attempts" in err.get("text", ""), "the message says how often it tried")
+
+    sim.fault(path="/contacts", kind="bad_gzip", count=2)
+    rep = case.lua("walk.lua", *CURSOR, "--attempts", "2").json()
+    err = rep.get("error") or {}
+    t.is_((rep["ok"], err.get("code"), err.get("kind")), (False, "transport", "http"),
+          "a gzip body that never decodes fails as a transport error")
+    t.ok("gzip" in err.get("text", ""), "the message says the gzip body is broken")
 
     sim.fault(path="/contacts", kind="bad_json", count=1)
     before = sim.stats()["by_path"].get("/contacts", 0)

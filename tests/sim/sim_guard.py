@@ -118,7 +118,7 @@ class RateLimiter:
 class Faults:
     """Injected faults (POST /_sim/fault) and seeded random ones (flags)."""
 
-    KINDS = ("status", "reset", "truncate", "bad_json", "delay")
+    KINDS = ("status", "reset", "truncate", "bad_json", "bad_gzip", "delay")
 
     def __init__(self, opts):
         self.lock = threading.Lock()

@@ -218,11 +218,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _send(self, status, body, headers, fault=None, gzip_ok=True):
         """Write status, headers and body; apply reset/truncate/bad_json."""
         accept_enc = self.headers.get("Accept-Encoding") or ""
+        # Malformed JSON from the server, sent intact: cut before gzip.
+        if fault == "bad_json":
+            body = body[: max(1, len(body) // 2)]
         if gzip_ok and "gzip" in accept_enc and body:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
-        if fault == "bad_json":
-            body = body[: max(1, len(body) // 2)]
+            if fault == "bad_gzip":     # the bytes broken in transit
+                mid = len(body) // 2
+                body = body[:mid] + bytes(b ^ 0x5A for b in body[mid:mid + 8]) + body[mid + 8:]
         record = getattr(self, "_record", None)
         if record:
             record(status)
