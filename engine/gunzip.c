@@ -31,8 +31,8 @@ enum icx_gunzip_rc icx_gunzip(const char *in, size_t n, size_t max,
   if (!d)
     return ICX_GUNZIP_NOMEM;
   size_t used = 0, got = 0;
-  enum libdeflate_result r = libdeflate_gzip_decompress_ex(
-      d, in, n, out->data, size + 1, &used, &got);
+  enum libdeflate_result r =
+      libdeflate_gzip_decompress_ex(d, in, n, out->data, size + 1, &used, &got);
   libdeflate_free_decompressor(d);
   if (over && (r == LIBDEFLATE_INSUFFICIENT_SPACE ||
                (r == LIBDEFLATE_SUCCESS && got > max)))

@@ -900,7 +900,9 @@ int icx_rw_compare(Writer *w, const char *col) {
 }
 
 /* The last write's counts; see rowwriter.h. */
-struct icx_rw_counts icx_rw_counts(const Writer *w) { return w->counts; }
+struct icx_rw_counts icx_rw_counts(const Writer *w) {
+  return w->counts;
+}
 
 /* Forgets the schema; see rowwriter.h. */
 void icx_rw_forget(Writer *w) {

@@ -389,7 +389,8 @@ static void test_compare(void) {
            "a second page");
   TAP_IS_STR(counts(w), "2/1/2",
              "same key, a newer key, new; a record twice counts once as new");
-  write_ok(w, "[{\"id\":4,\"updated_at\":null},{\"id\":2,\"updated_at\":\"11\"}]",
+  write_ok(w,
+           "[{\"id\":4,\"updated_at\":null},{\"id\":2,\"updated_at\":\"11\"}]",
            "a third page");
   TAP_IS_STR(counts(w), "0/1/1",
              "null is null; the text \"11\" is not the integer 11");
@@ -400,8 +401,7 @@ static void test_compare(void) {
   w = icx_rw_new(db, "k", id, 1);
   icx_rw_compare(w, "updated_at");
   write_ok(w, "[{\"id\":1}]", "records without the compared field");
-  write_ok(w, "[{\"id\":1},{\"id\":2,\"updated_at\":5}]",
-           "then one with it");
+  write_ok(w, "[{\"id\":1},{\"id\":2,\"updated_at\":5}]", "then one with it");
   TAP_IS_STR(counts(w), "2/0/0",
              "a table without the column yet holds nothing to compare");
   write_ok(w, "[{\"id\":1},{\"id\":2,\"updated_at\":5}]", "again");
