@@ -406,24 +406,29 @@ static const char *bad_value(Scanner *S, const char *p) {
 typedef struct {
   const char *key; /* borrowed from the caller */
   size_t keylen;
-  js_elem_fn fn; /* may be NULL */
-  void *ud;      /* passed through to fn */
-  js_info *info; /* filled as the parse learns it; may be NULL */
+  js_elem_fn fn;     /* may be NULL */
+  js_member_fn mfn;  /* may be NULL */
+  void *ud;          /* passed through to fn and mfn */
+  js_info *info;     /* filled as the parse learns it; may be NULL */
 } ListHook;
 
 /*
 ** The validator behind js_parse and js_parse_list (h NULL for the former).
 ** stack[] holds the open brackets; depth counts them. For the hook, lst is
-** the depth at which list elements sit (-1: not inside the list).
+** the depth at which list elements sit (-1: not inside the list); members
+** of an element object sit at lst + 1 (mk: the member's key, mv: where its
+** value starts).
 */
 static int parse(const char *s, size_t len, const ListHook *h, js_val *out,
                  js_err *err) {
   Scanner S;
   unsigned char stack[JS_MAX_DEPTH];
   const char *p, *q, *end = s + len, *top = NULL, *el = NULL, *lopen = NULL;
+  const char *mv = NULL;
   int depth = 0, lst = -1, key_seen = 0, pending = 0, spaced = 0;
+  int mdepth = -1; /* lst + 1 while in the list, when members are wanted */
   js_type t = JS_NULL, top_type = JS_NULL;
-  js_val v;
+  js_val v, mk = {JS_STRING, NULL, 0};
 
   S.s = s;
   S.end = end;
@@ -442,6 +447,8 @@ value:
   }
   if (depth == lst)
     el = p;
+  else if (depth == mdepth)
+    mv = p;
   switch (*p) {
   case '{':
   case '[':
@@ -454,6 +461,8 @@ value:
     if (*p == '[' && h != NULL && (pending || (depth == 0 && h->key == NULL))) {
       lst = depth + 1;
       lopen = p;
+      if (h->mfn != NULL)
+        mdepth = lst + 1;
     }
     pending = 0;
     stack[depth++] = (unsigned char)*p;
@@ -509,6 +518,7 @@ value:
 close: /* p is just past a closing bracket of the innermost container */
   if (depth == lst) {
     lst = -1; /* the list itself closed: the hook is done */
+    mdepth = -1;
     if (h->info != NULL) {
       h->info->list.type = JS_ARRAY;
       h->info->list.p = lopen;
@@ -518,7 +528,15 @@ close: /* p is just past a closing bracket of the innermost container */
   depth--;
 
 after: /* p is just past a complete value */
-  if (depth == lst) {
+  if (depth == mdepth && stack[depth - 1] == '{') {
+    v.type = *mv == '{' ? JS_OBJECT : *mv == '[' ? JS_ARRAY : t;
+    v.p = mv;
+    v.n = (size_t)(p - mv);
+    if (h->mfn(h->ud, &mk, &v) != 0) {
+      fail(&S, p, "stopped by callback");
+      return -1;
+    }
+  } else if (depth == lst) {
     v.type = *el == '{' ? JS_OBJECT : *el == '[' ? JS_ARRAY : t;
     v.p = el;
     v.n = (size_t)(p - el);
@@ -586,6 +604,10 @@ key: /* p is where an object key must start */
   }
   if ((q = scan_string(&S, p + 1)) == NULL)
     return -1;
+  if (depth == mdepth) {
+    mk.p = p;
+    mk.n = (size_t)(q - p);
+  }
   if (depth == 1 && h != NULL && h->key != NULL && !key_seen) {
     v.type = JS_STRING;
     v.p = p;
@@ -611,10 +633,19 @@ int js_parse(const char *s, size_t len, js_val *out, js_err *err) {
 int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
                   js_elem_fn fn, void *ud, js_val *out, js_info *info,
                   js_err *err) {
+  return js_parse_records(s, len, key, keylen, fn, NULL, ud, out, info, err);
+}
+
+/* js_parse_list, reporting the members of element objects too; see jscan.h.
+ */
+int js_parse_records(const char *s, size_t len, const char *key, size_t keylen,
+                     js_elem_fn fn, js_member_fn mfn, void *ud, js_val *out,
+                     js_info *info, js_err *err) {
   ListHook h;
   h.key = key;
   h.keylen = keylen;
   h.fn = fn;
+  h.mfn = mfn;
   h.ud = ud;
   h.info = info;
   if (info != NULL) {

@@ -101,6 +101,33 @@ int js_parse_list(const char *s, size_t len, const char *key, size_t keylen,
                   js_elem_fn fn, void *ud, js_val *out, js_info *info,
                   js_err *err);
 
+/*
+** Called by js_parse_records for each member of each element of the list that
+** is an object, in order and before the element's own js_elem_fn call: key is
+** the member's key token (quotes included), val its value. Return as for
+** js_elem_fn.
+*/
+typedef int (*js_member_fn)(void *ud, const js_val *key, const js_val *val);
+
+/*
+** js_parse_list, and also call mfn(ud, key, val) for every member of every
+** element object of the list, so a writer can take a record's members from
+** an index instead of scanning the record a second time. mfn may be NULL.
+*/
+int js_parse_records(const char *s, size_t len, const char *key, size_t keylen,
+                     js_elem_fn fn, js_member_fn mfn, void *ud, js_val *out,
+                     js_info *info, js_err *err);
+
+/*
+** The members of a list's records as js_parse_records reported them: the
+** members of record i are kv[2m] (key) and kv[2m + 1] (value) for m in
+** [first[i], first[i + 1]); first has one entry per record plus one.
+*/
+typedef struct {
+  const js_val *kv;
+  const size_t *first;
+} js_members;
+
 /* Iterator over an already-validated array or object. Plain data: copy it to
 ** save a position. */
 typedef struct {

@@ -85,6 +85,14 @@ typedef struct {
   lua_Alloc allocf; /* the state's allocator, so memory is counted */
   void *allocud;
   int oom; /* set when growing recs failed during the parse */
+  /* The records' members as the parse met them (js_members), so writers
+  ** take them from here instead of scanning each record again. */
+  js_val *kv;    /* owned: key, value, key, value ... */
+  size_t nkv;    /* slots of kv in use (two per member) */
+  size_t capkv;  /* slots allocated in kv */
+  size_t *first; /* owned: the first member of each record, and one more */
+  size_t capfirst; /* slots allocated in first, less the extra one */
+  int indexed;   /* kv and first describe recs (not for a lone record) */
 } Page;
 
 /*
@@ -254,6 +262,15 @@ static void push_value(lua_State *L, const js_val *v, int deep) {
 static void page_release(Page *pg) {
   if (pg->recs != NULL)
     pg->allocf(pg->allocud, pg->recs, pg->cap * sizeof *pg->recs, 0);
+  if (pg->first != NULL)
+    pg->allocf(pg->allocud, pg->first, (pg->capfirst + 1) * sizeof *pg->first,
+               0);
+  if (pg->kv != NULL)
+    pg->allocf(pg->allocud, pg->kv, pg->capkv * sizeof *pg->kv, 0);
+  pg->kv = NULL;
+  pg->first = NULL;
+  pg->nkv = pg->capkv = pg->capfirst = 0;
+  pg->indexed = 0;
   pg->recs = NULL;
   pg->count = pg->cap = 0;
   pg->body.p = NULL;
@@ -261,24 +278,66 @@ static void page_release(Page *pg) {
   memset(&pg->info, 0, sizeof pg->info);
 }
 
-/* js_elem_fn for js_parse_list: append one record slice, doubling the index
-** with the state's allocator. Returns 1 (stop the parse) out of memory. */
+/* Grow the block *p of *cap elements of size sz to at least want, doubling
+** from min, with the state's allocator. 0, or -1 (p unchanged). */
+static int page_grow(Page *pg, void **p, size_t *cap, size_t sz, size_t want,
+                     size_t min, size_t extra) {
+  size_t n = *cap ? *cap : min;
+  void *q;
+  while (n < want)
+    n *= 2;
+  if (n > (size_t)-1 / sz - extra ||
+      (q = pg->allocf(pg->allocud, *p, (*cap ? *cap + extra : 0) * sz,
+                      (n + extra) * sz)) == NULL)
+    return -1;
+  *p = q;
+  *cap = n;
+  return 0;
+}
+
+/* js_elem_fn for js_parse_records: append one record slice (and where its
+** members start), growing the index with the state's allocator. Returns 1
+** (stop the parse) out of memory. */
 static int page_add(void *ud, const js_val *elem) {
   Page *pg = ud;
-  size_t cap;
   void *p;
   if (pg->count == pg->cap) {
-    cap = pg->cap ? pg->cap * 2 : 64;
-    if (cap > (size_t)-1 / sizeof *pg->recs ||
-        (p = pg->allocf(pg->allocud, pg->recs, pg->cap * sizeof *pg->recs,
-                        cap * sizeof *pg->recs)) == NULL) {
+    p = pg->recs;
+    if (page_grow(pg, &p, &pg->cap, sizeof *pg->recs, pg->count + 1, 64, 0)) {
       pg->oom = 1;
       return 1;
     }
     pg->recs = p;
-    pg->cap = cap;
   }
+  if (pg->count == pg->capfirst) {
+    p = pg->first;
+    if (page_grow(pg, &p, &pg->capfirst, sizeof *pg->first, pg->count + 1, 64,
+                  1)) {
+      pg->oom = 1;
+      return 1;
+    }
+    pg->first = p;
+  }
+  if (pg->count == 0)
+    pg->first[0] = 0;
   pg->recs[pg->count++] = *elem;
+  pg->first[pg->count] = pg->nkv / 2;
+  return 0;
+}
+
+/* js_member_fn for js_parse_records: append one member of a record. */
+static int page_member(void *ud, const js_val *key, const js_val *val) {
+  Page *pg = ud;
+  if (pg->nkv + 2 > pg->capkv) {
+    void *kv = pg->kv;
+    if (page_grow(pg, &kv, &pg->capkv, sizeof *pg->kv, pg->nkv + 2, 256, 0)) {
+      pg->oom = 1;
+      return 1;
+    }
+    pg->kv = kv;
+  }
+  pg->kv[pg->nkv++] = *key;
+  pg->kv[pg->nkv++] = *val;
   return 0;
 }
 
@@ -330,8 +389,9 @@ static int json_page(lua_State *L) {
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, 3, 1); /* pin the body: the slices point into it */
 
-  if (js_parse_list(s, len, key, keylen, page_add, pg, &top, &pg->info, &err) !=
-      0) {
+  pg->indexed = 1;
+  if (js_parse_records(s, len, key, keylen, page_add, page_member, pg, &top,
+                       &pg->info, &err) != 0) {
     page_release(pg);
     if (pg->oom)
       return luaL_error(L, "icx.json: not enough memory to index the page");
@@ -351,6 +411,7 @@ static int json_page(lua_State *L) {
       return page_fail(L, pg, "%s", lua_tostring(L, -1));
     }
   } else if (top.type == JS_OBJECT) {
+    pg->indexed = 0; /* a lone record: its members were not reported */
     if (page_add(pg, &top) != 0) {
       page_release(pg);
       return luaL_error(L, "icx.json: not enough memory to index the page");
@@ -461,6 +522,16 @@ const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count,
   if (minified) /* NULL: the caller does not need to know */
     *minified = pg->info.minified;
   return pg->recs != NULL ? pg->recs : &none;
+}
+
+/* C accessor for the writers; see ljson.h. */
+int icx_json_page_members(lua_State *L, int idx, js_members *out) {
+  Page *pg = check_page(L, idx);
+  if (!pg->indexed || pg->count == 0)
+    return 0;
+  out->kv = pg->kv;
+  out->first = pg->first;
+  return 1;
 }
 
 /* -------------------------------------------------------------- decode */

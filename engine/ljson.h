@@ -31,4 +31,12 @@ int luaopen_icx_json(lua_State *L);
 const js_val *icx_json_checkpage(lua_State *L, int idx, size_t *count,
                                  int *minified);
 
+/*
+** The members of the records of the open Page at idx, as its validating pass
+** met them (js_members), valid as long as the records are: 1, or 0 when the
+** page has none to give (a body that was a lone record object, or no
+** records), and the caller iterates the records itself. [-0, +0, v]
+*/
+int icx_json_page_members(lua_State *L, int idx, js_members *out);
+
 #endif

@@ -572,7 +572,9 @@ static int writer_write(lua_State *L) {
     const char *s = lua_tolstring(L, 2, &len);
     rc = icx_rw_write_json(w->rw, s, len, &n, &e);
   } else {
-    rc = icx_rw_write(w->rw, recs, n, minified, &e);
+    js_members mem;
+    int indexed = icx_json_page_members(L, 2, &mem);
+    rc = icx_rw_write(w->rw, recs, n, minified, indexed ? &mem : NULL, &e);
   }
   if (rc != 0)
     return push_werr(L, &e);

@@ -71,12 +71,14 @@ void icx_rw_free(struct icx_rw *w);
 ** is refused as "record"). The slices must stay valid during the call only:
 ** no binding points into them afterwards. minified: 1 when the slices have
 ** no whitespace outside strings (js_info.minified), so objects and arrays are
-** bound as they are instead of minified into scratch space. 0, or -1 with e
-** filled; records before the failing one have been written (the caller rolls
-** back).
+** bound as they are instead of minified into scratch space. mem (may be
+** NULL): the records' members as the validating pass met them
+** (js_parse_records), taken instead of scanning each record again. 0, or -1
+** with e filled; records before the failing one have been written (the
+** caller rolls back).
 */
 int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n, int minified,
-                 struct icx_rw_err *e);
+                 const js_members *mem, struct icx_rw_err *e);
 
 /*
 ** Writes JSON text: one record object, or an array of record objects (the

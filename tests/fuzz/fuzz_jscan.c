@@ -12,8 +12,8 @@
 **   3. Every value is visited with the iterators: strings unescape to valid
 **      UTF-8 no longer than their token, keys compare equal to their own
 **      unescaped bytes, js_find returns the first member of a key,
-**      js_int64 agrees with strtoll, and js_parse_list reports exactly the
-**      elements the iterator sees.
+**      js_int64 agrees with strtoll, and js_parse_records reports exactly the
+**      elements, and members of element objects, the iterator sees.
 **   4. Built with -DFUZZ_LUA (and engine/ljson.c, liblua), every valid input
 **      also goes through icx.json: E1 = encode(decode(T)) must not raise,
 **      must carry exactly T's values (same_values), and encode(decode(E1))
@@ -385,10 +385,11 @@ static void check_number(const js_val *v) {
   (void)js_double_checked(v, &d);
 }
 
-/* Collects js_parse_list elements for comparison with the iterator. */
+/* Collects js_parse_records elements and members (kv: key, value ...;
+** first[i]: the first member of element i) to compare with the iterator. */
 typedef struct {
-  js_val *v;
-  size_t n, cap;
+  js_val *v, *kv;
+  size_t n, cap, nkv, capkv, *first;
 } elems;
 
 /* js_elem_fn: append. */
@@ -397,21 +398,54 @@ static int collect(void *ud, const js_val *e) {
   if (c->n == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 16;
     c->v = realloc(c->v, c->cap * sizeof *c->v);
-    CHECK(c->v != NULL);
+    c->first = realloc(c->first, (c->cap + 1) * sizeof *c->first);
+    CHECK(c->v != NULL && c->first != NULL);
   }
+  if (c->n == 0)
+    c->first[0] = 0;
   c->v[c->n++] = *e;
+  c->first[c->n] = c->nkv / 2;
   return 0;
 }
 
-/* The elements reported by js_parse_list must be those of list. */
+/* js_member_fn: append. */
+static int collect_member(void *ud, const js_val *k, const js_val *v) {
+  elems *c = ud;
+  if (c->nkv + 2 > c->capkv) {
+    c->capkv = c->capkv ? c->capkv * 2 : 32;
+    c->kv = realloc(c->kv, c->capkv * sizeof *c->kv);
+    CHECK(c->kv != NULL);
+  }
+  c->kv[c->nkv++] = *k;
+  c->kv[c->nkv++] = *v;
+  return 0;
+}
+
+static int same_val(const js_val *a, const js_val *b) {
+  return a->type == b->type && a->p == b->p && a->n == b->n;
+}
+
+/* The elements reported by js_parse_records must be those of list, and the
+** members reported for an element object exactly those the iterator finds
+** (none for an element that is not an object). */
 static void same_elems(const elems *c, const js_val *list) {
-  js_iter it;
-  js_val e;
+  js_iter it, mi;
+  js_val e, k, v;
   size_t i = 0;
   js_iter_init(&it, list);
   while (js_next_elem(&it, &e)) {
     CHECK(i < c->n);
-    CHECK(c->v[i].type == e.type && c->v[i].p == e.p && c->v[i].n == e.n);
+    CHECK(same_val(&c->v[i], &e));
+    size_t m = c->first[i];
+    if (e.type == JS_OBJECT) {
+      js_iter_init(&mi, &e);
+      while (js_next_member(&mi, &k, &v)) {
+        CHECK(m < c->first[i + 1]);
+        CHECK(same_val(&c->kv[2 * m], &k) && same_val(&c->kv[2 * m + 1], &v));
+        m++;
+      }
+    }
+    CHECK(m == c->first[i + 1]);
     i++;
   }
   CHECK(i == c->n);
@@ -591,7 +625,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   js_val v, m;
   js_err err;
   struct buf mini, scratch;
-  elems c = {NULL, 0, 0};
+  elems c = {0};
   int rc = js_parse(s, size, &v, &err);
   int want = ref_valid(data, size);
 
@@ -599,8 +633,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc != 0) {
     CHECK(err.offset <= size);
     CHECK(err.msg[0] != '\0');
-    CHECK(js_parse_list(s, size, "data", 4, collect, &c, &m, NULL, &err) == -1);
+    CHECK(js_parse_records(s, size, "data", 4, collect, collect_member, &c, &m,
+                           NULL, &err) == -1);
     free(c.v);
+    free(c.kv);
+    free(c.first);
     return 0;
   }
   CHECK(v.p >= s && v.p + v.n <= s + size && v.n > 0);
@@ -627,7 +664,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* js_parse_list: the top-level array, and the first member's array */
   {
     js_info got;
-    CHECK(js_parse_list(s, size, NULL, 0, collect, &c, &m, &got, &err) == 0);
+    CHECK(js_parse_records(s, size, NULL, 0, collect, collect_member, &c, &m,
+                           &got, &err) == 0);
     CHECK(m.p == v.p && m.n == v.n && m.type == v.type);
     if (v.type == JS_ARRAY)
       CHECK(got.list.type == JS_ARRAY && got.list.p == v.p &&
@@ -649,8 +687,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (js_next_member(&it, &k, &e)) {
       char *key = malloc(k.n);
       size_t kn = js_unescape_to(&k, key);
-      c.n = 0;
-      CHECK(js_parse_list(s, size, key, kn, collect, &c, &m, &got, &err) == 0);
+      c.n = c.nkv = 0;
+      CHECK(js_parse_records(s, size, key, kn, collect, collect_member, &c, &m,
+                             &got, &err) == 0);
       CHECK(js_find(&v, key, kn, &list));
       if (list.type == JS_ARRAY) {
         same_elems(&c, &list);
@@ -672,6 +711,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   free(c.v);
+  free(c.kv);
+  free(c.first);
   buf_free(&mini);
   buf_free(&scratch);
 #ifdef FUZZ_LUA

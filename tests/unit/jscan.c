@@ -655,6 +655,67 @@ static void test_types(void) {
      "type names");
 }
 
+/* Members as js_parse_records reports them, each as "key=value" text, and
+** the member count when each element ended. */
+typedef struct {
+  char seen[1024];
+  size_t len, members, at_elem[16], nelem;
+} members;
+
+static int member_fn(void *ud, const js_val *key, const js_val *val) {
+  members *m = ud;
+  m->len += (size_t)snprintf(m->seen + m->len, sizeof m->seen - m->len,
+                             "%.*s=%.*s;", (int)key->n, key->p, (int)val->n,
+                             val->p);
+  m->members++;
+  return 0;
+}
+
+static int elem_count_fn(void *ud, const js_val *elem) {
+  members *m = ud;
+  (void)elem;
+  if (m->nelem < 16)
+    m->at_elem[m->nelem++] = m->members;
+  return 0;
+}
+
+static int stop_member_fn(void *ud, const js_val *key, const js_val *val) {
+  (void)ud;
+  (void)key;
+  return val->type == JS_ARRAY;
+}
+
+static void test_parse_records(void) {
+  const char *body = "{\"pages\":{\"data\":[{\"no\":1}]},\"data\":[ "
+                     "{\"id\":\"1\", \"a\\u0062\" : {\"x\":[1,{\"y\":2}]},"
+                     "\"t\":[\"q\"]} , [ {\"in\":1} ] , 3 , {} ,"
+                     "{\"id\":2,\"id\":null} ],\"after\":{\"z\":1}}";
+  members m = {0};
+  js_val top;
+  js_info info;
+  js_err e;
+  int rc = js_parse_records(body, strlen(body), L("data"), elem_count_fn,
+                            member_fn, &m, &top, &info, &e);
+  ok(rc == 0, "records: the body parses");
+  ok(strcmp(m.seen, "\"id\"=\"1\";\"a\\u0062\"={\"x\":[1,{\"y\":2}]};"
+                    "\"t\"=[\"q\"];\"id\"=2;\"id\"=null;") == 0,
+     "records: only the list's objects' own members, keys and values as "
+     "written: %s",
+     show(m.seen, m.len));
+  ok(m.nelem == 5 && m.at_elem[0] == 3 && m.at_elem[1] == 3 &&
+         m.at_elem[2] == 3 && m.at_elem[3] == 3 && m.at_elem[4] == 5,
+     "records: each element's members come before the element");
+  rc = js_parse_records(L("[{\"a\":1,\"b\":[2]}]"), NULL, 0, NULL,
+                        stop_member_fn, NULL, &top, &info, &e);
+  ok(rc == -1 && strstr(e.msg, "stopped by callback") != NULL,
+     "records: a member callback can stop the parse");
+  memset(&m, 0, sizeof m);
+  rc = js_parse_records(L("{\"id\":1,\"k\":2}"), NULL, 0, elem_count_fn,
+                        member_fn, &m, &top, &info, &e);
+  ok(rc == 0 && m.members == 0 && m.nelem == 0,
+     "records: a lone object is not a list: no calls");
+}
+
 int main(void) {
   test_valid();
   test_invalid();
@@ -665,6 +726,7 @@ int main(void) {
   test_minify();
   test_find_iter();
   test_parse_list();
+  test_parse_records();
   test_word_offsets();
   test_utf8_check();
   test_buf();

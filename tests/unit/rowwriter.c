@@ -17,8 +17,13 @@
 #include "rowwriter.h"
 #include "tap.h"
 
-/* At most this many records per test page. */
+/* At most this many records, and members in all, per test page. */
 #define MAX_RECS 16
+#define MAX_KV 512
+
+/* Every test runs twice: records scanned by the writer, then with the
+** member index the validating pass makes (js_parse_records). */
+static int use_index;
 
 /* A parsed page: the text (kept alive for the slices) and its records. */
 typedef struct {
@@ -26,29 +31,46 @@ typedef struct {
   js_val recs[MAX_RECS];
   size_t n;
   int minified; /* js_info.minified of the text */
+  js_val kv[MAX_KV];
+  size_t first[MAX_RECS + 1], nkv;
 } Page;
+
+static int on_elem(void *ud, const js_val *elem) {
+  Page *pg = ud;
+  if (pg->n == MAX_RECS)
+    return 1;
+  pg->recs[pg->n++] = *elem;
+  pg->first[pg->n] = pg->nkv / 2;
+  return 0;
+}
+
+static int on_member(void *ud, const js_val *key, const js_val *val) {
+  Page *pg = ud;
+  if (pg->nkv + 2 > MAX_KV)
+    return 1;
+  pg->kv[pg->nkv++] = *key;
+  pg->kv[pg->nkv++] = *val;
+  return 0;
+}
 
 /* Parse a JSON array of records into pg (text copied, so callers may pass
 ** literals); aborts the test run on invalid input, a bug in the test. */
 static void page_of(Page *pg, const char *json) {
-  js_val top, rec;
+  js_val top;
   js_info info;
   js_err err;
-  js_iter it;
   size_t len = strlen(json);
   pg->text = malloc(len + 1);
   memcpy(pg->text, json, len + 1);
-  pg->n = 0;
-  if (js_parse_list(pg->text, len, NULL, 0, NULL, NULL, &top, &info, &err) !=
-          0 ||
+  pg->n = pg->nkv = 0;
+  pg->first[0] = 0;
+  if (js_parse_records(pg->text, len, NULL, 0, on_elem, on_member, pg, &top,
+                       &info, &err) != 0 ||
       top.type != JS_ARRAY) {
     printf("Bail out! test page does not parse: %s\n", json);
     exit(2);
   }
   pg->minified = info.minified;
-  js_iter_init(&it, &top);
-  while (pg->n < MAX_RECS && js_next_elem(&it, &rec))
-    pg->recs[pg->n++] = rec;
 }
 
 /* Write the JSON array `json` through w; returns icx_rw_write's result. */
@@ -56,7 +78,9 @@ static int write_page(struct icx_rw *w, const char *json,
                       struct icx_rw_err *e) {
   Page pg;
   page_of(&pg, json);
-  int rc = icx_rw_write(w, pg.recs, pg.n, pg.minified, e);
+  js_members mem = {pg.kv, pg.first};
+  int rc =
+      icx_rw_write(w, pg.recs, pg.n, pg.minified, use_index ? &mem : NULL, e);
   /* The slices are dead from here: the writer must not keep pointers. */
   memset(pg.text, 'X', strlen(pg.text));
   free(pg.text);
@@ -156,7 +180,7 @@ static void test_schema_and_upsert(void) {
   struct icx_rw *w = icx_rw_new(db, "contacts", pk, 1);
   struct icx_rw_err e;
   TAP_IS_STR(icx_rw_table(w), "contacts", "table name kept");
-  TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, &e), 0, "an empty page succeeds");
+  TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, NULL, &e), 0, "an empty page succeeds");
   TAP_IS_STR(cell(db, "SELECT sql FROM sqlite_schema WHERE name='contacts'"),
              "text:CREATE TABLE \"contacts\" (\"id\" TEXT NOT NULL, PRIMARY "
              "KEY (\"id\"))",
@@ -414,10 +438,13 @@ static void test_compare(void) {
 }
 
 int main(void) {
-  test_schema_and_upsert();
-  test_compare();
-  test_values();
-  test_errors();
-  test_text_and_rollback();
+  for (use_index = 0; use_index < 2; use_index++) {
+    printf("# records %s\n", use_index ? "from the member index" : "scanned");
+    test_schema_and_upsert();
+    test_compare();
+    test_values();
+    test_errors();
+    test_text_and_rollback();
+  }
   return tap_done();
 }
