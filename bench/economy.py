@@ -244,22 +244,37 @@ def part3(d):
                                contacts[i]["updated_at"] for i in changed) // 86400)))
 
 
+# Part 4 loads each workspace this many times into a fresh file and counts
+# the least CPU: this machine is shared, and a neighbour's load only ever
+# adds CPU time (cache and core contention), so the least is the figure
+# closest to what icx itself needs. Every run is printed.
+CPU_RUNS = int(os.environ.get("ICX_BENCH_RUNS", "3"))
+
+
 def part4(d):
-    print("== 4: contacts asset, no latency, no rate limit: CPU and peak RSS")
+    print("== 4: contacts asset, no latency, no rate limit: CPU and peak RSS (least CPU of %d loads)"
+          % CPU_RUNS)
     figures = {}
     for n in (BIG // 10, BIG):
         with Sim(contacts=n, companies=60, conversations=1, tickets=1, articles=1, seed=9,
                  rate=10 ** 7, ready_timeout=600) as sim:
             conf = conf_for(d, sim)
-            rc, wall, cpu, rss = icx(conf, os.path.join(d, "cpu%d.db" % n), "contacts")
-            rc2, wall2, cpu2, rss2 = icx(conf, os.path.join(d, "cpu%d.db" % n), "contact_tags")
+            runs = []
+            for i in range(CPU_RUNS):
+                db = os.path.join(d, "cpu%d-%d.db" % (n, i))
+                runs.append(icx(conf, db, "contacts") + (db,))
+            rc, wall, cpu, rss, db = min(runs, key=lambda r: r[2])
+            rc2, wall2, cpu2, rss2 = icx(conf, db, "contact_tags")
             b = baseline(sim.url, sim.token, os.path.join(d, "bcpu%d.db" % n))
-            figures[n] = (cpu, rss)
-            print("  %6d contacts: contacts asset %.2f CPU-s (%.2f per 100k), peak RSS %.1f MB, %.1f s wall "
-                  "(exit %d); contact_tags asset %.2f CPU-s, %.1f MB (exit %d)"
-                  % (n, cpu, cpu * 100000 / n, rss, wall, rc, cpu2, rss2, rc2))
+            figures[n] = (cpu, max(r[3] for r in runs))
+            print("  %6d contacts: contacts asset %.2f CPU-s (%.2f per 100k; runs: %s), peak RSS %.1f MB, "
+                  "%.1f s wall (exit %s); contact_tags asset %.2f CPU-s, %.1f MB (exit %d)"
+                  % (n, cpu, cpu * 100000 / n, " ".join("%.2f" % r[2] for r in runs), figures[n][1], wall,
+                     ",".join(str(r[0]) for r in runs), cpu2, rss2, rc2))
             print("  %6s  one in flight (python): %.2f CPU-s, peak RSS %.1f MB, %.1f s wall"
                   % ("", b["cpu"], b["rss"], b["wall"]))
+            if any(r[0] != 0 for r in runs):
+                figures[n] = (float("inf"), figures[n][1])
     cpu, rss = figures[BIG]
     print("  " + verdict("CPU-s per 100,000 contacts", cpu * 100000 / BIG, 2.5))
     print("  " + verdict("peak RSS MB at %d" % BIG, rss, 32.0, "%.1f"))
