@@ -4,9 +4,11 @@
 -- walked records (contacts, conversations) into a page of rows of its own
 -- asset, or (older, costlier) a child table of the contacts asset.
 --
---   associations.contact_pairs(kind, search_source) -> the source, expanding
---     kind "tags" | "companies": a page of contacts into contact_tags
---     (contact_id, tag_id) or contact_companies (contact_id, company_id) rows
+--   associations.contact_pairs(kind, search_source [, first_load]) -> the
+--     source, expanding kind "tags" | "companies": a page of contacts into
+--     contact_tags (contact_id, tag_id) or contact_companies (contact_id,
+--     company_id) rows; a first load of tags may walk the tags instead
+--     (icx.tagwalk; first_load "auto", "tag walk" or "per contact")
 --   associations.conversation_parts(search_source) -> the source, expanding
 --   associations.contact_tags(), associations.contact_companies() -> child spec
 --
@@ -18,6 +20,7 @@
 -- replaced, so a removed tag leaves, and their updated_at is recorded.
 local json = require "icx.json"
 local log = require "icx.log"
+local tagwalk = require "icx.tagwalk"
 
 local M = {}
 
@@ -96,7 +99,7 @@ local KINDS = {
 -- decoded). A contact unchanged since its pairs landed costs nothing; a
 -- changed one with a complete embedded list no request; a changed one
 -- whose list is truncated one GET (companies: one per 50).
-function M.contact_pairs(kind, src)
+function M.contact_pairs(kind, src, first_load)
   local k = KINDS[kind]
   if not k then error("associations.contact_pairs: kind must be \"tags\" or \"companies\"", 2) end
   src.expand = function(_, page, ctx)
@@ -107,10 +110,15 @@ function M.contact_pairs(kind, src)
       stamps[i] = page:get(i, "updated_at")
     end
     local seen = ctx.full_refresh and {} or ctx.seen(ids)
-    local changed, lists, fetch = {}, {}, {}
+    local changed, lists, fetch, seen_out = {}, {}, {}, {}
     for i = 1, n do
       local at = stamps[i]
-      if math.type(at) ~= "integer" or seen[ids[i]] ~= at then
+      -- A first load's tag walk (icx.tagwalk) may have landed the pairs.
+      local walked
+      if kind == "tags" then walked = tagwalk.trusted(ids[i], at) end
+      if walked then
+        seen_out[ids[i]] = at
+      elseif math.type(at) ~= "integer" or seen[ids[i]] ~= at or walked == false then
         changed[#changed + 1] = i
         local text = page:get(i, k.member)
         local items = inline_items(type(text) == "string" and json.decode(text) or nil)
@@ -118,7 +126,7 @@ function M.contact_pairs(kind, src)
       end
     end
     local got = ctx.map(fetch, function(i) return fetch_items(ctx, k.path:format(ids[i]), k.paged) or false end)
-    local rows, seen_out, replaced = setmetatable({}, json.array_mt), {}, {}
+    local rows, replaced = setmetatable({}, json.array_mt), {}
     for j, i in ipairs(fetch) do
       lists[i] = got[j] or {}
       if not got[j] then
@@ -135,8 +143,22 @@ function M.contact_pairs(kind, src)
         end
       end
     end
+    -- After a tag walk, the first page stamps what it gave whole.
+    for id, at in pairs(kind == "tags" and tagwalk.stamps() or {}) do
+      if seen_out[id] == nil then seen_out[id] = at end
+    end
     return json.page(json.encode(rows), false), nil,
       { replace = { key = "contact_id", ids = replaced }, seen = seen_out }
+  end
+  if kind == "tags" then
+    -- A first load may walk the tags instead (icx.tagwalk); slices and the
+    -- walk of contacts after the tags plan as the search does.
+    src.parts = function(self, client, ctx)
+      if self.slice then return nil end
+      local parts = tagwalk.plan(client, self, ctx, first_load)
+      if parts then return parts, false end
+      return getmetatable(self).parts(self, client, ctx)
+    end
   end
   return src
 end

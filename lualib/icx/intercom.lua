@@ -19,7 +19,8 @@
 --   intercom.contact_tag_pairs([opts]), intercom.contact_company_pairs([opts])
 --             contact search expanded into (contact_id, tag_id | company_id)
 --             rows: the sources of scripts/contact_tags.lua and
---             contact_companies.lua (opts as intercom.search)
+--             contact_companies.lua (opts as intercom.search, and for tags
+--             first_load: "auto", "tag walk" or "per contact", icx.tagwalk)
 --   intercom.contact_tags(), intercom.contact_companies()   child tables
 --             of contacts (costlier: fetched inside the contacts walk)
 --   intercom.conversation_parts([opts])   a source of parts (see
@@ -148,8 +149,21 @@ end
 
 M.contact_tags = associations.contact_tags
 M.contact_companies = associations.contact_companies
+-- opts.first_load: "auto" (the default: icx.tagwalk surveys the workspace
+-- and takes the cheaper way), "tag walk" or "per contact".
+local FIRST_LOAD = { auto = true, ["tag walk"] = true, ["per contact"] = true }
 function M.contact_tag_pairs(opts)
-  return associations.contact_pairs("tags", M.search("/contacts/search", opts))
+  local how
+  if type(opts) == "table" and opts.first_load ~= nil then
+    how = opts.first_load
+    if not FIRST_LOAD[how] then
+      error(("intercom.contact_tag_pairs: first_load must be \"auto\", \"tag walk\" or \"per contact\", not %s")
+        :format(type(how) == "string" and ("%q"):format(how) or tostring(how)), 2)
+    end
+    opts = copy(opts)
+    opts.first_load = nil
+  end
+  return associations.contact_pairs("tags", M.search("/contacts/search", opts), how)
 end
 function M.contact_company_pairs(opts)
   return associations.contact_pairs("companies", M.search("/contacts/search", opts))

@@ -1,0 +1,191 @@
+-- contact_tags' first load, the cheaper of two ways. A contact embeds at
+-- most ten tags; the rest of a truncated list costs either one
+-- GET /contacts/{id}/tags per truncated contact (per-contact), or a walk of
+-- POST /contacts/search with tag_id = T for every tag of GET /tags (the tag
+-- walk: one request per 150 contacts holding T, at least one per tag, on
+-- every run). Later runs only look at contacts that changed, and one GET per
+-- changed truncated contact beats re-walking every tag by far (README,
+-- "Performance"); a first load has every truncated contact to read, and
+-- there the shape of the workspace decides. So a first load surveys it (three
+-- requests: GET /tags and two pages of contacts, first and last by email)
+-- and estimates
+--   per contact ~ truncated share of the sample x total contacts
+--   tag walk    ~ tags + (mean tags per contact x total contacts) / 150
+-- and takes the tag walk only when it comes out cheaper.
+--
+-- The tag walk lands the pairs of truncated contacts only, and remembers the
+-- updated_at each was read with (a contact read twice with different ones
+-- changed in between: remembered as changed). The usual walk of contacts
+-- follows in the same run: a truncated contact whose remembered updated_at
+-- is the one it has now costs nothing (its pairs are complete), any other
+-- goes the per-contact way, and complete lists land from the page as ever.
+-- Crash safety: the first time the tag walk meets a contact it replaces
+-- that contact's pairs and forgets its _icx_seen stamp, in the page's
+-- transaction, so a walk cut short leaves contacts that the next run fetches
+-- one by one (or walks again), never a partial list taken for complete; no
+-- cursor moves before the walk of contacts. Once the tag walk is over, the
+-- first page of contacts to land also stamps every contact the walk gave
+-- whole (_icx_seen, as if fetched), so a load cut short after that resumes
+-- its slices as ever and fetches none of them.
+--
+--   tagwalk.plan(client, contacts_source, ctx [, how]) -> parts | nil
+--     how: "auto" (the default), "tag walk" or "per contact" (the script's
+--     first_load option: no survey)
+--     parts: {group of tag sources walked at once, the contacts source as
+--     planned without this}, walked in order; nil: per-contact (not a first
+--     load, or not cheaper)
+--   tagwalk.trusted(id, updated_at) -> true | false | nil
+--     true: the tag walk landed this contact's complete pairs as of
+--     updated_at; false: it met the contact but not as it is now (fetch it);
+--     nil: it did not meet it
+--   tagwalk.stamps() -> {[id] = updated_at} | nil   the contacts it gave
+--     whole, once (nil after the first call, or when no tag walk ran)
+local errors = require "icx.errors"
+local json = require "icx.json"
+local log = require "icx.log"
+
+local M = {}
+
+-- The updated_at each truncated contact had when the tag walk met it (false:
+-- two different ones), for the run under way; nil when no tag walk ran.
+local met
+local stamped -- the stamps have been handed out
+
+local function decode(resp, what)
+  local v, err = json.decode(resp.body)
+  if v == nil then
+    errors.raise("json", ("icx.tagwalk: %s: malformed JSON: %s"):format(resp.url or what, err))
+  end
+  return v
+end
+
+-- Whether a contact's embedded tags list ({data, has_more, total_count})
+-- leaves tags out, and how many tags it has.
+local function truncated(list)
+  if type(list) ~= "table" then return false, 0 end
+  local data = type(list.data) == "table" and list.data or {}
+  local total = math.type(list.total_count) == "integer" and list.total_count or #data
+  return list.has_more == true or total > #data, math.max(total, #data)
+end
+M.truncated = truncated
+
+-- GET /tags and a sample of contacts: the estimates of the header. The
+-- sample is the first and the last page by email, an order that has nothing
+-- to do with tagging; the oldest or newest contacts (the walk's own order)
+-- are seldom like the rest (a workspace's first and latest imports).
+local function survey(client, src, ctx)
+  local tags = decode(client:request { method = "GET", path = "/tags", stats = ctx.stats }, "/tags")
+  local ids = {}
+  for _, t in ipairs(type(tags) == "table" and type(tags.data) == "table" and tags.data or {}) do
+    if type(t) == "table" and (type(t.id) == "string" or math.type(t.id) == "integer") then
+      ids[#ids + 1] = tostring(t.id)
+    end
+  end
+  local total, sampled, cut, pairs_n, got = 0, 0, 0, 0, {}
+  for _, order in ipairs { "ascending", "descending" } do
+    local body = src.body(ctx)
+    body.sort = { field = "email", order = order }
+    body.pagination = { per_page = 150 }
+    local page = decode(client:request { method = src.method, path = src.path, body = body, stats = ctx.stats },
+      src.path)
+    local data = type(page) == "table" and type(page.data) == "table" and page.data or {}
+    if type(page) == "table" and math.type(page.total_count) == "integer" then total = page.total_count end
+    for _, c in ipairs(data) do
+      local id = type(c) == "table" and tostring(c.id) or nil
+      if id and not got[id] then -- a small workspace's two pages overlap
+        got[id] = true
+        sampled = sampled + 1
+        local t, n = truncated(c.tags)
+        if t then cut = cut + 1 end
+        pairs_n = pairs_n + n
+      end
+    end
+    if #data >= total then break end -- one page held them all
+  end
+  total = math.max(total, sampled)
+  sampled = math.max(sampled, 1)
+  return {
+    tags = ids, contacts = total,
+    per_contact = math.floor(cut / sampled * total + 0.5),
+    tag_walk = #ids + math.ceil(pairs_n / sampled * total / 150),
+  }
+end
+
+-- One tag's walk: POST /contacts/search with tag_id = T, expanded into that
+-- tag's pairs of truncated contacts.
+local function tag_source(src, tag)
+  local s = {}
+  for k, v in pairs(src) do s[k] = v end
+  s.body = { query = { field = "tag_id", operator = "=", value = tag } }
+  s.ascending, s.slice, s.watermark, s.slices = false, nil, nil, 1
+  s.parts = function() return nil end
+  s.expand = function(_, page, ctx)
+    local rows, replace, seen = setmetatable({}, json.array_mt), {}, {}
+    for i = 1, page:count() do
+      local id, at = tostring(page:get(i, "id")), page:get(i, "updated_at")
+      local text = page:get(i, "tags")
+      if truncated(type(text) == "string" and json.decode(text) or nil) then
+        if met[id] == nil then
+          -- First met: what an earlier, cut-short walk left goes.
+          replace[#replace + 1], seen[id] = id, false
+          met[id] = math.type(at) == "integer" and at or false
+        elseif met[id] ~= at then
+          met[id] = false
+        end
+        rows[#rows + 1] = { contact_id = id, tag_id = tag }
+      end
+    end
+    return json.page(json.encode(rows), false), nil,
+      { replace = { key = "contact_id", ids = replace }, seen = seen }
+  end
+  return setmetatable(s, getmetatable(src))
+end
+
+function M.plan(client, src, ctx, how)
+  met, stamped = nil, false
+  how = how or "auto"
+  if how == "per contact" then return nil end
+  if ctx.since ~= nil or ctx.full_refresh or ctx.resume_slices or ctx.cursor ~= nil then return nil end
+  local s
+  if how == "auto" then
+    s = survey(client, src, ctx)
+    how = s.tag_walk < s.per_contact and "tag walk" or "per contact"
+    log.verbose("%s: first load of %d contacts, %d tags: %s (estimated %d requests; per contact %d, tag walk %d)",
+      ctx.asset or "contact_tags", s.contacts, #s.tags, how, math.min(s.tag_walk, s.per_contact),
+      s.per_contact, s.tag_walk)
+    if how ~= "tag walk" then return nil end
+  else
+    local tags = decode(client:request { method = "GET", path = "/tags", stats = ctx.stats }, "/tags")
+    s = { tags = {} }
+    for _, t in ipairs(type(tags) == "table" and type(tags.data) == "table" and tags.data or {}) do
+      if type(t) == "table" and t.id ~= nil and t.id ~= json.null then s.tags[#s.tags + 1] = tostring(t.id) end
+    end
+    log.verbose("%s: first load, %d tags: tag walk (first_load = \"tag walk\")", ctx.asset or "contact_tags",
+      #s.tags)
+  end
+  met = {}
+  local group = {}
+  for i, tag in ipairs(s.tags) do group[i] = tag_source(src, tag) end
+  -- The walk of contacts itself, as the source would have planned it.
+  local contacts = {}
+  for k, v in pairs(src) do contacts[k] = v end
+  contacts.parts = nil
+  return { { parts = function() return group, true end }, setmetatable(contacts, getmetatable(src)) }
+end
+
+function M.stamps()
+  if not met or stamped then return nil end
+  stamped = true
+  local out = {}
+  for id, at in pairs(met) do
+    if at then out[id] = at end
+  end
+  return out
+end
+
+function M.trusted(id, at)
+  if not met or met[id] == nil then return nil end
+  return met[id] ~= false and met[id] == at
+end
+
+return M
