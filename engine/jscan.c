@@ -406,10 +406,10 @@ static const char *bad_value(Scanner *S, const char *p) {
 typedef struct {
   const char *key; /* borrowed from the caller */
   size_t keylen;
-  js_elem_fn fn;     /* may be NULL */
-  js_member_fn mfn;  /* may be NULL */
-  void *ud;          /* passed through to fn and mfn */
-  js_info *info;     /* filled as the parse learns it; may be NULL */
+  js_elem_fn fn;    /* may be NULL */
+  js_member_fn mfn; /* may be NULL */
+  void *ud;         /* passed through to fn and mfn */
+  js_info *info;    /* filled as the parse learns it; may be NULL */
 } ListHook;
 
 /*

@@ -87,12 +87,12 @@ typedef struct {
   int oom; /* set when growing recs failed during the parse */
   /* The records' members as the parse met them (js_members), so writers
   ** take them from here instead of scanning each record again. */
-  js_val *kv;    /* owned: key, value, key, value ... */
-  size_t nkv;    /* slots of kv in use (two per member) */
-  size_t capkv;  /* slots allocated in kv */
-  size_t *first; /* owned: the first member of each record, and one more */
+  js_val *kv;      /* owned: key, value, key, value ... */
+  size_t nkv;      /* slots of kv in use (two per member) */
+  size_t capkv;    /* slots allocated in kv */
+  size_t *first;   /* owned: the first member of each record, and one more */
   size_t capfirst; /* slots allocated in first, less the extra one */
-  int indexed;   /* kv and first describe recs (not for a lone record) */
+  int indexed;     /* kv and first describe recs (not for a lone record) */
 } Page;
 
 /*

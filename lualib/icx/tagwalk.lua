@@ -119,7 +119,7 @@ local function tag_source(src, tag)
   s.body = { query = { field = "tag_id", operator = "=", value = tag } }
   s.ascending, s.slice, s.watermark, s.slices = false, nil, nil, 1
   s.parts = function() return nil end
-  s.expand = function(_, page, ctx)
+  s.expand = function(_, page)
     local rows, replace, seen = setmetatable({}, json.array_mt), {}, {}
     for i = 1, page:count() do
       local id, at = tostring(page:get(i, "id")), page:get(i, "updated_at")

@@ -50,7 +50,12 @@ with Sim(tickets=700, contacts=150, seed=13) as sim, Workspace(sim, extra=FAST) 
             con.execute("select asset, status, rows, error from _icx_runs")}
     t.is_(runs["tickets"][0], "failed", "_icx_runs: tickets failed")
     t.ok("503" in (runs["tickets"][2] or ""), "_icx_runs keeps the error message")
-    t.is_(runs["contacts"][:2], ("ok", 150), "_icx_runs: contacts ok with its rows")
+    # rows counts rows written: contact search is day-granular, so time
+    # slices re-read the contacts of the days at their edges (how many
+    # depends on the hour the sim's data is made at); the table itself is
+    # checked exact below.
+    t.ok(runs["contacts"][0] == "ok" and 150 <= runs["contacts"][1] <= 200,
+         "_icx_runs: contacts ok with its rows (%r: 150 and the day edges re-read)" % (runs["contacts"][:2],))
     con.close()
     landed.compare(t, ws.db, "contacts", sim.dump("contacts"), name="contacts landed despite tickets failing")
     landed.compare(t, ws.db, "tags", sim.dump("tags"), name="tags landed despite tickets failing")

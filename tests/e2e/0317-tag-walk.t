@@ -42,7 +42,16 @@ def exact(ws, sim, what):
     return landed.compare(t, ws.db, "contact_tags", sim.dump("contact_tags"), KEY, name="contact_tags " + what)
 
 
-with Sim(contacts=1500, companies=20, tags=20, conversations=1, seed=31) as sim:
+FORCED = """local icx = require "icx"
+local intercom = require "icx.intercom"
+return icx.asset { name = "contact_tags", primary_key = { "contact_id", "tag_id" }, mode = "merge",
+  incremental = { key = "updated_at", lookback = "1 hour" },
+  pages = intercom.contact_tag_pairs { first_load = "tag walk" } }
+"""
+
+# 12 tags: every contact past ten holds nearly all of them, and walking 12
+# tags is clearly cheaper than one GET per such contact.
+with Sim(contacts=1500, companies=20, tags=12, conversations=1, seed=31) as sim:
     contacts = sim.dump("contacts")
     cut = sorted(c["id"] for c in contacts if truncated(c))
     tags = [x["id"] for x in sim.dump("tags")]
@@ -54,7 +63,9 @@ with Sim(contacts=1500, companies=20, tags=20, conversations=1, seed=31) as sim:
         t.is_(r.rc, 0, "first load exits 0")
         log = sim.request_log()[before:]
         t.ok(": tag walk (estimated" in r.err, "the first load says it chose the tag walk")
-        walked = len(tag_searches(log))
+        # A tag walk with no survey first (first_load = "tag walk") sends
+        # this many searches before the walk of contacts.
+        contacts_from = len(tag_searches(log))
         t.is_(sorted(set(tag_searches(log))), sorted(tags), "every tag of GET /tags was walked")
         t.is_(tag_gets(log), [], "no GET /contacts/{id}/tags: the tag walk gave every truncated list")
         pages = -(-len(contacts) // 150)
@@ -84,16 +95,38 @@ with Sim(contacts=1500, companies=20, tags=20, conversations=1, seed=31) as sim:
     for name, after in (("in the tag walk", 6), ("in the walk of contacts", None)):
         with Workspace(sim, name="0317-tag-walk-cut-%d" % (after or 0), extra="      max_attempts: 1\n") as ws:
             if after is None:
-                # Past the survey page, every tag's searches, the slices'
-                # oldest-record probe and three pages of contacts.
-                after = 1 + walked + 1 + 3
+                # Past every tag's searches, the slices' oldest-record probe
+                # and two pages of contacts.
+                after = contacts_from + 3
+            # The tag walk forced (first_load), so the cut is where it says
+            # whatever the survey would estimate for the sim as it is now.
+            script = os.path.join(ws.dir, "contact_tags_walk.lua")
+            with open(script, "w") as f:
+                f.write(FORCED)
             sim.control("POST", "/_sim/clear_faults", {})
             sim.fault(path="/contacts/search", kind="status", status=500, count=1000, after=after)
-            r = ws.run("contact_tags")
-            t.ok(r.rc != 0, "a first load cut %s fails" % name)
+            before = len(sim.request_log())
+            r = ws.run(script, "-v")
+            t.ok(r.rc != 0 and ": tag walk" in r.err, "a first load by tag walk cut %s fails" % name)
+            cut_log = [x for x in sim.request_log()[before:] if x["path"] == "/contacts/search"]
+            walked = tag_searches(cut_log)
+            others = len(cut_log) - len(walked)
+            if name == "in the tag walk":
+                t.ok(walked and others == 0, "it was cut in the tag walk (%d tag searches, %d others)"
+                     % (len(walked), others))
+            else:
+                t.ok(sorted(set(walked)) == sorted(tags) and others >= 3,
+                     "it was cut after every tag was walked (%d tag searches, %d others)" % (len(walked), others))
             sim.control("POST", "/_sim/clear_faults", {})
-            r = ws.run("contact_tags")
+            before = len(sim.request_log())
+            r = ws.run(script)
             t.is_(r.rc, 0, "run again after a cut %s: exits 0" % name)
+            if name != "in the tag walk":
+                again = sim.request_log()[before:]
+                t.ok(not tag_searches(again) and not tag_gets(again),
+                     "and it resumes the walk of contacts: no tag walked again, no GET (%d tag searches, "
+                     "%d GETs): the first page of contacts stamped what the tag walk gave"
+                     % (len(tag_searches(again)), len(tag_gets(again))))
             exact(ws, sim, "after a first load cut %s and run again" % name)
 
 with Sim(contacts=400, companies=5, tags=300, conversations=1, seed=7) as sim:

@@ -703,7 +703,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       while (js_next_member(&it, &k, &e)) {
         char *kk = malloc(k.n);
         size_t kkn = js_unescape_to(&k, kk);
-        CHECK(js_find(&v, kk, kkn, &f1) && js_find_past(&v, kk, kkn, &got.list, &f2));
+        CHECK(js_find(&v, kk, kkn, &f1) &&
+              js_find_past(&v, kk, kkn, &got.list, &f2));
         CHECK(f1.p == f2.p && f1.n == f2.n && f1.type == f2.type);
         free(kk);
       }

@@ -664,9 +664,9 @@ typedef struct {
 
 static int member_fn(void *ud, const js_val *key, const js_val *val) {
   members *m = ud;
-  m->len += (size_t)snprintf(m->seen + m->len, sizeof m->seen - m->len,
-                             "%.*s=%.*s;", (int)key->n, key->p, (int)val->n,
-                             val->p);
+  m->len +=
+      (size_t)snprintf(m->seen + m->len, sizeof m->seen - m->len, "%.*s=%.*s;",
+                       (int)key->n, key->p, (int)val->n, val->p);
   m->members++;
   return 0;
 }

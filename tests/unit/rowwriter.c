@@ -180,7 +180,8 @@ static void test_schema_and_upsert(void) {
   struct icx_rw *w = icx_rw_new(db, "contacts", pk, 1);
   struct icx_rw_err e;
   TAP_IS_STR(icx_rw_table(w), "contacts", "table name kept");
-  TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, NULL, &e), 0, "an empty page succeeds");
+  TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, NULL, &e), 0,
+             "an empty page succeeds");
   TAP_IS_STR(cell(db, "SELECT sql FROM sqlite_schema WHERE name='contacts'"),
              "text:CREATE TABLE \"contacts\" (\"id\" TEXT NOT NULL, PRIMARY "
              "KEY (\"id\"))",
