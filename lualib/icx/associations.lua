@@ -115,7 +115,7 @@ function M.contact_pairs(kind, src, first_load)
       local at = stamps[i]
       -- A first load's tag walk (icx.tagwalk) may have landed the pairs.
       local walked
-      if kind == "tags" then walked = tagwalk.trusted(ids[i], at) end
+      if ctx.tagwalk then walked = ctx.tagwalk:trusted(ids[i], at) end
       if walked then
         seen_out[ids[i]] = at
       elseif math.type(at) ~= "integer" or seen[ids[i]] ~= at or walked == false then
@@ -144,7 +144,7 @@ function M.contact_pairs(kind, src, first_load)
       end
     end
     -- After a tag walk, the first page stamps what it gave whole.
-    for id, at in pairs(kind == "tags" and tagwalk.stamps() or {}) do
+    for id, at in pairs(ctx.tagwalk and ctx.tagwalk:stamps() or {}) do
       if seen_out[id] == nil then seen_out[id] = at end
     end
     return json.page(json.encode(rows), false), nil,
@@ -155,7 +155,8 @@ function M.contact_pairs(kind, src, first_load)
     -- walk of contacts after the tags plan as the search does.
     src.parts = function(self, client, ctx)
       if self.slice then return nil end
-      local parts = tagwalk.plan(client, self, ctx, first_load)
+      local parts, w = tagwalk.plan(client, self, ctx, first_load)
+      ctx.tagwalk = w
       if parts then return parts, false end
       return getmetatable(self).parts(self, client, ctx)
     end

@@ -28,28 +28,29 @@
 -- whole (_icx_seen, as if fetched), so a load cut short after that resumes
 -- its slices as ever and fetches none of them.
 --
---   tagwalk.plan(client, contacts_source, ctx [, how]) -> parts | nil
+--   tagwalk.plan(client, contacts_source, ctx [, how]) -> parts, Walk | nil
 --     how: "auto" (the default), "tag walk" or "per contact" (the script's
 --     first_load option: no survey)
 --     parts: {group of tag sources walked at once, the contacts source as
---     planned without this}, walked in order; nil: per-contact (not a first
---     load, or not cheaper)
---   tagwalk.trusted(id, updated_at) -> true | false | nil
+--     planned without this}, walked in order; nil: per contact (not a first
+--     load, or not cheaper). The Walk is what the tag walk learns, for this
+--     run only (the runner's ctx keeps it: ctx.tagwalk)
+--   Walk:trusted(id, updated_at) -> true | false | nil
 --     true: the tag walk landed this contact's complete pairs as of
 --     updated_at; false: it met the contact but not as it is now (fetch it);
 --     nil: it did not meet it
---   tagwalk.stamps() -> {[id] = updated_at} | nil   the contacts it gave
---     whole, once (nil after the first call, or when no tag walk ran)
+--   Walk:stamps() -> {[id] = updated_at} | nil   the contacts it gave whole,
+--     once (nil after the first call)
 local errors = require "icx.errors"
 local json = require "icx.json"
 local log = require "icx.log"
 
 local M = {}
 
--- The updated_at each truncated contact had when the tag walk met it (false:
--- two different ones), for the run under way; nil when no tag walk ran.
-local met
-local stamped -- the stamps have been handed out
+-- met: the updated_at each truncated contact had when the tag walk met it
+-- (false: two different ones); stamped: the stamps have been handed out.
+local Walk = {}
+Walk.__index = Walk
 
 local function decode(resp, what)
   local v, err = json.decode(resp.body)
@@ -113,7 +114,7 @@ end
 
 -- One tag's walk: POST /contacts/search with tag_id = T, expanded into that
 -- tag's pairs of truncated contacts.
-local function tag_source(src, tag)
+local function tag_source(src, tag, met)
   local s = {}
   for k, v in pairs(src) do s[k] = v end
   s.body = { query = { field = "tag_id", operator = "=", value = tag } }
@@ -142,7 +143,6 @@ local function tag_source(src, tag)
 end
 
 function M.plan(client, src, ctx, how)
-  met, stamped = nil, false
   how = how or "auto"
   if how == "per contact" then return nil end
   if ctx.since ~= nil or ctx.full_refresh or ctx.resume_slices or ctx.cursor ~= nil then return nil end
@@ -163,29 +163,30 @@ function M.plan(client, src, ctx, how)
     log.verbose("%s: first load, %d tags: tag walk (first_load = \"tag walk\")", ctx.asset or "contact_tags",
       #s.tags)
   end
-  met = {}
+  local w = setmetatable({ met = {}, stamped = false }, Walk)
   local group = {}
-  for i, tag in ipairs(s.tags) do group[i] = tag_source(src, tag) end
+  for i, tag in ipairs(s.tags) do group[i] = tag_source(src, tag, w.met) end
   -- The walk of contacts itself, as the source would have planned it.
   local contacts = {}
   for k, v in pairs(src) do contacts[k] = v end
   contacts.parts = nil
-  return { { parts = function() return group, true end }, setmetatable(contacts, getmetatable(src)) }
+  return { { parts = function() return group, true end }, setmetatable(contacts, getmetatable(src)) }, w
 end
 
-function M.stamps()
-  if not met or stamped then return nil end
-  stamped = true
+function Walk:stamps()
+  if self.stamped then return nil end
+  self.stamped = true
   local out = {}
-  for id, at in pairs(met) do
+  for id, at in pairs(self.met) do
     if at then out[id] = at end
   end
   return out
 end
 
-function M.trusted(id, at)
-  if not met or met[id] == nil then return nil end
-  return met[id] ~= false and met[id] == at
+function Walk:trusted(id, at)
+  local m = self.met[id]
+  if m == nil then return nil end
+  return m ~= false and m == at
 end
 
 return M

@@ -4,7 +4,6 @@
 local t = dofile "tests/lib/tap.lua"
 local json = require "icx.json"
 local intercom = require "icx.intercom"
-local tagwalk = require "icx.tagwalk"
 
 -- Deep equality through icx.json's encoder (keys sorted).
 local function same(got, want, name)
@@ -82,9 +81,9 @@ same(extra.seen, { a = false, b = false }, "and their stamps forgotten, in the s
 rows, _, extra = group[2]:expand(page_of { contact("a", 100, 12), contact("b", 150, 12) }, ctx)
 t.is(rows:count(), 2, "a second tag adds its pairs")
 same(extra.replace.ids, {}, "without replacing again")
-t.is(tagwalk.trusted("a", 100), true, "a contact met the same each time is complete")
-t.is(tagwalk.trusted("b", 150), false, "one met changed is not")
-t.is(tagwalk.trusted("z", 100), nil, "one never met is unknown")
+t.is(ctx.tagwalk:trusted("a", 100), true, "a contact met the same each time is complete")
+t.is(ctx.tagwalk:trusted("b", 150), false, "one met changed is not")
+t.is(ctx.tagwalk:trusted("z", 100), nil, "one never met is unknown")
 
 -- The walk of contacts: a skipped, b fetched, c (truncated, never met) fetched.
 c.asked = {}
@@ -106,7 +105,7 @@ c = client(400, sample, 20000)
 ctx = ctx_with(c)
 parts = src:parts(c, ctx)
 t.ok(parts == nil or parts[1].slice ~= nil, "this shape: per contact (the search's own plan)")
-t.is(tagwalk.trusted("a", 100), nil, "and the tag walk's memory is gone")
+t.is(ctx.tagwalk, nil, "and no tag walk is remembered for the run")
 c.asked = {}
 src:parts(c, { cursor = 1700000000, since = 1700000000, stats = {} })
 same(c.asked, {}, "a run with a cursor surveys nothing")
