@@ -828,6 +828,30 @@ int js_next_elem(js_iter *it, js_val *val) {
   return 1;
 }
 
+/* Start on a record's members; see jscan.h. */
+void js_memiter_init(js_memiter *m, const js_val *rec, const js_members *mem,
+                     size_t i) {
+  if (mem) {
+    m->kv = mem->kv + 2 * mem->first[i];
+    m->kvend = mem->kv + 2 * mem->first[i + 1];
+  } else {
+    m->kv = m->kvend = NULL;
+    js_iter_init(&m->it, rec);
+  }
+}
+
+/* A record's next member; see jscan.h. */
+int js_memiter_next(js_memiter *m, js_val *key, js_val *val) {
+  if (!m->kv)
+    return js_next_member(&m->it, key, val);
+  if (m->kv == m->kvend)
+    return 0;
+  *key = m->kv[0];
+  *val = m->kv[1];
+  m->kv += 2;
+  return 1;
+}
+
 /* Find a top-level member by unescaped key; see jscan.h. */
 int js_find(const js_val *obj, const char *key, size_t keylen, js_val *out) {
   return js_find_past(obj, key, keylen, NULL, out);

@@ -146,6 +146,20 @@ int js_next_member(js_iter *it, js_val *key, js_val *val);
 /* Next element of an array. Returns 1, or 0 at the end. */
 int js_next_elem(js_iter *it, js_val *val);
 
+/* The members of one record: from a js_members index when the page has one,
+** else scanned from the record. Plain data. */
+typedef struct {
+  js_iter it;
+  const js_val *kv, *kvend; /* NULL: scan with it */
+} js_memiter;
+
+/* Start on record i of a page: from mem (may be NULL) or by scanning rec. */
+void js_memiter_init(js_memiter *m, const js_val *rec, const js_members *mem,
+                     size_t i);
+
+/* The record's next member, as js_next_member. Returns 1, or 0 at the end. */
+int js_memiter_next(js_memiter *m, js_val *key, js_val *val);
+
 /*
 ** Find the first top-level member of object obj whose unescaped key equals
 ** key[0..keylen). Returns 1 and fills *out, 0 if absent or obj is not an

@@ -171,16 +171,17 @@ typedef struct {
   uint32_t stamp; /* current record's stamp (never 0) */
   js_val *tmp;    /* owned: records of a JSON text argument */
   size_t ntmp, captmp;
-  char stage[32];     /* the staging table's name (in pg_temp) */
-  int stage_ok;       /* the stage exists with the current columns */
-  unsigned stage_gen; /* owner->gen when it was created */
-  unsigned stage_txn; /* owner->txn when rows were last copied into it */
-  char *load_sql;     /* owned: the lock and the _icx_columns read */
-  struct buf copy;    /* owned: COPY data being built */
-  struct buf scratch; /* owned: an unescaped or minified value */
-  struct buf key;     /* owned: an unescaped member name */
-  struct buf sql;     /* owned: statements being built */
-  struct buf ins;     /* owned: the INSERT ... SELECT for the stage */
+  const js_members *mem; /* the page's member index during a write, or NULL */
+  char stage[32];        /* the staging table's name (in pg_temp) */
+  int stage_ok;          /* the stage exists with the current columns */
+  unsigned stage_gen;    /* owner->gen when it was created */
+  unsigned stage_txn;    /* owner->txn when rows were last copied into it */
+  char *load_sql;        /* owned: the lock and the _icx_columns read */
+  struct buf copy;       /* owned: COPY data being built */
+  struct buf scratch;    /* owned: an unescaped or minified value */
+  struct buf key;        /* owned: an unescaped member name */
+  struct buf sql;        /* owned: statements being built */
+  struct buf ins;        /* owned: the INSERT ... SELECT for the stage */
 } Writer;
 
 /* ------------------------------------------------------------ helpers */
@@ -1015,10 +1016,11 @@ static int dup_column(Writer *w, const js_val *k, werr *e) {
 }
 
 /* Fill vals/seen with one record's members (the first of a repeated key
-** keeps its column, as in icx.json; the next go to KEY__2 ...). 0, or -1
-** with e filled. */
+** keeps its column, as in icx.json; the next go to KEY__2 ...), taken from
+** the page's member index when the write has one. nth counts from 1. 0, or
+** -1 with e filled. */
 static int gather(Writer *w, const js_val *rec, size_t nth, werr *e) {
-  js_iter it;
+  js_memiter it;
   js_val k, v;
   int pos = 0;
   if (rec->type != JS_OBJECT)
@@ -1030,8 +1032,8 @@ static int gather(Writer *w, const js_val *rec, size_t nth, werr *e) {
     memset(w->seen, 0, (size_t)w->capcols * sizeof *w->seen);
     w->stamp = 1;
   }
-  js_iter_init(&it, rec);
-  while (js_next_member(&it, &k, &v)) {
+  js_memiter_init(&it, rec, w->mem, nth - 1);
+  while (js_memiter_next(&it, &k, &v)) {
     if (pos >= w->caporder) {
       int cap = w->caporder ? w->caporder * 2 : 64;
       int *o = realloc(w->order, (size_t)cap * sizeof *o);
@@ -1534,6 +1536,8 @@ static int writer_write(lua_State *L) {
   werr e;
   size_t n = 0;
   const js_val *recs;
+  js_members mem;
+  w->mem = NULL;
   if (PQtransactionStatus(w->owner->pg) != PQTRANS_INTRANS)
     return luaL_error(L, "icx.pg: write() outside a transaction (or in a "
                          "failed one): call conn:begin() first");
@@ -1569,8 +1573,12 @@ static int writer_write(lua_State *L) {
     n = w->ntmp;
   } else {
     recs = icx_json_checkpage(L, 2, &n, NULL);
+    if (icx_json_page_members(L, 2, &mem))
+      w->mem = &mem;
   }
-  if (write_records(w, recs, n, &e) != 0)
+  int rc = write_records(w, recs, n, &e);
+  w->mem = NULL; /* the index dies with the page */
+  if (rc != 0)
     return push_werr(L, &e);
   lua_pushinteger(L, (lua_Integer)n);
   return 1;

@@ -725,28 +725,10 @@ static int tally(Writer *w, struct icx_rw_err *e) {
   return 0;
 }
 
-/* A record's members: from the page's index (kv) when it has one, else
-** scanned from the record. */
-typedef struct {
-  js_iter it;
-  const js_val *kv, *kvend; /* NULL: scan with it */
-} Members;
-
-static int members_next(Members *ms, js_val *k, js_val *v) {
-  if (!ms->kv)
-    return js_next_member(&ms->it, k, v);
-  if (ms->kv == ms->kvend)
-    return 0;
-  *k = ms->kv[0];
-  *v = ms->kv[1];
-  ms->kv += 2;
-  return 1;
-}
-
 /* Write one record (a JS_OBJECT slice) whose members come from ms; nth
 ** counts from 1 for messages. */
-static int write_record(Writer *w, const js_val *rec, Members *ms, size_t nth,
-                        struct icx_rw_err *e) {
+static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
+                        size_t nth, struct icx_rw_err *e) {
   js_val k, v;
   int pos = 0, rc;
   if (rec->type != JS_OBJECT)
@@ -758,7 +740,7 @@ static int write_record(Writer *w, const js_val *rec, Members *ms, size_t nth,
     memset(w->seen, 0, (size_t)w->capcols * sizeof *w->seen);
     w->stamp = 1;
   }
-  while (members_next(ms, &k, &v)) {
+  while (js_memiter_next(ms, &k, &v)) {
     if (pos >= w->caporder) {
       int cap = w->caporder ? w->caporder * 2 : 64;
       int *o = realloc(w->order, (size_t)cap * sizeof *o);
@@ -872,13 +854,8 @@ int icx_rw_write(Writer *w, const js_val *recs, size_t n, int minified,
   int rc = check_schema(w, e);
   w->minified = minified;
   for (size_t i = 0; rc == 0 && i < n; i++) {
-    Members ms = {.kv = NULL};
-    if (mem) {
-      ms.kv = mem->kv + 2 * mem->first[i];
-      ms.kvend = mem->kv + 2 * mem->first[i + 1];
-    } else {
-      js_iter_init(&ms.it, &recs[i]);
-    }
+    js_memiter ms;
+    js_memiter_init(&ms, &recs[i], mem, i);
     rc = write_record(w, &recs[i], &ms, i + 1, e);
   }
   return finish_write(w, rc, e);
@@ -900,16 +877,16 @@ int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
                 "icx.sqlite: table '%s': invalid JSON at byte %d: %s", w->table,
                 (int)je.offset, je.msg);
   w->minified = info.minified;
-  Members ms = {.kv = NULL};
+  js_memiter ms;
   if (top.type == JS_ARRAY) {
     js_iter it;
     js_iter_init(&it, &top);
     while (rc == 0 && js_next_elem(&it, &rec)) {
-      js_iter_init(&ms.it, &rec);
+      js_memiter_init(&ms, &rec, NULL, 0);
       rc = write_record(w, &rec, &ms, ++*n, e);
     }
   } else {
-    js_iter_init(&ms.it, &top);
+    js_memiter_init(&ms, &top, NULL, 0);
     rc = write_record(w, &top, &ms, ++*n, e);
   }
   return finish_write(w, rc, e);
