@@ -361,6 +361,21 @@ static const js_val *check_record(lua_State *L, Page *pg, int arg) {
   return &pg->recs[i - 1];
 }
 
+/* js_find on record rec of pg, through the member index when the page has
+** one: keys compared one after the other, no value skipped over. */
+static int record_find(const Page *pg, const js_val *rec, const char *key,
+                       size_t keylen, js_val *out) {
+  if (!pg->indexed)
+    return js_find(rec, key, keylen, out);
+  size_t i = (size_t)(rec - pg->recs);
+  for (size_t m = pg->first[i]; m < pg->first[i + 1]; m++)
+    if (js_key_eq(&pg->kv[2 * m], key, keylen)) {
+      *out = pg->kv[2 * m + 1];
+      return 1;
+    }
+  return 0;
+}
+
 /* Return nil, "icx.json: <message>", "json" after releasing pg; msg is a
 ** format with one %s (the list key or a type name).  [-0, +3, m] */
 static int page_fail(lua_State *L, Page *pg, const char *fmt, const char *arg) {
@@ -459,7 +474,7 @@ static int page_get(lua_State *L) {
   size_t n;
   const char *field = luaL_checklstring(L, 3, &n);
   js_val v;
-  if (js_find(rec, field, n, &v) && v.type != JS_NULL)
+  if (record_find(pg, rec, field, n, &v) && v.type != JS_NULL)
     push_value(L, &v, 0);
   else
     lua_pushnil(L);

@@ -311,6 +311,14 @@ do
   t.raises(function() p:get(3, "id") end, "record 3 out of range (page has 2)",
     "get: index out of range raises")
   t.raises(function() p:raw(0) end, "out of range", "raw: index 0 raises")
+  -- get reads a list's records through the member index the validating
+  -- pass made; a lone record is scanned: both find the same.
+  local rec = '{"id":"x","na\\u006de":"first","name":"second","n":{"name":"inner"},"k":null}'
+  for _, q in ipairs { json.page("[" .. rec .. "]"), json.page(rec) } do
+    t.is(q:get(1, "name"), "first", "get: an escaped key matches, and the first of a repeated key wins")
+    t.is(q:get(1, "k"), nil, "get: null is nil in both ways")
+    t.is(q:get(1, "inner"), nil, "get: a nested member is not a member")
+  end
   p:close()
   p:close()
   t.is(tostring(p), "icx.json.Page (closed)", "closed: __tostring")
