@@ -18,20 +18,15 @@
 -- hands the runner {replace = {key =, ids =}, seen = {[id] = updated_at}},
 -- written in the page's transaction: the changed parents' rows are
 -- replaced, so a removed tag leaves, and their updated_at is recorded.
+local client = require "icx.client"
 local json = require "icx.json"
 local log = require "icx.log"
 local tagwalk = require "icx.tagwalk"
 
 local M = {}
 
--- Decodes a response body losslessly, or raises a json error naming the URL.
-local function decode(resp)
-  local v, err = json.decode(resp.body)
-  if v == nil then
-    require("icx.errors").raise("json", ("icx.intercom: %s: malformed JSON: %s"):format(resp.url or "?", err))
-  end
-  return v
-end
+-- Every response read here answers a GET.
+local function decode(resp) return client.decoded(resp, "GET") end
 
 -- The full list behind an embedded reference list ({data, has_more,
 -- total_count, url}): the embedded items when complete, else every page of
@@ -153,12 +148,12 @@ function M.contact_pairs(kind, src, first_load)
   if kind == "tags" then
     -- A first load may walk the tags instead (icx.tagwalk); slices and the
     -- walk of contacts after the tags plan as the search does.
-    src.parts = function(self, client, ctx)
+    src.parts = function(self, c, ctx)
       if self.slice then return nil end
-      local parts, w = tagwalk.plan(client, self, ctx, first_load)
+      local parts, w = tagwalk.plan(c, self, ctx, first_load)
       ctx.tagwalk = w
       if parts then return parts, false end
-      return getmetatable(self).parts(self, client, ctx)
+      return getmetatable(self).parts(self, c, ctx)
     end
   end
   return src

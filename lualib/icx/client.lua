@@ -16,6 +16,8 @@
 --                  timeout=, max_bytes=}
 --     -> {status=, headers=, body=, url=, bytes=, ms=, request_id=, reused=}
 --     raises errors.new("http", message, {code=, status=, url=, request_id=})
+--   client.decoded(resp, method) -> value   a response body decoded losslessly
+--     (icx.json), or raises a "json" error naming the request
 --   Client:me() -> decoded GET /me          (icx check, the token preflight)
 --   Client:for_scripts() -> {request=}      what an asset script's ctx.client is:
 --                                           requests only, no token, no internals
@@ -359,6 +361,15 @@ function Client:request(req)
   end
 end
 
+
+function M.decoded(resp, method)
+  local v, err = require("icx.json").decode(resp.body)
+  if v == nil then
+    errors.raise("json", ("malformed JSON from %s %s: %s"):format(method, tostring(resp.url), err),
+      { code = "json", url = resp.url })
+  end
+  return v
+end
 
 -- GET /me decoded: the admin and the workspace (app) the token belongs to.
 function Client:me(stats)

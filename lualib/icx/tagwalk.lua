@@ -41,7 +41,7 @@
 --     nil: it did not meet it
 --   Walk:stamps() -> {[id] = updated_at} | nil   the contacts it gave whole,
 --     once (nil after the first call)
-local errors = require "icx.errors"
+local client = require "icx.client"
 local json = require "icx.json"
 local log = require "icx.log"
 
@@ -52,14 +52,6 @@ local M = {}
 local Walk = {}
 Walk.__index = Walk
 
-local function decode(resp, what)
-  local v, err = json.decode(resp.body)
-  if v == nil then
-    errors.raise("json", ("icx.tagwalk: %s: malformed JSON: %s"):format(resp.url or what, err))
-  end
-  return v
-end
-
 -- Whether a contact's embedded tags list ({data, has_more, total_count})
 -- leaves tags out, and how many tags it has.
 local function truncated(list)
@@ -68,35 +60,47 @@ local function truncated(list)
   local total = math.type(list.total_count) == "integer" and list.total_count or #data
   return list.has_more == true or total > #data, math.max(total, #data)
 end
-M.truncated = truncated
 
--- GET /tags and a sample of contacts: the estimates of the header. The
--- sample is the first and the last page by email, an order that has nothing
--- to do with tagging; the oldest or newest contacts (the walk's own order)
--- are seldom like the rest (a workspace's first and latest imports).
-local function survey(client, src, ctx)
-  local tags = decode(client:request { method = "GET", path = "/tags", stats = ctx.stats }, "/tags")
+-- The ids of GET /tags.
+local function tag_ids(c, ctx)
+  local tags = client.decoded(c:request { method = "GET", path = "/tags", stats = ctx.stats }, "GET")
   local ids = {}
   for _, t in ipairs(type(tags) == "table" and type(tags.data) == "table" and tags.data or {}) do
     if type(t) == "table" and (type(t.id) == "string" or math.type(t.id) == "integer") then
       ids[#ids + 1] = tostring(t.id)
     end
   end
+  return ids
+end
+
+-- A copy of source src (a tag's walk, or the walk of contacts planned anew).
+local function copy_source(src)
+  local s = {}
+  for k, v in pairs(src) do s[k] = v end
+  return setmetatable(s, getmetatable(src))
+end
+
+-- GET /tags and a sample of contacts: the estimates of the header. The
+-- sample is the first and the last page by email, an order that has nothing
+-- to do with tagging; the oldest or newest contacts (the walk's own order)
+-- are seldom like the rest (a workspace's first and latest imports).
+local function survey(c, src, ctx)
+  local ids = tag_ids(c, ctx)
   local total, sampled, cut, pairs_n, got = 0, 0, 0, 0, {}
   for _, order in ipairs { "ascending", "descending" } do
     local body = src.body(ctx)
     body.sort = { field = "email", order = order }
     body.pagination = { per_page = 150 }
-    local page = decode(client:request { method = src.method, path = src.path, body = body, stats = ctx.stats },
-      src.path)
+    local page = client.decoded(c:request { method = src.method, path = src.path, body = body, stats = ctx.stats },
+      src.method)
     local data = type(page) == "table" and type(page.data) == "table" and page.data or {}
     if type(page) == "table" and math.type(page.total_count) == "integer" then total = page.total_count end
-    for _, c in ipairs(data) do
-      local id = type(c) == "table" and tostring(c.id) or nil
+    for _, contact in ipairs(data) do
+      local id = type(contact) == "table" and tostring(contact.id) or nil
       if id and not got[id] then -- a small workspace's two pages overlap
         got[id] = true
         sampled = sampled + 1
-        local t, n = truncated(c.tags)
+        local t, n = truncated(contact.tags)
         if t then cut = cut + 1 end
         pairs_n = pairs_n + n
       end
@@ -115,8 +119,7 @@ end
 -- One tag's walk: POST /contacts/search with tag_id = T, expanded into that
 -- tag's pairs of truncated contacts.
 local function tag_source(src, tag, met)
-  local s = {}
-  for k, v in pairs(src) do s[k] = v end
+  local s = copy_source(src)
   s.body = { query = { field = "tag_id", operator = "=", value = tag } }
   s.ascending, s.slice, s.watermark, s.slices = false, nil, nil, 1
   s.parts = function() return nil end
@@ -139,27 +142,23 @@ local function tag_source(src, tag, met)
     return json.page(json.encode(rows), false), nil,
       { replace = { key = "contact_id", ids = replace }, seen = seen }
   end
-  return setmetatable(s, getmetatable(src))
+  return s
 end
 
-function M.plan(client, src, ctx, how)
+function M.plan(c, src, ctx, how)
   how = how or "auto"
   if how == "per contact" then return nil end
   if ctx.since ~= nil or ctx.full_refresh or ctx.resume_slices or ctx.cursor ~= nil then return nil end
   local s
   if how == "auto" then
-    s = survey(client, src, ctx)
+    s = survey(c, src, ctx)
     how = s.tag_walk < s.per_contact and "tag walk" or "per contact"
     log.verbose("%s: first load of %d contacts, %d tags: %s (estimated %d requests; per contact %d, tag walk %d)",
       ctx.asset or "contact_tags", s.contacts, #s.tags, how, math.min(s.tag_walk, s.per_contact),
       s.per_contact, s.tag_walk)
     if how ~= "tag walk" then return nil end
   else
-    local tags = decode(client:request { method = "GET", path = "/tags", stats = ctx.stats }, "/tags")
-    s = { tags = {} }
-    for _, t in ipairs(type(tags) == "table" and type(tags.data) == "table" and tags.data or {}) do
-      if type(t) == "table" and t.id ~= nil and t.id ~= json.null then s.tags[#s.tags + 1] = tostring(t.id) end
-    end
+    s = { tags = tag_ids(c, ctx) }
     log.verbose("%s: first load, %d tags: tag walk (first_load = \"tag walk\")", ctx.asset or "contact_tags",
       #s.tags)
   end
@@ -167,10 +166,9 @@ function M.plan(client, src, ctx, how)
   local group = {}
   for i, tag in ipairs(s.tags) do group[i] = tag_source(src, tag, w.met) end
   -- The walk of contacts itself, as the source would have planned it.
-  local contacts = {}
-  for k, v in pairs(src) do contacts[k] = v end
+  local contacts = copy_source(src)
   contacts.parts = nil
-  return { { parts = function() return group, true end }, setmetatable(contacts, getmetatable(src)) }, w
+  return { { parts = function() return group, true end }, contacts }, w
 end
 
 function Walk:stamps()

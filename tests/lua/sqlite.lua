@@ -62,6 +62,21 @@ do
   t.raises(function() sqlite.open(path("x.db"), { bogus = 1 }) end, "unknown option 'bogus'", "unknown open option")
   t.raises(function() sqlite.open(path("x.db")):writer("t", { pk = "id" }) end, "unknown option 'pk'",
     "unknown writer option")
+  t.raises(function() sqlite.open(path("x.db")):writer("t", { primary_key = { "a", "b" }, compare = "u" }) end,
+    "compare needs a single-column primary_key", "compare on a composite key is refused")
+  do
+    local cdb <close> = assert(sqlite.open(path("counts.db")))
+    local cw = cdb:writer("c", { primary_key = "id", compare = "updated_at" })
+    assert(cdb:begin())
+    assert(cw:write('[{"id":1,"updated_at":5},{"id":2,"updated_at":5}]'))
+    assert(cw:write('[{"id":1,"updated_at":5},{"id":2,"updated_at":6},{"id":3,"updated_at":1}]'))
+    local n, c, same = cw:counts()
+    t.ok(n == 1 and c == 1 and same == 1, ("w:counts() of the last write: 1 new, 1 changed, 1 same (%s, %s, %s)")
+      :format(n, c, same))
+    assert(cdb:commit())
+    local plain = cdb:writer("p", { primary_key = "id" })
+    t.ok(select("#", plain:counts()) == 3 and plain:counts() == 0, "without compare, counts are 0")
+  end
   t.raises(function() db.exec(42) end, "icx.sqlite.Db expected", "methods check their object")
   local none, err, code = sqlite.open(path("no/such/dir/x.db"))
   t.ok(none == nil and code == "cantopen", "open failure returns nil, err, 'cantopen'")

@@ -61,6 +61,10 @@ check("headers by lower-case name", c.headers["x-ratelimit-limit"] ~= nil and c.
 check("gzip is undone (sim gzips when offered)", c.headers["content-encoding"] == "gzip" and c.body:sub(1, 1) == "{",
   c.headers["content-encoding"])
 check("bytes is the decoded body length", c.bytes == #c.body, c.bytes)
+local raw = one(m, { url = base .. "/me", headers = { auth, "Accept-Encoding: gzip" } })
+check("a request naming its own Accept-Encoding gets the body as it came (gzip bytes)",
+  raw.status == 200 and raw.headers["content-encoding"] == "gzip" and raw.body:sub(1, 2) == "\31\139",
+  raw.body:sub(1, 2))
 check("ms and url are reported", type(c.ms) == "number" and c.url == base .. "/me", c.url)
 check("no err on success", c.err == nil and c.code == nil, c.err)
 
