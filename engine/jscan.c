@@ -831,18 +831,19 @@ int js_next_elem(js_iter *it, js_val *val) {
 /* Start on a record's members; see jscan.h. */
 void js_memiter_init(js_memiter *m, const js_val *rec, const js_members *mem,
                      size_t i) {
-  if (mem) {
+  m->indexed = mem != NULL;
+  m->kv = m->kvend = NULL;
+  if (!mem)
+    js_iter_init(&m->it, rec);
+  else if (mem->kv) { /* NULL when no record has a member; NULL + 0 is UB */
     m->kv = mem->kv + 2 * mem->first[i];
     m->kvend = mem->kv + 2 * mem->first[i + 1];
-  } else {
-    m->kv = m->kvend = NULL;
-    js_iter_init(&m->it, rec);
   }
 }
 
 /* A record's next member; see jscan.h. */
 int js_memiter_next(js_memiter *m, js_val *key, js_val *val) {
-  if (!m->kv)
+  if (!m->indexed)
     return js_next_member(&m->it, key, val);
   if (m->kv == m->kvend)
     return 0;

@@ -150,7 +150,9 @@ int js_next_elem(js_iter *it, js_val *val);
 ** else scanned from the record. Plain data. */
 typedef struct {
   js_iter it;
-  const js_val *kv, *kvend; /* NULL: scan with it */
+  const js_val *kv, *kvend; /* the index's members left, when indexed */
+  int indexed;              /* 0: scan with it (a page of empty records
+                               may have an index whose kv is NULL) */
 } js_memiter;
 
 /* Start on record i of a page: from mem (may be NULL) or by scanning rec. */

@@ -716,6 +716,41 @@ static void test_parse_records(void) {
      "records: a lone object is not a list: no calls");
 }
 
+/* js_memiter over an index and by scanning give the same members; an index
+** of records with no member at all has a NULL kv (nothing was ever stored),
+** which once sent the iterator into its uninitialised scanner (found by
+** fuzz_record: tests/fuzz/regress/record/empty-records-null-index.json). */
+static void test_memiter(void) {
+  js_val key, val, rec = must(L("{\"a\":1,\"b\":[2]}"));
+  js_val k2 = {0}, v2 = {0};
+  js_val kv[4];
+  size_t first[2] = {0, 2}, none[3] = {0, 0, 0};
+  js_memiter m, scan;
+  js_iter it;
+  int n = 0, same = 1;
+  js_iter_init(&it, &rec);
+  while (js_next_member(&it, &kv[2 * n], &kv[2 * n + 1]))
+    n++;
+  js_members mem = {kv, first};
+  js_memiter_init(&m, &rec, &mem, 0);
+  js_memiter_init(&scan, &rec, NULL, 0);
+  n = 0;
+  while (js_memiter_next(&m, &key, &val)) {
+    same &= js_memiter_next(&scan, &k2, &v2) && key.p == k2.p &&
+            val.p == v2.p && val.n == v2.n;
+    n++;
+  }
+  ok(n == 2 && same && !js_memiter_next(&scan, &k2, &v2),
+     "memiter: the index gives the members the scan does");
+
+  js_val empty = must(L("{}"));
+  js_members nokv = {NULL, none};
+  js_iter_init(&m.it, &rec); /* a stale iterator, as a reused stack slot */
+  js_memiter_init(&m, &empty, &nokv, 1);
+  ok(!js_memiter_next(&m, &key, &val),
+     "memiter: an index without members (kv NULL) gives none");
+}
+
 int main(void) {
   test_valid();
   test_invalid();
@@ -727,6 +762,7 @@ int main(void) {
   test_find_iter();
   test_parse_list();
   test_parse_records();
+  test_memiter();
   test_word_offsets();
   test_utf8_check();
   test_buf();
