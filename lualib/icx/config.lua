@@ -32,7 +32,11 @@ M.REGIONS = {
 --   retry_base       s; 0.01 to 600: the first backoff
 --   retry_cap        s; 0.01 to 3600, and not below retry_base
 local CONNECTION_KEYS = {
-  name = { kind = "string", required = true },
+  -- A name keys the connection's cursors and runs in the destination and is
+  -- typed after --connection: a template would tie that key to the
+  -- environment (a changed variable silently starts a full load) and could
+  -- put a secret in every log line and state row. So it is written plainly.
+  name = { kind = "string", required = true, plain = true },
   access_token = { kind = "string", required = true, secret = true, max_len = 4096 },
   region = { kind = "string" },
   base_url = { kind = "string" },
@@ -139,6 +143,10 @@ local function connection(path, node, index, getenv)
       if var then
         fail(path, v, "%s of %s looks like a shell variable ('$%s'), which icx does not expand;"
           .. " write \"{{ env_var('%s') }}\"", key, what, var, var)
+      end
+      if spec.plain and v.value:find("{{", 1, true) then
+        fail(path, v, "'%s' of %s is written plainly, not with a template: it keys the connection's state in "
+          .. "the destination and is what --connection takes", key, what)
       end
       local s = expand(path, v, getenv)
       if spec.kind == "number" then

@@ -71,6 +71,13 @@ connections:
     - name: a
       access_token: "{{ env_var('NOPE_TOKEN') }}"
 ]], "connections.yml:4:21: environment variable 'NOPE_TOKEN' is not set (export it, or put the value in the file)" },
+  { "a name is not a template: it keys the state (the message shows it as written)", [[
+connections:
+  intercom:
+    - name: "prod-{{ env_var('TOKEN') }}"
+      access_token: x
+]], "connections.yml:3:13: 'name' of connection 'prod-{{ env_var('TOKEN') }}' is written plainly, not with a "
+    .. "template: it keys the connection's state in the destination and is what --connection takes" },
   { "unsupported template", [[
 connections:
   intercom:
