@@ -723,7 +723,7 @@ static void test_parse_records(void) {
 static void test_memiter(void) {
   js_val key, val, rec = must(L("{\"a\":1,\"b\":[2]}"));
   js_val k2 = {0}, v2 = {0};
-  js_val kv[4];
+  js_val kv[6]; /* the record's two members, and room for the failed call */
   size_t first[2] = {0, 2}, none[3] = {0, 0, 0};
   js_memiter m, scan;
   js_iter it;
