@@ -75,6 +75,11 @@ end
 local function expand(path, node, getenv)
   local s = node.value
   if not s:find("{{", 1, true) then return s end
+  -- A template missing a brace would otherwise be sent as written: as the
+  -- token, a 401 that says nothing of the typo.
+  if s:gsub("{{.-}}", ""):find("{{", 1, true) then
+    fail(path, node, "'{{' without its closing '}}' (write {{ env_var('NAME') }})")
+  end
   return (s:gsub("{{(.-)}}", function(inner)
     local q, name = inner:match("^%s*env_var%s*%(%s*(['\"])([%w_]+)%1%s*%)%s*$")
     if not q then

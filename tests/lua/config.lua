@@ -78,6 +78,12 @@ connections:
       access_token: x
 ]], "connections.yml:3:13: 'name' of connection 'prod-{{ env_var('TOKEN') }}' is written plainly, not with a "
     .. "template: it keys the connection's state in the destination and is what --connection takes" },
+  { "a template missing its closing braces is not sent as written", [[
+connections:
+  intercom:
+    - name: a
+      access_token: "{{ env_var('TOKEN') }"
+]], "connections.yml:4:21: '{{' without its closing '}}' (write {{ env_var('NAME') }})" },
   { "unsupported template", [[
 connections:
   intercom:
