@@ -108,23 +108,24 @@ def ids_through(k):
 
 with pgserver.PgServer() as pg:
     uri = pg.uri()
-    con = pg.connect()
-    # One snapshot for the cursor and the rows: a killed client's backend
-    # may still be committing its last page between two READ COMMITTED
-    # statements, which would look like a mismatch that no reader sees.
-    con.set_session(isolation_level="REPEATABLE READ")
+    con = pg.connect()  # autocommit: every statement reads a fresh snapshot
     cur = con.cursor()
 
     def state():
-        cur.execute("select value::text from _icx_state where asset = 'items'")
-        c = cur.fetchone()
+        """The cursor and the landed ids, read by one statement and so from
+        one snapshot: a killed client's backend may still be committing its
+        last page, and two separate reads could straddle that commit and
+        show a mismatch that no reader ever sees."""
         cur.execute("select to_regclass('public.items') is not null")
-        ids = []
         if cur.fetchone()[0]:
-            cur.execute("select id from items")
-            ids = sorted(int(r[0]) for r in cur.fetchall())
-        con.commit()  # end the snapshot: the next call sees what is there then
-        return (int(c[0]) if c else 0), ids
+            cur.execute("select (select value::text from _icx_state where asset = 'items'), "
+                        "array(select id from items)")
+            c, ids = cur.fetchone()
+        else:
+            cur.execute("select value::text from _icx_state where asset = 'items'")
+            r = cur.fetchone()
+            c, ids = (r[0] if r else None), []
+        return (int(c) if c is not None else 0), sorted(int(i) for i in ids)
 
     p = start(uri, "pause=5:mid")
     t.is_(wait_line(p, "paused"), "paused 5", "writer paused inside page 5")
@@ -164,7 +165,6 @@ with pgserver.PgServer() as pg:
     for _ in range(100):
         cur.execute("select count(*) from pg_stat_activity where datname = 'icx' and pid <> pg_backend_pid()")
         left = cur.fetchone()[0]
-        con.commit()  # backend status is read once per transaction
         if left == 0:
             break
         time.sleep(0.1)
@@ -185,14 +185,12 @@ with pgserver.PgServer() as pg:
             if cur.fetchone()[0]:
                 cur.execute("select count(*) from run.contacts")
                 landed = cur.fetchone()[0]
-            con.commit()  # a fresh snapshot for the next look
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         t.ok(landed >= 100, "icx run killed with SIGKILL after %d contacts landed" % landed)
         sim.control("POST", "/_sim/clear_faults")
         r = ws.run("contacts", dest=dest)
         t.is_(r.rc, 0, "the resumed icx run exits 0")
-        con.commit()
         landed_pg.compare(t, con, "contacts", sim.dump("contacts"), schema="run", name="contacts after kill + resume")
         cur.execute("select status, error from run._icx_runs order by id")
         runs = cur.fetchall()
