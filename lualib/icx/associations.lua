@@ -21,6 +21,7 @@
 local client = require "icx.client"
 local json = require "icx.json"
 local log = require "icx.log"
+local reflist = require "icx.reflist"
 local tagwalk = require "icx.tagwalk"
 
 local M = {}
@@ -28,43 +29,10 @@ local M = {}
 -- Every response read here answers a GET.
 local function decode(resp) return client.decoded(resp, "GET") end
 
--- The full list behind an embedded reference list ({data, has_more,
--- total_count, url}): the embedded items when complete, else every page of
--- the sub-resource. The 2.14 schema names the companies list `companies`
--- while its example (and the tags list) use `data`: either is accepted.
-local function full_list(ref, path, ctx, paged)
-  if type(ref) ~= "table" or type(ref.data) ~= "table" then return {} end
-  local complete = ref.has_more ~= true
-    and (math.type(ref.total_count) ~= "integer" or ref.total_count <= #ref.data)
-  if complete then return ref.data end
-  local out, page = {}, 1
-  while true do
-    -- /contacts/{id}/tags has no paging; /contacts/{id}/companies does.
-    local resp = ctx.client:request { method = "GET", path = path, stats = ctx.stats,
-      query = paged and { page = page, per_page = 50 } or nil }
-    local body = decode(resp)
-    local list = body.data or body.companies or {}
-    for _, item in ipairs(list) do out[#out + 1] = item end
-    local pages = type(body.pages) == "table" and body.pages or {}
-    local total = math.type(pages.total_pages) == "integer" and pages.total_pages or page
-    if not paged or #list == 0 or page >= total or pages.next == nil or pages.next == json.null then break end
-    page = page + 1
-  end
-  return out
-end
-
--- The items of an embedded reference list when it is complete, else nil.
-local function inline_items(ref)
-  if type(ref) ~= "table" then return {} end
-  local data = ref.data
-  if data == json.null or data == nil then data = {} end
-  if type(data) ~= "table" then return {} end
-  local complete = ref.has_more ~= true
-    and (math.type(ref.total_count) ~= "integer" or ref.total_count <= #data)
-  return complete and data or nil
-end
-
 -- Every item of a contact's sub-resource (nil: the contact is gone, 404).
+-- /contacts/{id}/tags has no paging; /contacts/{id}/companies does. The
+-- 2.14 schema names the companies list `companies` while its example (and
+-- the tags list) use `data`: either is accepted.
 local function fetch_items(ctx, path, paged)
   local out, page = {}, 1
   while true do
@@ -81,6 +49,15 @@ local function fetch_items(ctx, path, paged)
     page = page + 1
   end
   return out
+end
+
+-- The full list behind an embedded reference list: the embedded items when
+-- complete, else every item of the sub-resource ({} when the contact is
+-- gone: it was deleted after the page that named it was read).
+local function full_list(ref, ctx, path, paged)
+  local items = reflist.items(ref) or fetch_items(ctx, path, paged)
+  if not items then log.verbose("GET %s: 404, the contact is gone: no child rows", path) end
+  return items or {}
 end
 
 local KINDS = {
@@ -116,7 +93,7 @@ function M.contact_pairs(kind, src, first_load)
       elseif math.type(at) ~= "integer" or seen[ids[i]] ~= at or walked == false then
         changed[#changed + 1] = i
         local text = page:get(i, k.member)
-        local items = inline_items(type(text) == "string" and json.decode(text) or nil)
+        local items = reflist.items(type(text) == "string" and json.decode(text) or nil)
         if items then lists[i] = items else fetch[#fetch + 1] = i end
       end
     end
@@ -167,7 +144,7 @@ function M.contact_tags()
     table = "contact_tags", primary_key = { "contact_id", "tag_id" }, parent_key = "contact_id",
     rows = function(contact, ctx)
       local rows = {}
-      for _, tag in ipairs(full_list(contact.tags, "/contacts/" .. contact.id .. "/tags", ctx)) do
+      for _, tag in ipairs(full_list(contact.tags, ctx, "/contacts/" .. contact.id .. "/tags")) do
         rows[#rows + 1] = { contact_id = contact.id, tag_id = tag.id }
       end
       return rows
@@ -182,7 +159,7 @@ function M.contact_companies()
     table = "contact_companies", primary_key = { "contact_id", "company_id" }, parent_key = "contact_id",
     rows = function(contact, ctx)
       local rows = {}
-      for _, c in ipairs(full_list(contact.companies, "/contacts/" .. contact.id .. "/companies", ctx, true)) do
+      for _, c in ipairs(full_list(contact.companies, ctx, "/contacts/" .. contact.id .. "/companies", true)) do
         rows[#rows + 1] = { contact_id = contact.id, company_id = c.id }
       end
       return rows

@@ -44,6 +44,7 @@
 local client = require "icx.client"
 local json = require "icx.json"
 local log = require "icx.log"
+local reflist = require "icx.reflist"
 
 local M = {}
 
@@ -51,15 +52,6 @@ local M = {}
 -- (false: two different ones); stamped: the stamps have been handed out.
 local Walk = {}
 Walk.__index = Walk
-
--- Whether a contact's embedded tags list ({data, has_more, total_count})
--- leaves tags out, and how many tags it has.
-local function truncated(list)
-  if type(list) ~= "table" then return false, 0 end
-  local data = type(list.data) == "table" and list.data or {}
-  local total = math.type(list.total_count) == "integer" and list.total_count or #data
-  return list.has_more == true or total > #data, math.max(total, #data)
-end
 
 -- The ids of GET /tags.
 local function tag_ids(c, ctx)
@@ -100,8 +92,8 @@ local function survey(c, src, ctx)
       if id and not got[id] then -- a small workspace's two pages overlap
         got[id] = true
         sampled = sampled + 1
-        local t, n = truncated(contact.tags)
-        if t then cut = cut + 1 end
+        local items, n = reflist.items(contact.tags)
+        if not items then cut = cut + 1 end
         pairs_n = pairs_n + n
       end
     end
@@ -128,7 +120,7 @@ local function tag_source(src, tag, met)
     for i = 1, page:count() do
       local id, at = tostring(page:get(i, "id")), page:get(i, "updated_at")
       local text = page:get(i, "tags")
-      if truncated(type(text) == "string" and json.decode(text) or nil) then
+      if not reflist.items(type(text) == "string" and json.decode(text) or nil) then
         if met[id] == nil then
           -- First met: what an earlier, cut-short walk left goes.
           replace[#replace + 1], seen[id] = id, false
