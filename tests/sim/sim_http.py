@@ -216,7 +216,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._send(status, dumpb(error_body(code, message, rid)), headers)
 
     def _send(self, status, body, headers, fault=None, gzip_ok=True):
-        """Write status, headers and body; apply reset/truncate/bad_json."""
+        """Write status, headers and body; apply reset/truncate/bad_json/bad_gzip."""
         accept_enc = self.headers.get("Accept-Encoding") or ""
         # Malformed JSON from the server, sent intact: cut before gzip.
         if fault == "bad_json":
