@@ -458,7 +458,13 @@ static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
   /* Decoded whole by decode_body, not streamed through curl's zlib. */
   SET(CURLOPT_HTTP_CONTENT_DECODING, 0L);
   SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-  SET(CURLOPT_PIPEWAIT, 1L);
+  /* Over TLS, wait for a connection being set up to learn (ALPN) whether
+  ** it multiplexes rather than open another. Plain http:// is HTTP/1.1 here
+  ** and never multiplexes, yet curl would still hold every other request
+  ** until the first response's headers arrive: behind a slow one, they
+  ** would time out without being sent. */
+  if (strncasecmp(url, "https://", 8) == 0)
+    SET(CURLOPT_PIPEWAIT, 1L);
   SET(CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
   SET(CURLOPT_PROTOCOLS_STR, "http,https");

@@ -99,6 +99,22 @@ local got = {}
 while m:pending() > 0 do for _, x in ipairs(m:wait(10)) do got[#got + 1] = x.id end end
 check("only the uncancelled transfer is reported", #got == 1 and got[1] == fast, cjson.encode(got))
 
+-- Plain http:// never multiplexes: requests started together each get a
+-- connection instead of waiting behind the first one's slow headers.
+do
+  local m2 = http.multi { max_host_connections = 4 }
+  local first = m2:start { url = base .. "/segments", headers = { auth }, timeout = 20 }
+  m2:start { url = base .. "/admins", headers = { auth }, timeout = 20 }
+  m2:start { url = base .. "/data_attributes", headers = { auth }, timeout = 20 }
+  local order = {}
+  while m2:pending() > 0 do
+    for _, x in ipairs(m2:wait(30)) do order[#order + 1] = (x.id == first and "slow " or "") .. tostring(x.status) end
+  end
+  check("http://: two requests complete before the slow first one they started with",
+    table.concat(order, ",") == "200,200,slow 200", table.concat(order, ","))
+  m2:close()
+end
+
 m:close()
 m:close()
 check("close is idempotent", tostring(m):find("closed", 1, true) ~= nil, tostring(m))
