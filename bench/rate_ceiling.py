@@ -3,8 +3,9 @@
 icx uses when every response takes LATENCY ms, against what a client with
 one request in flight could reach (1000/LATENCY requests/s at best).
 
-Runs contacts and contact_tags (a GET for each contact that embeds only ten
-of its tags) and conversation_parts (one GET per conversation) against the simulator
+Runs contacts, contact_tags (a first load: a survey, then the tag walk or a
+GET per contact that embeds only ten of its tags, whichever icx.tagwalk
+finds cheaper) and conversation_parts (one GET per conversation) against the simulator
 and prints requests/s, the share of the budget, the ratio to the
 one-in-flight bound, the simulator's peak requests in flight, and 429s.
 Figures, not pass/fail: the machine is shared and noisy."""
