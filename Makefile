@@ -26,7 +26,15 @@ else
 Q := @
 endif
 
-VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+# VERSION is the version's one home: compiled into icx.http (engine/lhttp.c
+# refuses to build without it; `icx version` and the User-Agent read it from
+# there) and written into the man page that `make install` installs.
+# tests/lua/version.lua fails when any of them says something else.
+VERSION := $(shell cat VERSION 2>/dev/null)
+ifeq ($(VERSION),)
+$(error VERSION is missing or empty: it holds the version icx is built as)
+endif
+VERSION_DEF := -DICX_VERSION='"$(VERSION)"'
 
 ENGINE_SRC := $(filter-out engine/main.c,$(wildcard engine/*.c))
 ENGINE_OBJ := $(ENGINE_SRC:engine/%.c=$(BUILD)/%.o) $(BUILD)/lualib.o $(BUILD)/assets.o
@@ -67,7 +75,12 @@ icx: $(BUILD)/main.o $(ENGINE_OBJ)
 
 $(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD) deps-check
 	@echo "  CC    $<"
-	$(Q)$(CC) $(ALL_CFLAGS) -DICX_VERSION='"$(VERSION)"' -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(VERSION_DEF) -c -o $@ $<
+$(BUILD)/lhttp.o: VERSION
+
+# The man page as installed: man/icx.1 with @VERSION@ filled in.
+$(BUILD)/icx.1: man/icx.1 VERSION | $(BUILD)
+	$(Q)sed '/^\.TH /s/@VERSION@/$(VERSION)/' man/icx.1 > $@.tmp && mv $@.tmp $@
 
 # lualib is compiled into the binary: each .lua becomes a C string literal.
 $(BUILD)/lualib.c: tools/embed.sh $(LUALIB) | $(BUILD) deps-check
@@ -150,7 +163,7 @@ lint:
 	@command -v cppcheck >/dev/null && command -v clang-format >/dev/null \
 	  && command -v luacheck >/dev/null || $(MAKE) --no-print-directory deps
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
-	  --inline-suppr -Iengine engine/*.c
+	  --inline-suppr --force $(VERSION_DEF) -Iengine engine/*.c
 	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
 	@for f in $$(git ls-files '*.lua'); do luac5.4 -p "$$f" || exit 1; done
 	luacheck --no-color -q .
@@ -165,11 +178,11 @@ bench: all
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man page and
 # the shipped asset scripts (also built in; installed for reading and copying).
 PREFIX ?= /usr/local
-install: all
+install: all $(BUILD)/icx.1
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/icx/scripts
 	install -m 755 icx $(DESTDIR)$(PREFIX)/bin/icx
-	install -m 644 man/icx.1 $(DESTDIR)$(PREFIX)/share/man/man1/icx.1
+	install -m 644 $(BUILD)/icx.1 $(DESTDIR)$(PREFIX)/share/man/man1/icx.1
 	install -m 644 $(ASSETS) $(DESTDIR)$(PREFIX)/share/icx/scripts/
 
 clean:

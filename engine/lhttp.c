@@ -73,7 +73,7 @@
 #include "signals.h"
 
 #ifndef ICX_VERSION
-#define ICX_VERSION "0.0.0"
+#error "ICX_VERSION comes from the VERSION file: build with make"
 #endif
 
 #define MULTI_MT "icx.http.Multi"

@@ -5,7 +5,7 @@ local log = require "icx.log"
 
 local M = {}
 
-local VERSION = "0.1.0"
+local VERSION = require("icx.http").version -- the VERSION file, compiled in
 
 -- The commands, in the order help lists them: synopsis, one line for the
 -- command list, and the text of `icx help COMMAND`.

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""make install PREFIX=...: the binary, the man page and the shipped asset
-scripts; the installed icx runs `icx run contacts` from another directory
-(the scripts are built in) and `man` finds its page."""
+"""make install PREFIX=...: the binary, the man page (its version filled in
+from VERSION) and the shipped asset scripts; the installed icx runs `icx run
+contacts` from another directory (the scripts are built in) and `man` finds
+its page."""
 import os
 import shutil
 import sqlite3
@@ -30,6 +31,11 @@ try:
     m = subprocess.run(["man", "-M", os.path.join(prefix, "share", "man"), "icx"], capture_output=True,
                        text=True, env=dict(os.environ, MANWIDTH="80", MANPAGER="cat", PAGER="cat"))
     t.ok(m.returncode == 0 and "icx - pull an Intercom workspace" in m.stdout, "man finds the installed page")
+    with open(os.path.join(icxtest.ROOT, "VERSION")) as f:
+        version = f.read().strip()
+    footer = m.stdout.rstrip().splitlines()[-1] if m.stdout.strip() else ""
+    t.ok(("icx " + version) in footer and "@VERSION@" not in m.stdout,
+         "the installed page's footer says icx %s (from VERSION): %r" % (version, footer))
 
     with Sim(contacts=40, seed=9) as sim, icxtest.Case("0323-install", sim) as case:
         elsewhere = tempfile.mkdtemp(prefix="icx-elsewhere-")
