@@ -1,7 +1,8 @@
 -- Help and the man page agree with the option parser: every command's help
 -- lists exactly the options its parser takes (one table drives both), the
--- parser refuses the others, and man/icx.1 renders without warnings and
--- names every command and option.
+-- parser refuses the others, man/icx.1 renders without warnings and names
+-- every command and option, and README.md lists the same commands and
+-- options.
 local t = dofile "tests/lib/tap.lua"
 local cli = require "icx.cli"
 local ICX = t.sh("realpath " .. (os.getenv("ICX") or "./icx")):match("[^\n]+")
@@ -84,6 +85,23 @@ for _, key in ipairs { "name", "access_token", "region", "base_url", "rate_limit
     "timeout", "max_attempts", "retry_base", "retry_cap" } do
   t.ok(page:find("\n       " .. key .. "[%s,]") or page:find(", " .. key .. "\n", 1, true),
     "the man page documents key " .. key)
+end
+
+-- The README's command line: the command list is `icx help`'s, line for
+-- line, and the options table names every option of the parser.
+local readme = assert(io.open("README.md")):read("a")
+local block = readme:match("\n## Command line\n+```\n(.-)```")
+t.ok(block ~= nil, "README.md has a command list under \"Command line\"")
+local listed_cmds = main:match("\ncommands:\n(.-)\n\n")
+local want = {}
+for line in (listed_cmds or ""):gmatch("[^\n]+") do want[#want + 1] = (line:gsub("^%s+", "")) end
+t.is(block, table.concat(want, "\n") .. "\n", "README.md's command list is icx help's")
+local options = readme:match("\n| option | meaning |\n(.-)\n\n") or ""
+for _, o in ipairs(cli.OPTIONS) do
+  local cell = "`" .. (o.short and (o.short .. (o.value and " " .. o.value or "") .. "`, `") or "") .. o.long ..
+    (o.value and " " .. o.value or "") .. "`"
+  t.ok(options:find("\n| " .. cell .. " |", 1, true) or options:find("^| " .. cell .. " |"),
+    "README.md's options table has " .. cell)
 end
 
 os.exit(t.done())
