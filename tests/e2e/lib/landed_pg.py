@@ -1,5 +1,5 @@
 """What landed in PostgreSQL vs what the simulator holds, record by record
-and value by value, by icx.pg's type mapping (engine/lpg.c, README):
+and value by value, by icx.pg's type mapping (engine/lpg.c, docs/POSTGRESQL.md):
 `id`/`*_id`/key columns text (numbers as their literal), boolean, bigint,
 numeric (exact: integers beyond int64, or integers and floats mixed),
 double precision (floats), text (strings), json (objects, arrays, and any
