@@ -367,9 +367,10 @@ end
 
 -- `icx plan`: the first request of each script, from the stored cursor
 -- when env.dest is given (what the next run will ask for), else as a first
--- run. No request is sent.
+-- run. No request is sent. The body is printed by icx.json, the encoder the
+-- client sends with: its keys are sorted, so two plans of one script print
+-- the same text (cjson's order follows the hash seed, which changes per run).
 function M.plan(env, specs)
-  local cjson = require "cjson"
   local conn = env.connection
   for _, spec in ipairs(specs) do
     local stored = env.dest and spec.incremental and env.dest:cursor_get(conn.name, spec.name) or nil
@@ -388,7 +389,7 @@ function M.plan(env, specs)
     end
     local path = req.path:match("^https?://") and req.path or conn.base_url .. req.path
     log.out("  %s %s%s%s", req.method or "GET", path, #q > 0 and "?" or "", table.concat(q, "&"))
-    if req.body then log.out("  %s", type(req.body) == "string" and req.body or cjson.encode(req.body)) end
+    if req.body then log.out("  %s", type(req.body) == "string" and req.body or json.encode(req.body)) end
   end
   return 0
 end
