@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 
+from sim_api_more import ApiMore, page_envelope
 from sim_search import Searcher
 from sim_util import ApiError, dumpb, dumps
 
@@ -105,7 +106,7 @@ class Scrolls:
             self.open = None
 
 
-class Api:
+class Api(ApiMore):
     """Routes Intercom requests to handlers over one World."""
 
     def __init__(self, world, opts):
@@ -113,7 +114,7 @@ class Api:
         self.opts = opts
         self.searcher = Searcher(world)
         self.scrolls = Scrolls(opts.scroll_expiry)
-        self.routes = [
+        self.routes = self.more_routes() + [
             ("GET", re.compile(r"^/me$"), self.me),
             ("GET", re.compile(r"^/contacts$"), self.contacts_list),
             ("POST", re.compile(r"^/contacts/search$"), self.search),
@@ -202,13 +203,20 @@ class Api:
                       "data": self.w.data_attributes(model, arch)})
 
     def collections(self, req):
-        """GET /help_center/collections (one page is all there is)."""
-        cols = self.w.small["collections"]
-        per = _int_param(req.query, "per_page", 50)
-        return dumpb({"type": "list", "data": cols[:per],
+        """GET /help_center/collections?page=&per_page=: newest updated_at
+        first, 15 a page by default (Intercom's SDK overrides), pages.next a
+        URL."""
+        page = _int_param(req.query, "page", 1)
+        per = min(_int_param(req.query, "per_page", 15), 150)
+        cols = sorted(self.w.small["collections"],
+                      key=lambda c: (c["updated_at"], int(c["id"])), reverse=True)
+        nxt = None
+        if page * per < len(cols):
+            nxt = "%s/help_center/collections?page=%d&per_page=%d" % (
+                req.base_url, page + 1, per)
+        return dumpb({"type": "list", "data": cols[(page - 1) * per: page * per],
                       "total_count": len(cols),
-                      "pages": {"type": "pages", "page": 1, "per_page": per,
-                                "total_pages": 1}})
+                      "pages": page_envelope(page, per, len(cols), nxt)})
 
     def subscription_types(self, req):
         """GET /subscription_types."""
