@@ -10,7 +10,6 @@ serves the same data for the same seed. All methods expect the caller to
 hold World.lock.
 """
 
-import sim_gen as gen
 import sim_gen_more as more
 from sim_util import dumpb
 
@@ -219,11 +218,13 @@ class MoreWorld:
             for _ in range(count):
                 c = self.rng_ctl.choice(keys)
                 s = self.rng_ctl.choice(seg_ids)
-                moves.append((c, s, s not in store[c].segments))
+                moves.append((c, s, None))       # None: toggle
         changed = []
         for c, s, into in moves:
             rec = store[c]
             have = s in rec.segments
+            if into is None:
+                into = not have
             if into and not have:
                 rec.segments = tuple(x for x in seg_ids
                                      if x in rec.segments or x == s)
@@ -288,10 +289,3 @@ class MoreWorld:
             return [dumpb(x) for x in self.deleted_conversations]
         return None
 
-
-def ticket_type_ids():
-    """Ids of the generated ticket types (for tests and docs)."""
-    return [t[0] for t in more.TICKET_TYPES]
-
-
-assert gen.ticket_type()["id"] == ticket_type_ids()[0]
