@@ -11,7 +11,10 @@ Standard library only.
 Modules: sim_gen (fake records), sim_store (the truth and its changes),
 sim_search (query language, sort, cursors), sim_api (Intercom endpoints),
 sim_guard (stats, rate limit, faults, request log), sim_control (/_sim/),
-sim_http (the HTTP/1.1 server).
+sim_http (the HTTP/1.1 server); sim_gen_more, sim_store_more and
+sim_api_more do the same for the routes beyond the ten seed assets (ticket
+types and states, company segments, activity logs, help centers, 2.16
+deleted conversations).
 """
 
 import argparse

@@ -1,5 +1,18 @@
 """Intercom 2.14 endpoints of the simulator.
 
+  GET  /me, /tags, /segments[?include_count], /teams, /admins,
+       /data_attributes[?model=&include_archived=], /subscription_types
+  GET  /contacts (cursor), /contacts/{id}, /contacts/{id}/tags,
+       /contacts/{id}/companies (page-number)
+  POST /contacts/search, /conversations/search, /tickets/search (cursor;
+       tickets carry ticket_parts, at most --max-ticket-parts newest)
+  GET  /companies/scroll, POST /companies/list (page-number, 10,000 cap),
+       GET /companies/{id}, /tickets/{id}, /articles/{id}
+  GET  /conversations (cursor), /conversations/{id} (500 newest parts),
+       /articles (page-number), /help_center/collections (page-number)
+  and the routes of sim_api_more (ticket types and states, company
+  segments, activity logs, help centers, 2.16 deleted conversations).
+
 Api.handle(req) takes a parsed request and returns (status, body bytes).
 Errors are raised as sim_util.ApiError and rendered by the HTTP layer.
 Auth, rate limits and faults are decided before this module is reached.

@@ -62,7 +62,7 @@ def ticket_type_brief(t):
             "archived": t["archived"], "category": t["category"]}
 
 
-def ticket_types(admins_created):
+def ticket_types(now):
     """GET /ticket_types data: type 1295 as tickets embed it plus its
     attributes and states, and the other types."""
     states = ticket_state_list()
@@ -74,7 +74,7 @@ def ticket_types(admins_created):
             "workspace_id": gen.WORKSPACE,
             "ticket_type_attributes": None, "archived": archived,
             "created_at": TICKET_TYPE_CREATED + n * 86400,
-            "updated_at": admins_created + n * 3600}
+            "updated_at": now - 30 * 86400 + n * 3600}
         attrs = TICKET_TYPE_ATTRS if tid == "1295" else TICKET_TYPE_ATTRS[:2]
         t["ticket_type_attributes"] = {"type": "list", "ticket_type_attributes": [
             {"type": "ticket_type_attribute", "id": str(int(tid) * 100 + k),

@@ -4,6 +4,11 @@ company segment membership, help centers and collections, admin activity
 logs, deleted conversations, and the link lists embedded in companies and
 conversations (tags, contacts, teammates).
 
+Companies keep embedding an empty `segments` list, as before: the 2.14
+description does not say the embedded list is complete, so membership is
+only served by GET /companies/{id}/segments, and it moves (control API)
+without the company's updated_at moving.
+
 A mixin of sim_store.World. Generation draws only from its own labelled
 Random objects, after the older assets are built, so every older route
 serves the same data for the same seed. All methods expect the caller to
