@@ -15,6 +15,8 @@ serves the same data for the same seed. All methods expect the caller to
 hold World.lock.
 """
 
+import random
+
 import sim_gen_more as more
 from sim_util import dumpb
 
@@ -29,6 +31,9 @@ class MoreWorld:
         """Build the newer data from the seed; run after _generate."""
         o = self.opts
         now = self.now0
+        # The newer controls draw from their own Random, so a delete or a
+        # move leaves the older controls' (rng_ctl) choices as they were.
+        self.rng_more = random.Random("%s:control_more" % self.seed)
         types = more.ticket_types(now)
         self.small["ticket_types"] = types
         self.small["ticket_states"] = more.ticket_states_detailed(types)
@@ -114,13 +119,13 @@ class MoreWorld:
         """Replies on a ticket now: count new parts, updated_at moves."""
         store = self.stores["tickets"]
         if tid is None:
-            tid = self.rng_ctl.choice(list(store))
+            tid = self.rng_more.choice(list(store))
         rec = store.get(tid)
         if rec is None:
             raise KeyError("no such ticket %r" % tid)
         t = now if now != rec.updated_at else now + 1
         rec.doc["updated_at"] = rec.updated_at = t
-        new = self._more_ticket_parts(self.rng_ctl, rec, count, now=t)
+        new = self._more_ticket_parts(self.rng_more, rec, count, now=t)
         self._bump("tickets")
         return {"id": tid, "part_ids": [p["id"] for p in new], "updated_at": t,
                 "total_count": rec.doc["ticket_parts"]["total_count"]}
@@ -221,8 +226,8 @@ class MoreWorld:
         elif seg_ids and store:
             keys = list(store)
             for _ in range(count):
-                c = self.rng_ctl.choice(keys)
-                s = self.rng_ctl.choice(seg_ids)
+                c = self.rng_more.choice(keys)
+                s = self.rng_more.choice(seg_ids)
                 moves.append((c, s, None))       # None: toggle
         changed = []
         for c, s, into in moves:
@@ -245,7 +250,7 @@ class MoreWorld:
 
     def add_activity_logs(self, count, now):
         """count new activity logs, all at now (one second, ties included)."""
-        rng = self.rng_ctl
+        rng = self.rng_more
         new = [more.activity_log(rng, now, self.small["admins"], self.small["teams"])
                for _ in range(count)]
         self.activity_logs.extend(new)
@@ -261,7 +266,7 @@ class MoreWorld:
     def note_deleted_conversation(self, cid, now):
         """Record a conversation delete for GET /conversations/deleted."""
         self.deleted_conversations.append(
-            more.deleted_conversation(self.rng_ctl, cid, now))
+            more.deleted_conversation(self.rng_more, cid, now))
 
     # ---- dumps ------------------------------------------------------------
 
