@@ -11,7 +11,10 @@ from simctl import Sim          # noqa: E402
 
 KINDS = ("contacts", "companies", "conversations", "tickets", "articles", "contact_tags",
          "contact_companies", "conversation_parts", "tags", "segments", "teams", "admins",
-         "data_attributes")
+         "data_attributes", "ticket_parts", "ticket_types", "ticket_states", "company_segments",
+         "company_tags", "conversation_tags", "conversation_contacts", "conversation_teammates",
+         "team_admins", "activity_logs", "help_centers", "collections", "subscription_types",
+         "deleted_conversations")
 FLAGS = dict(contacts=120, companies=30, conversations=12, tickets=7, articles=9, tags=14,
              segments=3, teams=2, admins=3, now=1760000000)
 
@@ -28,6 +31,8 @@ for k in KINDS:
     tap.ok(a[k] == b[k], "same seed -> identical %s" % k)
 tap.ok(a["contacts"] != c["contacts"] and a["conversations"] != c["conversations"],
        "another seed -> other data")
+tap.ok(a["activity_logs"] != c["activity_logs"] and a["company_segments"] != c["company_segments"]
+       and a["ticket_parts"] != c["ticket_parts"], "another seed -> other newer data")
 for k, n in (("contacts", 120), ("companies", 30), ("conversations", 12), ("tickets", 7),
              ("articles", 9), ("tags", 14), ("segments", 3), ("teams", 2), ("admins", 3)):
     tap.is_(len(a[k].splitlines()), n, "--%s %d" % (k, n))

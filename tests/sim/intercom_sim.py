@@ -11,7 +11,10 @@ Standard library only.
 Modules: sim_gen (fake records), sim_store (the truth and its changes),
 sim_search (query language, sort, cursors), sim_api (Intercom endpoints),
 sim_guard (stats, rate limit, faults, request log), sim_control (/_sim/),
-sim_http (the HTTP/1.1 server).
+sim_http (the HTTP/1.1 server); sim_gen_more, sim_store_more and
+sim_api_more do the same for the routes beyond the ten seed assets (ticket
+types and states, company segments, activity logs, help centers, 2.16
+deleted conversations).
 """
 
 import argparse
@@ -53,6 +56,16 @@ def parse_args(argv):
       help="conversations with more than 500 parts (default 1 if any)")
     a("--max-parts", type=int, default=500,
       help="most recent parts GET /conversations/{id} returns (Intercom: 500)")
+    a("--big-tickets", type=int, default=None,
+      help="tickets with more parts than --max-ticket-parts (default 1 if any)")
+    a("--max-ticket-parts", type=int, default=500,
+      help="most recent parts a ticket carries (500, as conversations)")
+    a("--collections", type=int, default=20,
+      help="help center collections (the first 3 are articles' parents)")
+    a("--activity-logs", type=int, default=45, help="admin activity logs")
+    a("--old-version-deleted", type=int, choices=(404, 400), default=404,
+      help="status of GET /conversations/deleted before API 2.16: 404 (the "
+           "route does not exist) or 400 intercom_version_invalid")
     a("--timezone", default="UTC", help="workspace IANA timezone")
     a("--workspace-id", default="ecahpwf5", help="the app id_code GET /me reports")
     a("--index-lag", type=float, default=0,
@@ -73,12 +86,15 @@ def parse_args(argv):
     o = p.parse_args(argv)
     if o.big_conversations is None:
         o.big_conversations = 1 if o.conversations > 0 else 0
+    if o.big_tickets is None:
+        o.big_tickets = 1 if o.tickets > 0 else 0
     try:
         o.tz = zoneinfo.ZoneInfo(o.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         p.error("unknown timezone %r" % o.timezone)
     for k in ("contacts", "companies", "conversations", "tickets", "articles",
-              "tags", "segments", "teams", "admins", "rate"):
+              "tags", "segments", "teams", "admins", "rate", "collections",
+              "activity_logs", "big_tickets", "max_ticket_parts"):
         if getattr(o, k) < 0:
             p.error("--%s must be >= 0" % k)
     if bool(o.tls_cert) != bool(o.tls_key):

@@ -1,5 +1,18 @@
 """Intercom 2.14 endpoints of the simulator.
 
+  GET  /me, /tags, /segments[?include_count], /teams, /admins,
+       /data_attributes[?model=&include_archived=], /subscription_types
+  GET  /contacts (cursor), /contacts/{id}, /contacts/{id}/tags,
+       /contacts/{id}/companies (page-number)
+  POST /contacts/search, /conversations/search, /tickets/search (cursor;
+       tickets carry ticket_parts, at most --max-ticket-parts newest)
+  GET  /companies/scroll, POST /companies/list (page-number, 10,000 cap),
+       GET /companies/{id}, /tickets/{id}, /articles/{id}
+  GET  /conversations (cursor), /conversations/{id} (500 newest parts),
+       /articles (page-number), /help_center/collections (page-number)
+  and the routes of sim_api_more (ticket types and states, company
+  segments, activity logs, help centers, 2.16 deleted conversations).
+
 Api.handle(req) takes a parsed request and returns (status, body bytes).
 Errors are raised as sim_util.ApiError and rendered by the HTTP layer.
 Auth, rate limits and faults are decided before this module is reached.
@@ -12,6 +25,7 @@ import threading
 import time
 import uuid
 
+from sim_api_more import ApiMore, page_envelope
 from sim_search import Searcher
 from sim_util import ApiError, dumpb, dumps
 
@@ -105,7 +119,7 @@ class Scrolls:
             self.open = None
 
 
-class Api:
+class Api(ApiMore):
     """Routes Intercom requests to handlers over one World."""
 
     def __init__(self, world, opts):
@@ -113,7 +127,7 @@ class Api:
         self.opts = opts
         self.searcher = Searcher(world)
         self.scrolls = Scrolls(opts.scroll_expiry)
-        self.routes = [
+        self.routes = self.more_routes() + [
             ("GET", re.compile(r"^/me$"), self.me),
             ("GET", re.compile(r"^/contacts$"), self.contacts_list),
             ("POST", re.compile(r"^/contacts/search$"), self.search),
@@ -202,13 +216,20 @@ class Api:
                       "data": self.w.data_attributes(model, arch)})
 
     def collections(self, req):
-        """GET /help_center/collections (one page is all there is)."""
-        cols = self.w.small["collections"]
-        per = _int_param(req.query, "per_page", 50)
-        return dumpb({"type": "list", "data": cols[:per],
+        """GET /help_center/collections?page=&per_page=: newest updated_at
+        first, 15 a page by default (Intercom's SDK overrides), pages.next a
+        URL."""
+        page = _int_param(req.query, "page", 1)
+        per = min(_int_param(req.query, "per_page", 15), 150)
+        cols = sorted(self.w.small["collections"],
+                      key=lambda c: (c["updated_at"], int(c["id"])), reverse=True)
+        nxt = None
+        if page * per < len(cols):
+            nxt = "%s/help_center/collections?page=%d&per_page=%d" % (
+                req.base_url, page + 1, per)
+        return dumpb({"type": "list", "data": cols[(page - 1) * per: page * per],
                       "total_count": len(cols),
-                      "pages": {"type": "pages", "page": 1, "per_page": per,
-                                "total_pages": 1}})
+                      "pages": page_envelope(page, per, len(cols), nxt)})
 
     def subscription_types(self, req):
         """GET /subscription_types."""

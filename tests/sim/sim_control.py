@@ -3,11 +3,20 @@ rate-limited or faulted, not counted in stats.
 
   POST /_sim/mutate        {"asset", "count", "same_day", "ids"}
   POST /_sim/create        {"asset", "count"}
-  POST /_sim/delete        {"asset", "id"}
+  POST /_sim/delete        {"asset", "id"}  (a deleted conversation is then
+                            listed by GET /conversations/deleted)
   POST /_sim/merge_contact {"id"}
   POST /_sim/contact_lists {"id", "add_tags", "remove_tags", "add_companies",
                             "remove_companies", "touch"}  (ids; touch=false
                             keeps updated_at)
+  POST /_sim/company_lists {"id", "add_tags", "remove_tags", "touch"}
+  POST /_sim/conversation_lists {"id", "add_tags", "remove_tags",
+                            "add_contacts", "remove_contacts", "add_teammates",
+                            "remove_teammates", "touch"}
+  POST /_sim/company_segments {"id", "add", "remove"} or {"count"}: segment
+                            membership moves; the companies' updated_at stays
+  POST /_sim/ticket_parts  {"id", "count"}  replies now; updated_at moves
+  POST /_sim/activity_logs {"count"}  new logs, all at this second
   POST /_sim/skip          {"asset", "id"}  walks pass over it; GET finds it
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
@@ -16,7 +25,16 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/clear_faults
   POST /_sim/rate          {"limit"}
   GET  /_sim/stats         POST /_sim/reset_stats
-  GET  /_sim/dump/<what>   JSON lines
+  GET  /_sim/dump/<what>   JSON lines: an asset, contact_tags,
+                            contact_companies, conversation_parts, ticket_parts
+                            (all, with ticket_id), company_segments,
+                            company_tags, conversation_tags,
+                            conversation_contacts, conversation_teammates,
+                            team_admins, activity_logs (newest first),
+                            deleted_conversations, or a small list (tags,
+                            segments, teams, admins, collections,
+                            subscription_types, ticket_types, ticket_states,
+                            help_centers, data_attributes)
   GET  /_sim/info          port, seed, start time, timezone, counts
 """
 
@@ -92,7 +110,7 @@ class Control:
         """Delete one record."""
         w = self.app.world
         with w.lock:
-            ok = w.delete(self._asset(data), str(data.get("id")))
+            ok = w.delete(self._asset(data), str(data.get("id")), int(time.time()))
         if not ok:
             raise ControlError("no such record")
         return {"deleted": data.get("id")}
@@ -121,6 +139,59 @@ class Control:
         with w.lock:
             return w.contact_lists(str(data.get("id")), int(time.time()),
                                    touch=bool(data.get("touch", True)), **lists)
+
+    @staticmethod
+    def _ids(data, *keys):
+        """The id lists of a request, as strings (ControlError otherwise)."""
+        out = {}
+        for k in keys:
+            v = data.get(k, [])
+            if not isinstance(v, list):
+                raise ControlError("%s must be a list of ids" % k)
+            out[k] = [str(x) for x in v]
+        return out
+
+    def post_company_lists(self, data):
+        """Tag/untag a company; updated_at moves unless touch is false."""
+        w = self.app.world
+        lists = self._ids(data, "add_tags", "remove_tags")
+        with w.lock:
+            return w.company_lists(str(data.get("id")), int(time.time()),
+                                   touch=bool(data.get("touch", True)), **lists)
+
+    def post_conversation_lists(self, data):
+        """Tag/untag a conversation, change its contacts and teammates;
+        updated_at moves unless touch is false."""
+        w = self.app.world
+        lists = self._ids(data, "add_tags", "remove_tags", "add_contacts",
+                          "remove_contacts", "add_teammates", "remove_teammates")
+        with w.lock:
+            return w.conversation_lists(str(data.get("id")), int(time.time()),
+                                        touch=bool(data.get("touch", True)), **lists)
+
+    def post_company_segments(self, data):
+        """Segment membership moves (by id, or count random moves) while
+        the companies' updated_at stays."""
+        w = self.app.world
+        lists = self._ids(data, "add", "remove")
+        cid = data.get("id")
+        with w.lock:
+            return w.company_segments(None if cid is None else str(cid),
+                                      count=int(data.get("count", 0)), **lists)
+
+    def post_ticket_parts(self, data):
+        """count new parts on a ticket (a random one without id), now."""
+        w = self.app.world
+        tid = data.get("id")
+        with w.lock:
+            return w.add_ticket_parts(None if tid is None else str(tid),
+                                      int(data.get("count", 1)), int(time.time()))
+
+    def post_activity_logs(self, data):
+        """count new admin activity logs at this second."""
+        w = self.app.world
+        with w.lock:
+            return w.add_activity_logs(int(data.get("count", 1)), int(time.time()))
 
     def post_merge_contact(self, data):
         """A contact merged away: gone from list, search and GET."""

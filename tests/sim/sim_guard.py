@@ -15,7 +15,9 @@ LOG_HEADERS = ("Intercom-Version", "User-Agent", "Accept", "Content-Type",
 _ROUTES = [(re.compile(r"^/contacts/[^/]+/tags$"), "/contacts/{id}/tags"),
            (re.compile(r"^/contacts/[^/]+/companies$"), "/contacts/{id}/companies"),
            (re.compile(r"^/contacts/(?!search$)[^/]+$"), "/contacts/{id}"),
-           (re.compile(r"^/conversations/(?!search$)[^/]+$"), "/conversations/{id}")]
+           (re.compile(r"^/companies/[^/]+/segments$"), "/companies/{id}/segments"),
+           (re.compile(r"^/conversations/(?!search$|deleted$)[^/]+$"),
+            "/conversations/{id}")]
 
 
 def route_of(path):

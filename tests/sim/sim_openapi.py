@@ -11,14 +11,18 @@ inside allOf, where the parts must admit each other's properties.
 Deviations from the file, each because Intercom's real responses are wider
 (INTERCOM-API.md section 6) or because strictness is ours, not the file's:
   company.custom_attributes       any JSON value, not only strings
-  company_list.pages, article_list.pages
-                                  page-number lists: pages.next is a URL
-                                  string or null (Fern's offset_pages)
+  company_list.pages, article_list.pages, collection_list.pages,
+  activity_log_list.pages         page-number lists: pages.next is a URL
+                                  string or null (Fern's offset_pages; for
+                                  activity logs PostHog's source, §1.3)
   data_attribute.model            also 'conversation'
   starting_after_paging           may carry 'page' (live next = {page,
                                   starting_after})
   contact_tags / contact_notes / contact_companies / contact_social_profiles
                                   carry "type": "list" (the file's examples)
+  deleted_conversation_list       not in 2.14: GET /conversations/deleted is
+                                  API 2.16; written here from the 2.16
+                                  description's example and field table
   format (uri, email, uuid, date-time) is not checked: the file puts
   format: uri on relative links and on 'type' words.
 """
@@ -74,12 +78,29 @@ OFFSET_PAGES = {"type": "object", "nullable": True, "properties": {
     "total_pages": {"type": "integer"}}}
 
 
+# GET /conversations/deleted, API 2.16 (listDeletedConversationIds).
+DELETED_CONVERSATION_LIST = {"type": "object", "properties": {
+    "type": {"type": "string", "enum": ["conversations.list"]},
+    "total_count": {"type": "integer"},
+    "pages": OFFSET_PAGES,
+    "conversations": {"type": "array", "items": {
+        "type": "object",
+        "required": ["type", "id", "deleted_at", "metrics_retained"],
+        "properties": {
+            "type": {"type": "string", "enum": ["conversation"]},
+            "id": {"type": "string"},
+            "metrics_retained": {"type": "boolean"},
+            "deleted_at": {"type": "integer"}}}}}}
+
+
 def _patch(schemas):
     """Apply the documented deviations to the raw component schemas."""
     s = copy.deepcopy(schemas)
     s["company"]["properties"]["custom_attributes"] = {"type": "object"}
-    s["company_list"]["properties"]["pages"] = OFFSET_PAGES
-    s["article_list"]["properties"]["pages"] = OFFSET_PAGES
+    for name in ("company_list", "article_list", "collection_list",
+                 "activity_log_list"):
+        s[name]["properties"]["pages"] = OFFSET_PAGES
+    s["deleted_conversation_list"] = DELETED_CONVERSATION_LIST
     s["data_attribute"]["properties"]["model"]["enum"].append("conversation")
     s["starting_after_paging"]["properties"]["page"] = {"type": "integer"}
     for name in ("contact_tags", "contact_notes", "contact_companies",

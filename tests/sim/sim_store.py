@@ -12,11 +12,12 @@ import random
 import threading
 
 import sim_gen as gen
+from sim_store_more import MoreWorld
 from sim_util import DayClock, dumpb
 
 ASSETS = ("contacts", "companies", "conversations", "tickets", "articles")
 SMALL = ("tags", "segments", "teams", "admins", "collections",
-         "subscription_types")
+         "subscription_types", "ticket_types", "ticket_states", "help_centers")
 CONTACT_HOT = ("created_at", "updated_at", "last_seen_at", "signed_up_at")
 
 
@@ -42,7 +43,7 @@ class Rec:
         self.last_seen_at = self.signed_up_at = None
 
 
-class World:
+class World(MoreWorld):
     """All assets of one simulated workspace."""
 
     def __init__(self, opts, now, tz):
@@ -63,6 +64,7 @@ class World:
         # walks do with records that move under them; GET by id still works.
         self.skipped = {a: set() for a in ASSETS}
         self._generate()
+        self._generate_more()
 
     def _rng(self, what):
         """A Random seeded from --seed and a label, so assets are independent."""
@@ -318,6 +320,8 @@ class World:
             return json.loads(rec.raw)
         if asset == "conversations":
             return {k: v for k, v in rec.doc.items() if k != "_contact"}
+        if asset == "tickets":
+            return self.ticket_public(rec)
         return rec.doc
 
     def conversation_full(self, rec):
@@ -466,8 +470,9 @@ class World:
         self._bump(asset)
         return {"ids": ids}
 
-    def delete(self, asset, rid):
-        """Remove one record; False when it does not exist."""
+    def delete(self, asset, rid, now=None):
+        """Remove one record; False when it does not exist. A deleted
+        conversation is listed by GET /conversations/deleted from now."""
         store = self._store(asset)
         rec = store.pop(rid, None)
         if rec is None:
@@ -479,6 +484,8 @@ class World:
                     c.doc["user_count"] -= 1
             for s in rec.segments:
                 self.small["segments"][s]["count"] -= 1
+        if asset == "conversations" and now is not None:
+            self.note_deleted_conversation(rid, now)
         self._bump(asset)
         return True
 
@@ -505,6 +512,9 @@ class World:
                     for p in self.all_parts(r)]
         if what == "data_attributes":
             return [dumpb(d) for d in self.data_attributes(None, True)]
+        more = self.dump_more(what)
+        if more is not None:
+            return more
         if what in self.small:
             return [dumpb(d) for d in self.small[what]]
         raise KeyError("unknown dump %r" % what)
