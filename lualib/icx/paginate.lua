@@ -2,7 +2,7 @@
 -- other, each page an icx.json.Page. What a style knows stays in its class:
 -- the next request (after, which sees the response headers), whether it
 -- repeats the last (a loop, which stops the walk), what a status the class
--- accepts means (trouble: the scroll rules), an end before the last page
+-- accepts means (trouble), an end before the last page
 -- (abandon). The walk keeps the state those questions share (page number,
 -- restarts, walk.trouble while the source waits out a status).
 --
