@@ -42,6 +42,9 @@
 -- Request economy: an expansion asks ctx.seen(ids) for the updated_at each
 -- parent had when its rows last landed (_icx_seen) and spends requests only
 -- on parents that changed since (all of them on --full-refresh).
+-- A first-load plan may leave on ctx.tagwalk what its walk landed whole
+-- (icx.tagwalk's Walk: trusted(id, updated_at), stamps()): those parents
+-- cost nothing, and the first page stamps them.
 local client = require "icx.client"
 local json = require "icx.json"
 local keys = require "icx.keys"
