@@ -40,44 +40,24 @@ function M.load(arg)
   return sandbox.run_text(text, shown), shown
 end
 
--- What one request of a source reads, and the request line.
-local function per_request(src)
-  local style = src.style
-  if style == "single" then return "1 request", 1 end
-  if style == "scroll" then return "1 request per scroll page" end
-  if style == "custom" then return "1 request per page (custom)" end
-  return ("1 request per %d records"):format(src.per_page or 150)
-end
-
-local function endpoint(src)
-  return (src.method or "GET") .. " " .. (src.path or "?")
-end
-
 -- The line `icx list` shows for one asset: tables, mode, endpoint and what
--- a run costs in requests, derived from the spec (not from a comment that
--- could drift from it).
+-- a run costs in requests, asked of the asset's source and of what it
+-- expands into (not from a comment that could drift from them).
 function M.describe(spec)
   local tables = { spec.table }
   for _, c in ipairs(spec.children or {}) do tables[#tables + 1] = c.table end
   local src = type(spec.pages) == "table" and spec.pages or nil
   local ep, cost = "(computed by the script)", "depends on the script"
-  if src and src.style == "each" then
-    local eps, seen = {}, {}
-    for _, s in ipairs(src.sources) do
-      local e = endpoint(s)
-      if not seen[e] then eps[#eps + 1], seen[e] = e, true end
-    end
-    ep = table.concat(eps, ", ") .. (#eps < #src.sources and (" x" .. #src.sources) or "")
-    cost = ("%d requests"):format(#src.sources)
-  elseif src then
-    ep = endpoint(src)
-    cost = per_request(src)
+  if src then
+    local d = src:describe()
+    ep, cost = d.endpoint, d.cost
   end
-  if src and src.expand then
-    -- conversation_parts: each listed conversation is read whole.
-    ep = ep .. " + GET /conversations/{id}"
-    cost = cost:gsub("records", "conversations") .. " + 1 per conversation"
-    tables[#tables + 1] = "conversation_part_counts"
+  if src and src.expansion then
+    local d = src.expansion:describe()
+    if d.endpoint then ep = ep .. " + " .. d.endpoint end
+    cost = cost:gsub("records", d.records)
+    if d.cost then cost = cost .. " + " .. d.cost end
+    for _, t in ipairs(d.tables) do tables[#tables + 1] = t end
   end
   local lists = {}
   for _, c in ipairs(spec.children or {}) do lists[#lists + 1] = (c.table:gsub("^[^_]*_", "")) end

@@ -5,6 +5,7 @@ local errors = require "icx.errors"
 local duration = require "icx.duration"
 local keys = require "icx.keys"
 local source = require "icx.source"
+local tablespec = require "icx.tablespec"
 
 local M = { VERSION = nil }
 
@@ -24,15 +25,7 @@ local function as_source(v)
 end
 
 -- A table name a script may write: its own, never icx's or the database's.
-local function table_name(v, what)
-  if type(v) ~= "string" or not v:match("^[%a_][%w_]*$") then
-    return nil, "must be a " .. what .. " of letters, digits and underscores"
-  end
-  if require("icx.dest.base").reserved(v) then
-    return nil, ("'%s' is reserved for icx and the database (names starting _icx_ or sqlite_)"):format(v)
-  end
-  return v
-end
+local table_name = tablespec.name
 
 local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows" }
 

@@ -25,18 +25,17 @@
 --             of contacts (costlier: fetched inside the contacts walk)
 --   intercom.conversation_parts([opts])   a source of parts (see
 --             icx.associations)
+--   intercom.expand(source, sublist)   source, its pages expanded into each
+--             record's sub-list (icx.expansion.sublist's declaration, data
+--             only): the rows the asset lands instead of the records
 --
 -- The HTTP client itself is icx.client; scripts reach it as ctx.client.
+local associations = require "icx.associations"
+local expansion = require "icx.expansion"
 local keys = require "icx.keys"
 local source = require "icx.source"
-local associations = require "icx.associations"
 
 local M = {}
-
--- One day plus an hour: a `>` bound this far before `since` lands on an
--- earlier calendar day than `since` in every timezone, DST included, so the
--- whole day of the cursor is re-read (contact search matches dates by day).
-local DAY_MARGIN = 86400 + 3600
 
 local function copy(t)
   local out = {}
@@ -50,21 +49,6 @@ local function check(fn, opts, allowed)
   return opts or {}
 end
 
--- The lower bound on the key for a search body: granularity "day"
--- (contacts) re-reads the cursor's whole day; "second" (conversations,
--- tickets) uses `> since - 1`, i.e. since inclusive.
-local function lower_bound(key, since, granularity)
-  local bound
-  if not since then
-    bound = 0
-  elseif granularity == "day" then
-    bound = since - DAY_MARGIN
-  else
-    bound = since - 1
-  end
-  return { field = key, operator = ">", value = bound }
-end
-
 -- The list key Intercom uses for a search endpoint's results.
 local function search_list_key(path)
   local what = path:match("^/(%w+)/search$")
@@ -72,31 +56,20 @@ local function search_list_key(path)
   return "data"
 end
 
+-- The body is the search class's (icx.source): bounded on key from the
+-- run's lower bound, by whole days on contacts (granularity "day").
 function M.search(path, opts)
   opts = check("search", opts, { "query", "granularity", "key", "per_page", "list_key", "sort", "slices" })
   local key = opts.key or "updated_at"
-  local granularity = opts.granularity or (path:match("^/contacts") and "day" or "second")
-  local extra = opts.query
   local sort = opts.sort or { field = key, order = "ascending" }
   local ascending = sort.field == key and sort.order == "ascending"
-  local function body(lower, hi)
-    local parts = { lower }
-    -- `<` excludes the whole day of hi on day-granular search; the next
-    -- slice's lower bound re-reads that day, so slices overlap, never gap.
-    if hi then parts[#parts + 1] = { field = key, operator = "<", value = hi } end
-    if extra then parts[#parts + 1] = extra end
-    return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = sort }
-  end
   return source.new("search", {
     method = "POST", path = path, list_key = opts.list_key or search_list_key(path),
-    per_page = opts.per_page or 150, key = key, granularity = granularity,
+    per_page = opts.per_page or 150, key = key, where = opts.query, sort = sort,
+    granularity = opts.granularity or (path:match("^/contacts") and "day" or "second"),
     -- A sort of the user's that is not ascending on the key says nothing
     -- about what has landed until the walk ends, and cannot be sliced.
     ascending = ascending, slices = ascending and (opts.slices or 4) or 1,
-    body = function(ctx) return body(lower_bound(key, ctx and ctx.since, granularity)) end,
-    slice_body = function(ctx, lo, hi)
-      return body(lower_bound(key, lo or (ctx and ctx.since), granularity), hi)
-    end,
   })
 end
 
@@ -170,6 +143,20 @@ function M.contact_company_pairs(opts)
 end
 function M.conversation_parts(opts)
   return associations.conversation_parts(M.search("/conversations/search", opts))
+end
+
+-- A script's own sub-list (ticket parts: embedded = {member =
+-- "ticket_parts", items = "ticket_parts"}, counts = {...}); first_load
+-- plans are icx's own, not a script's.
+function M.expand(src, decl)
+  if not source.is(src) then error("intercom.expand: the first argument must be a source", 2) end
+  if type(decl) ~= "table" or decl.first_load ~= nil then
+    error("intercom.expand: the second argument must be a sub-list declaration (see icx.expansion)", 2)
+  end
+  local ok, e = pcall(expansion.sublist, decl)
+  if not ok then error(tostring(e):gsub("^[^:]*:%d+: ", ""), 2) end
+  src.expansion = e
+  return src
 end
 
 return M

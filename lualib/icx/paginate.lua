@@ -1,9 +1,10 @@
 -- The walk over one page source (icx.source): requests one page after the
--- other, each page an icx.json.Page, and keeps what only a walk can know:
--- a server that hands back the cursor it was given (a loop), and the scroll
--- rules (one scroll per app: wait visibly, up to scroll_wait=70 s, while
--- another is open; restart from the beginning when Intercom says so (500)
--- or the scroll expired (404), at most max_restarts=3 times).
+-- other, each page an icx.json.Page. What a style knows stays in its class:
+-- the next request (after, which sees the response headers), whether it
+-- repeats the last (a loop, which stops the walk), what a status the class
+-- accepts means (trouble), an end before the last page
+-- (abandon). The walk keeps the state those questions share (page number,
+-- restarts, walk.trouble while the source waits out a status).
 --
 --   for page, info in paginate.pages(client, source, ctx) do ... end
 --   paginate.page_of(resp, list_key [, method]) -> Page   or raises a json error
@@ -16,8 +17,6 @@
 -- ends it cleanly.
 local errors = require "icx.errors"
 local json = require "icx.json"
-local log = require "icx.log"
-local sched = require "icx.sched"
 local source = require "icx.source"
 
 local M = {}
@@ -32,75 +31,28 @@ local Walk = {}
 Walk.__index = Walk
 Walk.__name = "icx.paginate.Walk"
 
--- Ends the walk (generic-for close value, or explicit). Intercom has no call
--- to drop a scroll; an abandoned one expires a minute after its last page.
+-- Ends the walk (generic-for close value, or explicit); the source hears
+-- of an end before its last page (walk.req is dropped at the natural end).
 function Walk:close()
   if self.done then return end
   self.done = true
-  if self.source.style == "scroll" and self.req and self.req.query and self.req.query.scroll_param then
-    log.verbose("%s: scroll abandoned after page %d (Intercom expires it within a minute)",
-      self.source.path, self.number)
-  end
+  if self.req then self.source:abandon(self) end
 end
 Walk.__close = Walk.close
 
 -- "icx.paginate.Walk cursor /contacts (page 3)"
 function Walk:__tostring()
-  return ("icx.paginate.Walk %s %s (page %d%s)"):format(self.source.style, tostring(self.source.path),
+  return ("icx.paginate.Walk %s (page %d%s)"):format(tostring(self.source):gsub("^icx%.source ", ""),
     self.number, self.done and ", done" or "")
 end
 
--- Sends one request of the walk; for scroll, returns the response of a
--- status the scroll rules handle (400, 404, 500) instead of raising.
+-- Sends one request of the walk; a status the source accepts (its
+-- trouble answers it) comes back instead of raising.
 function Walk:send(req)
   return self.client:request {
     method = req.method, path = req.path, query = req.query, body = req.body,
     stats = self.ctx.stats, accept = self.source.accept,
   }
-end
-
--- Applies the scroll rules to a non-200 response: returns the request to
--- send next (after waiting, or from the start), or raises.
-function Walk:scroll_trouble(req, resp)
-  local src = self.source
-  -- Any JSON may come back (a number, a string): only an object has errors.
-  local body = require("cjson.safe").decode(resp.body)
-  if type(body) ~= "table" then body = {} end
-  local first = type(body.errors) == "table" and body.errors[1] or {}
-  local code = type(first) == "table" and first.code or nil
-  if resp.status == 400 and code == "scroll_exists" then
-    local limit = src.scroll_wait or 70
-    local now = sched.now()
-    self.wait_started = self.wait_started or now
-    local waited = now - self.wait_started
-    if waited >= limit then
-      errors.raise("http", ("%s: another scroll is still open after waiting %d s; Intercom allows one"
-        .. " per app: stop the other client, or wait a minute and run again"):format(src.path, math.floor(waited)),
-        { code = "scroll_exists", status = 400, url = resp.url, request_id = body.request_id })
-    end
-    if not self.announced then
-      self.announced = true
-      log.info("%s: another scroll is open (Intercom allows one per app); waiting up to %d s for it to expire",
-        src.path, limit)
-    end
-    sched.sleep(math.min(src.scroll_poll or 2, limit - waited))
-    return req
-  end
-  if resp.status == 500 or resp.status == 404 then
-    self.restarts = self.restarts + 1
-    local max = src.max_restarts or 3
-    local why = resp.status == 500 and "Intercom asked to restart it (HTTP 500)" or "it expired (HTTP 404)"
-    if self.restarts > max then
-      errors.raise("http", ("%s: the scroll failed %d times (%s); giving up"):format(src.path,
-        self.restarts, why), { code = resp.status == 500 and "scroll_restart" or "scroll_expired",
-        status = resp.status, url = resp.url, request_id = body.request_id })
-    end
-    log.warn("%s: restarting the scroll from the beginning after page %d: %s", src.path, self.number, why)
-    self.restarted = true
-    return src:first(self.ctx)
-  end
-  -- Any other 400: not a scroll rule; report it like any refused request.
-  error(self.client:status_error(resp, req.method or "GET", self.client:shown(resp.url)), 0)
 end
 
 -- One step of the generic for: the next page and its info, or nil.
@@ -116,9 +68,9 @@ local function step(walk)
   while true do
     resp = walk:send(req)
     if resp.status >= 200 and resp.status < 300 then break end
-    req = walk:scroll_trouble(req, resp)
+    req = walk.source:trouble(walk, req, resp)
   end
-  walk.wait_started, walk.announced = nil, nil
+  walk.trouble = nil
   local page = M.page_of(resp, walk.list_key, req.method)
   walk.number = walk.number + 1
   walk.req, walk.url = req, resp.url
@@ -127,18 +79,11 @@ local function step(walk)
     url = resp.url, request = req, status = resp.status, restarted = walk.restarted or nil,
     reused = resp.reused }
   walk.restarted = nil
-  local nxt = walk.source:after(req, page, walk)
-  if nxt and walk.source.guard_loop then
-    -- A server that hands back the cursor it was given would loop forever.
-    -- (A scroll keeps one scroll_param throughout: not a loop.)
-    local a, b = nxt.query or {}, req.query or {}
-    local ca = nxt.body and nxt.body.pagination and nxt.body.pagination.starting_after
-    local cb = req.body and req.body.pagination and req.body.pagination.starting_after
-    if nxt.path == req.path and a.starting_after == b.starting_after and a.page == b.page
-      and ca == cb then
-      errors.raise("http", ("%s returned the same next page as the one requested; stopping"
-        .. " to avoid a loop"):format(resp.url), { code = "pagination_loop", url = resp.url })
-    end
+  local nxt = walk.source:after(req, page, walk, resp.headers)
+  -- A server that hands back the cursor it was given would loop forever.
+  if nxt and walk.source:repeats(req, nxt) then
+    errors.raise("http", ("%s returned the same next page as the one requested; stopping"
+      .. " to avoid a loop"):format(resp.url), { code = "pagination_loop", url = resp.url })
   end
   walk.pending = nxt
   return page, info

@@ -108,7 +108,7 @@ function M.land(env, spec, ctx, ts, src, seen, res)
   local d = env.dest
   local gone, back = M.find(env.client, spec, ctx, ts.main, seen)
   local shaped, side, extra
-  if back and src.expand then
+  if back and src.expansion then
     local r = table.pack(shape.page(back, src, spec, ctx))
     shaped, side, extra = r[1], r[4], r[5]
   else

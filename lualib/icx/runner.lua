@@ -54,8 +54,7 @@ end
 local function context(spec, env, stored, stats)
   return { connection = env.connection.name, client = env.client:for_scripts(), stats = stats,
     asset = spec.name, cursor = stored, full_refresh = env.full_refresh,
-    -- --since bounds what has no cursor yet (a first run, a backfill).
-    since = cursor.since(spec, stored) or (spec.incremental and env.since) or nil,
+    since = cursor.since(spec, stored, env.since),
     jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end,
     -- The updated_at each parent id had when this asset last landed its
     -- sub-resources (_icx_seen), so expansions skip parents re-read unchanged.
@@ -185,6 +184,10 @@ local function land(spec, env, res)
       n = ts:write(shaped, kids, side, extra)
       totals.changes(ts.main, res)
       res.rows = res.rows + n
+      -- A slice's page counts in the watermark as its transaction is built
+      -- (taken back by undo when the commit fails); then the source says
+      -- where the cursor may move.
+      if key and from.watermark then from.watermark:page(from.slice, max_key) end
       local to = key and cur:advance(from:landed(max_key, cur.best))
       if to then d:cursor_set(conn.name, spec.name, key, to) end
       if key and from.watermark then

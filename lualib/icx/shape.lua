@@ -79,7 +79,7 @@ end
 
 function M.page(page, src, spec, ctx)
   local key = spec.incremental and spec.incremental.key or src.key
-  if not src.expand then return pass(page, key, src, spec, ctx, true) end
+  if not src.expansion then return pass(page, key, src, spec, ctx, true) end
   -- The cursor follows the walked records (conversations), the script's
   -- filter and transform the expanded ones (their parts).
   local _, max_key, oldest = pass(page, key, src, spec, ctx, false)

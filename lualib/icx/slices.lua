@@ -6,15 +6,15 @@
 -- by page, to the watermark (icx.cursor).
 --
 --   slices.plan(client, source, ctx [, now]) -> {slice source, ...} | nil
---     each slice is a copy of source with .slice = i, .watermark (shared)
---     and .body(ctx) asking for its own range
+--     each slice is source:slice_of(i, watermark, lo, hi): a copy asking for
+--     its own range, its progress in the watermark all slices share
 --   ctx.resume_slices: a stored Watermark:state() of an interrupted walk;
 --     the plan is then that walk's, each slice starting at its high-water
 --     mark (records at the mark are read again: the merge absorbs them)
 --     and slices that had ended left out
 local errors = require "icx.errors"
 local json = require "icx.json"
-local cursor = require "icx.cursor"
+local watermark = require "icx.watermark"
 
 local M = {}
 
@@ -23,7 +23,7 @@ M.MIN_SPAN = 7 * 86400
 
 -- The oldest key the search holds (one request for one record), or nil.
 local function oldest(client, source, ctx)
-  local body = source.body(ctx)
+  local body = source:body_of(ctx)
   body.pagination = { per_page = 1 }
   local resp = client:request { method = source.method, path = source.path, body = body, stats = ctx.stats }
   local page, err = json.page(resp.body, source.list_key)
@@ -34,33 +34,22 @@ local function oldest(client, source, ctx)
   return math.type(v) == "integer" and v or nil
 end
 
--- Slice 1 keeps the run's own lower bound, the last has no upper bound, so
--- together they cover exactly what the whole walk would (overlapping at day
--- edges on day-granular search, never leaving a gap).
-local function slice(source, i, wm, a, b)
-  local sub = {}
-  for k, v in pairs(source) do sub[k] = v end
-  sub.slice, sub.watermark = i, wm
-  sub.body = function(c) return source.slice_body(c, a, b) end
-  return setmetatable(sub, getmetatable(source))
-end
-
 -- The slices of an interrupted walk still to do, from their marks.
 local function resume(source, st)
-  local wm = cursor.restore(st)
+  local wm = watermark.restore(st)
   if not wm then return nil end
   local out = {}
   for i = 1, wm.n do
     if not wm.done[i] then
       local a, b = wm.bounds[i][1], wm.bounds[i][2]
-      out[#out + 1] = slice(source, i, wm, wm.best[i] or a, b)
+      out[#out + 1] = source:slice_of(i, wm, wm.best[i] or a, b)
     end
   end
   return out
 end
 
 function M.plan(client, source, ctx, now)
-  if not source.slice_body then return nil end
+  if not source:sliceable() then return nil end
   if ctx.resume_slices then
     local out = resume(source, ctx.resume_slices)
     if out then return out end
@@ -77,9 +66,12 @@ function M.plan(client, source, ctx, now)
     -- Slice 1 keeps the run's own bound (nil: ctx.since, or none).
     bounds[i] = { i > 1 and lo + (i - 1) * step or nil, i < n and lo + i * step or nil }
   end
-  local wm = cursor.watermark(n, bounds)
+  -- Slice 1 keeps the run's own lower bound, the last has no upper bound,
+  -- so together they cover exactly what the whole walk would (overlapping
+  -- at day edges on day-granular search, never leaving a gap).
+  local wm = watermark.new(n, bounds)
   local out = {}
-  for i = 1, n do out[i] = slice(source, i, wm, bounds[i][1], bounds[i][2]) end
+  for i = 1, n do out[i] = source:slice_of(i, wm, bounds[i][1], bounds[i][2]) end
   return out
 end
 

@@ -1,9 +1,16 @@
 -- icx.source: a page source. One class per pagination style, each with the
--- same small interface, so the walk (icx.paginate), the runner, `icx plan`
--- and --reconcile ask a source instead of reading its flags:
+-- same small interface, so the walk (icx.paginate), the runner, `icx plan`,
+-- `icx list` and --reconcile ask a source instead of reading its flags:
 --
 --   src:first(ctx) -> request            the first request (icx plan shows it)
---   src:after(request, page, walk) -> request | nil   the next, nil at the end
+--   src:after(request, page, walk, headers) -> request | nil   the next, nil at
+--                                        the end; headers: the response's
+--   src:repeats(request, next) -> boolean   the next asks for the page just
+--                                        read (a server looping: the walk stops)
+--   src:trouble(walk, request, response) -> request   a status the class
+--                                        accepts (src.accept) other than 2xx:
+--                                        what to send next, or raises
+--   src:abandon(walk)                    the walk ends before its last page
 --   src:keep(key_value, ctx) -> boolean  whether a record is written: a source
 --                                        the server cannot filter drops what
 --                                        is older than ctx.since
@@ -11,16 +18,26 @@
 --   src:past(oldest, ctx) -> boolean     whether the walk may stop after a page
 --                                        whose oldest key is `oldest`
 --   src:landed(page_max, best) -> key | nil   where the cursor may move once a
---                                        page committed (nil: not before the end)
+--                                        page committed (nil: not before the
+--                                        end); asks only: the runner counts
+--                                        the page in a slice's watermark first
 --   src:done()                           the walk reached its natural end
 --   src:parts(client, ctx) -> {source...}, together | nil   walk these instead
 --   src:lists_all() -> boolean           whether the walk reads every record
+--   src:describe() -> {endpoint =, cost =}   what `icx list` says of it
+--   src:expand(page, ctx) -> page, side, extra   src.expansion's rows
+-- A search (the class of intercom.search) also has:
+--   src:body_of(ctx) -> body             the search body, bounded below by
+--                                        ctx.since (or the slice's range)
+--   src:sliceable() -> boolean; src:slice_of(i, watermark, lo, hi) -> Source
 --
 -- Data fields: style, method, path, query, list_key, per_page, key (the
--- field the cursor follows), body (search: table or function(ctx)), next
--- (custom), sources (each), and the walk's knobs scroll_wait, scroll_poll,
--- max_restarts. Sources are built by icx.intercom for scripts; a script may
--- also give a plain table {style = ..., ...}, which source.from checks.
+-- field the cursor follows), body (search: table or function(ctx); without
+-- it a search is bounded on key, see Search), next (custom), sources (each),
+-- expansion (an icx.expansion: what each page of records expands into), and
+-- the walk's knobs scroll_wait, scroll_poll, max_restarts. Sources are built
+-- by icx.intercom for scripts; a script may also give a plain table
+-- {style = ..., ...}, which source.from checks.
 --
 --   source.new(style, fields) -> Source     (fields becomes the object)
 --   source.from(v) -> Source                a Source, or a checked plain table
@@ -29,6 +46,9 @@
 local errors = require "icx.errors"
 local json = require "icx.json"
 local keys = require "icx.keys"
+local log = require "icx.log"
+local sched = require "icx.sched"
+local slices = require "icx.slices"
 
 local M = {}
 
@@ -74,14 +94,28 @@ function Source:past(oldest, ctx)
 end
 
 -- Ascending walks may move the cursor with every page; slices of one walk
--- to the watermark; any other order only when the walk is complete.
-function Source:landed(page_max, best)
-  if self.watermark then
-    self.watermark:page(self.slice, page_max)
-    return self.watermark:value()
-  end
+-- to the watermark (which the runner has counted the page in); any other
+-- order only when the walk is complete.
+function Source:landed(_, best)
+  if self.watermark then return self.watermark:value() end
   if self.ascending then return best end
   return nil
+end
+
+-- No page of a walk is read twice, unless a class says how it could be.
+function Source:repeats() return false end
+
+-- A class that accepts no status of its own: a refused request is an error.
+function Source:trouble(walk, req, resp)
+  error(walk.client:status_error(resp, req.method or "GET", walk.client:shown(resp.url)), 0)
+end
+
+function Source:abandon() end
+
+-- What one request reads.
+function Source:describe()
+  return { endpoint = (self.method or "GET") .. " " .. tostring(self.path),
+    cost = ("1 request per %d records"):format(self.per_page or 150) }
 end
 
 function Source:done()
@@ -90,9 +124,22 @@ end
 
 function Source:parts() return nil end
 
+-- The rows a page of records expands into (src.expansion, icx.expansion).
+function Source:expand(page, ctx) return self.expansion:expand(page, ctx) end
+
 -- A walk sees every record when nothing filters on the server and nothing
 -- stops it early.
 function Source:lists_all() return (self.since_filter and not self.newest_first) and true or false end
+
+-- Whether next asks for the page req did: the same path with the same
+-- starting_after (query or search body) and page number. A scroll keeps
+-- one scroll_param throughout, so it never asks this.
+local function same_page(_, req, nxt)
+  local a, b = nxt.query or {}, req.query or {}
+  local ca = nxt.body and nxt.body.pagination and nxt.body.pagination.starting_after
+  local cb = req.body and req.body.pagination and req.body.pagination.starting_after
+  return nxt.path == req.path and a.starting_after == b.starting_after and a.page == b.page and ca == cb
+end
 
 -- Each style is a class inheriting Source.
 local CLASSES = {}
@@ -107,7 +154,7 @@ end
 
 -- GET /contacts: per_page, then starting_after in the query string.
 local Cursor = class "cursor"
-Cursor.guard_loop = true
+Cursor.repeats = same_page
 function Cursor:first()
   local q = copy(self.query)
   q.per_page = self.per_page or 150
@@ -122,12 +169,43 @@ function Cursor:after(req, page)
 end
 
 -- POST .../search: the body once, with pagination{per_page, starting_after}.
+-- Unless a script gives the body, it is bounded on `key` from data: below
+-- by ctx.since (or the slice's lo), above by a slice's hi, ANDed with the
+-- script's filter `where`, sorted by `sort`.
 local Search = class "search"
-Search.guard_loop = true
-function Search:first(ctx)
+Search.repeats = same_page
+
+-- One day plus an hour: a `>` bound this far before `since` lands on an
+-- earlier calendar day than `since` in every timezone, DST included, so the
+-- whole day of the cursor is re-read (contact search matches dates by day).
+local DAY_MARGIN = 86400 + 3600
+
+-- The `>` bound on the key that reads everything from `since` on:
+-- granularity "day" (contacts) re-reads since's whole day; "second"
+-- (conversations, tickets) uses `> since - 1`, i.e. since inclusive.
+function Search:bound(since)
+  if not since then return 0 end
+  if self.granularity == "day" then return since - DAY_MARGIN end
+  return since - 1
+end
+
+function Search:body_of(ctx)
   local body = self.body
-  if type(body) == "function" then body = body(ctx) end
-  body = copy(body)
+  if body ~= nil then
+    if type(body) == "function" then body = body(ctx) end
+    return copy(body)
+  end
+  local key = self.key
+  local parts = { { field = key, operator = ">", value = self:bound(self.lo or (ctx and ctx.since)) } }
+  -- `<` excludes the whole day of hi on day-granular search; the next
+  -- slice's lower bound re-reads that day, so slices overlap, never gap.
+  if self.hi then parts[#parts + 1] = { field = key, operator = "<", value = self.hi } end
+  if self.where then parts[#parts + 1] = self.where end
+  return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = self.sort }
+end
+
+function Search:first(ctx)
+  local body = self:body_of(ctx)
   body.pagination = { per_page = self.per_page or 150 }
   return { method = self.method or "POST", path = self.path, query = copy(self.query), body = body }
 end
@@ -138,17 +216,35 @@ function Search:after(req, page)
   body.pagination = { per_page = req.body.pagination.per_page, starting_after = sa }
   return { method = req.method, path = req.path, query = req.query, body = body }
 end
--- A long range is walked as time slices at once (not a slice again).
+
+-- A search bounded on its key from data can be cut into ranges of it.
+function Search:sliceable() return self.body == nil and self.key ~= nil end
+
+-- Slice i of a walk cut into slices: a copy reading keys in (lo, hi), its
+-- progress kept in the walk's shared watermark.
+function Search:slice_of(i, watermark, lo, hi)
+  local sub = copy(self)
+  sub.slice, sub.watermark, sub.lo, sub.hi = i, watermark, lo, hi
+  return setmetatable(sub, getmetatable(self))
+end
+
+-- What to walk instead: a first load the expansion plans its own way (a
+-- tag walk), else a long range as time slices at once. Neither for a
+-- slice, nor for a source such a plan made (planned).
 function Search:parts(client, ctx)
   if self.slice then return nil end
-  local plan = require("icx.slices").plan(client, self, ctx)
-  return plan, true
+  local exp = self.expansion
+  if exp and exp.parts and not self.planned then
+    local parts, together = exp:parts(client, self, ctx)
+    if parts then return parts, together end
+  end
+  return slices.plan(client, self, ctx), true
 end
 
 -- Page numbers: pages.next as a URL (followed as is), an object or a number;
 -- stop on null, an empty page or page >= total_pages.
 local Page = class "page"
-Page.guard_loop = true
+Page.repeats = same_page
 function Page:first()
   local q = copy(self.query)
   q.page = 1
@@ -180,7 +276,10 @@ function Page:after(req, page)
 end
 
 -- GET /companies/scroll: bare first, then scroll_param until data is empty.
--- The walk handles the scroll's own errors (one scroll per app, restarts).
+-- One scroll per app: while another is open (400 scroll_exists) the walk
+-- waits visibly, up to scroll_wait=70 s; when Intercom says so (500) or the
+-- scroll expired (404) it restarts from the beginning, at most
+-- max_restarts=3 times.
 local Scroll = class "scroll"
 Scroll.accept = { 400, 404, 500 }
 function Scroll:first()
@@ -195,19 +294,81 @@ function Scroll:after(_, page)
   return { method = self.method or "GET", path = self.path, query = q }
 end
 
+-- The scroll rules for a non-2xx response; walk.trouble (dropped by the
+-- walk on the next success) holds when this wait started.
+function Scroll:trouble(walk, req, resp)
+  -- Any JSON may come back (a number, a string): only an object has errors.
+  local body = require("cjson.safe").decode(resp.body)
+  if type(body) ~= "table" then body = {} end
+  local first = type(body.errors) == "table" and body.errors[1] or {}
+  local code = type(first) == "table" and first.code or nil
+  if resp.status == 400 and code == "scroll_exists" then
+    local limit = self.scroll_wait or 70
+    local now = sched.now()
+    local wait = walk.trouble or { started = now }
+    walk.trouble = wait
+    local waited = now - wait.started
+    if waited >= limit then
+      errors.raise("http", ("%s: another scroll is still open after waiting %d s; Intercom allows one"
+        .. " per app: stop the other client, or wait a minute and run again"):format(self.path, math.floor(waited)),
+        { code = "scroll_exists", status = 400, url = resp.url, request_id = body.request_id })
+    end
+    if not wait.announced then
+      wait.announced = true
+      log.info("%s: another scroll is open (Intercom allows one per app); waiting up to %d s for it to expire",
+        self.path, limit)
+    end
+    sched.sleep(math.min(self.scroll_poll or 2, limit - waited))
+    return req
+  end
+  if resp.status == 500 or resp.status == 404 then
+    walk.restarts = walk.restarts + 1
+    local max = self.max_restarts or 3
+    local why = resp.status == 500 and "Intercom asked to restart it (HTTP 500)" or "it expired (HTTP 404)"
+    if walk.restarts > max then
+      errors.raise("http", ("%s: the scroll failed %d times (%s); giving up"):format(self.path,
+        walk.restarts, why), { code = resp.status == 500 and "scroll_restart" or "scroll_expired",
+        status = resp.status, url = resp.url, request_id = body.request_id })
+    end
+    log.warn("%s: restarting the scroll from the beginning after page %d: %s", self.path, walk.number, why)
+    walk.restarted = true
+    return self:first(walk.ctx)
+  end
+  -- Any other 400: not a scroll rule; report it like any refused request.
+  return Source.trouble(self, walk, req, resp)
+end
+
+-- Intercom has no call to drop a scroll; an abandoned one expires a minute
+-- after its last page.
+function Scroll:abandon(walk)
+  local q = walk.req and walk.req.query
+  if q and q.scroll_param then
+    log.verbose("%s: scroll abandoned after page %d (Intercom expires it within a minute)", self.path, walk.number)
+  end
+end
+
+function Scroll:describe()
+  return { endpoint = Source.describe(self).endpoint, cost = "1 request per scroll page" }
+end
+
 -- One response, no next page.
 local Single = class "single"
 function Single:first()
   return { method = self.method or "GET", path = self.path, query = copy(self.query), body = self.body }
 end
 function Single:after() return nil end
+function Single:describe() return { endpoint = Source.describe(self).endpoint, cost = "1 request" } end
 
 -- The escape hatch: the script's next(prev, ctx) decides every request;
--- prev is nil for the first, else {page=, request=, number=, url=}.
+-- prev is nil for the first, else {page=, request=, number=, url=, headers=}.
 local Custom = class "custom"
 function Custom:first(ctx) return self.next(nil, ctx) end
-function Custom:after(req, page, walk)
-  return self.next({ page = page, request = req, number = walk.number, url = walk.url }, walk.ctx)
+function Custom:after(req, page, walk, headers)
+  return self.next({ page = page, request = req, number = walk.number, url = walk.url, headers = headers },
+    walk.ctx)
+end
+function Custom:describe()
+  return { endpoint = "(computed by the script)", cost = "1 request per page (custom)" }
 end
 
 -- Several sources walked one after the other into one table.
@@ -216,6 +377,16 @@ function Each:first(ctx) return self.sources[1]:first(ctx) end
 function Each:after() return nil end
 function Each:parts() return self.sources, false end
 function Each:lists_all() return false end
+-- Each endpoint once, with how many sources share it.
+function Each:describe()
+  local eps, seen = {}, {}
+  for _, src in ipairs(self.sources) do
+    local e = src:describe().endpoint
+    if not seen[e] then eps[#eps + 1], seen[e] = e, true end
+  end
+  return { endpoint = table.concat(eps, ", ") .. (#eps < #self.sources and (" x" .. #self.sources) or ""),
+    cost = ("%d requests"):format(#self.sources) }
+end
 
 -- Checks fields for a style and makes them a Source of that class.
 function M.new(style, fields)
@@ -234,8 +405,9 @@ function M.new(style, fields)
   elseif type(fields.path) ~= "string" then
     error("icx.source: a " .. style .. " source needs a path", 2)
   end
-  if style == "search" and type(fields.body) ~= "table" and type(fields.body) ~= "function" then
-    error("icx.source: a search source needs body = table or function(ctx)", 2)
+  if style == "search" and type(fields.body) ~= "table" and type(fields.body) ~= "function"
+    and (fields.body ~= nil or type(fields.key) ~= "string") then
+    error("icx.source: a search source needs body = table or function(ctx), or a key to bound it on", 2)
   end
   fields.style = nil
   return setmetatable(fields, c)
@@ -256,6 +428,9 @@ function M.from(v)
   if type(v) ~= "table" then error("icx.source: a source must be a table", 2) end
   local k, hint = keys.unknown(v, PLAIN_KEYS)
   if k then error(("icx.source: unknown source field '%s'%s"):format(k, hint), 2) end
+  if v.style == "search" and type(v.body) ~= "table" and type(v.body) ~= "function" then
+    error("icx.source: a search source needs body = table or function(ctx)", 2)
+  end
   local fields = copy(v)
   return M.new(v.style, fields)
 end

@@ -42,6 +42,7 @@
 --   Walk:stamps() -> {[id] = updated_at} | nil   the contacts it gave whole,
 --     once (nil after the first call)
 local client = require "icx.client"
+local expansion = require "icx.expansion"
 local json = require "icx.json"
 local log = require "icx.log"
 local reflist = require "icx.reflist"
@@ -80,7 +81,7 @@ local function survey(c, src, ctx)
   local ids = tag_ids(c, ctx)
   local total, sampled, cut, pairs_n, got = 0, 0, 0, 0, {}
   for _, order in ipairs { "ascending", "descending" } do
-    local body = src.body(ctx)
+    local body = src:body_of(ctx)
     body.sort = { field = "email", order = order }
     body.pagination = { per_page = 150 }
     local page = client.decoded(c:request { method = src.method, path = src.path, body = body, stats = ctx.stats },
@@ -113,9 +114,8 @@ end
 local function tag_source(src, tag, met)
   local s = copy_source(src)
   s.body = { query = { field = "tag_id", operator = "=", value = tag } }
-  s.ascending, s.slice, s.watermark, s.slices = false, nil, nil, 1
-  s.parts = function() return nil end
-  s.expand = function(_, page)
+  s.ascending, s.slice, s.watermark, s.slices, s.planned = false, nil, nil, 1, true
+  s.expansion = expansion.custom(function(page)
     local rows, replace, seen = setmetatable({}, json.array_mt), {}, {}
     for i = 1, page:count() do
       local id, at = tostring(page:get(i, "id")), page:get(i, "updated_at")
@@ -133,7 +133,7 @@ local function tag_source(src, tag, met)
     end
     return json.page(json.encode(rows), false), nil,
       { replace = { key = "contact_id", ids = replace }, seen = seen }
-  end
+  end)
   return s
 end
 
@@ -159,7 +159,7 @@ function M.plan(c, src, ctx, how)
   for i, tag in ipairs(s.tags) do group[i] = tag_source(src, tag, w.met) end
   -- The walk of contacts itself, as the source would have planned it.
   local contacts = copy_source(src)
-  contacts.parts = nil
+  contacts.planned = true
   return { { parts = function() return group, true end }, contacts }, w
 end
 

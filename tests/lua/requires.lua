@@ -1,8 +1,28 @@
--- The lualib require graph has no circle: each module requires only
--- modules below it (a circle hides which module owns a policy and breaks
--- as soon as one side requires the other at load time). Every require,
--- also a lazy one inside a function, counts as an edge.
+-- The lualib require graph keeps docs/ARCHITECTURE.md's layers: each module
+-- requires only modules below it, and so there is no circle (a circle hides
+-- which module owns a policy and breaks as soon as one side requires the
+-- other at load time). Every require, also a lazy one inside a function,
+-- counts as an edge.
 local t = dofile "tests/lib/tap.lua"
+
+-- docs/ARCHITECTURE.md's table, top to bottom: one row per line of the
+-- table (modules of a row are peers and may not require each other). A
+-- module missing here fails the test: a new module takes its place in the
+-- doc and here.
+local LAYERS = {
+  { layer = "commands", rows = { { "icx.cli" }, { "icx.display" } } },
+  { layer = "run", rows = { { "icx.runner" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
+    { "icx.totals" }, { "icx.cursor" } } },
+  { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
+  { layer = "sources", rows = { { "icx.intercom" }, { "icx.associations" }, { "icx.tagwalk" },
+    { "icx.expansion" }, { "icx.reflist" }, { "icx.paginate" }, { "icx.source" }, { "icx.slices" },
+    { "icx.watermark" } } },
+  { layer = "client", rows = { { "icx.client" }, { "icx.sched" } } },
+  -- The drivers: every icx.dest.* not named on another row.
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.base" }, { "icx.state" } } },
+  { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
+    { "icx.url" }, { "icx.errors", "icx.duration" } } },
+}
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -47,6 +67,51 @@ end
 listing:close()
 t.ok(#names >= 20, ("the graph covers lualib (%d modules)"):format(#names))
 t.ok(#graph["icx.runner"] >= 5, "requires are found (icx.runner requires " .. #graph["icx.runner"] .. ")")
+
+-- Module -> {rank =, layer =}: a lower row has a higher rank.
+local function ranks_of(layers)
+  local out, rank = {}, 0
+  for _, l in ipairs(layers) do
+    for _, row in ipairs(l.rows) do
+      rank = rank + 1
+      for _, m in ipairs(row) do out[m] = { rank = rank, layer = l.layer } end
+    end
+  end
+  return out
+end
+
+-- The edges that do not go down: "a (run) -> b (commands)", sorted.
+local function upward(g, ranks)
+  local out = {}
+  for a, targets in pairs(g) do
+    for _, b in ipairs(targets) do
+      local ra, rb = ranks[a], ranks[b]
+      if ra and rb and rb.rank <= ra.rank then
+        out[#out + 1] = ("%s (%s) -> %s (%s)"):format(a, ra.layer, b, rb.layer)
+      end
+    end
+  end
+  table.sort(out)
+  return out
+end
+
+local ranks = ranks_of(LAYERS)
+local unplaced = {}
+for _, n in ipairs(names) do
+  local parent = n:match("^(.*)%.[%w_]+$")
+  ranks[n] = ranks[n] or (parent and ranks[parent .. ".*"])
+  if not ranks[n] then unplaced[#unplaced + 1] = n end
+end
+t.is(table.concat(unplaced, ", "), "", "every lualib module has its place in the layer table")
+t.is(table.concat(upward(graph, ranks), "; "), "", "no require goes up a layer or across a row")
+
+-- The check itself finds an upward edge when there is one.
+local planted = { ["icx.source"] = { "icx.errors", "icx.runner" }, ["icx.runner"] = { "icx.source" },
+  ["icx.dest.sqlite"] = { "icx.dest.postgres" } }
+ranks["icx.dest.sqlite"] = ranks["icx.dest.*"]
+ranks["icx.dest.postgres"] = ranks["icx.dest.*"]
+t.is(table.concat(upward(planted, ranks), "; "), "icx.dest.sqlite (destinations) -> icx.dest.postgres "
+  .. "(destinations); icx.source (sources) -> icx.runner (run)", "a planted upward edge (and one across a row) is found")
 
 -- Depth-first search; a grey node reached again closes a circle.
 local state, circle = {}, nil

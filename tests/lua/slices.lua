@@ -2,7 +2,7 @@
 -- watermark (the cursor never passes a record that has not landed).
 local t = dofile "tests/lib/tap.lua"
 local slices = require "icx.slices"
-local cursor = require "icx.cursor"
+local watermark = require "icx.watermark"
 local sources = require "icx.intercom"
 
 local src = sources.search "/tickets/search"
@@ -12,7 +12,7 @@ local since = now - 100 * 86400
 local plan = slices.plan(nil, src, { since = since }, now)
 t.is(#plan, 4, "a 100-day range is walked as 4 slices")
 local function bounds(sub)
-  local q = sub.body({ since = since }).query
+  local q = sub:body_of({ since = since }).query
   local lo, hi
   for _, f in ipairs(q.operator == "AND" and q.value or { q }) do
     if f.operator == ">" then lo = f.value end
@@ -37,7 +37,7 @@ t.is(plan[2].path, "/tickets/search", "and keeps the source's fields")
 local csrc = sources.search "/contacts/search"
 local cplan = slices.plan(nil, csrc, { since = since }, now)
 local _, c1hi = bounds(cplan[1])
-local c2lo = cplan[2].body({ since = since }).query.value[1].value
+local c2lo = cplan[2]:body_of({ since = since }).query.value[1].value
 t.ok(c2lo < c1hi - 86400, "contacts: slice 2 starts more than a day before slice 1's '<' bound")
 
 t.is(slices.plan(nil, src, { since = now - 3 * 86400 }, now), nil, "a short range is one walk")
@@ -48,7 +48,7 @@ t.is(slices.plan(nil, sources.search("/tickets/search", { slices = 1 }), { since
 t.is(slices.plan(nil, sources.search("/tickets/search", { sort = { field = "created_at", order = "descending" } }),
   { since = since }, now), nil, "a sort other than ascending on the key is never sliced")
 
-local wm = cursor.watermark(3)
+local wm = watermark.new(3)
 t.is(wm:value(), nil, "nothing landed: no watermark")
 wm:page(2, 500)
 t.is(wm:value(), nil, "slice 2's pages do not count while slice 1 has none")
@@ -65,7 +65,7 @@ t.is(wm:value(), 900, "slice 2 done: slice 3's progress counts")
 
 -- A page counted while its transaction is built is taken back when the
 -- commit fails, so no later page stores a cursor past it.
-local wm2 = cursor.watermark(2)
+local wm2 = watermark.new(2)
 wm2:page(1, 100)
 local undo = wm2:undo_of(1)
 wm2:page(1, 250)
