@@ -39,7 +39,7 @@ end
 local function say(s) io.stdout:write(s, "\n") io.stdout:flush() end
 local d = dest.open(uri)
 local t = d:table { name = "tags", primary_key = "id", mode = "replace" }
-say("target " .. t.target)
+say("target " .. t.handle.target)
 local i = 1
 while true do
   local f = io.open(pdir .. "/" .. i .. ".json", "rb")
