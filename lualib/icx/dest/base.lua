@@ -135,7 +135,7 @@ function M.new(driver, store, writer, fields)
         table.concat(gone, "', '"))
     end
   end
-  local d = { kind = dname, store = store, writer = writer, tables = {} }
+  local d = { kind = dname, store = store, writer = writer }
   for k, v in pairs(fields or {}) do d[k] = v end
   return setmetatable(d, Dest)
 end
@@ -323,7 +323,6 @@ function Dest:table(spec)
   local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk }, Table)
   t.handle = self.writer:open(name, pk, mode, compare)
   t.live = true
-  self.tables[#self.tables + 1] = t
   return t
 end
 

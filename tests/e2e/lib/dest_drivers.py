@@ -1,0 +1,168 @@
+"""The destinations an e2e case runs against, one object per driver, so a
+case is written once and run for each (SQLite, JSONL, PostgreSQL on a
+server of its own; a new driver is one class and one line of DRIVERS):
+
+    import dest_drivers
+    with dest_drivers.each(t, work) as drivers:
+        for d in drivers:
+            d.name, d.uri                # "sqlite", what --dest takes
+            d.ids("tags")                # sorted ids of a table (or of a
+                                         # staging table or file by name)
+            d.landed("items", "e2e")     # (cursor, ids) as one reader sees
+                                         # them at one moment: what committed
+            d.staged("tags")             # unfinished replace tables or files
+
+PostgreSQL is part of every case: without its server binaries the case
+fails (a skipped destination would pass unnoticed)."""
+import contextlib
+import json
+import os
+import sqlite3
+
+import pgserver
+
+
+class Sqlite:
+    name = "sqlite"
+
+    def __init__(self, work):
+        self.db = os.path.join(work, "dest.db")
+        self.uri = self.db
+
+    def _con(self):
+        return sqlite3.connect(self.db, timeout=30)
+
+    def ids(self, table):
+        c = self._con()
+        try:
+            if not c.execute("select 1 from sqlite_schema where name = ?", (table,)).fetchone():
+                return []
+            return sorted(r[0] for r in c.execute('select id from "%s"' % table))
+        finally:
+            c.close()
+
+    def landed(self, table, connection):
+        """One read transaction: the cursor and the rows it vouches for."""
+        c = self._con()
+        try:
+            c.execute("begin")
+            cur = c.execute("select value from _icx_state where connection = ? and asset = ?",
+                            (connection, table)).fetchone() \
+                if c.execute("select 1 from sqlite_schema where name = '_icx_state'").fetchone() else None
+            ids = [r[0] for r in c.execute('select id from "%s"' % table)] \
+                if c.execute("select 1 from sqlite_schema where name = ?", (table,)).fetchone() else []
+            c.execute("rollback")
+        finally:
+            c.close()
+        return (int(cur[0]) if cur else 0), sorted(ids)
+
+    def staged(self, table):
+        c = self._con()
+        try:
+            return [r[0] for r in c.execute("select name from sqlite_schema where name like "
+                                            "'\\_icx\\_stage\\_%\\_' || ? escape '\\'", (table,))]
+        finally:
+            c.close()
+
+
+class Jsonl:
+    """Rows are lines of DIR/TABLE.jsonl; a committed page is the part of
+    the file up to its committed length in the state file (bytes past it
+    belong to a page whose cursor never moved: the next open cuts them)."""
+    name = "jsonl"
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "out")
+        self.uri = "jsonl:" + self.dir
+        self.state = os.path.join(self.dir, ".icx-state.db")
+
+    def ids(self, table):
+        path = table if os.path.isabs(table) else os.path.join(self.dir, table + ".jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, "rb") as f:
+            return sorted(json.loads(x)["id"] for x in f.read().splitlines())
+
+    def landed(self, table, connection):
+        if not os.path.exists(self.state):
+            return 0, []
+        c = sqlite3.connect(self.state, timeout=30)
+        try:
+            cur = c.execute("select value from _icx_state where connection = ? and asset = ?",
+                            (connection, table)).fetchone()
+            size = c.execute("select size from _icx_files where path = ?",
+                             (os.path.join(self.dir, table + ".jsonl"),)).fetchone()
+        finally:
+            c.close()
+        path = os.path.join(self.dir, table + ".jsonl")
+        data = b""
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+        committed = data[:size[0]] if size else b""
+        return (int(cur[0]) if cur else 0), sorted(json.loads(x)["id"] for x in committed.splitlines())
+
+    def staged(self, table):
+        return [f for f in os.listdir(self.dir) if f.startswith(table + ".jsonl.") and f.endswith(".tmp")]
+
+
+class Postgres:
+    name = "postgresql"
+
+    def __init__(self, server):
+        self.server = server
+        self.uri = server.uri()
+        self.con = server.connect()  # autocommit: every statement reads a fresh snapshot
+        self.cur = self.con.cursor()
+
+    def ids(self, table):
+        self.cur.execute("select to_regclass(%s) is not null", ('public."%s"' % table,))
+        if not self.cur.fetchone()[0]:
+            return []
+        self.cur.execute('select id from "%s"' % table)
+        return sorted(r[0] for r in self.cur.fetchall())
+
+    def landed(self, table, connection):
+        """One statement, so one snapshot: a killed client's backend may
+        still be committing its last page, and two reads could straddle
+        that commit and show a mismatch no reader ever sees."""
+        self.cur.execute("select to_regclass(%s) is not null, to_regclass('public._icx_state') is not null",
+                         ('public."%s"' % table,))
+        has_table, has_state = self.cur.fetchone()
+        if not has_state:
+            return 0, []
+        cursor = "(select value::text from _icx_state where connection = %s and asset = %s)"
+        if has_table:
+            self.cur.execute("select %s, array(select id from \"%s\")" % (cursor, table), (connection, table))
+            c, ids = self.cur.fetchone()
+        else:
+            self.cur.execute("select " + cursor, (connection, table))
+            c, ids = self.cur.fetchone()[0], []
+        return (int(c) if c is not None else 0), sorted(ids)
+
+    def staged(self, table):
+        self.cur.execute("select relname from pg_class where relname like '\\_icx\\_new\\_' || %s || '\\_%%' "
+                         "and relkind = 'r'", (table,))
+        return [r[0] for r in self.cur.fetchall()]
+
+    def close(self):
+        self.con.close()
+
+
+@contextlib.contextmanager
+def each(t, work):
+    """The drivers, each on a destination of its own under work."""
+    drivers = [Sqlite(os.path.join(work, "sqlite")), Jsonl(os.path.join(work, "jsonl"))]
+    for d in drivers:
+        os.makedirs(os.path.dirname(d.uri.replace("jsonl:", "")), exist_ok=True)
+    if not pgserver.available():
+        t.ok(False, "PostgreSQL server binaries or psycopg2 missing (%s): the postgresql driver is untested"
+             % pgserver.BIN)
+        yield drivers
+        return
+    with pgserver.PgServer() as server:
+        pg = Postgres(server)
+        try:
+            yield drivers + [pg]
+        finally:
+            pg.close()
