@@ -12,6 +12,8 @@
 --   dest.open(uri [, opts]) -> Dest | nil   opts: state, busy_timeout, existing
 --                                        (nil when it does not exist yet)
 --   dest.shown(uri) -> uri with any password masked, for messages
+--   dest.driver(uri) -> the driver module that takes uri (what it declares:
+--                       name, title, state, reads_keys ..., see icx.dest.base)
 --   dest.drivers() -> the registered driver modules, in order
 local base = require "icx.dest.base"
 local errors = require "icx.errors"
@@ -80,6 +82,8 @@ local function resolve(uri)
   end
   usage("'%s': no destination takes a plain path", uri)
 end
+
+function M.driver(uri) return (resolve(uri)) end
 
 -- uri -> kind (the driver's name), target (what its open takes).
 function M.parse(uri)

@@ -39,6 +39,7 @@
 --   form             its URI as help shows it ("sqlite:///FILE")
 --   paths            true for the one driver that takes a plain path
 --   state            whether it takes --state (a state file of its own)
+--   reads_keys       whether its Writer reads keys back (what --reconcile needs)
 --   target(uri) -> target        raises a usage error when malformed
 --   shown(uri) -> uri            as messages may show it (no password)
 --   open(target, opts) -> Dest | nil   nil with opts.existing when there is
@@ -78,7 +79,8 @@ M.WRITER = {
 
 -- What a driver module declares for icx.dest's registry.
 M.DRIVER = {
-  name = "string", title = "string", schemes = "table", form = "string", paths = "boolean", state = "boolean",
+  name = "string", title = "string", schemes = "table", form = "string",
+  paths = "boolean", state = "boolean", reads_keys = "boolean",
   target = "function", shown = "function", open = "function",
 }
 
@@ -200,8 +202,8 @@ end
 
 function Dest:close()
   if self.closed then return end
-  self.closed = true
   if self.store:in_transaction() then pcall(self.rollback, self) end
+  self.closed = true
   local ok, err = pcall(self.writer.close, self.writer)
   self.store:close()
   if not ok then error(err, 0) end

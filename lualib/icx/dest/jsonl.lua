@@ -25,7 +25,8 @@ local state = require "icx.state"
 local check = state.check
 
 local M = {
-  name = "jsonl", title = "JSONL", schemes = { "jsonl" }, form = "jsonl:DIR", paths = false, state = true,
+  name = "jsonl", title = "JSONL", schemes = { "jsonl" }, form = "jsonl:DIR",
+  paths = false, state = true, reads_keys = false,
   shown = require("icx.url").masked,
 }
 

@@ -20,6 +20,7 @@ local pgstore = require "icx.dest.pgstore"
 local M = {
   name = "postgresql", title = "PostgreSQL", schemes = { "postgresql", "postgres" },
   form = "postgresql://...", paths = false, state = false,
+  reads_keys = true,
 }
 
 local Writer = {}

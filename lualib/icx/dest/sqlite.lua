@@ -19,7 +19,8 @@ local sys = require "icx.sys"
 local check, quote = state.check, sqlite.quote
 
 local M = {
-  name = "sqlite", title = "SQLite", schemes = { "sqlite" }, form = "sqlite:///FILE", paths = true, state = false,
+  name = "sqlite", title = "SQLite", schemes = { "sqlite" }, form = "sqlite:///FILE",
+  paths = true, state = false, reads_keys = true,
   shown = require("icx.url").masked,
 }
 
