@@ -22,10 +22,11 @@ local url = require "icx.url"
 
 local M = {}
 
--- The registry: every destination icx knows, in the order a URI is offered
--- to them. Each module declares what base.DRIVER lists (the URIs it takes,
--- whether it takes --state, how it shows a URI, how `existing` probes it
--- in its open). Adding a destination is one line here.
+-- The registry: every destination icx knows, in the order messages list
+-- them. A URI goes to the driver whose scheme it names, a plain path to the
+-- one that takes paths. Each module declares what base.DRIVER lists (the
+-- URIs it takes, whether it takes --state, how it shows a URI, how
+-- `existing` probes it in its open). Adding a destination is one line here.
 local DRIVERS = {
   base.check_driver(require "icx.dest.sqlite"),
   base.check_driver(require "icx.dest.jsonl"),

@@ -125,14 +125,17 @@ Table.__name = "icx.dest.Table"
 
 -- A destination of driver (its module) over store and writer, whose
 -- entry points are all checked here: a missing one is a bug of the driver,
--- named with the driver and the entry point. fields are public fields a
--- driver shows (db, conn, path), for tests and benchmarks.
+-- named with the driver and the entry point (the store it opened is
+-- closed first). fields are public fields a driver shows (db, conn, path),
+-- for tests and benchmarks.
 function M.new(driver, store, writer, fields)
   local dname = type(driver) == "table" and tostring(driver.name) or tostring(driver)
-  for what, pair in pairs({ Store = { store, M.STORE }, Writer = { writer, M.WRITER } }) do
-    if type(pair[1]) ~= "table" then misuse("driver '%s' gives no %s", dname, what) end
-    local gone = missing(pair[1], pair[2])
-    if #gone > 0 then
+  for _, it in ipairs({ { "Store", store, M.STORE }, { "Writer", writer, M.WRITER } }) do
+    local what, obj, list = it[1], it[2], it[3]
+    local gone = type(obj) == "table" and missing(obj, list) or nil
+    if not gone or #gone > 0 then
+      if type(store) == "table" and type(store.close) == "function" then pcall(store.close, store) end
+      if not gone then misuse("driver '%s' gives no %s", dname, what) end
       misuse("driver '%s' leaves %s entry point%s '%s' empty", dname, what, #gone == 1 and "" or "s",
         table.concat(gone, "', '"))
     end
