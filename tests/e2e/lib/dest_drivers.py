@@ -11,6 +11,11 @@ server of its own; a new driver is one class and one line of DRIVERS):
             d.landed("items", "e2e")     # (cursor, ids) as one reader sees
                                          # them at one moment: what committed
             d.staged("tags")             # unfinished replace tables or files
+            d.compare(t, "records", truth)   # TAP checks: the table holds
+                                         # exactly the truth records (0: equal)
+            d.snapshot("records")        # what a reader sees, to compare runs
+    dest_drivers.write_pages(work, uri, "records", pages_dir, 1, n)
+                                         # icx lua: one transaction per page
 
 PostgreSQL is part of every case: without its server binaries the case
 fails (a skipped destination would pass unnoticed)."""
@@ -18,8 +23,46 @@ import contextlib
 import json
 import os
 import sqlite3
+import subprocess
 
-import pgserver
+from icxtest import ICX  # first: it puts tests/lib and tests/sim on the path
+import landed  # noqa: E402
+import landed_pg  # noqa: E402
+import pgserver  # noqa: E402
+
+# icx lua PAGE_WRITER DEST TABLE PAGES_DIR FIRST LAST: pages FIRST..LAST of
+# PAGES_DIR/N.json into TABLE (merge, key id), one transaction per page
+# with the cursor ("e2e", TABLE) = N.
+PAGE_WRITER = r'''
+local dest = require "icx.dest"
+local json = require "icx.json"
+local uri, name, pdir, first, last = ...
+local d = dest.open(uri)
+local t = d:table { name = name, primary_key = "id", mode = "merge" }
+for i = tonumber(first), tonumber(last) do
+  local f = assert(io.open(pdir .. "/" .. i .. ".json", "rb"))
+  local body = f:read("a")
+  f:close()
+  d:begin()
+  t:write(assert(json.page(body, "data")))
+  d:cursor_set("e2e", name, "page", i)
+  d:commit()
+end
+d:close()
+'''
+
+
+def write_pages(t, work, uri, table, pages, first, last):
+    """Runs PAGE_WRITER; returns the finished process (stderr shown on failure)."""
+    script = os.path.join(work, "page_writer.lua")
+    if not os.path.exists(script):
+        with open(script, "w") as f:
+            f.write(PAGE_WRITER)
+    p = subprocess.run([ICX, "lua", script, uri, table, pages, str(first), str(last)], cwd=work,
+                       capture_output=True, timeout=120)
+    if p.returncode != 0:
+        t.diag("icx exited %d: %s" % (p.returncode, p.stderr.decode("utf-8", "replace")[-2000:]))
+    return p
 
 
 class Sqlite:
@@ -55,6 +98,19 @@ class Sqlite:
         finally:
             c.close()
         return (int(cur[0]) if cur else 0), sorted(ids)
+
+    def compare(self, t, table, truth, name=None):
+        return landed.compare(t, self.db, table, truth, name=name)
+
+    def snapshot(self, table):
+        c = self._con()
+        try:
+            cols = [r[0] for r in c.execute('select name from pragma_table_info("%s") order by cid' % table)]
+            sel = " || '|' || ".join("quote(\"%s\") || typeof(\"%s\")" % (x.replace('"', '""'), x.replace('"', '""'))
+                                     for x in cols)
+            return sorted(r[0] for r in c.execute('select %s from "%s"' % (sel, table)))
+        finally:
+            c.close()
 
     def staged(self, table):
         c = self._con()
@@ -102,6 +158,34 @@ class Jsonl:
         committed = data[:size[0]] if size else b""
         return (int(cur[0]) if cur else 0), sorted(json.loads(x)["id"] for x in committed.splitlines())
 
+    def latest(self, table):
+        """{id: record}: the last line of each key, as consumers read it."""
+        out = {}
+        path = os.path.join(self.dir, table + ".jsonl")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                for line in f.read().splitlines():
+                    rec = json.loads(line)
+                    out[rec["id"]] = rec
+        return out
+
+    def compare(self, t, table, truth, name=None):
+        name = name or table
+        got = self.latest(table)
+        want = {r["id"]: r for r in truth}
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        t.is_(len(got), len(want), "%s: %d keys landed" % (name, len(want)))
+        t.ok(not missing and not extra, "%s: no record missing, no extra key" % name)
+        diffs = [k for k, r in want.items() if k in got and not (got[k] == r and landed._same_types(got[k], r))]
+        t.ok(not diffs, "%s: every record value-equal, types included" % name)
+        for k in diffs[:5]:
+            t.diag("key %r: got %r, want %r" % (k, got[k], want[k]))
+        return len(missing) + len(extra) + len(diffs)
+
+    def snapshot(self, table):
+        return json.dumps(self.latest(table), sort_keys=True)
+
     def staged(self, table):
         return [f for f in os.listdir(self.dir) if f.startswith(table + ".jsonl.") and f.endswith(".tmp")]
 
@@ -139,6 +223,13 @@ class Postgres:
             self.cur.execute("select " + cursor, (connection, table))
             c, ids = self.cur.fetchone()[0], []
         return (int(c) if c is not None else 0), sorted(ids)
+
+    def compare(self, t, table, truth, name=None):
+        return landed_pg.compare(t, self.con, table, truth, name=name)
+
+    def snapshot(self, table):
+        self.cur.execute('select md5(string_agg(r::text, \'|\' order by r::text)) from "%s" r' % table)
+        return self.cur.fetchone()[0]
 
     def staged(self, table):
         self.cur.execute("select relname from pg_class where relname like '\\_icx\\_new\\_' || %s || '\\_%%' "
