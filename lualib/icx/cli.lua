@@ -519,7 +519,7 @@ local function run(opts, args)
   dest.parse(uri)
   local specs = runner.load_scripts(args)
   local conn, config_path = M.connection(opts)
-  if opts.reconcile and dest.parse(uri) == "jsonl" then
+  if opts.reconcile and not dest.driver(uri).reads_keys then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
