@@ -1,62 +1,375 @@
-/* icx.budget: a cap on the Lua instructions one script callback may run, so
-** a transform stuck in `while true do end` fails the asset with the line it
-** loops on instead of hanging the run.
+/* icx.budget: what one script callback may spend, so no script hangs a run:
+** instructions, seconds of running and heap, each with an error that names
+** the script's line.
 **
-**   icx.budget.arm(n)     counts the next n VM instructions of the calling
-**                         coroutine; past them the callback raises
-**                         "path:line: ... more than n Lua instructions ..."
-**   icx.budget.disarm()   stops counting on the calling coroutine
+**   icx.budget.arm(n, seconds, bytes [, f])
+**                         the calling coroutine may run n more VM
+**                         instructions, `seconds` in any one stretch of
+**                         running (waits excluded, below) and grow the Lua
+**                         heap by `bytes` (0: no cap of its own); f, the
+**                         script function, names it for the watchdog
+**   icx.budget.disarm()   ends the budget of the calling coroutine
+**   icx.budget.armed() -> bool        whether the calling coroutine has one
+**   icx.budget.spent() -> msg | nil   the error of a budget that ran out;
+**                         the sandbox's pcall re-raises it, so a script
+**                         cannot catch its way past the limit
+**   icx.budget.pause(), icx.budget.resume()
+**                         around a wait the script asked for (a request,
+**                         ctx.map): the seconds and the watchdog stop
+**                         counting, and the heap cap is lifted meanwhile
+**                         for the other tasks that run
+**   icx.budget.adopt(co)  coroutine co shares the caller's budget (a
+**                         coroutine the script creates)
+**   icx.budget.over_memory() -> bool  whether the last allocation failure
+**                         was this budget's heap cap
 **
-** A count hook per coroutine, not a timer: instructions are counted only
-** while the coroutine runs, so time spent waiting on HTTP (a callback may
-** use ctx.client) or on other tasks is never charged, and the limit is the
-** same on a loaded machine. Coroutines created while armed inherit the hook
-** with a full count. Time in C (JSON, SQLite) is not counted either.
+** Instructions are counted by a count hook per coroutine: time waiting on
+** HTTP is never charged, and the limit is the same on a loaded machine. A
+** spent budget keeps its hook armed and re-raises every few instructions,
+** so a `pcall` around an endless loop only catches the first error.
+**
+** What the hook cannot see (a C function that never returns, like a
+** backtracking pattern, or a finalizer, which runs with hooks off) the
+** watchdog thread does: a stretch of running past `seconds` + GRACE ends
+** the process with the script's name and exit code 1, since no Lua can
+** run any more. The sandbox refuses __gc, so that is C code alone.
 */
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "clock.h"
 #include "modules.h"
+#include "runtime.h"
 
-/* Count hook: the budget is spent. Disarms itself first, so the error
-** (which names the line the script was on) cannot trip it again. */
-static void on_count(lua_State *L, lua_Debug *ar) {
-  (void)ar;
-  int count = lua_gethookcount(L);
-  lua_sethook(L, NULL, 0, 0);
+#define BUDGETS_KEY "icx.budget.threads" /* registry: thread -> Budget */
+#define WATCH_KEY "icx.budget.watch"     /* registry: the Watch userdata */
+#define STEP 10000     /* instructions between two looks at the clock */
+#define SPENT_STEP 100 /* a spent budget re-raises this often */
+#define GRACE 2.0      /* seconds past the limit before the watchdog */
+
+/* A budget, shared by the coroutines of one script call. */
+typedef struct {
+  lua_Integer left;   /* instructions still allowed */
+  lua_Integer limit;  /* instructions at arm, for the message */
+  double seconds;     /* seconds allowed per running stretch */
+  double since;       /* monotonic start of this stretch; 0 when paused */
+  size_t bytes;       /* heap growth allowed, 0 for none of its own */
+  size_t heap_base;   /* heap in use at arm */
+  size_t outer_limit; /* the allocator limit to restore (--max-memory) */
+  int capped;         /* whether the heap cap is applied now */
+  int spent;          /* ran out: msg is the error, re-raised */
+  char msg[320];      /* the first error, with the script's line */
+  char where[160];    /* the script function, for the watchdog */
+} Budget;
+
+/* The watchdog's view of the one stretch running now. The main thread
+** writes, the watchdog reads, both under mu. */
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_t thread;
+  int started;     /* the thread exists */
+  int active;      /* a budgeted stretch is running */
+  double deadline; /* monotonic; the watchdog acts past it */
+  double seconds;  /* the stretch's limit, for the message */
+  char where[160]; /* the script function */
+} Watch;
+
+/* The budget of thread L, or NULL.  [-0, +0, -] */
+static Budget *budget_of(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, BUDGETS_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return NULL;
+  }
+  lua_pushthread(L);
+  lua_rawget(L, -2);
+  Budget *b = lua_touserdata(L, -1);
+  lua_pop(L, 2);
+  return b;
+}
+
+/* Binds the Budget userdata on top of the stack to thread co (at index
+** co_idx, or the running thread when 0), popping it.  [-1, +0, m] */
+static void bind(lua_State *L, int co_idx) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, BUDGETS_KEY);
+  if (lua_getmetatable(L, -1) == 0) {
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+  } else {
+    lua_pop(L, 1);
+  }
+  if (co_idx)
+    lua_pushvalue(L, co_idx);
+  else
+    lua_pushthread(L);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, -3);
+  lua_pop(L, 2);
+}
+
+/* Unbinds the running thread.  [-0, +0, m] */
+static void unbind(lua_State *L) {
+  luaL_getsubtable(L, LUA_REGISTRYINDEX, BUDGETS_KEY);
+  lua_pushthread(L);
+  lua_pushnil(L);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
+}
+
+/* The watchdog thread: ends the process when one stretch of a script has
+** been running past its limit and the hook could not stop it. Only
+** async-signal-safe calls once it decides: the main thread may hold any
+** lock. */
+static void *watch_main(void *arg) {
+  Watch *w = arg;
+  for (;;) {
+    struct timespec tick = {0, 200 * 1000 * 1000};
+    nanosleep(&tick, NULL);
+    pthread_mutex_lock(&w->mu);
+    int over = w->active && icx_clock_now() > w->deadline;
+    char line[400];
+    if (over)
+      snprintf(line, sizeof line,
+               "icx: error: %s ran more than %.0f s without returning, "
+               "inside a C function (a backtracking pattern?) where it "
+               "cannot be interrupted; icx stops\n",
+               w->where, w->seconds + GRACE);
+    pthread_mutex_unlock(&w->mu);
+    if (over) {
+      ssize_t n = write(2, line, strlen(line));
+      (void)n;
+      _exit(1);
+    }
+  }
+  return NULL;
+}
+
+/* The Watch of this state, its thread started on first use.  [-0, +0, m] */
+static Watch *watch_of(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, WATCH_KEY);
+  Watch *w = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (w)
+    return w;
+  w = lua_newuserdatauv(L, sizeof *w, 0);
+  memset(w, 0, sizeof *w);
+  pthread_mutex_init(&w->mu, NULL);
+  lua_setfield(L, LUA_REGISTRYINDEX, WATCH_KEY);
+  /* Detached and never stopped: it only reads w, which the registry
+  ** keeps until the state closes, at exit. */
+  if (pthread_create(&w->thread, NULL, watch_main, w) == 0) {
+    pthread_detach(w->thread);
+    w->started = 1;
+  }
+  return w;
+}
+
+/* Starts (on) or ends the watched stretch of b. */
+static void watch_set(lua_State *L, Budget *b, int on) {
+  Watch *w = watch_of(L);
+  pthread_mutex_lock(&w->mu);
+  w->active = on;
+  if (on) {
+    w->deadline = icx_clock_now() + b->seconds + GRACE;
+    w->seconds = b->seconds;
+    memcpy(w->where, b->where, sizeof w->where);
+  }
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Applies (on) or lifts b's heap cap on the allocator. */
+static void cap_set(lua_State *L, Budget *b, int on) {
+  struct icx_alloc *a = icx_runtime_alloc(L);
+  if (on && !b->capped && b->bytes) {
+    b->outer_limit = a->limit;
+    size_t cap = b->heap_base + b->bytes;
+    if (a->limit == 0 || cap < a->limit)
+      a->limit = cap;
+    b->capped = 1;
+  } else if (!on && b->capped) {
+    a->limit = b->outer_limit;
+    b->capped = 0;
+  }
+}
+
+/* Marks b spent with msg, at the line L runs. */
+static void spend(lua_State *L, Budget *b, const char *why) {
   lua_Debug here;
-  /* Level 0 is the Lua function running when the count ran out. */
+  char at[200] = "";
+  /* Level 0 is the Lua function running when the budget ran out. */
   if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) &&
       here.currentline > 0)
-    lua_pushfstring(L, "%s:%d: ", here.short_src, here.currentline);
-  else
-    lua_pushliteral(L, "");
-  lua_pushfstring(L,
-                  "%sthe script ran more than %d Lua instructions without "
-                  "returning (an endless loop?)",
-                  lua_tostring(L, -1), count);
+    snprintf(at, sizeof at, "%s:%d: ", here.short_src, here.currentline);
+  snprintf(b->msg, sizeof b->msg, "%s%s", at, why);
+  b->spent = 1;
+  cap_set(L, b, 0);
+}
+
+/* Count hook: charges the instructions since the last call, looks at the
+** clock, and raises once the budget is spent; a spent budget keeps the
+** hook on a short count, so each later instruction run re-raises. */
+static void on_count(lua_State *L, lua_Debug *ar) {
+  (void)ar;
+  Budget *b = budget_of(L);
+  if (!b) {
+    /* A coroutine made while a budget was armed, outside the sandbox's
+    ** own coroutine functions (the scheduler's ctx.map tasks): it gets
+    ** no budget of its own, and its inherited hook is dropped. */
+    lua_sethook(L, NULL, 0, 0);
+    return;
+  }
+  if (!b->spent) {
+    b->left -= lua_gethookcount(L);
+    if (b->left <= 0) {
+      char why[200];
+      snprintf(why, sizeof why,
+               "the script ran more than %lld Lua instructions without "
+               "returning (an endless loop?)",
+               (long long)b->limit);
+      spend(L, b, why);
+    } else if (b->since > 0 && icx_clock_now() - b->since > b->seconds) {
+      char why[200];
+      snprintf(why, sizeof why,
+               "the script ran more than %.0f s without returning (an "
+               "endless loop?)",
+               b->seconds);
+      spend(L, b, why);
+    } else {
+      return;
+    }
+    lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
+  }
+  lua_pushstring(L, b->msg);
   lua_error(L);
 }
 
-/* icx.budget.arm(n) */
+/* icx.budget.arm(n, seconds, bytes [, f]) */
 static int budget_arm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
-  luaL_argcheck(L, n > 0 && n <= INT_MAX, 1, "must be 1 .. INT_MAX");
-  lua_sethook(L, on_count, LUA_MASKCOUNT, (int)n);
+  lua_Number secs = luaL_checknumber(L, 2);
+  lua_Integer bytes = luaL_checkinteger(L, 3);
+  luaL_argcheck(L, n > 0, 1, "must be > 0");
+  luaL_argcheck(L, secs > 0, 2, "must be > 0");
+  luaL_argcheck(L, bytes >= 0, 3, "must be >= 0");
+  if (budget_of(L))
+    return luaL_error(L, "icx.budget: this coroutine is armed already");
+  Budget *b = lua_newuserdatauv(L, sizeof *b, 0);
+  memset(b, 0, sizeof *b);
+  b->left = b->limit = n;
+  b->seconds = secs;
+  b->bytes = (size_t)bytes;
+  b->heap_base = icx_runtime_alloc(L)->used;
+  snprintf(b->where, sizeof b->where, "a script");
+  lua_Debug fi;
+  if (lua_isfunction(L, 4)) {
+    lua_pushvalue(L, 4);
+    if (lua_getinfo(L, ">S", &fi) && fi.linedefined > 0)
+      snprintf(b->where, sizeof b->where, "the script function at %s:%d",
+               fi.short_src, fi.linedefined);
+  }
+  bind(L, 0);
+  b->since = icx_clock_now();
+  cap_set(L, b, 1);
+  watch_set(L, b, 1);
+  lua_sethook(L, on_count, LUA_MASKCOUNT, n < STEP ? (int)n : STEP);
   return 0;
 }
 
 /* icx.budget.disarm() */
 static int budget_disarm(lua_State *L) {
+  Budget *b = budget_of(L);
   lua_sethook(L, NULL, 0, 0);
+  if (b) {
+    cap_set(L, b, 0);
+    watch_set(L, b, 0);
+    unbind(L);
+  }
   return 0;
 }
 
-static const luaL_Reg budget_funcs[] = {
-    {"arm", budget_arm}, {"disarm", budget_disarm}, {NULL, NULL}};
+/* icx.budget.armed() */
+static int budget_armed(lua_State *L) {
+  lua_pushboolean(L, budget_of(L) != NULL);
+  return 1;
+}
+
+/* icx.budget.spent() */
+static int budget_spent(lua_State *L) {
+  Budget *b = budget_of(L);
+  if (b && b->spent)
+    lua_pushstring(L, b->msg);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+/* icx.budget.pause() */
+static int budget_pause(lua_State *L) {
+  Budget *b = budget_of(L);
+  if (b && b->since > 0) {
+    b->since = 0;
+    cap_set(L, b, 0);
+    watch_set(L, b, 0);
+  }
+  return 0;
+}
+
+/* icx.budget.resume() */
+static int budget_resume(lua_State *L) {
+  Budget *b = budget_of(L);
+  if (b && b->since == 0) {
+    b->since = icx_clock_now();
+    if (!b->spent)
+      cap_set(L, b, 1);
+    watch_set(L, b, 1);
+  }
+  return 0;
+}
+
+/* icx.budget.adopt(co): co shares the caller's budget and its hook. */
+static int budget_adopt(lua_State *L) {
+  lua_State *co = lua_tothread(L, 1);
+  luaL_argexpected(L, co != NULL, 1, "coroutine");
+  lua_settop(L, 1);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, BUDGETS_KEY) != LUA_TTABLE)
+    return 0;
+  lua_pushthread(L);
+  lua_rawget(L, -2);
+  if (lua_isnil(L, -1))
+    return 0;
+  bind(L, 1);
+  lua_sethook(co, on_count, LUA_MASKCOUNT, STEP);
+  return 0;
+}
+
+/* icx.budget.over_memory(): this budget's cap is the allocator's limit
+** now, so an allocation that failed failed on it (not on --max-memory). */
+static int budget_over_memory(lua_State *L) {
+  Budget *b = budget_of(L);
+  struct icx_alloc *a = icx_runtime_alloc(L);
+  int ours = b && b->capped && a->limit == b->heap_base + b->bytes;
+  lua_pushboolean(L, ours);
+  return 1;
+}
+
+static const luaL_Reg budget_funcs[] = {{"arm", budget_arm},
+                                        {"disarm", budget_disarm},
+                                        {"armed", budget_armed},
+                                        {"spent", budget_spent},
+                                        {"pause", budget_pause},
+                                        {"resume", budget_resume},
+                                        {"adopt", budget_adopt},
+                                        {"over_memory", budget_over_memory},
+                                        {NULL, NULL}};
 
 /* require "icx.budget": the module table. */
 int luaopen_icx_budget(lua_State *L) {
