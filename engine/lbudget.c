@@ -68,6 +68,7 @@ typedef struct {
   int spent;          /* ran out: msg is the error, re-raised */
   char msg[320];      /* the first error, with the script's line */
   char where[160];    /* the script function, for the watchdog */
+  char src[256];      /* its chunk's source ("@path"); "" for any code */
 } Budget;
 
 /* The watchdog's view of the one stretch running now. The main thread
@@ -201,14 +202,27 @@ static void cap_set(lua_State *L, Budget *b, int on) {
   }
 }
 
-/* Marks b spent with msg, at the line L runs. */
+/* Whether the function at stack level `level` of L is the script's own
+** code (or, without a known chunk, any Lua code); fills d. */
+static int in_script(lua_State *L, const Budget *b, int level, lua_Debug *d) {
+  if (!lua_getstack(L, level, d) || !lua_getinfo(L, "Sl", d))
+    return 0;
+  if (d->currentline <= 0)
+    return 0;
+  return b->src[0] == '\0' || strcmp(d->source, b->src) == 0;
+}
+
+/* Marks b spent with msg, at the script's line nearest the top of L's
+** stack (the count may run out inside icx's own Lua, a view's __index). */
 static void spend(lua_State *L, Budget *b, const char *why) {
   lua_Debug here;
   char at[200] = "";
-  /* Level 0 is the Lua function running when the budget ran out. */
-  if (lua_getstack(L, 0, &here) && lua_getinfo(L, "Sl", &here) &&
-      here.currentline > 0)
-    snprintf(at, sizeof at, "%s:%d: ", here.short_src, here.currentline);
+  for (int level = 0; level < 64; level++) {
+    if (in_script(L, b, level, &here)) {
+      snprintf(at, sizeof at, "%s:%d: ", here.short_src, here.currentline);
+      break;
+    }
+  }
   snprintf(b->msg, sizeof b->msg, "%s%s", at, why);
   b->spent = 1;
   cap_set(L, b, 0);
@@ -216,7 +230,10 @@ static void spend(lua_State *L, Budget *b, const char *why) {
 
 /* Count hook: charges the instructions since the last call, looks at the
 ** clock, and raises once the budget is spent; a spent budget keeps the
-** hook on a short count, so each later instruction run re-raises. */
+** hook on a short count, so each later instruction run re-raises. It
+** raises only in the script's own code: icx's Lua (the sandbox settling
+** the error, a view) always returns to the script or to the engine, and
+** must not be cut half-way (a budget left armed after its call). */
 static void on_count(lua_State *L, lua_Debug *ar) {
   (void)ar;
   Budget *b = budget_of(L);
@@ -248,6 +265,9 @@ static void on_count(lua_State *L, lua_Debug *ar) {
     }
     lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
   }
+  lua_Debug here;
+  if (!in_script(L, b, 0, &here))
+    return;
   lua_pushstring(L, b->msg);
   lua_error(L);
 }
@@ -272,9 +292,12 @@ static int budget_arm(lua_State *L) {
   lua_Debug fi;
   if (lua_isfunction(L, 4)) {
     lua_pushvalue(L, 4);
-    if (lua_getinfo(L, ">S", &fi) && fi.linedefined > 0)
+    if (lua_getinfo(L, ">S", &fi) && fi.linedefined >= 0 &&
+        fi.source[0] == '@') {
       snprintf(b->where, sizeof b->where, "the script function at %s:%d",
                fi.short_src, fi.linedefined);
+      snprintf(b->src, sizeof b->src, "%s", fi.source);
+    }
   }
   bind(L, 0);
   b->since = icx_clock_now();
