@@ -169,29 +169,50 @@ local function view(t)
 end
 
 -- ctx as a script sees it: its own table, reading through to the engine's
--- fields, so what it stores stays its own. Waits it asks for (ctx.map)
--- pause its budget.
+-- fields, so what it stores stays its own. Its functions (ctx.map, ctx.seen)
+-- are the engine's work, waits on other tasks or on the destination, not
+-- the script's running: its budget's clock and the watchdog pause meanwhile.
+local function paused(f)
+  return function(...)
+    budget.pause()
+    local r = pack(raw.pcall(f, ...))
+    budget.resume()
+    if not r[1] then raw.error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+
 local function script_ctx(ctx)
   local c = ctx_of[ctx]
   if c then return c end
+  local fns = {}
   c = raw.setmetatable({}, {
     __index = function(_, k)
-      if k == "map" and type(ctx.map) == "function" then
-        local map = wrap_fn(ctx.map)
-        return function(...)
-          budget.pause()
-          local r = pack(raw.pcall(map, ...))
-          budget.resume()
-          if not r[1] then raw.error(r[2], 0) end
-          return unpack(r, 2, r.n)
-        end
-      end
-      return to_script(ctx[k])
+      local v = ctx[k]
+      if raw.type(v) ~= "function" then return to_script(v) end
+      fns[k] = fns[k] or paused(wrap_fn(v))
+      return fns[k]
     end,
     __metatable = false,
   })
   ctx_of[ctx], real_of[c] = c, ctx
   return c
+end
+
+-- The engine never hands a script an object that holds a secret: the
+-- client becomes the client scripts get, and a connection (anything with an
+-- access_token or a password) nothing.
+local script_client = weak "k"
+local function secret_free(v)
+  local client = require "icx.client"
+  if client.is_client(v) then
+    script_client[v] = script_client[v] or v:for_scripts()
+    return script_client[v]
+  end
+  if rawget(v, "access_token") ~= nil or rawget(v, "token") ~= nil or rawget(v, "password") ~= nil then
+    return nil
+  end
+  return v
 end
 
 -- What a script may see of an engine value.
@@ -203,6 +224,8 @@ function to_script(v)
     if real_of[v] or owned[v] then return v end
     local mt = raw.getmetatable(v)
     if mt ~= nil and (is_data(mt) or script_mt[mt]) then return v end
+    local safe = secret_free(v)
+    if safe ~= v then return safe end
     if mt == nil and rawget(v, "asset") ~= nil and rawget(v, "client") ~= nil then return script_ctx(v) end
     return view(v)
   end

@@ -136,26 +136,37 @@ with Sim(contacts=40, companies=5, seed=22, token=TOKEN) as sim, Workspace(sim) 
 
     # -------------------------------------------------------------- locks
     # A holds tags for ~3 s; B (--wait) takes admins and waits for tags,
-    # polling; C (--wait) wants admins. B held admins from its start, so C
-    # must not start admins before B's admins run is over.
-    ldb = os.path.join(ws.dir, "locks.db")
-    r = ws.run("tags", "admins", dest=ldb)
-    t.is_(r.rc, 0, "a first run creates the destination")
-    sim.fault(path="/tags", kind="delay", delay_ms=3000, count=1)
-    base = [ICX, "run", "--config", ws.config, "--dest", ldb]
-    penv = dict(os.environ, ICX_TEST_TOKEN=TOKEN)
-    a = subprocess.Popen(base + [ws.script("tags")], cwd=ws.dir, env=penv, stderr=subprocess.PIPE)
-    time.sleep(0.7)
-    b = subprocess.Popen(base + ["--wait", ws.script("admins"), ws.script("tags")], cwd=ws.dir, env=penv,
-                         stderr=subprocess.PIPE)
-    time.sleep(1.2)
-    c = subprocess.Popen(base + ["--wait", ws.script("admins")], cwd=ws.dir, env=penv, stderr=subprocess.PIPE)
-    rcs = [p.wait(timeout=120) for p in (a, b, c)]
-    t.is_(rcs, [0, 0, 0], "three runs, two of them --wait, all land")
-    runs = query(ldb, "select pid, started_at, finished_at from _icx_runs where asset = 'admins' order by id")
-    b_run = [x for x in runs if x[0] == b.pid]
-    c_run = [x for x in runs if x[0] == c.pid]
-    t.ok(b_run and c_run and c_run[0][1] >= b_run[0][2],
-         "the waiting run of admins starts after the one holding it ends: B %s, C %s" % (b_run, c_run))
+    # polling (each poll used to close a descriptor of the lock file, which
+    # dropped B's lock on admins); C (--wait) wants admins. B held admins
+    # from its start, so C must wait for B's whole run: on SQLite and JSONL.
+    for kind in ("sqlite", "jsonl"):
+        if kind == "sqlite":
+            ldest = os.path.join(ws.dir, "locks.db")
+            state_db = ldest
+        else:
+            ldir = os.path.join(ws.dir, "locks-jsonl")
+            ldest = "jsonl:" + ldir
+            state_db = os.path.join(ldir, ".icx-state.db")
+        r = ws.run("tags", "admins", dest=ldest)
+        t.is_(r.rc, 0, "%s: a first run creates the destination" % kind)
+        sim.fault(path="/tags", kind="delay", delay_ms=3000, count=1)
+        base = [ICX, "run", "--config", ws.config, "--dest", ldest]
+        penv = dict(os.environ, ICX_TEST_TOKEN=TOKEN)
+        a = subprocess.Popen(base + [ws.script("tags")], cwd=ws.dir, env=penv, stderr=subprocess.PIPE)
+        time.sleep(0.7)
+        b = subprocess.Popen(base + ["--wait", ws.script("admins"), ws.script("tags")], cwd=ws.dir, env=penv,
+                             stderr=subprocess.PIPE)
+        time.sleep(1.2)
+        c = subprocess.Popen(base + ["--wait", ws.script("admins")], cwd=ws.dir, env=penv, stderr=subprocess.PIPE)
+        errs = [p.communicate(timeout=120)[1].decode("utf-8", "replace") for p in (a, b, c)]
+        rcs = [p.returncode for p in (a, b, c)]
+        t.is_(rcs, [0, 0, 0], "%s: three runs, two of them --wait, all land" % kind)
+        t.ok("waiting for the run that holds it" in errs[2],
+             "%s: the third run waited for admins, which the waiting run held: %s" % (kind, errs[2].strip()[-300:]))
+        runs = query(state_db, "select pid, started_at, finished_at from _icx_runs where asset = 'admins' order by id")
+        b_run = [x for x in runs if x[0] == b.pid]
+        c_run = [x for x in runs if x[0] == c.pid]
+        t.ok(b_run and c_run and c_run[0][1] >= b_run[0][2],
+             "%s: the waiting run of admins starts after the one holding it ends: B %s, C %s" % (kind, b_run, c_run))
 
 t.done_testing()

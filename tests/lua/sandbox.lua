@@ -254,6 +254,21 @@ return function(rec, ctx) ctx.since = 0; ctx.client = nil; ctx.mine = (ctx.mine 
   t.is(r1.token, nil, "no token")
 end
 
+-- The engine's own client or connection handed to a script function (as
+-- walk.run hands a source's parts() the client) arrives without its token.
+do
+  local conn = { name = "c", access_token = SECRET, base_url = "http://127.0.0.1:9" }
+  local client = require("icx.client").new(conn)
+  local peek = sandbox.run_file(script("peek.lua", [[
+return function(client, conn)
+  return { token = client.token, conn = client.conn and client.conn.access_token,
+    has_request = type(client.request) == "function", conn_arg = conn and conn.access_token }
+end]]))
+  local seen = sandbox.call(peek, client, conn)
+  t.ok(seen.token == nil and seen.conn == nil and seen.conn_arg == nil, "a script function gets no token from a client")
+  t.ok(seen.has_request, "but a client it can send requests with")
+end
+
 -- Issue 22, item 2: every way a script used to hang icx ends in an error
 -- naming the script and its line.
 sandbox.BUDGET = 1000000
