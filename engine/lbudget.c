@@ -18,13 +18,18 @@
 **                         ctx.map): the seconds and the watchdog stop
 **                         counting, and the heap cap is lifted meanwhile
 **                         for the other tasks that run
-**   icx.budget.adopt(co)  coroutine co shares the caller's budget (a
-**                         coroutine the script creates)
+**   icx.budget.adopt(co)  coroutine co is counted too (a coroutine the
+**                         script creates): it runs on whichever call's
+**                         budget is running when it is resumed
 **   icx.budget.over_memory() -> bool  whether the last allocation failure
 **                         was this budget's heap cap
 **
-** Instructions are counted by a count hook per coroutine: time waiting on
-** HTTP is never charged, and the limit is the same on a loaded machine. A
+** Instructions are counted by a count hook on the coroutines that run
+** script code, charged to the one budget running now (a call's budget runs
+** from arm or resume to pause or disarm; only one runs at a time, as only
+** one coroutine does): time waiting on HTTP is never charged, and the limit
+** is the same on a loaded machine. Each coroutine keeps its Budget between
+** calls, so a call allocates nothing. A
 ** spent budget keeps its hook armed and re-raises every few instructions,
 ** so a `pcall` around an endless loop only catches the first error.
 **
@@ -50,6 +55,7 @@
 #include "runtime.h"
 
 #define BUDGETS_KEY "icx.budget.threads" /* registry: thread -> Budget */
+#define CURRENT_KEY "icx.budget.current" /* registry: the Budget running */
 #define WATCH_KEY "icx.budget.watch"     /* registry: the Watch userdata */
 #define STEP 10000     /* instructions between two looks at the clock */
 #define SPENT_STEP 100 /* a spent budget re-raises this often */
@@ -65,6 +71,8 @@ typedef struct {
   size_t heap_base;   /* heap in use at arm */
   size_t outer_limit; /* the allocator limit to restore (--max-memory) */
   int capped;         /* whether the heap cap is applied now */
+  int armed;          /* inside a call (running or paused) */
+  const void *fn;     /* the function where and src describe (pinned) */
   int spent;          /* ran out: msg is the error, re-raised */
   char msg[320];      /* the first error, with the script's line */
   char where[160];    /* the script function, for the watchdog */
@@ -83,8 +91,8 @@ typedef struct {
   char where[160]; /* the script function */
 } Watch;
 
-/* The budget of thread L, or NULL.  [-0, +0, -] */
-static Budget *budget_of(lua_State *L) {
+/* The Budget thread L owns (armed or not), or NULL.  [-0, +0, -] */
+static Budget *owned_by(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, BUDGETS_KEY) != LUA_TTABLE) {
     lua_pop(L, 1);
     return NULL;
@@ -96,9 +104,26 @@ static Budget *budget_of(lua_State *L) {
   return b;
 }
 
-/* Binds the Budget userdata on top of the stack to thread co (at index
-** co_idx, or the running thread when 0), popping it.  [-1, +0, m] */
-static void bind(lua_State *L, int co_idx) {
+/* The Budget running now, or NULL.  [-0, +0, -] */
+static Budget *current(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, CURRENT_KEY);
+  Budget *b = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return b;
+}
+
+/* Makes the Budget at index idx (0: none) the one running.  [-0, +0, -] */
+static void set_current(lua_State *L, int idx) {
+  if (idx)
+    lua_pushvalue(L, idx);
+  else
+    lua_pushnil(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, CURRENT_KEY);
+}
+
+/* Pushes the Budget of the running thread, made and bound (weakly, with
+** the thread) on first use.  [-0, +1, m] */
+static Budget *own(lua_State *L) {
   luaL_getsubtable(L, LUA_REGISTRYINDEX, BUDGETS_KEY);
   if (lua_getmetatable(L, -1) == 0) {
     lua_createtable(L, 0, 1);
@@ -108,22 +133,21 @@ static void bind(lua_State *L, int co_idx) {
   } else {
     lua_pop(L, 1);
   }
-  if (co_idx)
-    lua_pushvalue(L, co_idx);
-  else
-    lua_pushthread(L);
-  lua_pushvalue(L, -3);
-  lua_rawset(L, -3);
-  lua_pop(L, 2);
-}
-
-/* Unbinds the running thread.  [-0, +0, m] */
-static void unbind(lua_State *L) {
-  luaL_getsubtable(L, LUA_REGISTRYINDEX, BUDGETS_KEY);
   lua_pushthread(L);
-  lua_pushnil(L);
-  lua_rawset(L, -3);
+  lua_rawget(L, -2);
+  Budget *b = lua_touserdata(L, -1);
+  if (b) {
+    lua_remove(L, -2);
+    return b;
+  }
   lua_pop(L, 1);
+  b = lua_newuserdatauv(L, sizeof *b, 1);
+  memset(b, 0, sizeof *b);
+  lua_pushthread(L);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, -4);
+  lua_remove(L, -2);
+  return b;
 }
 
 /* The watchdog thread: ends the process when one stretch of a script has
@@ -236,11 +260,11 @@ static void spend(lua_State *L, Budget *b, const char *why) {
 ** must not be cut half-way (a budget left armed after its call). */
 static void on_count(lua_State *L, lua_Debug *ar) {
   (void)ar;
-  Budget *b = budget_of(L);
+  Budget *b = current(L);
   if (!b) {
-    /* A coroutine made while a budget was armed, outside the sandbox's
-    ** own coroutine functions (the scheduler's ctx.map tasks): it gets
-    ** no budget of its own, and its inherited hook is dropped. */
+    /* Script code runs only inside a call: this is a coroutine that
+    ** inherited the hook (the scheduler's tasks made during a call), or
+    ** one running while its call waits: it is not charged. */
     lua_sethook(L, NULL, 0, 0);
     return;
   }
@@ -280,54 +304,73 @@ static int budget_arm(lua_State *L) {
   luaL_argcheck(L, n > 0, 1, "must be > 0");
   luaL_argcheck(L, secs > 0, 2, "must be > 0");
   luaL_argcheck(L, bytes >= 0, 3, "must be >= 0");
-  if (budget_of(L))
+  if (current(L))
+    return luaL_error(L, "icx.budget: a budget is running already");
+  lua_settop(L, 4);
+  Budget *b = own(L);
+  if (b->armed)
     return luaL_error(L, "icx.budget: this coroutine is armed already");
-  Budget *b = lua_newuserdatauv(L, sizeof *b, 0);
-  memset(b, 0, sizeof *b);
+  const void *fn = lua_isfunction(L, 4) ? lua_topointer(L, 4) : NULL;
+  if (fn != b->fn || fn == NULL) {
+    /* Described once per function: a transform is armed per record. */
+    b->fn = fn;
+    snprintf(b->where, sizeof b->where, "a script");
+    b->src[0] = '\0';
+    lua_Debug fi;
+    if (fn) {
+      /* Pinned in the user value, so fn names this function for as long
+      ** as the Budget compares with it. */
+      lua_pushvalue(L, 4);
+      lua_setiuservalue(L, 5, 1);
+      lua_pushvalue(L, 4);
+      if (lua_getinfo(L, ">S", &fi) && fi.linedefined >= 0 &&
+          fi.source[0] == '@') {
+        snprintf(b->where, sizeof b->where, "the script function at %s:%d",
+                 fi.short_src, fi.linedefined);
+        snprintf(b->src, sizeof b->src, "%s", fi.source);
+      }
+    }
+  }
   b->left = b->limit = n;
   b->seconds = secs;
   b->bytes = (size_t)bytes;
   b->heap_base = icx_runtime_alloc(L)->used;
-  snprintf(b->where, sizeof b->where, "a script");
-  lua_Debug fi;
-  if (lua_isfunction(L, 4)) {
-    lua_pushvalue(L, 4);
-    if (lua_getinfo(L, ">S", &fi) && fi.linedefined >= 0 &&
-        fi.source[0] == '@') {
-      snprintf(b->where, sizeof b->where, "the script function at %s:%d",
-               fi.short_src, fi.linedefined);
-      snprintf(b->src, sizeof b->src, "%s", fi.source);
-    }
-  }
-  bind(L, 0);
+  b->capped = 0;
+  b->spent = 0;
+  b->msg[0] = '\0';
+  b->armed = 1;
   b->since = icx_clock_now();
+  set_current(L, 5);
   cap_set(L, b, 1);
   watch_set(L, b, 1);
   lua_sethook(L, on_count, LUA_MASKCOUNT, n < STEP ? (int)n : STEP);
   return 0;
 }
 
-/* icx.budget.disarm() */
+/* icx.budget.disarm(): ends the calling coroutine's call. */
 static int budget_disarm(lua_State *L) {
-  Budget *b = budget_of(L);
+  Budget *b = owned_by(L);
   lua_sethook(L, NULL, 0, 0);
-  if (b) {
+  if (b && b->armed) {
     cap_set(L, b, 0);
     watch_set(L, b, 0);
-    unbind(L);
+    b->armed = 0;
+    b->since = 0;
+    if (current(L) == b)
+      set_current(L, 0);
   }
   return 0;
 }
 
-/* icx.budget.armed() */
+/* icx.budget.armed(): a call's budget is running. */
 static int budget_armed(lua_State *L) {
-  lua_pushboolean(L, budget_of(L) != NULL);
+  lua_pushboolean(L, current(L) != NULL);
   return 1;
 }
 
 /* icx.budget.spent() */
 static int budget_spent(lua_State *L) {
-  Budget *b = budget_of(L);
+  Budget *b = current(L);
   if (b && b->spent)
     lua_pushstring(L, b->msg);
   else
@@ -335,21 +378,27 @@ static int budget_spent(lua_State *L) {
   return 1;
 }
 
-/* icx.budget.pause() */
+/* icx.budget.pause(): the running call waits; nothing runs on its budget. */
 static int budget_pause(lua_State *L) {
-  Budget *b = budget_of(L);
-  if (b && b->since > 0) {
+  Budget *b = current(L);
+  if (b) {
     b->since = 0;
     cap_set(L, b, 0);
     watch_set(L, b, 0);
+    set_current(L, 0);
   }
   return 0;
 }
 
-/* icx.budget.resume() */
+/* icx.budget.resume(): the calling coroutine's call runs again. */
 static int budget_resume(lua_State *L) {
-  Budget *b = budget_of(L);
-  if (b && b->since == 0) {
+  Budget *b = owned_by(L);
+  if (b && b->armed && b->since == 0 && !current(L)) {
+    lua_getfield(L, LUA_REGISTRYINDEX, BUDGETS_KEY);
+    lua_pushthread(L);
+    lua_rawget(L, -2);
+    set_current(L, lua_gettop(L));
+    lua_pop(L, 2);
     b->since = icx_clock_now();
     if (!b->spent)
       cap_set(L, b, 1);
@@ -358,26 +407,19 @@ static int budget_resume(lua_State *L) {
   return 0;
 }
 
-/* icx.budget.adopt(co): co shares the caller's budget and its hook. */
+/* icx.budget.adopt(co): co's script code is counted too. */
 static int budget_adopt(lua_State *L) {
   lua_State *co = lua_tothread(L, 1);
   luaL_argexpected(L, co != NULL, 1, "coroutine");
-  lua_settop(L, 1);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, BUDGETS_KEY) != LUA_TTABLE)
-    return 0;
-  lua_pushthread(L);
-  lua_rawget(L, -2);
-  if (lua_isnil(L, -1))
-    return 0;
-  bind(L, 1);
-  lua_sethook(co, on_count, LUA_MASKCOUNT, STEP);
+  if (current(L))
+    lua_sethook(co, on_count, LUA_MASKCOUNT, STEP);
   return 0;
 }
 
 /* icx.budget.over_memory(): this budget's cap is the allocator's limit
 ** now, so an allocation that failed failed on it (not on --max-memory). */
 static int budget_over_memory(lua_State *L) {
-  Budget *b = budget_of(L);
+  Budget *b = current(L);
   struct icx_alloc *a = icx_runtime_alloc(L);
   int ours = b && b->capped && a->limit == b->heap_base + b->bytes;
   lua_pushboolean(L, ours);

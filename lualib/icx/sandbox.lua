@@ -243,6 +243,9 @@ local function engine_of(v, seen)
     return v
   end
   if real_of[v] then return real_of[v] end
+  -- A record (icx.json's tag) is data the engine only encodes: nothing in
+  -- it is called, so it is not walked (the transform path stays cheap).
+  if is_data(raw.getmetatable(v)) then return v end
   if seen[v] ~= nil then return seen[v] end
   seen[v] = v
   owned[v] = true
@@ -261,7 +264,21 @@ local function engine_of(v, seen)
   end
   return copy or v
 end
-function to_engine(v) return engine_of(v, {}) end
+function to_engine(v)
+  local tv = raw.type(v)
+  if tv ~= "table" and tv ~= "function" then return v end
+  if tv == "table" and is_data(raw.getmetatable(v)) then return v end
+  return engine_of(v, {})
+end
+
+-- to_script, to_engine over n values, without a table per call.
+local function each(conv, n, v, ...)
+  if n <= 0 then return end
+  if n == 1 then return conv(v) end
+  return conv(v), each(conv, n - 1, ...)
+end
+local function results(...) return each(to_engine, raw.select("#", ...), ...) end
+local function run(f, ...) return results(f(each(to_script, raw.select("#", ...), ...))) end
 
 -- The metatable in force for a script's mt: a copy whose functions run
 -- under a budget wherever the engine triggers them (json.encode reading a
@@ -461,12 +478,7 @@ end
 function M.call(f, ...)
   if budget.armed() then return f(...) end
   budget.arm(M.BUDGET, M.SECONDS, M.MEMORY, guarded[f] or f)
-  local args, n = map_args(to_script, ...)
-  return finish(raw.pcall(function()
-    local r = pack(f(unpack(args, 1, n)))
-    for i = 1, r.n do r[i] = to_engine(r[i]) end
-    return unpack(r, 1, r.n)
-  end))
+  return finish(raw.pcall(run, f, ...))
 end
 
 -- Loads a script as text and runs it in a fresh sandbox; returns what it

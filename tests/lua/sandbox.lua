@@ -305,6 +305,21 @@ t.is(sandbox.run_file(script("yield2.lua", [[
 local co = coroutine.wrap(function() coroutine.yield(1) return 2 end)
 return co() + co()]])), 3, "a coroutine the script made may yield")
 
+-- A coroutine a script keeps between calls runs on the budget of the call
+-- that resumes it, not on the one that made it (long over by then).
+do
+  local savedsec = sandbox.SECONDS
+  sandbox.SECONDS = 1
+  local gen = sandbox.run_file(script("gen.lua", [[
+local co = coroutine.wrap(function() local i = 0 while true do i = i + 1 coroutine.yield(i) end end)
+return function() return co() end]]))
+  local first = sandbox.call(gen)
+  require("icx.sys").sleep(1.3)
+  local ok3, second = pcall(sandbox.call, gen)
+  t.ok(first == 1 and ok3 and second == 2, "a kept coroutine is charged to the call resuming it: " .. tostring(second))
+  sandbox.SECONDS = savedsec
+end
+
 local savedmem = sandbox.MEMORY
 sandbox.MEMORY = 32 * 1024 * 1024
 msg = err_of(script("mem.lua", "local t = {}\nfor i = 1, 1e9 do t[i] = ('x'):rep(1000) .. i end"))
