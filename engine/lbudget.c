@@ -24,6 +24,9 @@
 **   icx.budget.over_memory() -> bool  whether the last allocation failure
 **                         was this budget's heap cap
 **
+** Seconds are CPU seconds of the thread that runs Lua: a process stopped
+** (Ctrl-Z) or a machine suspended is no script running.
+**
 ** Instructions are counted by a count hook on the coroutines that run
 ** script code, charged to the one budget running now (a call's budget runs
 ** from arm or resume to pause or disarm; only one runs at a time, as only
@@ -50,7 +53,6 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "clock.h"
 #include "modules.h"
 #include "runtime.h"
 
@@ -66,7 +68,7 @@ typedef struct {
   lua_Integer left;   /* instructions still allowed */
   lua_Integer limit;  /* instructions at arm, for the message */
   double seconds;     /* seconds allowed per running stretch */
-  double since;       /* monotonic start of this stretch; 0 when paused */
+  double since;       /* CPU time at the start of this stretch; 0 paused */
   size_t bytes;       /* heap growth allowed, 0 for none of its own */
   size_t heap_base;   /* heap in use at arm */
   size_t outer_limit; /* the allocator limit to restore (--max-memory) */
@@ -84,12 +86,23 @@ typedef struct {
 typedef struct {
   pthread_mutex_t mu;
   pthread_t thread;
-  int started;     /* the thread exists */
-  int active;      /* a budgeted stretch is running */
-  double deadline; /* monotonic; the watchdog acts past it */
-  double seconds;  /* the stretch's limit, for the message */
-  char where[160]; /* the script function */
+  int started;       /* the thread exists */
+  clockid_t lua_cpu; /* CPU clock of the thread that runs Lua */
+  int active;        /* a budgeted stretch is running */
+  double deadline;   /* on lua_cpu; the watchdog acts past it */
+  double seconds;    /* the stretch's limit, for the message */
+  char where[160];   /* the script function */
 } Watch;
+
+/* Seconds on clock c. Running time is CPU time of the thread that runs
+** Lua: a stopped process (Ctrl-Z, a debugger) or a suspended machine is
+** not a script running, and a script stuck in C burns it all the same. */
+static double cpu_now(clockid_t c) {
+  struct timespec ts;
+  if (clock_gettime(c, &ts) != 0)
+    return 0;
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* The Budget thread L owns (armed or not), or NULL.  [-0, +0, -] */
 static Budget *owned_by(lua_State *L) {
@@ -160,7 +173,7 @@ static void *watch_main(void *arg) {
     struct timespec tick = {0, 200 * 1000 * 1000};
     nanosleep(&tick, NULL);
     pthread_mutex_lock(&w->mu);
-    int over = w->active && icx_clock_now() > w->deadline;
+    int over = w->active && cpu_now(w->lua_cpu) > w->deadline;
     char line[400];
     if (over)
       snprintf(line, sizeof line,
@@ -188,6 +201,8 @@ static Watch *watch_of(lua_State *L) {
   w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   pthread_mutex_init(&w->mu, NULL);
+  if (pthread_getcpuclockid(pthread_self(), &w->lua_cpu) != 0)
+    w->lua_cpu = CLOCK_MONOTONIC;
   lua_setfield(L, LUA_REGISTRYINDEX, WATCH_KEY);
   /* Detached and never stopped: it only reads w, which the registry
   ** keeps until the state closes, at exit. */
@@ -204,7 +219,7 @@ static void watch_set(lua_State *L, Budget *b, int on) {
   pthread_mutex_lock(&w->mu);
   w->active = on;
   if (on) {
-    w->deadline = icx_clock_now() + b->seconds + GRACE;
+    w->deadline = cpu_now(w->lua_cpu) + b->seconds + GRACE;
     w->seconds = b->seconds;
     memcpy(w->where, b->where, sizeof w->where);
   }
@@ -277,7 +292,8 @@ static void on_count(lua_State *L, lua_Debug *ar) {
                "returning (an endless loop?)",
                (long long)b->limit);
       spend(L, b, why);
-    } else if (b->since > 0 && icx_clock_now() - b->since > b->seconds) {
+    } else if (b->since > 0 &&
+               cpu_now(CLOCK_THREAD_CPUTIME_ID) - b->since > b->seconds) {
       char why[200];
       snprintf(why, sizeof why,
                "the script ran more than %.0f s without returning (an "
@@ -339,7 +355,7 @@ static int budget_arm(lua_State *L) {
   b->spent = 0;
   b->msg[0] = '\0';
   b->armed = 1;
-  b->since = icx_clock_now();
+  b->since = cpu_now(CLOCK_THREAD_CPUTIME_ID);
   set_current(L, 5);
   cap_set(L, b, 1);
   watch_set(L, b, 1);
@@ -399,7 +415,7 @@ static int budget_resume(lua_State *L) {
     lua_rawget(L, -2);
     set_current(L, lua_gettop(L));
     lua_pop(L, 2);
-    b->since = icx_clock_now();
+    b->since = cpu_now(CLOCK_THREAD_CPUTIME_ID);
     if (!b->spent)
       cap_set(L, b, 1);
     watch_set(L, b, 1);
