@@ -21,6 +21,7 @@
 --   Client:me() -> decoded GET /me          (icx check, the token preflight)
 --   Client:for_scripts() -> {request=}      what an asset script's ctx.client is:
 --                                           requests only, no token, no internals
+--   M.is_client(v) -> bool                  whether v is a Client (holds the token)
 local errors = require "icx.errors"
 local log = require "icx.log"
 local sched = require "icx.sched"
@@ -386,11 +387,25 @@ end
 
 -- What asset scripts get as ctx.client: a request method and nothing else,
 -- so a script can neither read the token nor reach the bucket or pool.
+-- Whether v is a Client: it holds the token, so icx.sandbox hands a
+-- script its for_scripts() instead.
+function M.is_client(v) return getmetatable(v) == Client end
+
+-- The wait for a response is not the script's running time: its budget
+-- (icx.budget) pauses meanwhile, as other tasks run.
 function Client:for_scripts()
   local c = self
+  local budget = require "icx.budget"
+  local function request(_, req)
+    budget.pause()
+    local ok, resp = pcall(c.request, c, req)
+    budget.resume()
+    if not ok then error(resp, 0) end
+    return resp
+  end
   return setmetatable({}, {
     __name = "icx.client.ScriptClient",
-    __index = { request = function(_, req) return c:request(req) end },
+    __index = { request = request },
     __newindex = function() error("ctx.client is read-only", 2) end,
     __metatable = false,
   })
