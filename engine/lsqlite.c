@@ -546,7 +546,7 @@ static int db_writer(lua_State *L) {
 }
 
 /* Push nil, msg, code for a writer failure. [-0, +3, m] */
-static int push_werr(lua_State *L, const struct icx_rw_err *e) {
+static int push_werr(lua_State *L, const struct icx_cs_err *e) {
   lua_pushnil(L);
   lua_pushstring(L, e->msg);
   lua_pushstring(L, e->code);
@@ -558,7 +558,7 @@ static int push_werr(lua_State *L, const struct icx_rw_err *e) {
 ** schema and reads it again. */
 static int writer_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   size_t n = 0;
   int text = lua_type(L, 2) == LUA_TSTRING, minified = 0;
   const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n, &minified);
