@@ -121,28 +121,19 @@ int icx_cs_find(const struct icx_cs *cs, const char *name, size_t len) {
   return find(cs, name, len, name_hash(name, len, cs->style->fold));
 }
 
-/* Copy of the NUL-terminated s, or NULL. */
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 /* Makes an empty column set; see colset.h. Each allocation is stored as
 ** soon as it is made, so icx_cs_free can undo a failure half-way. */
 int icx_cs_init(struct icx_cs *cs, const struct icx_cs_style *style,
                 const char *table, const char *const *pk, int npk) {
   memset(cs, 0, sizeof *cs);
   cs->style = style;
-  if (!(cs->table = dup_str(table)))
+  if (!(cs->table = strdup(table)))
     return -1;
   if (npk > 0 && (!(cs->pk = calloc((size_t)npk, sizeof *cs->pk)) ||
                   !(cs->pkcol = malloc((size_t)npk * sizeof *cs->pkcol))))
     return -1;
   for (int i = 0; i < npk; i++) {
-    if (!(cs->pk[i] = dup_str(pk[i])))
+    if (!(cs->pk[i] = strdup(pk[i])))
       return -1;
     cs->pkcol[i] = -1;
     cs->npk = i + 1;
@@ -228,7 +219,7 @@ static int add(struct icx_cs *cs, const char *field, size_t len, uint32_t h,
   char *nm = f;
   if (name || st->name) {
     /* the hook sees the columns so far, not this half-made one */
-    nm = name ? dup_str(name) : st->name(cs, f, len);
+    nm = name ? strdup(name) : st->name(cs, f, len);
     if (!nm) {
       free(f);
       return icx_cs_nomem(cs, e);
@@ -455,5 +446,20 @@ int icx_cs_changed(const struct icx_cs *cs) {
   for (int i = 0; i < cs->ncols; i++)
     if (cs->cols[i].want != cs->cols[i].kind)
       return 1;
+  return 0;
+}
+
+/* Appends column names; see colset.h. */
+int icx_cs_put_names(const struct icx_cs *cs, struct buf *b, int which,
+                     const char *sep) {
+  int n = 0;
+  for (int i = 0; i < cs->ncols; i++) {
+    const struct icx_cs_col *c = &cs->cols[i];
+    if ((which == ICX_CS_PK && !c->pk) || (which == ICX_CS_OWN && c->user))
+      continue;
+    if ((n++ && buf_puts(b, sep)) ||
+        buf_quote(b, c->name, strlen(c->name), '"'))
+      return -1;
+  }
   return 0;
 }

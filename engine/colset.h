@@ -177,6 +177,21 @@ void icx_cs_unwiden(struct icx_cs *cs);
 /* Whether some column must be created or widened. */
 int icx_cs_changed(const struct icx_cs *cs);
 
+/* Which columns icx_cs_put_names lists. */
+enum {
+  ICX_CS_ALL, /* every column */
+  ICX_CS_PK,  /* the primary key columns */
+  ICX_CS_OWN  /* the writer's: all but those with the user flag */
+};
+
+/*
+** Appends to b the database names of the columns `which` selects, in table
+** order, each as a quoted SQL identifier, with sep between them: the column
+** lists of the statements a SQL back end builds. 0, or -1 out of memory.
+*/
+int icx_cs_put_names(const struct icx_cs *cs, struct buf *b, int which,
+                     const char *sep);
+
 /* The stored name of kind k ("bigint"), and the kind of such a name or -1. */
 const char *icx_cs_kind_name(int k);
 int icx_cs_kind_named(const char *s);

@@ -57,6 +57,7 @@
 #include "modules.h"
 #include "opts.h"
 #include "pgwriter.h"
+#include "sqlbind.h"
 
 #define CONN_MT "icx.pg.Conn"
 #define WRITER_MT "icx.pg.Writer"
@@ -192,23 +193,6 @@ static int pg_connect(lua_State *L) {
     return 3;
   }
   PQclear(r);
-  return 1;
-}
-
-/* icx.pg.quote(name) -> "name", inner quotes doubled. */
-static int pg_quote(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, '"');
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '"')
-      luaL_addchar(&b, '"');
-    luaL_addchar(&b, s[i]);
-  }
-  luaL_addchar(&b, '"');
-  luaL_pushresult(&b);
   return 1;
 }
 
@@ -433,18 +417,6 @@ static Writer *check_writer(lua_State *L, int idx) {
   return w;
 }
 
-/* The Lua string at idx (borrowed: the caller keeps it reachable); raises
-** when it is not a string, is empty or holds a NUL byte. [-0, +0, v] */
-static const char *check_name(lua_State *L, int idx, const char *what) {
-  size_t n;
-  const char *s = lua_tolstring(L, idx, &n);
-  if (!s)
-    luaL_error(L, "icx.pg: %s must be a string", what);
-  if (memchr(s, 0, n) || n == 0)
-    luaL_error(L, "icx.pg: %s must be non-empty without NUL bytes", what);
-  return s;
-}
-
 /* conn:writer(schema, table, {primary_key = {field, ...} | field}). Every
 ** argument is checked before the writer is made, and the userdata exists
 ** (closed) before it, so a raise leaks nothing. */
@@ -455,30 +427,12 @@ static int conn_writer(lua_State *L) {
   luaL_checkstring(L, 2);
   luaL_checkstring(L, 3);
   icx_opts_check(L, 4, "icx.pg", "writer{}", allowed);
-  const char *schema = check_name(L, 2, "schema name");
-  const char *table = check_name(L, 3, "table name");
+  const char *schema = icx_sql_name(L, 2, "icx.pg", "schema name", 1);
+  const char *table = icx_sql_name(L, 3, "icx.pg", "table name", 1);
   if (strlen(table) > ICX_PG_MAX_IDENT || strlen(schema) > ICX_PG_MAX_IDENT)
     return luaL_error(L, "icx.pg: names are at most 63 bytes (icx.pg.ident)");
-  if (lua_istable(L, 4))
-    lua_getfield(L, 4, "primary_key");
-  else
-    lua_pushnil(L);
-  int pkidx = lua_gettop(L);
-  int n = lua_type(L, pkidx) == LUA_TSTRING ? 1
-          : lua_istable(L, pkidx)           ? (int)luaL_len(L, pkidx)
-          : lua_isnil(L, pkidx)             ? 0
-                                            : -1;
-  if (n < 0 || n > 32)
-    return luaL_error(L, "icx.pg: primary_key must be a field name or a "
-                         "list of at most 32");
-  luaL_checkstack(L, n, "icx.pg: primary_key");
-  for (int i = 0; i < n; i++) { /* each stays on the stack until the end */
-    if (lua_istable(L, pkidx))
-      lua_rawgeti(L, pkidx, i + 1);
-    else
-      lua_pushvalue(L, pkidx);
-    pk[i] = check_name(L, -1, "primary_key field");
-  }
+  icx_opts_get(L, 4, "primary_key");
+  int n = icx_sql_names(L, -1, "icx.pg", "field", 1, pk, 32);
   Writer *w = lua_newuserdatauv(L, sizeof *w, 1);
   w->owner = c;
   w->pw = NULL;
@@ -488,14 +442,6 @@ static int conn_writer(lua_State *L) {
   if (!(w->pw = icx_pgw_new(c, schema, table, pk, n)))
     return luaL_error(L, "icx.pg: out of memory");
   return 1;
-}
-
-/* Push nil, msg, code for a writer failure. [-0, +3, m] */
-static int push_werr(lua_State *L, const struct icx_cs_err *e) {
-  lua_pushnil(L);
-  lua_pushstring(L, e->msg);
-  lua_pushstring(L, e->code);
-  return 3;
 }
 
 /* w:write(page | json) -> n | nil, err, code */
@@ -518,7 +464,7 @@ static int writer_write(lua_State *L) {
     rc = icx_pgw_write(w->pw, recs, n, indexed ? &mem : NULL, &e);
   }
   if (rc != 0)
-    return push_werr(L, &e);
+    return icx_sql_push_err(L, &e);
   lua_pushinteger(L, (lua_Integer)n);
   return 1;
 }
@@ -593,7 +539,7 @@ static const luaL_Reg writer_meta[] = {{"__gc", writer_close},
 static const luaL_Reg result_meta[] = {{"__gc", result_gc}, {NULL, NULL}};
 
 static const luaL_Reg pg_funcs[] = {{"connect", pg_connect},
-                                    {"quote", pg_quote},
+                                    {"quote", icx_sql_quote},
                                     {"ident", pg_ident},
                                     {"libpq_version", pg_libpq_version},
                                     {NULL, NULL}};

@@ -7,24 +7,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* SQLSTATEs (a class when two characters long) and their codes. */
+static const struct {
+  const char *state, *code;
+} state_codes[] = {
+    {"23", "constraint"}, {"40P01", "deadlock"}, {"40001", "serialization"},
+    {"28", "auth"},       {"08", "connection"},  {"42501", "permission"},
+    {"25P02", "aborted"},
+};
+
 /* The short stable code for a failed result's SQLSTATE. */
 static const char *state_code(const char *st) {
   if (!st || strlen(st) != 5)
     return "pg";
-  if (strncmp(st, "23", 2) == 0)
-    return "constraint";
-  if (strcmp(st, "40P01") == 0)
-    return "deadlock";
-  if (strcmp(st, "40001") == 0)
-    return "serialization";
-  if (strncmp(st, "28", 2) == 0)
-    return "auth";
-  if (strncmp(st, "08", 2) == 0)
-    return "connection";
-  if (strcmp(st, "42501") == 0)
-    return "permission";
-  if (strcmp(st, "25P02") == 0)
-    return "aborted";
+  for (size_t i = 0; i < sizeof state_codes / sizeof state_codes[0]; i++)
+    if (strncmp(st, state_codes[i].state, strlen(state_codes[i].state)) == 0)
+      return state_codes[i].code;
   return "pg";
 }
 

@@ -304,32 +304,21 @@ static int make_stage(Writer *w, struct icx_cs_err *e) {
   buf_reset(s);
   bad = buf_puts(s, "INSERT INTO ") ||
         put_qualified(s, w->schema, w->cs.table) || buf_puts(s, " (");
-  for (int i = 0; i < w->cs.ncols; i++)
-    bad = bad || (i && buf_puts(s, ", ")) || put_ident(s, w->cs.cols[i].name);
-  bad = bad || buf_puts(s, ") SELECT ");
-  if (w->cs.npk) {
-    bad = bad || buf_puts(s, "DISTINCT ON (");
-    for (int i = 0, n = 0; i < w->cs.ncols; i++)
-      if (w->cs.cols[i].pk)
-        bad = bad || (n++ && buf_puts(s, ", ")) ||
-              put_ident(s, w->cs.cols[i].name);
-    bad = bad || buf_puts(s, ") ");
-  }
-  for (int i = 0; i < w->cs.ncols; i++)
-    bad = bad || (i && buf_puts(s, ", ")) || put_ident(s, w->cs.cols[i].name);
-  bad = bad || buf_puts(s, " FROM pg_temp.") || put_ident(s, w->stage) ||
+  bad = bad || icx_cs_put_names(&w->cs, s, ICX_CS_ALL, ", ") ||
+        buf_puts(s, ") SELECT ");
+  if (w->cs.npk)
+    bad = bad || buf_puts(s, "DISTINCT ON (") ||
+          icx_cs_put_names(&w->cs, s, ICX_CS_PK, ", ") || buf_puts(s, ") ");
+  bad = bad || icx_cs_put_names(&w->cs, s, ICX_CS_ALL, ", ") ||
+        buf_puts(s, " FROM pg_temp.") || put_ident(s, w->stage) ||
         buf_puts(s, " ORDER BY ");
-  for (int i = 0; w->cs.npk && i < w->cs.ncols; i++)
-    if (w->cs.cols[i].pk)
-      bad = bad || put_ident(s, w->cs.cols[i].name) || buf_puts(s, ", ");
-  bad = bad || buf_puts(s, w->cs.npk ? "\"_icx_ord\" DESC" : "\"_icx_ord\"");
+  if (w->cs.npk)
+    bad = bad || icx_cs_put_names(&w->cs, s, ICX_CS_PK, ", ") ||
+          buf_puts(s, ", \"_icx_ord\" DESC ON CONFLICT (") ||
+          icx_cs_put_names(&w->cs, s, ICX_CS_PK, ", ") || buf_puts(s, ") DO ");
+  else
+    bad = bad || buf_puts(s, "\"_icx_ord\"");
   if (w->cs.npk) {
-    bad = bad || buf_puts(s, " ON CONFLICT (");
-    for (int i = 0, n = 0; i < w->cs.ncols; i++)
-      if (w->cs.cols[i].pk)
-        bad = bad || (n++ && buf_puts(s, ", ")) ||
-              put_ident(s, w->cs.cols[i].name);
-    bad = bad || buf_puts(s, ") DO ");
     int nset = 0;
     for (int i = 0; i < w->cs.ncols; i++) {
       const char *nm = w->cs.cols[i].name;
@@ -354,26 +343,11 @@ static size_t copy_escape(char *d, const char *s, size_t n) {
   char *o = d;
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
-    switch (ch) {
-    case '\\':
+    if (ch == '\\' || ch == '\n' || ch == '\r' || ch == '\t') {
       *o++ = '\\';
-      *o++ = '\\';
-      break;
-    case '\n':
-      *o++ = '\\';
-      *o++ = 'n';
-      break;
-    case '\r':
-      *o++ = '\\';
-      *o++ = 'r';
-      break;
-    case '\t':
-      *o++ = '\\';
-      *o++ = 't';
-      break;
-    default:
-      *o++ = ch;
+      ch = ch == '\n' ? 'n' : ch == '\r' ? 'r' : ch == '\t' ? 't' : ch;
     }
+    *o++ = ch;
   }
   return (size_t)(o - d);
 }
@@ -445,9 +419,9 @@ static int copy_records(Writer *w, const js_val *recs, size_t n,
   buf_reset(b);
   int bad = buf_puts(b, "COPY pg_temp.") || put_ident(b, w->stage) ||
             buf_puts(b, " (");
-  for (int i = 0; i < w->cs.ncols; i++)
-    bad = bad || put_ident(b, w->cs.cols[i].name) || buf_puts(b, ", ");
-  bad = bad || buf_puts(b, "\"_icx_ord\") FROM STDIN");
+  bad = bad || icx_cs_put_names(&w->cs, b, ICX_CS_ALL, ", ") ||
+        (w->cs.ncols && buf_puts(b, ", ")) ||
+        buf_puts(b, "\"_icx_ord\") FROM STDIN");
   if (bad || !buf_cstr(b))
     return nomem(w, e);
   PGresult *r = PQexec(pg, b->data);
@@ -548,15 +522,6 @@ static char *build_load_sql(Writer *w) {
   return b.data;
 }
 
-/* Copy of the NUL-terminated s, or NULL. */
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 /* A new writer; see pgwriter.h. Each allocation is stored as soon as it is
 ** made, so a failure half-way is freed by icx_pgw_free. */
 Writer *icx_pgw_new(struct icx_pg_conn *conn, const char *schema,
@@ -565,7 +530,7 @@ Writer *icx_pgw_new(struct icx_pg_conn *conn, const char *schema,
   if (!w)
     return NULL;
   w->owner = conn;
-  if (!(w->schema = dup_str(schema)) ||
+  if (!(w->schema = strdup(schema)) ||
       icx_cs_init(&w->cs, &pg_style, table, pk, npk) != 0 ||
       !(w->load_sql = build_load_sql(w))) {
     icx_pgw_free(w);

@@ -354,10 +354,9 @@ static int prepare_insert(Writer *w, struct icx_cs_err *e) {
   buf_reset(b);
   bad = buf_puts(b, "INSERT INTO ") || put_ident(b, w->cs.table) ||
         buf_puts(b, " (");
+  bad = bad || icx_cs_put_names(&w->cs, b, ICX_CS_OWN, ",");
   for (int i = 0; i < w->cs.ncols; i++)
-    if (!w->cs.cols[i].user)
-      bad =
-          bad || (n++ && buf_puts(b, ",")) || put_ident(b, w->cs.cols[i].name);
+    n += !w->cs.cols[i].user;
   bad = bad || buf_puts(b, ") VALUES (");
   for (int i = 0; i < n; i++)
     bad = bad || buf_puts(b, i ? ",?" : "?");
@@ -545,15 +544,6 @@ static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
   return 0;
 }
 
-/* Copy of the NUL-terminated s, or NULL. */
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 /* A new writer; see rowwriter.h. Each allocation is stored as soon as it
 ** is made, so a failure half-way is freed by icx_rw_free. */
 Writer *icx_rw_new(sqlite3 *db, const char *table, const char *const *pk,
@@ -630,7 +620,7 @@ int icx_rw_write_json(Writer *w, const char *text, size_t len, size_t *n,
 /* Compare on column col from now on; see rowwriter.h. */
 int icx_rw_compare(Writer *w, const char *col) {
   char *c = NULL;
-  if (col && !(c = dup_str(col)))
+  if (col && !(c = strdup(col)))
     return -1;
   free(w->cmp);
   w->cmp = c;
