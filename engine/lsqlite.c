@@ -11,6 +11,8 @@
 **
 **   db:exec(sql) -> true | nil, err, code         statements without rows
 **   db:query(sql, ...) -> rows | nil, err, code    rows[i][column] = value
+**       one value per parameter (nil for NULL); another count, or a value
+**       that cannot be bound, raises as st:bind does
 **   db:prepare(sql) -> Stmt | nil, err, code
 **   db:begin() -> true | nil, err, code           BEGIN IMMEDIATE
 **   db:commit() -> true | nil, err, code
@@ -297,8 +299,17 @@ static int db_query(lua_State *L) {
   int sidx = lua_gettop(L);
   if (stmt_prepare(L, d, s, 2))
     return 3;
-  for (int i = 1; i <= nargs; i++)
-    bind_lua(L, s->st, i, 2 + i);
+  int nparams = sqlite3_bind_parameter_count(s->st);
+  if (nargs != nparams)
+    return luaL_error(L, "icx.sqlite: query: %d value%s for %d parameter%s",
+                      nargs, nargs == 1 ? "" : "s", nparams,
+                      nparams == 1 ? "" : "s");
+  for (int i = 1; i <= nargs; i++) {
+    int rc = bind_lua(L, s->st, i, 2 + i);
+    if (rc != SQLITE_OK)
+      return luaL_error(L, "icx.sqlite: query: parameter %d: %s", i,
+                        sqlite3_errstr(rc));
+  }
   lua_newtable(L);
   int rc;
   lua_Integer n = 0;
