@@ -1,6 +1,7 @@
 /*
 ** lpg.c: icx.pg, the PostgreSQL side of icx's destinations over libpq, and
-** its typed record writer (docs/ARCHITECTURE.md, "The record path").
+** the Lua binding of its typed record writer (pgwriter.c;
+** docs/ARCHITECTURE.md, "The record path").
 **
 **   icx.pg.connect(conninfo [, opts]) -> Conn | nil, err, code
 **       conninfo: a postgresql:// URI or "key=value ..." string as libpq
@@ -447,7 +448,7 @@ static int conn_writer(lua_State *L) {
 /* w:write(page | json) -> n | nil, err, code */
 static int writer_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  struct icx_cs_err e;
+  struct icx_cs_err e = {NULL, ""}; /* filled on failure; set for cppcheck */
   size_t n = 0;
   int rc;
   if (PQtransactionStatus(w->owner->pg) != PQTRANS_INTRANS)
