@@ -83,7 +83,7 @@ static void forget_columns(Writer *w) {
   w->stage_ok = 0;
 }
 
-/* fail() with the error of result r (cleared here) about what. */
+/* icx_cs_fail with the error of result r (cleared here) about what. */
 static int fail_res(Writer *w, struct icx_cs_err *e, PGresult *r,
                     const char *what) {
   char msg[500];

@@ -79,7 +79,7 @@ static int put_ident(struct buf *b, const char *name) {
   return buf_quote(b, name, strlen(name), '"');
 }
 
-/* fail() with the SQLite error of the writer's connection. */
+/* icx_cs_fail with the SQLite error of the writer's connection. */
 static int fail_db(Writer *w, struct icx_cs_err *e, int rc, const char *what) {
   return icx_cs_fail(e, icx_rw_code(rc), "icx.sqlite: table '%s': %s: %s",
                      w->cs.table, what, sqlite3_errmsg(w->db));
