@@ -338,16 +338,22 @@ static int make_stage(Writer *w, struct icx_cs_err *e) {
   return 0;
 }
 
+/* The byte after the backslash for each byte COPY's text format escapes;
+** 0 for a byte that goes as it is. */
+static const char copy_esc[256] = {
+    ['\\'] = '\\', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't'};
+
 /* Append s[0, n) escaped for COPY's text format (d has room for 2n). */
 static size_t copy_escape(char *d, const char *s, size_t n) {
   char *o = d;
   for (size_t i = 0; i < n; i++) {
-    char ch = s[i];
-    if (ch == '\\' || ch == '\n' || ch == '\r' || ch == '\t') {
+    char x = copy_esc[(unsigned char)s[i]];
+    if (x) {
       *o++ = '\\';
-      ch = ch == '\n' ? 'n' : ch == '\r' ? 'r' : ch == '\t' ? 't' : ch;
+      *o++ = x;
+    } else {
+      *o++ = s[i];
     }
-    *o++ = ch;
   }
   return (size_t)(o - d);
 }
