@@ -6,7 +6,9 @@ local t = dofile "tests/lib/tap.lua"
 local WANT = {
   admins = { "admins", "GET /admins", "1 request" },
   articles = { "articles", "GET /articles", "1 request per 150 records" },
-  companies = { "companies", "GET /companies/scroll", "1 request per scroll page" },
+  companies = { "companies, company_tags", "GET /companies/scroll", "1 request per scroll page" },
+  company_segments = { "company_segments", "GET /companies/scroll + GET /companies/{id}/segments",
+    "1 request per scroll page + 1 per company" },
   contact_companies = { "contact_companies", "POST /contacts/search + GET /contacts/{id}/companies",
     "1 request per 150 contacts + 1 per 50 companies of each changed contact with over 10 companies" },
   contact_tags = { "contact_tags", "POST /contacts/search + GET /contacts/{id}/tags, GET /tags (first load)",
@@ -15,12 +17,13 @@ local WANT = {
   conversation_parts = { "conversation_parts, conversation_part_counts",
     "POST /conversations/search + GET /conversations/{id}",
     "1 request per 150 conversations + 1 per changed conversation" },
-  conversations = { "conversations", "POST /conversations/search", "1 request per 150 records" },
+  conversations = { "conversations, conversation_tags, conversation_contacts, conversation_teammates",
+    "POST /conversations/search", "1 request per 150 records" },
   data_attributes = { "data_attributes", "GET /data_attributes x3", "3 requests" },
   segments = { "segments", "GET /segments", "1 request" },
   tags = { "tags", "GET /tags", "1 request" },
   teams = { "teams", "GET /teams", "1 request" },
-  tickets = { "tickets", "POST /tickets/search", "1 request per 150 records" },
+  tickets = { "tickets, ticket_parts, ticket_part_counts", "POST /tickets/search", "1 request per 150 records" },
 }
 
 -- The columns of `icx list` are separated by two spaces or more.
