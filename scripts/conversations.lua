@@ -17,4 +17,5 @@ return icx.asset {
   pages = intercom.search "/conversations/search",
   children = { intercom.child "conversation_tags", intercom.child "conversation_contacts",
     intercom.child "conversation_teammates" },
+  reconcile = { deleted = "/conversations/deleted" },
 }

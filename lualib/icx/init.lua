@@ -108,14 +108,19 @@ local FIELDS = {
     local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional),'
       .. ' key = <the column holding the listed id> (optional)}'
     if type(v) ~= "table" then return nil, shape end
-    local k, hint = keys.unknown(v, { "get", "list", "key" })
+    local k, hint = keys.unknown(v, { "get", "list", "key", "deleted" })
     if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
-    if type(v.get) ~= "string" or not v.get:find("{id}", 1, true) then return nil, shape end
+    if v.deleted ~= nil and type(v.deleted) ~= "string" then
+      return nil, "has deleted = <the path of a delete feed such as /conversations/deleted>"
+    end
+    if (v.get ~= nil or not v.deleted) and (type(v.get) ~= "string" or not v.get:find("{id}", 1, true)) then
+      return nil, shape
+    end
     if v.key ~= nil and type(v.key) ~= "string" then return nil, shape end
     if v.list ~= nil then
       local s = as_source(v.list)
       if not s then return nil, shape end
-      return { get = v.get, list = s, key = v.key }
+      return { get = v.get, list = s, key = v.key, deleted = v.deleted }
     end
     return v
   end,
@@ -153,7 +158,7 @@ function M.asset(spec)
   if out.reconcile and (out.mode ~= "merge" or (#out.primary_key ~= 1 and not out.reconcile.key)) then
     fail("reconcile", "'reconcile' needs mode \"merge\" on a one-field primary_key (or reconcile.key)")
   end
-  if out.reconcile and out.reconcile.key and not out.reconcile.list then
+  if out.reconcile and out.reconcile.key and not out.reconcile.list and not out.reconcile.deleted then
     fail("reconcile", "'reconcile.key' needs reconcile.list (a listing of the parent records)")
   end
   if out.incremental and out.mode ~= "merge" then
