@@ -63,7 +63,8 @@ local Expansion = {}
 Expansion.__index = Expansion
 Expansion.__name = "icx.expansion.Expansion"
 
-local DECL_KEYS = { "parent", "column", "embedded", "fetch", "pair", "replace", "counts", "noun", "first_load", "every" }
+local DECL_KEYS = { "parent", "column", "embedded", "fetch", "pair", "replace", "counts", "noun", "first_load",
+  "every" }
 
 -- A decoded value with JSON null as nil.
 local function val(v)

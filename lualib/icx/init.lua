@@ -111,7 +111,7 @@ local FIELDS = {
     local k, hint = keys.unknown(v, { "get", "list", "key", "deleted" })
     if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
     if v.deleted ~= nil and type(v.deleted) ~= "string" then
-      return nil, "has deleted = <the path of a delete feed such as /conversations/deleted>"
+      return nil, "must give deleted as the path of a delete feed (/conversations/deleted)"
     end
     if (v.get ~= nil or not v.deleted) and (type(v.get) ~= "string" or not v.get:find("{id}", 1, true)) then
       return nil, shape
