@@ -20,6 +20,8 @@
 --       changed parent's rows are replaced in its page's transaction, and
 --       leave with it (--reconcile, a delete feed)
 --   Expansion:counts_child() -> child spec   the counts table as a child
+--       (a child's members: the parent's members its rows read)
+--   expansion.partial(page, i, names) -> record i with only those members
 --
 -- decl, every field data (first_load aside):
 --   parent = "conversation"          the parent's noun (icx list, logs)
@@ -113,20 +115,33 @@ local function fetch(self, ctx, id)
   return out, body
 end
 
--- What of a walked record the expansion reads: the embedded list's member
--- and the first member of each counts path, decoded from the page's JSON.
-local function record_of(self, page, i)
+-- The top-level members of what a sub-list reads of its parent: the
+-- embedded list's member and the first member of each counts path.
+local function members_of(self)
+  local out = {}
+  if self.embedded then out[1] = self.embedded.member end
+  for _, p in ipairs(self.counts and self.counts.total or {}) do out[#out + 1] = p:match("^[^.]+") end
+  return out
+end
+
+-- Record i of a page with only the members named, decoded from the
+-- page's JSON (page:get gives containers as text); the rest of the record
+-- is never decoded.
+function M.partial(page, i, names)
   local rec = {}
-  local function take(name)
-    if rec[name] ~= nil then return end
-    local text = page:get(i, name)
-    local v = text
-    if type(text) == "string" and (text:sub(1, 1) == "{" or text:sub(1, 1) == "[") then v = json.decode(text) end
-    rec[name] = v
+  for _, name in ipairs(names) do
+    if rec[name] == nil then
+      local v = page:get(i, name)
+      if type(v) == "string" and (v:sub(1, 1) == "{" or v:sub(1, 1) == "[") then v = json.decode(v) end
+      rec[name] = v
+    end
   end
-  if self.embedded then take(self.embedded.member) end
-  for _, p in ipairs(self.counts and self.counts.total or {}) do take(p:match("^[^.]+")) end
   return rec
+end
+
+-- What of a walked record the expansion reads.
+local function record_of(self, page, i)
+  return M.partial(page, i, members_of(self))
 end
 
 -- The embedded items of a record: the list when complete, else (nil, the
@@ -298,7 +313,7 @@ end
 function Expansion:child(name)
   return {
     table = name, primary_key = self.pair and { self.column, self.pair } or { "id" }, parent_key = self.column,
-    cost = child_cost(self),
+    cost = child_cost(self), members = { "id", table.unpack(members_of(self)) },
     rows = function(record, ctx)
       local rows = {}
       rows_of(self, tostring(record.id), child_items(self, record, ctx) or {}, rows)
@@ -312,6 +327,7 @@ function Expansion:counts_child()
   assert(self.counts and self.embedded and not self.fetch, "icx.expansion: counts_child needs an embedded list")
   return {
     table = self.counts.table, primary_key = { self.column }, parent_key = self.column, cost = "",
+    members = { "id", table.unpack(members_of(self)) },
     rows = function(record)
       local n = #(child_items(self, record) or {})
       return { count_of(self, tostring(record.id), record, n) }

@@ -27,7 +27,7 @@ end
 -- A table name a script may write: its own, never icx's or the database's.
 local table_name = tablespec.name
 
-local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows", "cost" }
+local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows", "cost", "members" }
 
 -- One entry of `children`: a table of its own filled by rows(record, ctx).
 local function child(c, i)
@@ -45,6 +45,9 @@ local function child(c, i)
   local pk = c.primary_key
   if type(pk) == "string" then pk = { pk } end
   if type(pk) ~= "table" or #pk == 0 then return nil, ("entry %d needs a primary_key"):format(i) end
+  if c.members ~= nil and (type(c.members) ~= "table" or #c.members == 0) then
+    return nil, ("entry %d: members must list the record's fields rows reads"):format(i)
+  end
   if c.cost ~= nil and type(c.cost) ~= "string" then
     return nil, ("entry %d: cost must say in words what the child costs (icx list)"):format(i)
   end

@@ -156,6 +156,13 @@ do
   same(associations.child("conversation_teammates").rows(conv, ctx), {}, "conversation_teammates: none")
   same(associations.child("company_tags").primary_key, { "company_id", "tag_id" }, "company_tags: keyed by the pair")
   t.ok(not pcall(associations.child, "conversation_tag"), "an unknown child table is refused")
+  same(associations.child("ticket_part_counts").members, { "id", "ticket_parts", "ticket_parts" },
+    "a child names the members it reads")
+  local pg = page_of { { id = "c9", title = "big", tags = { type = "tag.list", tags = arr { { id = "t3" } } } } }
+  local part = expansion.partial(pg, 1, associations.child("conversation_tags").members)
+  t.is(part.title, nil, "partial: a member not named is not decoded")
+  same(associations.child("conversation_tags").rows(part, ctx), { { conversation_id = "c9", tag_id = "t3" } },
+    "a child's rows from the members it names")
 end
 
 ---------------------------------------------------------- every: company segments
