@@ -16,10 +16,6 @@
 -- Without `list`, the asset's own walk must read every record (scroll,
 -- lists with no server filter); its ids are collected as it goes.
 --
---   reconcile.listing(spec, src) -> seen | nil   the set the asset's own walk
---                                                fills (nil: a listing of its own)
---   reconcile.collect(seen, page, key)
---   reconcile.find(client, spec, ctx, t, seen) -> gone ids, page of records back | nil
 -- `deleted` names a delete feed instead of (or besides) the id sweep:
 -- GET /conversations/deleted (API 2.16) lists every deleted conversation,
 -- so it is proof, not a candidate; the rows it names are deleted without a
@@ -29,6 +25,12 @@
 -- (404, or 400 intercom_version_invalid) gets a warning and keeps its rows;
 -- the asset's run is not failed for it.
 --
+--   reconcile.listing(spec, src) -> seen | nil   the set the asset's own walk
+--                                                fills (nil: a listing of its own)
+--   reconcile.collect(seen, page, key)
+--   reconcile.find(client, spec, ctx, t, seen) -> gone ids, page of records back | nil
+--   reconcile.feed_ids(client, spec, ctx) -> ids | nil   every id the feed lists
+--       (nil, warned: not served); any other failure raises
 --   reconcile.land(env, spec, ctx, tables, src, seen, res) -> {gone =, back = [, feed =]}
 --       find, then in one transaction land what is back and delete what is
 --       gone (with child rows), noting it in _icx_deleted
@@ -129,19 +131,26 @@ end
 
 -- Every id the delete feed lists, as strings; nil (warned) when the
 -- workspace does not serve it.
-local function feed_ids(c, spec, ctx)
+function M.feed_ids(c, spec, ctx)
   local path, ids, page = spec.reconcile.deleted, {}, 1
   local view = at_version(c, FEED_VERSION)
   while true do
     local resp = view:request { method = "GET", path = path, stats = ctx.stats, accept = { 400, 404 },
       query = { page = page, per_page = FEED_PAGE, order = "asc" } }
+    -- Only a 400 says why in its body; a 404 may come from anything.
+    local body = resp.status ~= 404 and require("icx.client").decoded(resp, "GET") or nil
+    local err = resp.status == 400 and type(body) == "table" and type(body.errors) == "table"
+      and type(body.errors[1]) == "table" and body.errors[1] or {}
+    if resp.status == 400 and err.code ~= "intercom_version_invalid" then
+      errors.raise("http", ("GET %s: 400 %s: %s"):format(path, tostring(err.code), tostring(err.message)),
+        { status = 400, code = type(err.code) == "string" and err.code or nil })
+    end
     if resp.status ~= 200 then
       log.warn("%s: --reconcile: GET %s answered %d: this workspace does not serve its delete feed "
         .. "(Intercom-Version %s); deleted conversations stay until it does, everything else was landed",
         spec.name, path, resp.status, FEED_VERSION)
       return nil
     end
-    local body = require("icx.client").decoded(resp, "GET")
     local list = type(body) == "table" and body.conversations
     if type(list) ~= "table" then
       errors.raise("json", ("GET %s: the answer has no conversations list"):format(path))
@@ -159,7 +168,7 @@ end
 
 -- The rows of table t the feed names: gone for sure.
 local function feed_gone(env, spec, ctx, t)
-  local ids = feed_ids(env.client, spec, ctx)
+  local ids = M.feed_ids(env.client, spec, ctx)
   if not ids then return nil end
   local listed = {}
   for _, id in ipairs(ids) do listed[id] = true end
