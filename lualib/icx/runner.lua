@@ -108,10 +108,16 @@ function Tables:write(page, kids, side, extra)
   return n
 end
 
--- Removes records (and their child rows) Intercom no longer has.
-function Tables:remove(ids)
+-- Removes records (and their child rows, and the side rows of src's
+-- expansion: conversation_part_counts) Intercom no longer has.
+function Tables:remove(ids, src)
   self.main:delete_where(reconcile.key(self.spec), ids)
   for ci, c in ipairs(self.children) do c:delete_where(self.spec.children[ci].parent_key, ids) end
+  local e = src and src.expansion
+  for _, name in ipairs(e and e.column and e:describe().tables or {}) do
+    self.side[name] = self.side[name] or self.d:table { name = name, primary_key = { e.column } }
+    self.side[name]:delete_where(e.column, ids)
+  end
 end
 
 -- replace: swap the new tables in (finish) or drop them (abandon).
@@ -271,8 +277,10 @@ local function report(specs, results, verbose)
       log.info("%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
         r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
-          and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed")
-            :format(r.reconciled.gone, r.reconciled.back)) or "")
+          and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed%s")
+            :format(r.reconciled.gone, r.reconciled.back,
+              r.reconciled.feed == "unavailable" and " (the delete feed is not served: see the warning)" or ""))
+          or "")
     elseif r.interrupted then
       log.error("%s: interrupted after %d rows in %d committed pages", r.asset, r.rows, r.pages)
     else

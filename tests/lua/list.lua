@@ -10,7 +10,9 @@ local WANT = {
   admins = { "admins", "GET /admins", "1 request" },
   articles = { "articles", "GET /articles", "1 request per 150 records" },
   collections = { "collections", "GET /help_center/collections", "1 request per 150 records" },
-  companies = { "companies", "GET /companies/scroll", "1 request per scroll page" },
+  companies = { "companies, company_tags", "GET /companies/scroll", "1 request per scroll page" },
+  company_segments = { "company_segments", "GET /companies/scroll + GET /companies/{id}/segments",
+    "1 request per scroll page + 1 per company" },
   contact_companies = { "contact_companies", "POST /contacts/search + GET /contacts/{id}/companies",
     "1 request per 150 contacts + 1 per 50 companies of each changed contact with over 10 companies" },
   contact_tags = { "contact_tags", "POST /contacts/search + GET /contacts/{id}/tags, GET /tags (first load)",
@@ -19,7 +21,8 @@ local WANT = {
   conversation_parts = { "conversation_parts, conversation_part_counts",
     "POST /conversations/search + GET /conversations/{id}",
     "1 request per 150 conversations + 1 per changed conversation" },
-  conversations = { "conversations", "POST /conversations/search", "1 request per 150 records" },
+  conversations = { "conversations, conversation_tags, conversation_contacts, conversation_teammates",
+    "POST /conversations/search", "1 request per 150 records" },
   data_attributes = { "data_attributes", "GET /data_attributes x3", "3 requests" },
   help_centers = { "help_centers", "GET /help_center/help_centers", "1 request" },
   segments = { "segments", "GET /segments", "1 request" },
@@ -28,7 +31,7 @@ local WANT = {
   teams = { "teams", "GET /teams", "1 request" },
   ticket_states = { "ticket_states", "GET /ticket_states", "1 request" },
   ticket_types = { "ticket_types", "GET /ticket_types", "1 request" },
-  tickets = { "tickets", "POST /tickets/search", "1 request per 150 records" },
+  tickets = { "tickets, ticket_parts, ticket_part_counts", "POST /tickets/search", "1 request per 150 records" },
 }
 
 -- The columns of `icx list` are separated by two spaces or more.
