@@ -13,7 +13,9 @@
 --           and connect_timeout are the defaults
 --   Client:request{method=, path=, query={k=v}, body=table|string,
 --                  stats=, allow_404=, accept={status...}, retry=true,
---                  timeout=, max_bytes=}
+--                  timeout=, max_bytes=, version=}
+--     version: this request's Intercom-Version, for a route newer than the
+--     version icx speaks (GET /conversations/deleted is 2.16)
 --     -> {status=, headers=, body=, url=, bytes=, ms=, request_id=, reused=}
 --     raises errors.new("http", message, {code=, status=, url=, request_id=})
 --   client.decoded(resp, method) -> value   a response body decoded losslessly
@@ -44,7 +46,7 @@ local DEFAULTS = {
 local CLIENT_OPTS = { "attempts", "retry_base", "retry_cap", "max_bytes", "timeout",
   "connect_timeout", "multi", "bucket", "verbose", "max_in_flight", "fail_fast" }
 local REQUEST_OPTS = { "method", "path", "query", "body", "stats", "allow_404", "accept",
-  "retry", "timeout", "max_bytes" }
+  "retry", "timeout", "max_bytes", "version" }
 
 -- A request body as JSON text: icx.json keeps integers exact and knows
 -- icx.json.null; cjson serves when the lossless module is not built in.
@@ -229,6 +231,17 @@ function Client:status_error(c, method, shown)
     status = c.status, url = c.url ~= "" and c.url or nil, request_id = rid, intercom_message = e.message })
 end
 
+-- A header list with another Intercom-Version; the token line is copied,
+-- never formatted.
+local function at_version(headers, version)
+  assert(type(version) == "string" and version:match("^[%w.]+$"), "icx.client: version must be like 2.16")
+  local out = {}
+  for i, line in ipairs(headers) do
+    out[i] = line:match("^Intercom%-Version:") and ("Intercom-Version: " .. version) or line
+  end
+  return out
+end
+
 -- Sends one Intercom request with retries; see the header for the shape.
 function Client:request(req)
   keys.check(req, REQUEST_OPTS, "icx.client: request{}", 2)
@@ -243,7 +256,9 @@ function Client:request(req)
   if req.allow_404 then accept[404] = true end
   local stats = req.stats
   local attempts = req.retry == false and 1 or self.attempts
-  local creq = { method = method, url = url, headers = body and self.headers_body or self.headers,
+  local headers = body and self.headers_body or self.headers
+  if req.version then headers = at_version(headers, req.version) end
+  local creq = { method = method, url = url, headers = headers,
     body = body, timeout = req.timeout or self.timeout, connect_timeout = self.connect_timeout,
     max_bytes = req.max_bytes or self.max_bytes, ca_file = self.ca_file }
   local attempt, timeouts = 0, 0

@@ -112,30 +112,19 @@ function M.find(client, spec, ctx, t, seen)
   return gone, page, #missing
 end
 
--- The feed is newer than the API version icx speaks (client.lua sends one
--- Intercom-Version on every request): this view of the client sends
--- FEED_VERSION instead, sharing everything else (budget, slots, retries).
+-- The feed is newer than the API version icx speaks: its requests alone
+-- carry FEED_VERSION (Client:request's version), sharing everything else
+-- (budget, slots, retries).
 local FEED_VERSION = "2.16"
 local FEED_PAGE = 60
-local function at_version(c, version)
-  local view = setmetatable({}, { __index = c })
-  for _, k in ipairs({ "headers", "headers_body" }) do
-    local h = {}
-    for i, line in ipairs(c[k]) do
-      h[i] = line:match("^Intercom%-Version:") and ("Intercom-Version: " .. version) or line
-    end
-    view[k] = h
-  end
-  return view
-end
 
 -- Every id the delete feed lists, as strings; nil (warned) when the
 -- workspace does not serve it.
 function M.feed_ids(c, spec, ctx)
   local path, ids, page = spec.reconcile.deleted, {}, 1
-  local view = at_version(c, FEED_VERSION)
   while true do
-    local resp = view:request { method = "GET", path = path, stats = ctx.stats, accept = { 400, 404 },
+    local resp = c:request { method = "GET", path = path, stats = ctx.stats, accept = { 400, 404 },
+      version = FEED_VERSION,
       query = { page = page, per_page = FEED_PAGE, order = "asc" } }
     -- Only a 400 says why in its body; a 404 may come from anything.
     local body = resp.status ~= 404 and require("icx.client").decoded(resp, "GET") or nil
