@@ -10,7 +10,8 @@
 --   associations.CHILDREN.<table> -> the declaration a child table is made of
 --   associations.child(table) -> child spec   ticket_parts, ticket_part_counts,
 --     company_tags, conversation_tags, conversation_contacts,
---     conversation_teammates: 0 requests, replaced with their parent's row
+--     conversation_teammates, team_admins: 0 requests, replaced with their
+--     parent's row
 --   associations.contact_pairs(kind, search_source [, first_load]) -> the
 --     source, expanding kind "tags" | "companies": a page of contacts into
 --     contact_tags (contact_id, tag_id) or contact_companies (contact_id,
@@ -58,6 +59,9 @@ M.SUBLISTS = {
     counts = { table = "ticket_part_counts", total = { "ticket_parts.total_count" } } },
   company_tags = { parent = "company", column = "company_id", pair = "tag_id", noun = "tags",
     embedded = { member = "tags", items = "tags" } },
+  -- GET /teams gives each team's members as a plain array of admin ids.
+  team_admins = { parent = "team", column = "team_id", pair = "admin_id", noun = "admins",
+    embedded = { member = "admin_ids", items = false } },
   conversation_tags = { parent = "conversation", column = "conversation_id", pair = "tag_id", noun = "tags",
     embedded = { member = "tags", items = "tags" } },
   conversation_contacts = { parent = "conversation", column = "conversation_id", pair = "contact_id",
@@ -70,7 +74,7 @@ M.SUBLISTS = {
 -- that declaration's counts table.
 M.CHILDREN = {
   ticket_parts = { "ticket_parts" }, ticket_part_counts = { "ticket_parts", counts = true },
-  company_tags = { "company_tags" }, conversation_tags = { "conversation_tags" },
+  company_tags = { "company_tags" }, conversation_tags = { "conversation_tags" }, team_admins = { "team_admins" },
   conversation_contacts = { "conversation_contacts" }, conversation_teammates = { "conversation_teammates" },
 }
 

@@ -28,11 +28,14 @@
 --   column = "conversation_id"       the rows' column naming their parent
 --   embedded = {member = "tags", items = "data", holds = 10}   the list the
 --       walked record embeds (a reference list, icx.reflist: complete, or
---       the rest fetched); holds: how many items it embeds at most
+--       the rest fetched); holds: how many items it embeds at most;
+--       items = false: the member is a plain array of ids, always whole
+--       (a team's admin_ids)
 --   fetch = {path = "/conversations/{id}", items = {"conversation_parts.
 --       conversation_parts"}, per_page = 50}   GET per parent, where the
 --       items are in its answer (the first path present), paged or not
---   pair = "tag_id"                  rows are (column, pair = item.id);
+--   pair = "tag_id"                  rows are (column, pair = item.id, or
+--       the item itself when it is a bare id);
 --       without it each item is a row with its parent's column added
 --   replace = true                   a changed parent's rows are replaced
 --       (an item it lost leaves, a parent gone (404) leaves none); else
@@ -149,6 +152,7 @@ end
 local function embedded_items(self, rec)
   local e = self.embedded
   local ref = rec[e.member]
+  if e.items == false then return type(ref) == "table" and ref or {} end
   local items = reflist.items(ref, e.items)
   if items then return items end
   local some = type(ref) == "table" and val(ref[e.items or "data"]) or nil
@@ -165,6 +169,9 @@ local function rows_of(self, id, items, rows)
         item[self.column] = id
         rows[#rows + 1] = item
       end
+    elseif self.pair and (math.type(item) == "integer" or type(item) == "string") then
+      -- A bare id: ids land as text whatever their JSON type.
+      rows[#rows + 1] = { [self.column] = id, [self.pair] = tostring(item) }
     end
   end
 end

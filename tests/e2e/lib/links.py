@@ -2,7 +2,8 @@
 destination (0801 SQLite, 0802 PostgreSQL): ticket_parts and
 ticket_part_counts (children of tickets), company_tags (of companies),
 conversation_tags, conversation_contacts and conversation_teammates (of
-conversations), company_segments (an asset of its own), and conversation
+conversations), team_admins (of teams, from each team's bare admin_ids),
+company_segments (an asset of its own), and conversation
 deletes read from GET /conversations/deleted (API 2.16) by --reconcile.
 
 Each table is compared with the simulator's dumps, row by row and value by
@@ -24,8 +25,9 @@ PAIRS = {"company_tags": ("company_id", "tag_id"),
          "conversation_tags": ("conversation_id", "tag_id"),
          "conversation_contacts": ("conversation_id", "contact_id"),
          "conversation_teammates": ("conversation_id", "admin_id"),
-         "company_segments": ("company_id", "segment_id")}
-ASSETS = ["companies", "conversations", "tickets", "conversation_parts", "company_segments"]
+         "company_segments": ("company_id", "segment_id"),
+         "team_admins": ("team_id", "admin_id")}
+ASSETS = ["companies", "conversations", "tickets", "conversation_parts", "company_segments", "teams"]
 FEED = "/conversations/deleted"
 
 
