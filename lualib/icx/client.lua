@@ -30,6 +30,7 @@ local sched = require "icx.sched"
 local sys = require "icx.sys"
 local keys = require "icx.keys"
 local urls = require "icx.url"
+local permissions = require "icx.permissions"
 
 local M = {}
 
@@ -66,15 +67,19 @@ local function parse_error_body(body)
   return { code = str(first.code), message = str(first.message), request_id = str(v.request_id) }
 end
 
--- Names for what a 403 forbids, where the path's first segment is not one.
-local RESOURCE = {
-  me = "the admin (/me)", data_attributes = "data attributes",
-  help_center = "help center collections", subscription_types = "subscription types",
-}
--- What a 403 on this path forbids reading, in words.
-local function resource_of(path)
-  local first = path:match("^/([%w_]+)") or "this resource"
-  return RESOURCE[first] or first
+-- What a 403 means, said so the user knows whom to ask: the plan (no
+-- permission grants an endpoint the workspace's plan lacks) or the token's
+-- permission, named from icx.permissions where icx knows the endpoint.
+local function forbidden_hint(code, method, shown)
+  if code == permissions.PLAN_RESTRICTED then
+    return ("; the workspace's Intercom plan does not include %s %s: no token permission grants it, "
+      .. "only a plan that has it"):format(method, (shown:gsub("%?.*$", "")))
+  end
+  local e = permissions.of(method, shown)
+  if not e then return "; this token lacks a permission this endpoint needs (README: Token permissions)" end
+  return ("; this token lacks Intercom's \"%s\" permission, which %s %s needs: grant it to the app in "
+    .. "Intercom's Developer Hub (Authentication) and use the token it regenerates"):format(e.permission,
+    e.method, e.route)
 end
 
 local Client = {}
@@ -225,7 +230,7 @@ function Client:status_error(c, method, shown)
   if c.status == 401 then
     msg = msg .. ("; the access token was rejected: check connection '%s'"):format(self.conn.name)
   elseif c.status == 403 then
-    msg = msg .. ("; this token lacks the permission to read %s"):format(resource_of(shown))
+    msg = msg .. forbidden_hint(e.code, method, shown)
   end
   return errors.new("http", msg, { code = e.code or ("http_" .. c.status),
     status = c.status, url = c.url ~= "" and c.url or nil, request_id = rid, intercom_message = e.message })

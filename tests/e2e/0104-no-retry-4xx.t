@@ -30,8 +30,8 @@ with Sim(contacts=5, conversations=5, seed=4) as sim, \
 
     err = fails(403, "/conversations", "--style", "cursor", "--list-key", "conversations")
     t.is_((err.get("status"), err.get("code")), (403, "api_plan_restricted"), "403: status and code")
-    t.ok("this token lacks the permission to read conversations" in err.get("text", ""),
-         "403: the hint names what cannot be read")
+    t.ok("the workspace's Intercom plan does not include GET /conversations" in err.get("text", ""),
+         "403 api_plan_restricted: the hint names the plan, not a permission")
     t.ok("Active subscription needed." in err.get("text", ""), "403: Intercom's message is kept")
 
     err = fails(404, "/tags", "--style", "single")

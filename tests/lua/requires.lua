@@ -22,7 +22,7 @@ local LAYERS = {
   { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.filestore", "icx.dest.pgstore" },
     { "icx.dest.base" }, { "icx.state" } } },
   { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
-    { "icx.url" }, { "icx.errors", "icx.duration" } } },
+    { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration" } } },
 }
 
 local function read(path)
