@@ -40,6 +40,16 @@ with Sim(contacts=10) as sim:
                 "injected %d -> %s" % (status, code))
         tap.ok("x-ratelimit-limit" in r.headers, "injected %d keeps rate headers" % status)
     tap.is_(sim.api("GET", "/tags").status, 200, "a count=1 fault hits once")
+    sim.fault(path="/tags", status=403, code="forbidden", message="Missing scope")
+    err = sim.api("GET", "/tags").json()["errors"][0]
+    tap.is_((err["code"], err["message"]), ("forbidden", "Missing scope"),
+            "a fault's own code and message replace the status's")
+    try:
+        sim.fault(path="/tags", status=403, code=7)
+        tap.ok(False, "a code that is not a string is refused")
+    except RuntimeError:  # simctl raises on the 400
+        tap.ok(True, "a code that is not a string is refused")
+    sim.control("POST", "/_sim/clear_faults")
     sim.fault(path="/tags", status=503, count=3)
     tap.is_([sim.api("GET", "/tags").status for _ in range(4)], [503, 503, 503, 200],
             "count=3 -> exactly three faults")

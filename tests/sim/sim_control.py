@@ -21,7 +21,8 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
                             "reset_in", "kind", "delay_ms", "method",
-                            "after"}
+                            "after", "code", "message"}  (code and message:
+                            the error body's, else the status's own)
   POST /_sim/clear_faults
   POST /_sim/rate          {"limit"}
   GET  /_sim/stats         POST /_sim/reset_stats

@@ -143,9 +143,15 @@ class Faults:
              "method": spec.get("method"),
              # Let this many matching requests through first, so a test can
              # fail a walk in its middle (after some pages committed).
-             "after": int(spec.get("after", 0))}
+             "after": int(spec.get("after", 0)),
+             # An error body's own code and message (a 403 for a missing
+             # permission rather than the plan's api_plan_restricted).
+             "code": spec.get("code"), "message": spec.get("message")}
         if not isinstance(f["path"], str):
             raise ValueError("path must be a string")
+        for k in ("code", "message"):
+            if f[k] is not None and not isinstance(f[k], str):
+                raise ValueError("%s must be a string" % k)
         with self.lock:
             self.queue.append(f)
         return f

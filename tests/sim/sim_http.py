@@ -170,6 +170,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     status = fault["status"]
                     code, msg = STATUS_ERRORS.get(status, ("server_error",
                                                            "Server Error"))
+                    code = fault.get("code") or code
+                    msg = fault.get("message") or msg
                     if status >= 500 and path == "/companies/scroll":
                         app.api.scrolls.drop()
                         msg = SCROLL_500
