@@ -30,6 +30,8 @@
 --   src:body_of(ctx) -> body             the search body, bounded below by
 --                                        ctx.since (or the slice's range)
 --   src:sliceable() -> boolean; src:slice_of(i, watermark, lo, hi) -> Source
+--   src:edge(t) -> key                   the cut nearest t that slices meet
+--                                        at exactly (icx.slices)
 --
 -- Data fields: style, method, path, query, list_key, per_page, key (the
 -- field the cursor follows), body (search: table or function(ctx); without
@@ -219,6 +221,18 @@ end
 
 -- A search bounded on its key from data can be cut into ranges of it.
 function Search:sliceable() return self.body == nil and self.key ~= nil end
+
+-- Where slices may be cut near t so that a slice's `>` bound starts where
+-- the previous slice's `<` bound ends. Second-granular search: anywhere (`>
+-- t - 1` and `< t`). Day-granular: noon UTC, since `< t` ends before t's
+-- day and `> t - DAY_MARGIN` starts at the day after t - 25 h's day, which
+-- is t's day wherever the workspace's local time at noon UTC is between
+-- 01:00 and 24:00 (UTC-11 to UTC+11, DST included); further out the two
+-- share one day, read twice, never missed.
+function Search:edge(t)
+  if self.granularity == "day" then return t // 86400 * 86400 + 43200 end
+  return t
+end
 
 -- Slice i of a walk cut into slices: a copy reading keys in (lo, hi), its
 -- progress kept in the walk's shared watermark.

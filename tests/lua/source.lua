@@ -5,7 +5,6 @@ local json = require "icx.json"
 local paginate = require "icx.paginate"
 local source = require "icx.source"
 local intercom = require "icx.intercom"
-local slices = require "icx.slices"
 
 -- bodies: one response body per request, in order.
 local function client(bodies)
@@ -52,8 +51,8 @@ end
 do
   local src = intercom.search "/tickets/search"
   local now = 1800000000
-  local plan = slices.plan(nil, src, { since = now - 100 * 86400 }, now)
-  local s1 = plan[1]
+  local cut = now - 50 * 86400
+  local s1 = src:slice_of(1, require("icx.watermark").new(2, { { nil, cut }, { cut, nil } }), nil, cut)
   t.is(s1:landed(500, 500), nil, "a slice with no page counted: nowhere to move")
   t.is(s1:landed(500, 500), nil, "asking again changes nothing")
   s1.watermark:page(1, 500)
