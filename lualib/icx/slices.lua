@@ -42,11 +42,12 @@ M.MIN_PAGES = 4
 -- resolution (where a real workspace keeps most of its updates), then
 -- coarser toward the oldest record. At most this many requests, sent at
 -- once after the first, so the survey costs one more round trip.
-M.PROBE_DAYS = { 1, 2, 4, 16, 128 }
--- Slices wanted per request the budget allows during one round trip: a
--- slice's chain of pages then takes about half of what the budget needs
--- for all pages, so the budget, not a chain, sets the pace.
-M.BUSY = 2
+M.PROBE_DAYS = { 1, 3, 30 }
+-- The plan takes the fewest slices (each costs about half a request: its
+-- partial last page) whose longest chain of pages, estimated from the
+-- survey, takes at most this share of the time the budget needs for all
+-- pages, so the budget, not a chain, sets the pace.
+M.CHAIN_SHARE = 0.75
 -- Never more slices than requests the client keeps on the wire.
 M.MAX_SLICES = 16
 
@@ -98,10 +99,20 @@ local function latency(answers)
   return (ms[(#ms + 1) // 2] or 0) / 1000
 end
 
--- Boundaries of n slices of about equal counts, from points {t, above}
--- ascending in t (above: records at or after t's edge), read between two
--- points as spread evenly; each snapped to an edge the search cuts exactly
--- and kept only when it moves forward.
+-- Records at or after t, from points {t, above} ascending in t, read
+-- between two points as spread evenly.
+local function above_at(points, t)
+  if t <= points[1].t then return points[1].above end
+  for j = 1, #points - 1 do
+    local a, b = points[j], points[j + 1]
+    if t <= b.t then return a.above + (b.above - a.above) * (t - a.t) / (b.t - a.t) end
+  end
+  return 0
+end
+
+-- Boundaries of n slices of about equal counts, each snapped to an edge
+-- the search cuts exactly and kept only when it moves forward, and the
+-- largest slice's estimated count.
 local function cut(source, points, total, n, oldest, now)
   local bounds, prev = {}, oldest
   for k = 1, n - 1 do
@@ -120,7 +131,13 @@ local function cut(source, points, total, n, oldest, now)
       prev = t
     end
   end
-  return bounds
+  local largest, from = 0, total
+  for i = 1, #bounds + 1 do
+    local to = bounds[i] and above_at(points, bounds[i]) or 0
+    largest = math.max(largest, from - to)
+    from = to
+  end
+  return bounds, largest
 end
 
 -- The survey and the cut: nil when the range is best walked whole.
@@ -147,11 +164,30 @@ local function survey(client, source, ctx, now)
   end
   points[#points + 1] = { t = now, above = 0 }
   local lat = latency(answers)
-  local want = math.ceil(M.BUSY * budget_rate(client) * lat)
-  local n = math.min(math.max(source.slices or 1, want), jobs, pages)
   stat.ms = math.floor(lat * 1000 + 0.5)
-  if n < 2 then return nil end
-  local cuts = cut(source, points, total, n, oldest, now)
+  -- The budget's time for every page, and the fewest slices whose longest
+  -- chain keeps within CHAIN_SHARE of it (at least the source's slices).
+  local budget_s = pages / budget_rate(client)
+  local cap = math.min(jobs, pages)
+  -- Where edges are whole days, more slices stop shortening the longest
+  -- chain once it is one day: past that they only add partial pages, so
+  -- the plan takes the fewest slices that reach the shortest chain.
+  local plans, best = {}, math.huge
+  for n = math.min(math.max(source.slices or 1, 2), cap), cap do
+    local c, largest = cut(source, points, total, n, oldest, now)
+    local chain = (math.ceil(largest) + per_page - 1) // per_page
+    plans[#plans + 1] = { cuts = c, chain = chain }
+    best = math.min(best, chain)
+    if chain * lat <= M.CHAIN_SHARE * budget_s then break end
+  end
+  local cuts
+  for _, p in ipairs(plans) do
+    if p.chain <= best then
+      cuts = p.cuts
+      break
+    end
+  end
+  if not cuts then return nil end
   stat.slices = #cuts + 1
   log.info("%s: surveyed %d ranges in %d requests: %d records, %d slices of about %d (%d ms a request)",
     ctx.asset or source.path, #probes + 1, stat.requests, total, #cuts + 1, total // (#cuts + 1), stat.ms)

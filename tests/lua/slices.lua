@@ -25,7 +25,7 @@ local function matches(day, q, k)
   end
   return true
 end
-local function fake(keys, day)
+local function fake(keys, day, ms)
   local c = { requests = 0, bucket = require("icx.ratelimit").bucket { limit = 166, window = 10 } }
   function c.request(_, req)
     c.requests = c.requests + 1
@@ -37,7 +37,7 @@ local function fake(keys, day)
       end
     end
     local list = req.path:match("^/(%w+)/")
-    return { ms = 150, body = cjson.encode { type = "list", total_count = n,
+    return { ms = ms or 150, body = cjson.encode { type = "list", total_count = n,
       [list == "contacts" and "data" or list] = first and { { id = "x", updated_at = first } } or {} } }
   end
   c.matches = function(q, k) return matches(day, q, k) end
@@ -68,11 +68,15 @@ for i = 1, 3000 do even[i] = now - 100 * DAY + i * 2880 - 1000 end
 local src = sources.search "/tickets/search"
 local c = fake(even, false)
 local plan = slices.plan(c, src, {}, now)
-t.is(#plan, 5, "5 slices: twice what 16.6 requests/s need at 150 ms")
+t.is(#plan, 4, "4 slices (the script's least): 5-page chains at 150 ms keep the budget's pace")
+local slow = slices.plan(fake(even, false, 600), src, {}, now)
+t.is(#slow, 11, "at 600 ms a request, 11 slices: the fewest with the shortest chain (2 pages)")
 t.ok(c.requests <= 1 + #slices.PROBE_DAYS, ("the survey costs %d requests"):format(c.requests))
 local once, counts = coverage(c, plan, even, {})
 t.ok(once, "every ticket in exactly one slice")
-t.ok(max_of(counts) <= 1.25 * 3000 / 5, "equal counts: " .. table.concat(counts, " "))
+t.ok(max_of(counts) <= 1.25 * 3000 / 4, "equal counts: " .. table.concat(counts, " "))
+once, counts = coverage(c, slow, even, {})
+t.ok(once and max_of(counts) <= 1.25 * 3000 / 11, "11 slices, each ticket once: " .. table.concat(counts, " "))
 t.is(plan[2].slice, 2, "each slice knows its number")
 t.is(plan[2].path, "/tickets/search", "and keeps the source's fields")
 t.is(plan[#plan].hi, nil, "the last slice has no upper bound")
