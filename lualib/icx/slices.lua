@@ -21,8 +21,6 @@
 --     the plan is then that walk's, each slice starting at its high-water
 --     mark (records at the mark are read again: the merge absorbs them)
 --     and slices that had ended left out
---   ctx.survey (set by plan): {requests=, records=, slices=, ms=} what the
---     survey cost and found, for the bench and the log
 local errors = require "icx.errors"
 local json = require "icx.json"
 local log = require "icx.log"
@@ -147,16 +145,16 @@ local function survey(client, source, ctx, now)
   local per_page = source.per_page or 150
   local total, oldest = first.total, first.first
   local pages = total and (total + per_page - 1) // per_page or 0
-  local stat = { requests = 1, records = total, slices = 1 }
-  ctx.survey = stat
-  if not oldest or pages < M.MIN_PAGES or now - oldest < 86400 then return nil end
+  if not oldest or pages < M.MIN_PAGES or now - oldest < 86400 then
+    log.verbose("%s: %d records to read (one per_page=1 search): one walk", ctx.asset or source.path, total or 0)
+    return nil
+  end
   local probes = {}
   for _, d in ipairs(M.PROBE_DAYS) do
     local p = source:edge(now - d * 86400)
     if p > oldest and p < now and (#probes == 0 or probes[#probes] ~= p) then probes[#probes + 1] = p end
   end
   local answers = sched.map(probes, function(p) return count(client, source, ctx, p) end, #probes)
-  stat.requests = 1 + #probes
   answers[#answers + 1] = first
   local points = { { t = oldest, above = total } }
   for i = #probes, 1, -1 do
@@ -164,7 +162,6 @@ local function survey(client, source, ctx, now)
   end
   points[#points + 1] = { t = now, above = 0 }
   local lat = latency(answers)
-  stat.ms = math.floor(lat * 1000 + 0.5)
   -- The budget's time for every page, and the fewest slices whose longest
   -- chain keeps within CHAIN_SHARE of it (at least the source's slices).
   local budget_s = pages / budget_rate(client)
@@ -188,9 +185,8 @@ local function survey(client, source, ctx, now)
     end
   end
   if not cuts then return nil end
-  stat.slices = #cuts + 1
-  log.info("%s: surveyed %d ranges in %d requests: %d records, %d slices of about %d (%d ms a request)",
-    ctx.asset or source.path, #probes + 1, stat.requests, total, #cuts + 1, total // (#cuts + 1), stat.ms)
+  log.info("%s: survey of %d requests (per_page=1): %d records, %d slices of about %d (%.0f ms a request)",
+    ctx.asset or source.path, #probes + 1, total, #cuts + 1, total // (#cuts + 1), lat * 1000)
   if #cuts == 0 then return nil end
   return cuts
 end

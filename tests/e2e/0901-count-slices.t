@@ -64,8 +64,8 @@ with Sim(contacts=6000, seed=31, latency_ms=40, recent_share=0.6, recent_days=3)
         th.join()
     t.is_(r.rc, 0, "a first load under concurrent changes exits 0")
     t.ok(len(changed) >= 2, "contacts changed and created during the walk (%d rounds)" % len(changed))
-    t.ok("surveyed" in r.err, "the survey is said: %s" % next(
-        (line.strip() for line in r.err.splitlines() if "surveyed" in line), "(nothing)"))
+    t.ok("survey of" in r.err, "the survey is said: %s" % next(
+        (line.strip() for line in r.err.splitlines() if "survey of" in line), "(nothing)"))
 
     s = searches(sim.request_log())
     survey = [x for x in s if x[0] == 1]
