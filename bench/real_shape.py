@@ -13,8 +13,9 @@ the same simulator in the same run:
     counts it.
  3. After 1% of records changed: each search asset's requests against the
     pages of its changed records plus one per asset (target <= 1.2), and
-    what the run had to read (contact search re-reads the cursor's whole
-    day).
+    what the run had to read (contact search matches whole days: icx walks
+    an incremental run of contacts newest first, so it need not read the
+    cursor's whole day again).
 
 Prints figures and whether each target is met; run once (the machine is
 shared: figures are noisy). REAL_CONTACTS changes the size.
@@ -123,8 +124,8 @@ def part3(d):
         others = len(log) - total
         print("  run exit %d in %.1f s; %d other requests" % (rc, wall, others))
         print("  " + verdict("requests / (pages of changed + one per asset)", (total + others) / want, 1.2))
-        print("    (contact search matches whole days: an incremental run re-reads the cursor's day,"
-              " which on this shape holds thousands of contacts; one in flight reads the same)")
+        print("    (contact search matches whole days: walked ascending from the cursor, an incremental run"
+              " reads the cursor's whole day again, on this shape thousands of contacts)")
 
 
 def main():

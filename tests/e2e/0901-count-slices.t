@@ -3,8 +3,10 @@
 days) is cut into slices of about equal record counts, planned from a bounded
 survey of per_page=1 searches; what lands is exact value by value, also with
 contacts changed and created during the walk (after the next incremental
-run); and an incremental run that finds few changes since an old cursor
-walks once instead of walking slices."""
+run); an incremental run walks newest first, reading the pages of what
+changed instead of the cursor's whole day, exact under concurrent changes;
+and an incremental run that finds few changes since an old cursor walks
+once instead of walking slices."""
 import os
 import sqlite3
 import sys
@@ -100,6 +102,35 @@ with Sim(contacts=6000, seed=31, latency_ms=40, recent_share=0.6, recent_days=3)
     left = con.execute("select count(*) from _icx_state where asset = 'contacts/slices'").fetchone()[0]
     con.close()
     t.is_(left, 0, "no slice plan left behind")
+
+    # 1% changed: today holds thousands of contacts, which an ascending walk
+    # from the cursor's day would read again; newest first, only the pages
+    # of what changed and one more. Changes during that walk land by the
+    # next run.
+    sim.control("POST", "/_sim/mutate", {"asset": "contacts", "count": 60})
+    before = len(sim.request_log())
+    stop.clear()
+    changed.clear()
+    th = threading.Thread(target=churn)
+    th.start()
+    try:
+        r = ws.run("contacts")
+    finally:
+        stop.set()
+        th.join()
+    t.is_(r.rc, 0, "an incremental run under concurrent changes exits 0")
+    s = searches(sim.request_log(), before)
+    t.ok(len(s) <= 4, "60 changed (and %d rounds of churn): %d searches, newest first (today holds %d)"
+         % (len(changed), len(s), sum(1 for c in sim.dump("contacts") if c["updated_at"] // DAY == time.time() // DAY)))
+    descending = [x for x in sim.request_log()[before:] if x["path"] == "/contacts/search"
+                  and x["body"]["sort"]["order"] == "descending"]
+    t.is_(len(descending), len(s), "every search of the incremental run sorts newest first")
+    t.is_(ws.run("contacts").rc, 0, "and the run after it exits 0")
+    landed.compare(t, ws.db, "contacts", sim.dump("contacts"), name="contacts after newest-first runs")
+    con = sqlite3.connect(ws.db)
+    cur = int(con.execute("select value from _icx_state where asset = 'contacts'").fetchone()[0])
+    con.close()
+    t.is_(cur, max(c["updated_at"] for c in sim.dump("contacts")), "the cursor at the newest contact")
 
 # Few changes since a cursor older than a week: one count, one page. (The
 # even spread: on the real shape the cursor's whole day, re-read on

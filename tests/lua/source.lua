@@ -74,4 +74,17 @@ do
   t.ok(not pcall(source.from, { style = "search", path = "/x/search" }), "a plain search needs its body")
 end
 
+-- A day-granular incremental run walks newest first and stops past its bound.
+do
+  local c = intercom.search "/contacts/search"
+  local ctx = { cursor = 1700000000, since = 1699990000 }
+  local nf = c:newest_first_of(ctx)
+  t.is(nf and nf:first(ctx).body.sort.order, "descending", "contacts, incremental: newest first")
+  t.is(nf:landed(5, 5), nil, "its cursor moves when the walk completes, not per page")
+  t.ok(nf:past(1699989999, ctx) and not nf:past(1699990000, ctx), "it stops at a page reaching below its bound")
+  t.is(c:newest_first_of({ since = 1699990000 }), nil, "a first load (no cursor) walks ascending")
+  t.is(intercom.search("/tickets/search"):newest_first_of(ctx), nil,
+    "second-granular search starts at the cursor itself: ascending")
+end
+
 os.exit(t.done())
