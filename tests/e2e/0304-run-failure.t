@@ -34,10 +34,10 @@ def invariant(name):
 
 
 with Sim(tickets=700, contacts=150, seed=13) as sim, Workspace(sim, extra=FAST) as ws:
-    # A request or two go through (the range probe, a page), then every
-    # attempt fails: whichever time slices had pages keep them.
+    # A few requests go through (the slice survey, up to 6, and a page),
+    # then every attempt fails: whichever time slices had pages keep them.
     sim.control("POST", "/_sim/fault", {"path": "/tickets/search", "status": 503,
-                                        "count": 100, "after": 2})
+                                        "count": 100, "after": 7})
     r = ws.run("tickets", "contacts", "tags")
     t.is_(r.rc, 1, "a failed asset makes the run exit 1")
     t.ok("scripts/tickets.lua: failed" in r.err, "stderr names the failed script")
