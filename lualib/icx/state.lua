@@ -55,6 +55,18 @@ CREATE TABLE IF NOT EXISTS _icx_seen (
   id TEXT NOT NULL,
   updated_at INTEGER,
   PRIMARY KEY (connection, asset, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS _icx_completeness (
+  id INTEGER PRIMARY KEY,
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  "window" TEXT NOT NULL,
+  lo INTEGER,
+  hi INTEGER,
+  expected INTEGER NOT NULL,
+  landed INTEGER NOT NULL,
+  healed INTEGER NOT NULL,
+  checked_at TEXT NOT NULL,
+  run INTEGER);
 ]]
 
 -- Columns added after the first release; older files gain them on open.
@@ -246,6 +258,34 @@ function M.meta_set(db, key, value)
       .. "SET value = excluded.value", key, value))
   end)
 end
+
+-- _icx_completeness: a row per window a completeness check compared
+-- (icx.completeness): what Intercom counts there, what had landed, how
+-- many a re-walk healed. rows: {window =, lo =, hi =, expected =, landed =,
+-- healed =, checked_at =}: one check's rows share checked_at, so the last
+-- check is the rows of the latest one.
+function M.completeness_add(db, connection, asset, run, rows)
+  M.atomic(db, function()
+    for _, r in ipairs(rows) do
+      check(db:query("INSERT INTO _icx_completeness (connection, asset, \"window\", lo, hi, expected, landed, healed, "
+        .. "checked_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", connection, asset, r.window, r.lo,
+        r.hi, r.expected, r.landed, r.healed, r.checked_at, run))
+    end
+  end)
+end
+
+-- The last check of each (connection, asset): its time, windows, what was
+-- expected, landed, healed, and still missing.
+local LAST_CHECK = [[
+  WITH last AS (SELECT connection, asset, max(checked_at) AS at FROM _icx_completeness GROUP BY connection, asset)
+  SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows, sum(c.expected) AS expected,
+    sum(c.landed) AS landed, sum(c.healed) AS healed,
+    sum(max(c.expected - c.landed, 0)) AS missing
+  FROM _icx_completeness c JOIN last l ON l.connection = c.connection AND l.asset = c.asset
+    AND c.checked_at = l.at
+  GROUP BY c.connection, c.asset ORDER BY c.connection, c.asset]]
+
+function M.completeness_last(db) return check(db:query(LAST_CHECK)) end
 
 -- Per (connection, asset): the stored cursor and the last run, for
 -- `icx status`; ordered by connection and asset.
