@@ -282,8 +282,8 @@ function M.line(asset, rep, load_requests)
     return ("icx: %s: INCOMPLETE: %d record%s missing in %d of %d windows%s; the check cost %s"):format(asset,
       rep.missing, rep.missing == 1 and "" or "s", #rep.short, rep.windows, healed, cost)
   end
-  return ("%s: complete: %d windows, Intercom counts %d records there and all landed%s; the check cost %s")
-    :format(asset, rep.windows, rep.expected, healed, cost)
+  return ("%s: complete: %d window%s, Intercom counts %d records there and all landed%s; the check cost %s")
+    :format(asset, rep.windows, rep.windows == 1 and "" or "s", rep.expected, healed, cost)
 end
 
 -- The check after a load that completed: windows from the run's lower
