@@ -58,8 +58,8 @@ Tally.__index = Tally
 
 function M.tally(spec)
   -- Made as the walk starts: windows close SETTLE before then.
-  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {}, started = math.floor(sys.time()) },
-    Tally)
+  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {},
+    started = math.floor(sys.time()) }, Tally)
 end
 
 function Tally:page(page)
@@ -346,7 +346,9 @@ function M.verify_all(env, specs, named)
   for _, r in ipairs(sched.run()) do
     if not r.ok then error(r.error, 0) end
   end
-  if n == 0 then log.info("nothing to verify: no search asset (contacts, conversations, tickets) in this destination") end
+  if n == 0 then
+    log.info("nothing to verify: no search asset (contacts, conversations, tickets) in this destination")
+  end
   if n > 1 then log.info("verify: %d assets, %d requests", n, cost) end
   return code
 end

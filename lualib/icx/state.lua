@@ -55,6 +55,12 @@ CREATE TABLE IF NOT EXISTS _icx_seen (
   id TEXT NOT NULL,
   updated_at INTEGER,
   PRIMARY KEY (connection, asset, id)) WITHOUT ROWID;
+]]
+
+-- Made with its first row, so a new file is no larger than before the
+-- check existed (a destination on a nearly full disk still fails on an
+-- asset's page, naming it).
+local COMPLETENESS = [[
 CREATE TABLE IF NOT EXISTS _icx_completeness (
   id INTEGER PRIMARY KEY,
   connection TEXT NOT NULL,
@@ -266,6 +272,7 @@ end
 -- check is the rows of the latest one.
 function M.completeness_add(db, connection, asset, run, rows)
   M.atomic(db, function()
+    check(db:exec(COMPLETENESS))
     for _, r in ipairs(rows) do
       check(db:query("INSERT INTO _icx_completeness (connection, asset, \"window\", lo, hi, expected, landed, healed, "
         .. "checked_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", connection, asset, r.window, r.lo,
@@ -285,7 +292,10 @@ local LAST_CHECK = [[
     AND c.checked_at = l.at
   GROUP BY c.connection, c.asset ORDER BY c.connection, c.asset]]
 
-function M.completeness_last(db) return check(db:query(LAST_CHECK)) end
+function M.completeness_last(db)
+  if not check(db:query("SELECT 1 AS x FROM sqlite_master WHERE name = '_icx_completeness'"))[1] then return {} end
+  return check(db:query(LAST_CHECK))
+end
 
 -- Per (connection, asset): the stored cursor and the last run, for
 -- `icx status`; ordered by connection and asset.
