@@ -24,6 +24,14 @@
 --                                   the check of a load that completed
 --   completeness.verify(spec, env, src) -> report   icx verify: the stored
 --                                   history, up to the stored cursor
+--   completeness.listing(spec, src, ctx) -> List | nil   a listing whose
+--                                   pages carry total_count (collections,
+--                                   a first load of articles): list:page(page,
+--                                   info) keeps its ids and the last total
+--   completeness.after_list(spec, env, ctx, src, t, list, stopped) -> report
+--                                   distinct ids against total_count; short:
+--                                   the listing walked once more, merged
+--                                   (before a replaced table is swapped in)
 --   completeness.verify_all(env, specs, named) -> exit code   each asset
 --                                   that applies (named: say which do not)
 --   completeness.line(asset, report) -> text;  completeness.EXIT
@@ -86,6 +94,29 @@ function Tally:count(lo, hi)
     if k >= lo and k < hi then n = n + 1 end
   end
   return n
+end
+
+-- A listing: the distinct ids it walked, the last total_count reported.
+local List = {}
+List.__index = List
+
+function M.listing(spec, src, ctx)
+  if src.count or src.expansion or spec.filter or #spec.primary_key ~= 1 or ctx.since
+    or src.style == "each" or src.style == "custom" or src.style == "search" then
+    return nil
+  end
+  return setmetatable({ pk = spec.primary_key[1], ids = {}, n = 0 }, List)
+end
+
+function List:page(page, info)
+  if math.type(info and info.total_count) == "integer" then self.total = info.total_count end
+  for i = 1, page:count() do
+    local id = page:get(i, self.pk)
+    if id ~= nil and not self.ids[tostring(id)] then
+      self.ids[tostring(id)] = true
+      self.n = self.n + 1
+    end
+  end
 end
 
 -- Stored rows of a table (icx verify): their keys, read again after a heal.
@@ -284,6 +315,30 @@ function M.line(asset, rep, load_requests)
   end
   return ("%s: complete: %d window%s, Intercom counts %d records there and all landed%s; the check cost %s")
     :format(asset, rep.windows, rep.windows == 1 and "" or "s", rep.expected, healed, cost)
+end
+
+-- A listing that reported total_count and was walked to its end: the ids
+-- it landed against the count; short, the listing is walked once more (a
+-- record can move between pages while a listing is walked) and merged.
+function M.after_list(spec, env, ctx, src, t, list, stopped)
+  if stopped or not list.total then return nil end
+  local started, before = ctx.stats.requests, list.n
+  local expected = list.total
+  if list.n < expected then
+    local write = writer(spec, { dest = env.dest, ctx = ctx }, t)
+    walk.run(env.client, src, ctx, function(page, info, from)
+      list:page(page, info)
+      write(page, info, from)
+    end)
+    expected = list.total
+  end
+  local row = { window = "all", expected = expected, landed = math.min(list.n, expected),
+    healed = math.max(0, list.n - before), checked_at = iso(sys.time()) }
+  local rep = { asset = spec.name, windows = 1, expected = expected, landed = row.landed, healed = row.healed,
+    missing = expected - row.landed, rows = { row }, short = {}, requests = ctx.stats.requests - started }
+  if rep.missing > 0 then rep.short[1] = row end
+  report(spec, env, rep, ctx.stats.requests - rep.requests)
+  return rep
 end
 
 -- The check after a load that completed: windows from the run's lower

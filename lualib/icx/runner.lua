@@ -175,9 +175,10 @@ local function land(spec, env, res)
   local tick = progress(spec, res, est)
   -- The completeness check counts what this walk landed (icx.completeness).
   local tally = completeness.applies(spec, src) and completeness.tally(spec)
-  walk.run(env.client, src, ctx, function(page, info, from)
+  local list = not tally and completeness.listing(spec, src, ctx)
+  local stopped = walk.run(env.client, src, ctx, function(page, info, from)
     if listed then reconcile.collect(listed, page, spec.primary_key[1]) end
-    if tally then tally:page(page) end
+    if tally or list then (tally or list):page(page, info) end
     local shaped, max_key, oldest, side, extra = shape.page(page, from, spec, ctx)
     local kids = shape.children(shaped, spec, ctx)
     cur:saw(max_key)
@@ -209,6 +210,10 @@ local function land(spec, env, res)
     tick()
     if from:past(oldest, ctx) then return "stop" end
   end)
+  if list then
+    res.completeness = completeness.after_list(spec, setmetatable({ run_id = res.run_id }, { __index = env }), ctx,
+      src, ts.main, list, stopped)
+  end
   ts:close(true)
   if env.reconcile and spec.reconcile then res.reconciled = reconcile.land(env, spec, ctx, ts, src, listed, res) end
   finish_cursor(d, conn.name, spec, cur, wm, resumed)

@@ -49,6 +49,12 @@ with Sim(contacts=60, tickets=50, seed=4) as sim:
     one = sim.api("POST", "/tickets/search", {"query": {"field": "id", "operator": "=", "value": t[0]}}).json()
     tap.is_((one["total_count"], len(one["tickets"])), (1, 0), "even a search for the one record alone")
 
+    arts = [a["id"] for a in sim.api("GET", "/articles?per_page=150").json()["data"]]
+    sim.control("POST", "/_sim/drop", {"asset": "articles", "ids": arts[:1], "times": 1})
+    r = sim.api("GET", "/articles?per_page=150").json()
+    tap.is_((len(r["data"]), r["total_count"]), (len(arts) - 1, len(arts)), "GET /articles comes back short once")
+    tap.is_(len(sim.api("GET", "/articles?per_page=150").json()["data"]), len(arts), "then whole again")
+
     bad = sim.raw("POST", "/_sim/drop", b'{"asset": "contacts", "ids": ["nope"]}')
     tap.is_(bad.status, 400, "an unknown id is refused")
     bad = sim.raw("POST", "/_sim/drop", b'{"asset": "contacts", "ids": []}')

@@ -18,7 +18,8 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/ticket_parts  {"id", "count"}  replies now; updated_at moves
   POST /_sim/activity_logs {"count"}  new logs, all at this second
   POST /_sim/skip          {"asset", "id"}  walks pass over it; GET finds it
-  POST /_sim/drop          {"asset", "ids", "times"}  search pages leave them
+  POST /_sim/drop          {"asset", "ids", "times"}  search pages (and
+                            GET /articles pages) leave them
                             out, total_count still counts them; each is
                             dropped from its next `times` search pages
                             (null: from every one, unreachable)

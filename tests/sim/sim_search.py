@@ -404,10 +404,10 @@ class Searcher:
         out, total, page_no, nxt = self.page(
             asset, query, pred, field, desc, per_page, after, now,
             asset == "contacts" and index_lag_applies)
-        out = self._drop(asset, out)
+        out = self.drop_from(asset, out)
         return self.envelope(asset, out, total, page_no, per_page, nxt)
 
-    def _drop(self, asset, out):
+    def drop_from(self, asset, out):
         """The page without the records /_sim/drop names (total_count and
         the cursor unchanged: the page just comes back short)."""
         drop = self.w.dropped[asset]
