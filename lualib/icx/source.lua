@@ -34,6 +34,11 @@
 --                                        at exactly (icx.slices)
 --   src:newest_first_of(ctx) -> Source | nil   a day-granular incremental
 --                                        run's walk, newest first
+--   src:count(client, lo, hi, stats) -> n   how many records Intercom holds
+--                                        with lo <= key < hi (one request
+--                                        for one record: total_count); on
+--                                        day-granular search lo and hi are
+--                                        the workspace's midnights
 --
 -- Data fields: style, method, path, query, list_key, per_page, key (the
 -- field the cursor follows), body (search: table or function(ctx); without
@@ -261,6 +266,30 @@ function Search:newest_first_of(ctx)
   sub.sort = { field = self.key, order = "descending" }
   sub.ascending, sub.newest_first, sub.slices, sub.planned = false, true, 1, true
   return setmetatable(sub, getmetatable(self))
+end
+
+-- The search matching exactly lo <= key < hi: `> lo - 1` is `>= lo` to
+-- the second, and on day-granular search `>` a second before a midnight
+-- starts at that midnight, `<` a midnight ends before it.
+function Search:window_body(lo, hi)
+  local key = self.key
+  local parts = { { field = key, operator = ">", value = lo > 0 and lo - 1 or 0 },
+    { field = key, operator = "<", value = hi } }
+  if self.where then parts[#parts + 1] = self.where end
+  return { query = { operator = "AND", value = parts }, pagination = { per_page = 1 } }
+end
+
+function Search:count(client, lo, hi, stats)
+  local resp = client:request { method = self.method or "POST", path = self.path, body = self:window_body(lo, hi),
+    stats = stats }
+  local page, err = json.page(resp.body, self.list_key)
+  local n = page and val(page:meta("total_count"))
+  if page then page:close() end
+  if math.type(n) ~= "integer" then
+    errors.raise("json", ("%s %s: no total_count in the answer to a count%s"):format(self.method or "POST",
+      resp.url or self.path, err and (": " .. err) or ""))
+  end
+  return n
 end
 
 -- What to walk instead: a first load the expansion plans its own way (a

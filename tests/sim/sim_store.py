@@ -63,6 +63,10 @@ class World(MoreWorld):
         # asset -> ids every list, scroll and search walk passes over, as
         # walks do with records that move under them; GET by id still works.
         self.skipped = {a: set() for a in ASSETS}
+        # asset -> {id: searches left that drop it (None: every one)}: search
+        # pages leave these records out while total_count still counts
+        # them, as Intercom's pages can come back silently short.
+        self.dropped = {a: {} for a in ASSETS}
         self._generate()
         self._generate_more()
 
