@@ -21,8 +21,6 @@
 --     the plan is then that walk's, each slice starting at its high-water
 --     mark (records at the mark are read again: the merge absorbs them)
 --     and slices that had ended left out
-local errors = require "icx.errors"
-local json = require "icx.json"
 local log = require "icx.log"
 local sched = require "icx.sched"
 local watermark = require "icx.watermark"
@@ -52,20 +50,8 @@ M.MAX_SLICES = 16
 -- One per_page=1 search of the source from lo on (nil: the run's own
 -- bound): {total=, first=, ms=}, first being the oldest key in the range.
 local function count(client, source, ctx, lo)
-  local probe = source:slice_of(nil, nil, lo, nil)
-  local body = probe:body_of(ctx)
-  body.pagination = { per_page = 1 }
-  local resp = client:request { method = source.method or "POST", path = source.path, body = body,
-    stats = ctx.stats }
-  local page, err = json.page(resp.body, source.list_key)
-  if not page then
-    errors.raise("json", ("malformed JSON from %s %s: %s"):format(source.method or "POST",
-      resp.url or source.path, err))
-  end
-  local total = page:meta("total_count")
-  local v = page:count() > 0 and page:get(1, source.key) or nil
-  page:close()
-  return { total = math.tointeger(total), first = math.type(v) == "integer" and v or nil, ms = resp.ms or 0 }
+  local total, first, ms = source:probe(client, source:slice_of(nil, nil, lo, nil):body_of(ctx), ctx.stats)
+  return { total = total, first = first, ms = ms }
 end
 
 -- The slices of an interrupted walk still to do, from their marks.

@@ -34,6 +34,8 @@
 --                                        at exactly (icx.slices)
 --   src:newest_first_of(ctx) -> Source | nil   a day-granular incremental
 --                                        run's walk, newest first
+--   src:probe(client, body, stats) -> total, first key | nil, ms   one
+--                                        per_page=1 search of that body
 --   src:count(client, lo, hi, stats) -> n   how many records Intercom holds
 --                                        with lo <= key < hi (one request
 --                                        for one record: total_count); on
@@ -279,17 +281,28 @@ function Search:window_body(lo, hi)
   return { query = { operator = "AND", value = parts }, pagination = { per_page = 1 } }
 end
 
-function Search:count(client, lo, hi, stats)
-  local resp = client:request { method = self.method or "POST", path = self.path, body = self:window_body(lo, hi),
-    stats = stats }
+-- One per_page=1 search with this body: how many records match
+-- (total_count), the first one's key, and how long the answer took. The
+-- one way icx counts (the slice survey, the completeness check).
+function Search:probe(client, body, stats)
+  body.pagination = { per_page = 1 }
+  local method = self.method or "POST"
+  local resp = client:request { method = method, path = self.path, body = body, stats = stats }
   local page, err = json.page(resp.body, self.list_key)
-  local n = page and val(page:meta("total_count"))
-  if page then page:close() end
-  if math.type(n) ~= "integer" then
-    errors.raise("json", ("%s %s: no total_count in the answer to a count%s"):format(self.method or "POST",
-      resp.url or self.path, err and (": " .. err) or ""))
+  if not page then
+    errors.raise("json", ("malformed JSON from %s %s: %s"):format(method, resp.url or self.path, err))
   end
-  return n
+  local n = val(page:meta("total_count"))
+  local first = page:count() > 0 and page:get(1, self.key) or nil
+  page:close()
+  if math.type(n) ~= "integer" then
+    errors.raise("json", ("%s %s: no total_count in the answer to a count"):format(method, resp.url or self.path))
+  end
+  return n, math.type(first) == "integer" and first or nil, resp.ms or 0
+end
+
+function Search:count(client, lo, hi, stats)
+  return (self:probe(client, self:window_body(lo, hi), stats))
 end
 
 -- What to walk instead: a first load the expansion plans its own way (a
