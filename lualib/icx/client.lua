@@ -194,9 +194,23 @@ local function reset_of(h)
   return math.min(reset, sys.time() + M.MAX_WAIT)
 end
 
--- Feeds X-RateLimit-* of a response to the bucket.
-function Client:observe(h, ticket)
+-- Seconds of a Retry-After header (delta-seconds), or nil.
+local function retry_after(h)
+  local ra = tonumber(h["retry-after"])
+  if ra and ra == ra then return math.max(0, ra) end
+  return nil
+end
+
+-- Feeds X-RateLimit-* of a response to the bucket. A 429 that says
+-- Retry-After gives its limit only: its Remaining 0 and the window's reset
+-- would hold every request until the window ends, when the server asked
+-- for a pause of Retry-After (Client:request holds the bucket that long).
+function Client:observe(h, ticket, status)
   local limit = tonumber(h["x-ratelimit-limit"])
+  if status == 429 and retry_after(h) then
+    if limit then self.bucket:sync(limit, nil, nil, sys.time(), sys.now(), ticket) end
+    return
+  end
   local remaining = tonumber(h["x-ratelimit-remaining"])
   local reset = reset_of(h)
   if limit or remaining or reset then
@@ -212,8 +226,8 @@ end
 
 -- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
 local function rate_limit_wait(h)
-  local ra = tonumber(h["retry-after"])
-  if ra and ra == ra then return math.max(0, ra), "Retry-After" end
+  local ra = retry_after(h)
+  if ra then return ra, "Retry-After" end
   local reset = reset_of(h)
   if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
   return nil
@@ -285,7 +299,7 @@ function Client:request(req)
     self.slots:release()
     if not sent then error(c, 0) end
     local ticket = c.ticket
-    self:observe(c.headers, ticket)
+    self:observe(c.headers, ticket, c.status)
     local retry_tag = attempt > 1 and (", retry " .. (attempt - 1)) or ""
     log.verbose("%s %s -> %s, %d bytes, %d ms%s", method, shown,
       c.code or tostring(c.status), c.bytes, math.floor(c.ms + 0.5), retry_tag)
@@ -340,9 +354,15 @@ function Client:request(req)
         request_id = c.headers["x-request-id"], reused = c.reused }
     elseif c.status == 429 then
       if stats then stats.rate_limited = (stats.rate_limited or 0) + 1 end
-      -- Everyone sharing the budget waits, not just this request.
-      self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
+      -- Everyone sharing the budget waits, not just this request, for
+      -- what the server says: Retry-After's pause (the window's count left
+      -- alone), else until X-RateLimit-Reset, else the window is spent.
       local w, source = rate_limit_wait(c.headers)
+      if source == "Retry-After" then
+        self.bucket:hold(math.min(w, M.MAX_WAIT))
+      else
+        self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
+      end
       if w and w > M.MAX_WAIT then
         -- Hours or years: a broken or hostile server, not a rate window
         -- (Intercom's are 10 s). Waiting would look like a hang.

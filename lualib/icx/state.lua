@@ -57,6 +57,24 @@ CREATE TABLE IF NOT EXISTS _icx_seen (
   PRIMARY KEY (connection, asset, id)) WITHOUT ROWID;
 ]]
 
+-- Made with its first row, so a new file is no larger than before the
+-- check existed (a destination on a nearly full disk still fails on an
+-- asset's page, naming it).
+local COMPLETENESS = [[
+CREATE TABLE IF NOT EXISTS _icx_completeness (
+  id INTEGER PRIMARY KEY,
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  "window" TEXT NOT NULL,
+  lo INTEGER,
+  hi INTEGER,
+  expected INTEGER NOT NULL,
+  landed INTEGER NOT NULL,
+  healed INTEGER NOT NULL,
+  checked_at TEXT NOT NULL,
+  run INTEGER);
+]]
+
 -- Columns added after the first release; older files gain them on open.
 local RUNS_ADDED = { { "pid", "INTEGER" }, { "pid_start", "INTEGER" }, { "host", "TEXT" } }
 
@@ -245,6 +263,38 @@ function M.meta_set(db, key, value)
     check(db:query("INSERT INTO _icx_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
       .. "SET value = excluded.value", key, value))
   end)
+end
+
+-- _icx_completeness: a row per window a completeness check compared
+-- (icx.completeness): what Intercom counts there, what had landed, how
+-- many a re-walk healed. rows: {window =, lo =, hi =, expected =, landed =,
+-- healed =, checked_at =}: one check's rows share checked_at, so the last
+-- check is the rows of the latest one.
+function M.completeness_add(db, connection, asset, run, rows)
+  M.atomic(db, function()
+    check(db:exec(COMPLETENESS))
+    for _, r in ipairs(rows) do
+      check(db:query("INSERT INTO _icx_completeness (connection, asset, \"window\", lo, hi, expected, landed, healed, "
+        .. "checked_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", connection, asset, r.window, r.lo,
+        r.hi, r.expected, r.landed, r.healed, r.checked_at, run))
+    end
+  end)
+end
+
+-- The last check of each (connection, asset): its time, windows, what was
+-- expected, landed, healed, and still missing.
+local LAST_CHECK = [[
+  WITH last AS (SELECT connection, asset, max(checked_at) AS at FROM _icx_completeness GROUP BY connection, asset)
+  SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows, sum(c.expected) AS expected,
+    sum(c.landed) AS landed, sum(c.healed) AS healed,
+    sum(max(c.expected - c.landed, 0)) AS missing
+  FROM _icx_completeness c JOIN last l ON l.connection = c.connection AND l.asset = c.asset
+    AND c.checked_at = l.at
+  GROUP BY c.connection, c.asset ORDER BY c.connection, c.asset]]
+
+function M.completeness_last(db)
+  if not check(db:query("SELECT 1 AS x FROM sqlite_master WHERE name = '_icx_completeness'"))[1] then return {} end
+  return check(db:query(LAST_CHECK))
 end
 
 -- Per (connection, asset): the stored cursor and the last run, for

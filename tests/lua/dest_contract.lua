@@ -391,6 +391,21 @@ local function contract(name, fx)
     label("status: the cursor and the last run"))
   t.ok(st["c/a/slices"] == nil and st["other/a"] ~= nil, label("status: assets, not a walk's progress rows"))
 
+  -- completeness: a row per window; the last check per asset sums one check's rows
+  t.is(#d:completeness_last(), 0, label("completeness: no check yet"))
+  d:completeness_add("c", "a", id, {
+    { window = "w1", lo = 0, hi = 100, expected = 5, landed = 5, healed = 0, checked_at = "2026-01-01T00:00:00Z" } })
+  d:completeness_add("c", "a", id2, {
+    { window = "w1", lo = 0, hi = 100, expected = 5, landed = 5, healed = 1, checked_at = "2026-01-02T00:00:00Z" },
+    { window = "w2", lo = 100, hi = 200, expected = 9, landed = 7, healed = 2, checked_at = "2026-01-02T00:00:00Z" } })
+  d:completeness_add("c", "b", nil, {})
+  local last = d:completeness_last()
+  t.is(#last, 1, label("completeness: one asset checked"))
+  local c1 = last[1] or {}
+  t.ok(c1.asset == "a" and c1.checked_at == "2026-01-02T00:00:00Z" and c1.windows == 2 and c1.expected == 14
+    and c1.landed == 12 and c1.healed == 3 and c1.missing == 2, label("completeness: the last check's sums"))
+  t.is(#fx.state(d, "_icx_completeness", "id"), 3, label("completeness: a row per window checked"))
+
   -- reset
   t.is(d:reset("c", "a"), 2, label("reset: the cursor and its slices row"))
   t.ok(d:cursor_get("c", "a") == nil and d:cursor_get("c", "a/slices") == nil, label("reset: both gone"))

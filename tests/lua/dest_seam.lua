@@ -17,7 +17,7 @@ end
 t.ok(#base.STORE >= 20 and #base.WRITER >= 7, ("the lists: %d Store and %d Writer entry points")
   :format(#base.STORE, #base.WRITER))
 for _, want in ipairs({ "cursor_get", "run_start", "lock", "holder", "close_stale", "seen_get", "deleted_add",
-    "meta_get", "status", "reset" }) do
+    "meta_get", "status", "reset", "completeness_add", "completeness_last" }) do
   local found = false
   for _, n in ipairs(base.STORE) do found = found or n == want end
   t.ok(found, "Store lists " .. want)

@@ -31,6 +31,8 @@
 --   d:deleted_add(connection, asset, ids)         inside a transaction
 --   d:meta_get(key), d:meta_set(key, value)       what the destination holds
 --   d:status() -> rows; d:reset(connection | nil, asset) -> n
+--   d:completeness_add(connection, asset, run, rows)   the windows a check compared
+--   d:completeness_last() -> rows   per asset, its last check's sums
 --   d:close()                               idempotent; also __close and __gc
 --
 -- What a driver module declares (icx.dest's registry lists the modules):
@@ -65,6 +67,7 @@ M.STORE = {
   "lock", "holder", "lock_free",
   "seen_get", "seen_set", "deleted_add",
   "meta_get", "meta_set", "status", "reset",
+  "completeness_add", "completeness_last",
   "close",
 }
 
@@ -312,6 +315,21 @@ end
 function Dest:status()
   open(self, "status")
   return self.store:status()
+end
+
+-- The windows one completeness check compared (icx.completeness), in a
+-- transaction of their own.
+function Dest:completeness_add(connection, asset, run, rows)
+  open(self, "completeness_add")
+  if #rows == 0 then return end
+  self.store:completeness_add(connection, asset, run, rows)
+end
+
+-- Per (connection, asset), its last check: checked_at, windows, expected,
+-- landed, healed, missing.
+function Dest:completeness_last()
+  open(self, "completeness_last")
+  return self.store:completeness_last()
 end
 
 function Dest:reset(connection, asset)

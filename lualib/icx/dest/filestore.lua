@@ -50,6 +50,10 @@ function Store:deleted_add(connection, asset, ids) state.deleted_add(self.db, co
 function Store:meta_get(key) return state.meta_get(self.db, key) end
 function Store:meta_set(key, value) state.meta_set(self.db, key, value) end
 function Store:status() return state.status(self.db) end
+function Store:completeness_add(connection, asset, run, rows)
+  state.completeness_add(self.db, connection, asset, run, rows)
+end
+function Store:completeness_last() return state.completeness_last(self.db) end
 function Store:reset(connection, asset) return state.reset(self.db, connection, asset) end
 
 -- The byte of the lock file that stands for (connection, asset): FNV-1a,
