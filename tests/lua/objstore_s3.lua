@@ -120,6 +120,51 @@ t.raises(function() open("s3://bkt", plain.port, { part_size = 1024 }) end, "par
 t.raises(function() st:put_file("f/none", dir .. "/none") end, "cannot read '" .. dir .. "/none'",
   "a missing local file names it")
 
+---------------------------------------------------------------- icx.http uploads
+local http = require "icx.http"
+local m = http.multi()
+local function upload(req)
+  m:start(req)
+  return m:wait(30)[1] or {}
+end
+local base_url = "http://127.0.0.1:" .. plain.port .. "/bkt/raw"
+local c = upload { method = "PUT", url = base_url, upload_file = dir .. "/none" }
+t.is(c.code, "file", "upload_file missing: code 'file'")
+t.like(c.err, "cannot open '" .. dir .. "/none'", "upload_file missing: the message names it")
+c = upload { method = "PUT", url = base_url, upload_file = dir .. "/small", upload_offset = 900, upload_size = 200 }
+t.is(c.code, "file", "a slice past the end of the file: code 'file'")
+t.like(c.err, "has 1000 bytes, fewer than offset 900 %+ size 200", "a slice past the end: said so")
+c = upload { method = "PUT", url = base_url, upload_file = dir .. "/small", upload_offset = 10, upload_size = 20 }
+t.is(c.status, 200, "a slice of a file is uploaded")
+t.raises(function() st:get("../raw") end, "key '../raw' has a '.' or '..' segment",
+  "keys stay under the store's prefix (curl would squash '..')")
+t.is(open("s3://bkt", plain.port):get("raw"), small:sub(11, 30), "the slice's bytes, exactly")
+t.raises(function() m:start { url = base_url, upload_file = dir .. "/small" } end,
+  "upload_file needs method 'PUT' and no 'body'", "upload_file with GET is misuse")
+t.raises(function() m:start { method = "PUT", url = base_url, body = "x", upload_size = 1 } end,
+  "upload_offset and upload_size need 'upload_file'", "upload_size alone is misuse")
+m:close()
+
+---------------------------------------------------------------- other tasks go on
+-- Inside tasks, the parts go up together and another task keeps running
+-- meanwhile: an upload parks only its own task.
+local sched = require "icx.sched"
+local ticks, uploading = 0, true
+sched.spawn(function()
+  open("s3://bkt/pre/fix", plain.port, { part_size = s3.MIN_PART }):put_file("f/tasked", dir .. "/big")
+  uploading = false
+end)
+sched.spawn(function()
+  while uploading do
+    ticks = ticks + 1
+    sched.sleep(0.005)
+  end
+end)
+local results = sched.run()
+t.ok(results[1].ok and results[2].ok, "both tasks finished: " .. tostring(results[1].error))
+t.ok(ticks >= 5, ("another task ran %d times during the upload"):format(ticks))
+t.ok(st:get("f/tasked") == big, "the upload made inside a task is whole")
+
 ---------------------------------------------------------------- retries
 local px = open("s3://bkt/pre/fix", plain.proxy)
 local before = proxy_failed()

@@ -186,6 +186,10 @@ end
 -- The full object key of a store-relative key.
 function Store:full(key)
   if type(key) ~= "string" or key == "" then error("icx.objstore.s3: a key must be a non-empty string", 3) end
+  -- curl would squash "." and ".." segments of the URL: another key.
+  for seg in ("/" .. key .. "/"):gmatch("/([^/]*)") do
+    if seg == "." or seg == ".." then error(("icx.objstore.s3: key '%s' has a '.' or '..' segment"):format(key), 3) end
+  end
   return self.prefix ~= "" and (self.prefix .. "/" .. key) or key
 end
 
