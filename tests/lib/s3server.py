@@ -5,7 +5,8 @@
     tests/lib/s3server.py [--auth] [--bucket NAME ...]
 
 prints one readiness line, "PORT PROXY_PORT PID KEY SECRET", then serves
-until its parent (the test) goes away, it gets SIGTERM, or 300 s pass;
+until its parent (the test) goes away or closes the pipe it reads that
+line from, it gets SIGTERM, or 300 s pass;
 moto_server goes with it. Without --auth, moto takes any credentials (KEY
 and SECRET are "-"); with --auth, moto checks every request's Signature V4
 against an IAM user created here, whose access key is KEY and SECRET, so a
@@ -30,6 +31,7 @@ import glob
 import http.client
 import http.server
 import os
+import select
 import shutil
 import signal
 import socket
@@ -241,9 +243,14 @@ def main():
         proc.kill()
         raise
     print(port, proxy, os.getpid(), key, secret, flush=True)
+    # A test that dies closes its end of our stdout and then waits for us
+    # (pclose): a closed reader shows as POLLERR on the pipe.
+    watch = select.poll()
+    watch.register(sys.stdout.fileno(), select.POLLERR)
     deadline = time.monotonic() + 300
     while os.getppid() == parent and time.monotonic() < deadline:
-        time.sleep(0.5)
+        if watch.poll(500):
+            break
     stop()
 
 
