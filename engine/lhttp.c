@@ -116,11 +116,13 @@ typedef struct Xfer {
   int bad_gzip;     /* said gzip, did not decode */
   int own_encoding; /* the request named its Accept-Encoding: no decoding */
   int setup_failed; /* never started: result says why */
-  int file_failed;  /* upload_file unusable: errbuf says why */
+  int file_failed;  /* upload_file unusable: file_err says why */
   FILE *upload;     /* owned: the upload_file, or NULL */
   curl_off_t up_offset, up_size, up_left;
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
+  /* Apart from errbuf, which curl overwrites when a callback aborts. */
+  char file_err[CURL_ERROR_SIZE];
 } Xfer;
 
 /* The Multi userdata. */
@@ -200,7 +202,7 @@ static size_t on_upload(char *p, size_t size, size_t n, void *ud) {
   size_t got = fread(p, 1, want, x->upload);
   if (got == 0) {
     x->file_failed = 1;
-    snprintf(x->errbuf, sizeof x->errbuf,
+    snprintf(x->file_err, sizeof x->file_err,
              "the upload file ended or failed %lld bytes before the end of "
              "its slice",
              (long long)x->up_left);
@@ -222,13 +224,13 @@ static int on_seek(void *ud, curl_off_t off, int origin) {
   return CURL_SEEKFUNC_OK;
 }
 
-/* Opens the upload slice: 0, or -1 with errbuf saying why. The size is
+/* Opens the upload slice: 0, or -1 with file_err saying why. The size is
 ** fixed here, so a file that shrinks later fails as "file" in on_upload. */
 static int open_upload(Xfer *x, const char *path, lua_Integer offset,
                        lua_Integer size) {
   x->upload = fopen(path, "rb");
   if (!x->upload || fseeko(x->upload, 0, SEEK_END) != 0) {
-    snprintf(x->errbuf, sizeof x->errbuf, "cannot open '%s': %s", path,
+    snprintf(x->file_err, sizeof x->file_err, "cannot open '%s': %s", path,
              strerror(errno));
     return -1;
   }
@@ -236,13 +238,13 @@ static int open_upload(Xfer *x, const char *path, lua_Integer offset,
   if (size < 0)
     size = end > offset ? (lua_Integer)end - offset : 0;
   if (end < 0 || offset + size > (lua_Integer)end) {
-    snprintf(x->errbuf, sizeof x->errbuf,
+    snprintf(x->file_err, sizeof x->file_err,
              "'%s' has %lld bytes, fewer than offset %lld + size %lld", path,
              (long long)end, (long long)offset, (long long)size);
     return -1;
   }
   if (fseeko(x->upload, (off_t)offset, SEEK_SET) != 0) {
-    snprintf(x->errbuf, sizeof x->errbuf, "cannot seek in '%s': %s", path,
+    snprintf(x->file_err, sizeof x->file_err, "cannot seek in '%s': %s", path,
              strerror(errno));
     return -1;
   }
@@ -444,7 +446,7 @@ static void push_completion(lua_State *L, Xfer *x) {
   const char *code = "transport";
   if (x->file_failed) {
     code = "file";
-    lua_pushstring(L, x->errbuf);
+    lua_pushstring(L, x->file_err);
   } else if (x->bad_gzip) {
     lua_pushliteral(L, "the response says Content-Encoding: gzip, but its "
                        "body is not one well-formed gzip member");
@@ -728,7 +730,7 @@ static int multi_start(lua_State *L) {
     ** never left waiting: a scheduler parked on this id would hang. */
     x->setup_failed = 1;
     x->result = rc;
-    if (strncmp(x->errbuf, "cannot start", 12) != 0 && !x->file_failed)
+    if (strncmp(x->errbuf, "cannot start", 12) != 0)
       snprintf(x->errbuf, sizeof x->errbuf, "cannot start the transfer: %s",
                curl_easy_strerror(rc));
     *m->done_tail = x;

@@ -139,6 +139,13 @@ t.is(c.status, 200, "a slice of a file is uploaded")
 t.raises(function() st:get("../raw") end, "key '../raw' has a '.' or '..' segment",
   "keys stay under the store's prefix (curl would squash '..')")
 t.is(open("s3://bkt", plain.port):get("raw"), small:sub(11, 30), "the slice's bytes, exactly")
+-- The size is taken at start; the bytes are read while waiting.
+t.write(dir .. "/shrinks", ("s"):rep(5000))
+m:start { method = "PUT", url = base_url, upload_file = dir .. "/shrinks" }
+t.write(dir .. "/shrinks", ("s"):rep(100))
+c = m:wait(30)[1] or {}
+t.is(c.code, "file", "a file that shrinks during its upload: code 'file'")
+t.like(c.err, "ended or failed 4900 bytes before the end of its slice", "a file that shrinks: said so")
 t.raises(function() m:start { url = base_url, upload_file = dir .. "/small" } end,
   "upload_file needs method 'PUT' and no 'body'", "upload_file with GET is misuse")
 t.raises(function() m:start { method = "PUT", url = base_url, body = "x", upload_size = 1 } end,
