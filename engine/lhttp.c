@@ -6,18 +6,27 @@
 **   Multi:start(req) -> id                 starts a transfer, never blocks
 **       req = {url=, method="GET", headers={"Name: value", ...}, body=,
 **              timeout=120, connect_timeout=10, low_speed_time=15,
-**              max_bytes=64 MiB, ca_file=}
+**              max_bytes=64 MiB, ca_file=, userpwd="USER:PASSWORD",
+**              aws_sigv4="aws:amz:REGION:SERVICE",
+**              upload_file=PATH, upload_offset=0, upload_size=rest of file}
 **       (seconds, except max_bytes; a request that cannot even be set up
 **       still gets an id and fails as a "setup" completion on the next wait)
+**       userpwd: credentials for HTTP auth; with aws_sigv4, KEY:SECRET for
+**         AWS Signature V4, which curl computes over the request as sent
+**       upload_file: a PUT's body streamed from that file, upload_size
+**         bytes from upload_offset (an S3 multipart part is a slice of
+**         one file); never read into memory; excludes `body`
 **   Multi:wait([seconds]) -> {completion, ...}
 **       blocks until at least one transfer finishes, the time is up or a
 **       signal was caught (see signals.h)
 **       (an empty list then, or at once when nothing is in flight);
 **       completion = {id=, status=, headers={lower-case name -> value},
+**                     (an S3 object's ETag is headers.etag)
 **                     body=, bytes=, ms=, url=, http_version=,
 **                     reused= (true: no new connection was opened),
 **                     err=nil|message, code=nil|"timeout"|"too_large"|
-**                     "tls"|"setup"|"resolve"|"connect"|"transport"}
+**                     "tls"|"setup"|"file"|"resolve"|"connect"|
+**                     "transport"}
 **         "resolve", "connect": the host's name did not resolve, or
 **                    nothing answered on its port (said at once by lualib)
 **         "timeout": past `timeout`, or under 100 bytes/s for
@@ -28,6 +37,8 @@
 **         "setup":   curl refused the request before sending it (an option
 **                    it rejects, a header past its 1 MiB limit, no memory);
 **                    no retry helps
+**         "file":    upload_file could not be opened, is shorter than
+**                    upload_offset + upload_size, or failed to read
 **   Multi:pending() -> n                   transfers started, not reported
 **   Multi:cancel(id) -> boolean            drops a transfer in flight
 **   Multi:close()                          idempotent; also __gc, __close
@@ -53,6 +64,7 @@
 */
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -104,8 +116,13 @@ typedef struct Xfer {
   int bad_gzip;     /* said gzip, did not decode */
   int own_encoding; /* the request named its Accept-Encoding: no decoding */
   int setup_failed; /* never started: result says why */
+  int file_failed;  /* upload_file unusable: file_err says why */
+  FILE *upload;     /* owned: the upload_file, or NULL */
+  curl_off_t up_offset, up_size, up_left;
   CURLcode result;
   char errbuf[CURL_ERROR_SIZE];
+  /* Apart from errbuf, which curl overwrites when a callback aborts. */
+  char file_err[CURL_ERROR_SIZE];
 } Xfer;
 
 /* The Multi userdata. */
@@ -124,6 +141,8 @@ static void xfer_free(Xfer *x) {
   if (x->easy)
     curl_easy_cleanup(x->easy);
   curl_slist_free_all(x->headers);
+  if (x->upload)
+    fclose(x->upload);
   buf_free(&x->body);
   buf_free(&x->head);
   free(x);
@@ -168,6 +187,70 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     return 0;
   }
   return len;
+}
+
+/* curl read callback: the next bytes of the upload slice. A file that ends
+** early aborts the transfer: curl would otherwise send a short body under
+** the promised Content-Length and wait for the rest until the timeout. */
+static size_t on_upload(char *p, size_t size, size_t n, void *ud) {
+  Xfer *x = ud;
+  size_t want = size * n;
+  if ((curl_off_t)want > x->up_left)
+    want = (size_t)x->up_left;
+  if (want == 0)
+    return 0;
+  size_t got = fread(p, 1, want, x->upload);
+  if (got == 0) {
+    x->file_failed = 1;
+    snprintf(x->file_err, sizeof x->file_err,
+             "the upload file ended or failed %lld bytes before the end of "
+             "its slice",
+             (long long)x->up_left);
+    return CURL_READFUNC_ABORT;
+  }
+  x->up_left -= (curl_off_t)got;
+  return got;
+}
+
+/* curl seek callback: rewinds the upload slice when curl must resend it
+** (a reused connection that turned out closed). */
+static int on_seek(void *ud, curl_off_t off, int origin) {
+  Xfer *x = ud;
+  if (origin != SEEK_SET || off < 0 || off > x->up_size)
+    return CURL_SEEKFUNC_CANTSEEK;
+  if (fseeko(x->upload, (off_t)(x->up_offset + off), SEEK_SET) != 0)
+    return CURL_SEEKFUNC_FAIL;
+  x->up_left = x->up_size - off;
+  return CURL_SEEKFUNC_OK;
+}
+
+/* Opens the upload slice: 0, or -1 with file_err saying why. The size is
+** fixed here, so a file that shrinks later fails as "file" in on_upload. */
+static int open_upload(Xfer *x, const char *path, lua_Integer offset,
+                       lua_Integer size) {
+  x->upload = fopen(path, "rb");
+  if (!x->upload || fseeko(x->upload, 0, SEEK_END) != 0) {
+    snprintf(x->file_err, sizeof x->file_err, "cannot open '%s': %s", path,
+             strerror(errno));
+    return -1;
+  }
+  off_t end = ftello(x->upload);
+  if (size < 0)
+    size = end > offset ? (lua_Integer)end - offset : 0;
+  if (end < 0 || offset + size > (lua_Integer)end) {
+    snprintf(x->file_err, sizeof x->file_err,
+             "'%s' has %lld bytes, fewer than offset %lld + size %lld", path,
+             (long long)end, (long long)offset, (long long)size);
+    return -1;
+  }
+  if (fseeko(x->upload, (off_t)offset, SEEK_SET) != 0) {
+    snprintf(x->file_err, sizeof x->file_err, "cannot seek in '%s': %s", path,
+             strerror(errno));
+    return -1;
+  }
+  x->up_offset = (curl_off_t)offset;
+  x->up_size = x->up_left = (curl_off_t)size;
+  return 0;
 }
 
 /* The open Multi at `arg`, or raises.  [-0, +0, v] */
@@ -361,7 +444,10 @@ static void push_completion(lua_State *L, Xfer *x) {
   if (x->result == CURLE_OK && !x->oom && !x->too_large && !x->bad_gzip)
     return;
   const char *code = "transport";
-  if (x->bad_gzip) {
+  if (x->file_failed) {
+    code = "file";
+    lua_pushstring(L, x->file_err);
+  } else if (x->bad_gzip) {
     lua_pushliteral(L, "the response says Content-Encoding: gzip, but its "
                        "body is not one well-formed gzip member");
   } else if (x->too_large || x->result == CURLE_FILESIZE_EXCEEDED) {
@@ -437,7 +523,8 @@ static long clamp_long(double v) {
 static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
                            const char *method, const char *body,
                            size_t body_len, double timeout, double ctimeout,
-                           double low_speed, const char *ca_file) {
+                           double low_speed, const char *ca_file,
+                           const char *userpwd, const char *sigv4) {
   CURL *e = x->easy;
   CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                          \
@@ -483,11 +570,29 @@ static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
   SET(CURLOPT_MAXFILESIZE_LARGE, x->max_bytes);
   if (ca_file)
     SET(CURLOPT_CAINFO, ca_file);
+  if (userpwd)
+    SET(CURLOPT_USERPWD, userpwd);
+  if (sigv4) {
+#if LIBCURL_VERSION_NUM >= 0x074b00
+    SET(CURLOPT_AWS_SIGV4, sigv4);
+#else
+    if (!rc)
+      rc = CURLE_NOT_BUILT_IN;
+#endif
+  }
+  if (x->upload) {
+    SET(CURLOPT_UPLOAD, 1L);
+    SET(CURLOPT_READFUNCTION, on_upload);
+    SET(CURLOPT_READDATA, (void *)x);
+    SET(CURLOPT_SEEKFUNCTION, on_seek);
+    SET(CURLOPT_SEEKDATA, (void *)x);
+    SET(CURLOPT_INFILESIZE_LARGE, x->up_size);
+  }
   if (!strcmp(method, "HEAD"))
     SET(CURLOPT_NOBODY, 1L);
   else if (!strcmp(method, "POST"))
     SET(CURLOPT_POST, 1L);
-  else if (strcmp(method, "GET") != 0)
+  else if (strcmp(method, "GET") != 0 && !x->upload)
     SET(CURLOPT_CUSTOMREQUEST, method);
   if (body || !strcmp(method, "POST")) {
     SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
@@ -500,8 +605,11 @@ static CURLcode setup_easy(Multi *m, Xfer *x, const char *url,
 /* Multi:start(req) -> id */
 static int multi_start(lua_State *L) {
   static const char *const keys[] = {
-      "method",          "url",       "headers", "body",           "timeout",
-      "connect_timeout", "max_bytes", "ca_file", "low_speed_time", NULL};
+      "method",        "url",         "headers",
+      "body",          "timeout",     "connect_timeout",
+      "max_bytes",     "ca_file",     "low_speed_time",
+      "userpwd",       "aws_sigv4",   "upload_file",
+      "upload_offset", "upload_size", NULL};
   Multi *m = check_multi(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
   icx_opts_check(L, 2, "icx.http", "request", keys);
@@ -539,6 +647,22 @@ static int multi_start(lua_State *L) {
   const char *ca_file = icx_opts_string(L, 2, "icx.http", "ca_file", NULL);
   double low_speed = icx_opts_positive(L, 2, "icx.http", "low_speed_time",
                                        DEFAULT_LOW_SPEED_TIME);
+  const char *userpwd = icx_opts_string(L, 2, "icx.http", "userpwd", NULL);
+  const char *sigv4 = icx_opts_string(L, 2, "icx.http", "aws_sigv4", NULL);
+  const char *upload = icx_opts_string(L, 2, "icx.http", "upload_file", NULL);
+  lua_Integer up_offset = icx_opts_integer(L, 2, "icx.http", "upload_offset", 0,
+                                           0, LUA_MAXINTEGER / 2);
+  lua_Integer up_size = icx_opts_integer(L, 2, "icx.http", "upload_size", -1, 0,
+                                         LUA_MAXINTEGER / 2);
+  if (upload && (body || strcmp(method, "PUT") != 0))
+    return luaL_error(L, "icx.http: upload_file needs method 'PUT' and no "
+                         "'body'");
+  int sliced = icx_opts_get(L, 2, "upload_offset") != LUA_TNIL;
+  sliced |= icx_opts_get(L, 2, "upload_size") != LUA_TNIL;
+  lua_pop(L, 2);
+  if (sliced && !upload)
+    return luaL_error(L, "icx.http: upload_offset and upload_size need "
+                         "'upload_file'");
 
   size_t head = strlen(method) + strlen(url) + 16;
   if (htype == LUA_TTABLE) {
@@ -581,7 +705,15 @@ static int multi_start(lua_State *L) {
   }
   /* curl would otherwise wait a round trip for "100 Continue", and label a
   ** bodiless POST as a form. */
-  if (!rc && (body || !strcmp(method, "POST")))
+  if (!rc && upload && open_upload(x, upload, up_offset, up_size) != 0) {
+    x->file_failed = 1;
+    rc = CURLE_READ_ERROR;
+  }
+  /* With aws_sigv4, curl 7.88 signs the blanked "Expect:" as a header it
+  ** then does not send, and every such request fails its signature check:
+  ** those keep curl's Expect: 100-continue, which lets a server refuse a
+  ** large part before its body is sent. */
+  if (!rc && !sigv4 && (body || upload || !strcmp(method, "POST")))
     rc = add_header(x, "Expect:");
   if (!rc && !strcmp(method, "POST") && !has_type)
     rc = add_header(x, "Content-Type:");
@@ -589,7 +721,7 @@ static int multi_start(lua_State *L) {
     rc = add_header(x, "Accept-Encoding: gzip");
   if (!rc)
     rc = setup_easy(m, x, url, method, body, body_len, timeout, ctimeout,
-                    low_speed, ca_file);
+                    low_speed, ca_file, userpwd, sigv4);
   if (!rc && curl_multi_add_handle(m->multi, x->easy) != CURLM_OK)
     rc = CURLE_FAILED_INIT;
   m->pending++;

@@ -29,6 +29,7 @@ local log = require "icx.log"
 local sched = require "icx.sched"
 local sys = require "icx.sys"
 local keys = require "icx.keys"
+local retry = require "icx.retry"
 local urls = require "icx.url"
 local permissions = require "icx.permissions"
 
@@ -37,10 +38,10 @@ local M = {}
 local API_VERSION = "2.14"
 
 -- Statuses Intercom documents as momentary: retried with backoff.
-local RETRY_STATUS = { [500] = true, [502] = true, [503] = true, [504] = true }
+local RETRY_STATUS = retry.STATUS
 
 local DEFAULTS = {
-  attempts = 8, retry_base = 1, retry_cap = 60,
+  attempts = retry.DEFAULTS.attempts, retry_base = retry.DEFAULTS.base, retry_cap = retry.DEFAULTS.cap,
   max_bytes = 64 * 1024 * 1024, timeout = 120, connect_timeout = 10,
   max_in_flight = 16,
 }
@@ -220,8 +221,7 @@ end
 
 -- Full-jitter exponential backoff for attempt n (1 = the first retry).
 function Client:backoff(n)
-  local ceiling = math.min(self.retry_cap, self.retry_base * 2 ^ (n - 1))
-  return math.random() * ceiling
+  return retry.backoff(n, self.retry_base, self.retry_cap)
 end
 
 -- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.

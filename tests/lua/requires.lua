@@ -17,11 +17,11 @@ local LAYERS = {
   { layer = "sources", rows = { { "icx.intercom" }, { "icx.associations" }, { "icx.tagwalk" },
     { "icx.expansion" }, { "icx.reflist" }, { "icx.paginate" }, { "icx.source" }, { "icx.slices" },
     { "icx.watermark" } } },
-  { layer = "client", rows = { { "icx.client" }, { "icx.sched" } } },
+  { layer = "client", rows = { { "icx.client" } } },
   -- The drivers: every icx.dest.* not named on another row.
   { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.filestore", "icx.dest.pgstore" },
-    { "icx.dest.base" }, { "icx.state" } } },
-  { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
+    { "icx.dest.base" }, { "icx.state" }, { "icx.objstore.s3" } } },
+  { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
     { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz" } } },
 }
 
