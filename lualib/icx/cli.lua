@@ -33,6 +33,12 @@ those Intercom answers 404 for, with their child rows, noting each in
 _icx_deleted. A row the walks had skipped but Intercom still has is landed
 instead. Needs a SQLite destination.
 
+Several workspaces run at once in one process with --connection repeated,
+--all-connections or --shard I/N: each with its own rate budget, locks and
+destination ({connection} in --dest becomes each connection's name, e.g.
+--dest 'icx-{connection}.db'). One workspace failing does not stop the
+others; the exit code is the worst, and the summary lists each workspace.
+
 SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
 wait: what committed stays, _icx_runs says "interrupted", and the exit code is
 128 + the signal's number. A second signal stops icx at once (still safe: an
@@ -91,7 +97,11 @@ local OPTIONS = {
   { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset",
     help = "connections file ($ICX_CONFIG, ./connections.yml)" },
   { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
-    help = "which connection (when the file has several)" },
+    help = "which connection (when the file has several); run: repeat it to pull several workspaces at once" },
+  { long = "--all-connections", key = "all_connections", commands = "run",
+    help = "pull every connection of the file at once (--dest with {connection})" },
+  { long = "--shard", value = "I/N", key = "shard", commands = "run",
+    help = "only shard I of N of the connections (default $JOB_COMPLETION_INDEX/$ICX_SHARD_COUNT)" },
   { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
     help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..." },
   { long = "--state", value = "PATH", key = "state", commands = "run",
@@ -292,6 +302,10 @@ function M.parse_args(argv)
           if v == nil then usage("option '%s' needs a value", name) end
         end
         opts[o.key] = v
+        if o.key == "connection" then
+          opts.connections = opts.connections or {}
+          opts.connections[#opts.connections + 1] = v
+        end
       else
         if inline then usage("option '%s' takes no value", name) end
         opts[o.key] = true
@@ -308,6 +322,15 @@ function M.parse_args(argv)
     for _, g in ipairs(given) do
       if not takes(g.option, cmd) then usage("icx %s does not take %s", cmd, g.name) end
     end
+    if cmd ~= "run" and opts.connections and #opts.connections > 1 then
+      usage("icx %s takes one --connection", cmd)
+    end
+  end
+  if opts.all_connections and opts.connections then usage("choose one of --all-connections and --connection") end
+  if opts.shard then
+    local index, count = require("icx.config").parse_shard(opts.shard)
+    if not index then usage("--%s", count) end
+    opts.shard = { index = index, count = count }
   end
   if opts.jobs then
     local n = tonumber(opts.jobs)
@@ -323,12 +346,17 @@ function M.parse_args(argv)
   return cmd, opts, args
 end
 
+-- The configuration file's path: --config, $ICX_CONFIG, ./connections.yml.
+local function config_file(opts)
+  local path = opts.config or os.getenv("ICX_CONFIG")
+  if path == "" then path = nil end
+  return path or "connections.yml"
+end
+
 -- The configuration file and the chosen connection.
 function M.connection(opts)
   local config = require "icx.config"
-  local path = opts.config or os.getenv("ICX_CONFIG")
-  if path == "" then path = nil end
-  path = path or "connections.yml"
+  local path = config_file(opts)
   local conn = config.select(config.load(path), opts.connection, path)
   log.add_secret(conn.access_token)
   return conn, path
@@ -512,13 +540,17 @@ local function name_dest(e, uri)
   return e
 end
 
-local function run(opts, args)
+-- One workspace's run. With `conn` it is one of several (run_many): the
+-- connection is given, and the live display is run_many's.
+local function run(opts, args, conn, cfg_path)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
   local uri = opts.dest or "icx.db"
   dest.parse(uri)
   local specs = runner.load_scripts(args)
-  local conn, config_path = M.connection(opts)
+  local many = conn ~= nil
+  local config_path = cfg_path
+  if not many then conn, config_path = M.connection(opts) end
   if opts.reconcile and dest.parse(uri) == "jsonl" then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
@@ -526,7 +558,7 @@ local function run(opts, args)
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
   local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
     full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
-    since = opts.since, wait = opts.wait }
+    since = opts.since, wait = opts.wait, many = many }
   -- An existing destination is locked before the preflight, so a second
   -- run of a running asset exits 4 at once; a new one is created only
   -- once the token is known to work.
@@ -549,7 +581,7 @@ local function run(opts, args)
   env.dest = d
   -- On a terminal, the live display (icx.display) replaces progress lines.
   local display = require "icx.display"
-  local live = display.wanted(2) and display.start { budget = conn.rate_limit } or nil
+  local live = not many and display.wanted(2) and display.start { budget = conn.rate_limit } or nil
   local ok, code, summary = pcall(function()
     check_workspace(d, uri, conn, me)
     return runner.run(env, specs)
@@ -561,12 +593,117 @@ local function run(opts, args)
   return code, summary
 end
 
+-- The shard this process pulls: --shard, else a Kubernetes Indexed Job's
+-- JOB_COMPLETION_INDEX with ICX_SHARD_COUNT (both set), else none.
+local function shard_of(opts)
+  if opts.shard then return opts.shard end
+  local index, count = os.getenv("JOB_COMPLETION_INDEX"), os.getenv("ICX_SHARD_COUNT")
+  if not index or index == "" or not count or count == "" then return nil end
+  local i, n = require("icx.config").parse_shard(index .. "/" .. count)
+  if not i then usage("JOB_COMPLETION_INDEX/ICX_SHARD_COUNT: %s", n) end
+  return { index = i, count = n }
+end
+
+-- Exit codes from best to worst, for a run of several workspaces: the
+-- process exits with the worst any workspace had.
+local function severity(code)
+  if code >= 128 then return 5 end
+  return ({ [0] = 0, [4] = 1, [1] = 2, [2] = 3, [3] = 4 })[code] or 4
+end
+
+-- Several workspaces in one process: each runs as a task with its own
+-- client (its own rate budget: Intercom's limit is per workspace), its own
+-- destination ({connection} in --dest) and its own locks; a failure in one
+-- leaves the others running. Returns the worst exit code and a summary
+-- naming each workspace.
+local function run_many(opts, args, shard, started)
+  local config, dest, sched = require "icx.config", require "icx.dest", require "icx.sched"
+  local json, sys = require "icx.json", require "icx.sys"
+  local path = config_file(opts)
+  -- A shard is a share of every connection unless --connection names them.
+  local all = opts.all_connections or (shard ~= nil and not opts.connections)
+  local conns = config.select_many(config.load(path), opts.connections or {}, all, path)
+  if shard then conns = config.shard(conns, shard.index, shard.count) end
+  local uri = opts.dest or "icx.db"
+  -- One workspace per destination: each needs a destination of its own.
+  for _, o in ipairs({ { "--dest", uri }, { "--state", opts.state } }) do
+    if o[2] and not o[2]:find("{connection}", 1, true) then
+      usage("several workspaces need %s with {connection} (e.g. --dest 'icx-{connection}.db' or "
+        .. "'postgresql://.../db?schema=intercom_{connection}'): one destination holds one workspace", o[1])
+    end
+  end
+  -- Everything is checked before any request: scripts, names, destinations.
+  require("icx.runner").load_scripts(args)
+  for _, c in ipairs(conns) do
+    dest.parse(config.dest_for(uri, c))
+    log.add_secret(c.access_token)
+  end
+  local names = {}
+  for i, c in ipairs(conns) do names[i] = c.name end
+  local shown = shard and ("%d/%d"):format(shard.index, shard.count) or nil
+  if #conns == 0 then log.info("shard %s holds no connection: nothing to pull", shown) end
+  log.event("workspaces_start", { connections = setmetatable(names, json.array_mt), shard = shown })
+  local budget = 0
+  for _, c in ipairs(conns) do budget = budget + (c.rate_limit or 166) end
+  local display = require "icx.display"
+  local live = #conns > 0 and display.wanted(2) and display.start { budget = budget, many = true } or nil
+  local results = {}
+  for i, c in ipairs(conns) do
+    sched.spawn(function()
+      local o = setmetatable({ dest = config.dest_for(uri, c), state = opts.state and config.dest_for(opts.state, c) },
+        { __index = opts })
+      local ok, code, summary = pcall(run, o, args, c, path)
+      if not ok then
+        local e = name_dest(code, o.dest)
+        log.error("%s: %s", c.name, tostring(e))
+        code, summary = errors.exit_code(e), failed_summary(e, started)
+      end
+      summary.connection, summary.dest = c.name, dest.shown(o.dest)
+      results[i] = summary
+      return code
+    end)
+  end
+  local outcomes = sched.run()
+  if live then live:stop() end
+  for _, r in ipairs(outcomes) do
+    if not r.ok then error(r.error, 0) end
+  end
+  local summary = { exit_code = 0, requests = 0, seconds = sys.now() - started, shard = shown or json.null,
+    workspaces = setmetatable({}, json.array_mt), assets = setmetatable({}, json.array_mt),
+    failed = setmetatable({}, json.array_mt) }
+  local count = { ok = 0, interrupted = 0 }
+  for i, w in ipairs(results) do
+    if severity(w.exit_code) > severity(summary.exit_code) then summary.exit_code = w.exit_code end
+    summary.requests = summary.requests + w.requests
+    count[w.status] = (count[w.status] or 0) + 1
+    summary.workspaces[i] = { connection = w.connection, dest = w.dest, status = w.status, exit_code = w.exit_code,
+      requests = w.requests, seconds = w.seconds, failed = w.failed, error = w.error or json.null }
+    for _, a in ipairs(w.assets) do
+      summary.assets[#summary.assets + 1] = a
+      if a.status == "failed" then summary.failed[#summary.failed + 1] = w.connection .. "/" .. a.asset end
+    end
+    if w.status == "error" then summary.failed[#summary.failed + 1] = w.connection end
+  end
+  summary.status = count.interrupted > 0 and "interrupted" or count.ok == #results and "ok"
+    or count.ok == 0 and #results > 0 and "failed" or "partial"
+  log.event("workspaces_end", { status = summary.status, exit_code = summary.exit_code, requests = summary.requests,
+    seconds = summary.seconds, failed = summary.failed }, summary.exit_code == 0 and "info" or "error")
+  return summary.exit_code, summary
+end
+
 function handlers.run(opts, args)
   if #args == 0 then
     usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
   end
   local started = require("icx.sys").now()
-  local ok, code, summary = pcall(run, opts, args)
+  local ok, code, summary = pcall(function()
+    local shard = shard_of(opts)
+    if shard or opts.all_connections or (opts.connections and #opts.connections > 1)
+      or (opts.dest or ""):find("{connection}", 1, true) then
+      return run_many(opts, args, shard, started)
+    end
+    return run(opts, args)
+  end)
   if not ok then
     code = name_dest(code, opts.dest or "icx.db")
     if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end

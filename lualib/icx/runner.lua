@@ -133,9 +133,10 @@ local function progress(spec, res, est)
     local text
     if now - last >= 5 then
       last = now
-      text = ("%s: %d rows%s"):format(spec.name, res.rows, total and (" of about " .. total) or "")
+      text = ("%s%s: %d rows%s"):format(res.prefix, spec.name, res.rows, total and (" of about " .. total) or "")
     end
-    log.event("page", { asset = spec.name, rows = res.rows, pages = res.pages, requests = res.stats.requests,
+    log.event("page", { connection = res.connection, asset = spec.name, rows = res.rows, pages = res.pages,
+      requests = res.stats.requests,
       total = total }, "info", text)
   end
 end
@@ -221,9 +222,12 @@ end
 -- row's close) fails this asset with its message: none is silent.
 function M.run_asset(spec, env)
   local d = env.dest
-  local res = { asset = spec.name, rows = 0, pages = 0, started = sys.now(),
+  -- Several workspaces in one process (icx run --connection A --connection
+  -- B): events and text lines name the workspace too.
+  local res = { asset = spec.name, rows = 0, pages = 0, started = sys.now(), connection = env.connection.name,
+    prefix = env.many and (env.connection.name .. "/") or "",
     stats = { requests = 0, retries = 0, rate_limited = 0, asset = spec.name } }
-  log.event("asset_start", { asset = spec.name, table = spec.table, mode = spec.mode })
+  log.event("asset_start", { connection = res.connection, asset = spec.name, table = spec.table, mode = spec.mode })
   local run_id
   local ok, err = xpcall(function()
     run_id = d:run_start { connection = env.connection.name, asset = spec.name }
@@ -252,7 +256,8 @@ end
 
 -- What the summary and the asset_end event say about one asset.
 function M.summary_of(r)
-  return { asset = r.asset, status = r.status, rows = r.rows, pages = r.pages, requests = r.stats.requests,
+  return { connection = r.connection, asset = r.asset, status = r.status, rows = r.rows, pages = r.pages,
+    requests = r.stats.requests,
     retries = r.stats.retries, rate_limited = r.stats.rate_limited, seconds = r.seconds,
     cursor = r.cursor == nil and json.null or r.cursor, new = r.new, changed = r.changed, unchanged = r.unchanged,
     error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
@@ -268,16 +273,16 @@ local function report(specs, results, verbose)
     if not r then
       not_started[#not_started + 1] = specs[i].name
     elseif r.ok then
-      log.info("%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
-        r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
+      log.info("%s%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.prefix, r.asset,
+        r.rows, r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
           and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed")
             :format(r.reconciled.gone, r.reconciled.back)) or "")
     elseif r.interrupted then
-      log.error("%s: interrupted after %d rows in %d committed pages", r.asset, r.rows, r.pages)
+      log.error("%s%s: interrupted after %d rows in %d committed pages", r.prefix, r.asset, r.rows, r.pages)
     else
       failed = failed + 1
-      log.error("%s: failed: %s", specs[i].path, tostring(r.error))
+      log.error("%s%s: failed: %s", r.prefix, specs[i].path, tostring(r.error))
       if verbose and r.error.traceback then log.error("%s", r.error.traceback) end
     end
   end
@@ -326,10 +331,10 @@ function M.run(env, specs)
   for i, spec in ipairs(specs) do names[i] = spec.name end
   log.event("run_start", { connection = env.connection.name, assets = setmetatable(names, json.array_mt),
     jobs = jobs, dest = env.dest_shown })
-  local results, next_i = {}, 0
+  local results, next_i, workers = {}, 0, {}
   -- A fixed pool of workers pulling assets keeps at most `jobs` running.
-  for _ = 1, jobs do
-    sched.spawn(function()
+  for w = 1, jobs do
+    workers[w] = sched.spawn(function()
       while next_i < #specs and not sys.caught_signal() do
         next_i = next_i + 1
         local i = next_i
@@ -337,7 +342,18 @@ function M.run(env, specs)
       end
     end)
   end
-  for _, r in ipairs(sched.run()) do
+  -- Inside a task (one workspace of several) the workers run in the
+  -- scheduler already going; the workspace waits for its own.
+  local outcomes = {}
+  if sched.current() then
+    for w, task in ipairs(workers) do
+      local ok, e = sched.join(task)
+      outcomes[w] = { ok = ok, error = e }
+    end
+  else
+    outcomes = sched.run()
+  end
+  for _, r in ipairs(outcomes) do
     if not r.ok then error(r.error, 0) end
   end
   for _, lk in ipairs(locks) do lk:release() end
@@ -352,7 +368,8 @@ function M.run(env, specs)
   local summary = { exit_code = code, seconds = sys.now() - started, requests = 0, assets = {} }
   for i, spec in ipairs(specs) do
     local r = results[i]
-    local item = r and M.summary_of(r) or { asset = spec.name, status = "not_started", rows = 0, pages = 0,
+    local item = r and M.summary_of(r) or { connection = env.connection.name, asset = spec.name,
+      status = "not_started", rows = 0, pages = 0,
       requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null }
     summary.requests = summary.requests + item.requests
     summary.assets[i] = item
@@ -363,7 +380,8 @@ function M.run(env, specs)
   for _, item in ipairs(summary.assets) do
     if item.status == "failed" then summary.failed[#summary.failed + 1] = item.asset end
   end
-  log.event("run_end", { status = summary.status, exit_code = code, requests = summary.requests,
+  log.event("run_end", { connection = env.connection.name, status = summary.status, exit_code = code,
+    requests = summary.requests,
     seconds = summary.seconds, failed = summary.failed }, code == 0 and "info" or "error")
   return code, summary
 end

@@ -13,9 +13,11 @@ the host paths they name into a temporary root):
 - Dagster: the asset compiles and runs with Dagster's names standing in;
   its metadata holds each asset's rows, and a run that writes no summary
   raises Failure instead of crashing;
-- Kubernetes: the CronJob parses (python3-yaml); its container's args, with
-  $(VAR) expanded from the env it sets, run in a fresh directory with only
-  that env (and the image's PATH and HOME).
+- Kubernetes: the CronJob and the Indexed Job parse (python3-yaml); their
+  container's args, with $(VAR) expanded from the env they set, run in a
+  fresh directory with only that env (and the image's PATH and HOME); the
+  Indexed Job once per completion index, its pods together pulling every
+  workspace exactly once.
 
 Each must name the config file and a deadline."""
 import json
@@ -210,6 +212,8 @@ with Sim(contacts=120, companies=20, conversations=30, seed=24) as sim:
         that env alone beside the image's PATH and HOME."""
         env = {"PATH": IMAGE_PATH, "HOME": root.path("/home/icx"), "HOSTNAME": "icx-pod"}
         env.update(extra_env or {})
+        for ref in container.get("envFrom", []):
+            env.update(secrets[ref["secretRef"]["name"]])
         for e in container.get("env", []):
             if "value" in e:
                 env[e["name"]] = str(e["value"])
@@ -242,6 +246,43 @@ with Sim(contacts=120, companies=20, conversations=30, seed=24) as sim:
     last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "{}"
     t.is_(json.loads(last).get("status"), "ok", "the last stdout line is the summary")
     t.is_(count(secrets["dest"], "contacts"), n_contacts, "every contact landed")
+    shutil.rmtree(root.base, ignore_errors=True)
+
+    # The Indexed Job: five workspaces (one simulator behind five
+    # connections, each with its own token variable and destination), one
+    # pod per index.
+    text = recipes.block("k8s-indexed-job")
+    doc = yaml.safe_load(text)
+    t.is_((doc.get("kind"), doc["spec"].get("completionMode")), ("Job", "Indexed"), "the Indexed Job parses")
+    spec = doc["spec"]
+    t.ok(isinstance(spec.get("activeDeadlineSeconds"), int), "a deadline (activeDeadlineSeconds)")
+    c = spec["template"]["spec"]["containers"][0]
+    shard_count = {e["name"]: e.get("value") for e in c["env"]}.get("ICX_SHARD_COUNT")
+    t.is_(shard_count, str(spec["completions"]), "ICX_SHARD_COUNT is the Job's completions")
+    t.ok("--config" in c["args"] and "--all-connections" in c["args"], "explicit config, every connection")
+    names = ["acme", "globex", "hooli", "initech", "umbrella"]
+    root = fresh_root(sim, "k8s-indexed")
+    lines = ["connections:", "  intercom:"]
+    for n in names:
+        lines += ["    - name: %s" % n, "      access_token: \"{{ env_var('INTERCOM_TOKEN_%s') }}\"" % n.upper(),
+                  "      base_url: %s" % sim.url]
+    with open(root.path("/etc/icx/connections.yml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    secrets = {"dest": root.path("/srv/icx/{connection}.db"),
+               "icx-tokens": {"INTERCOM_TOKEN_%s" % n.upper(): sim.token for n in names}}
+    pulled = []
+    for i in range(spec["completions"]):
+        p = run_container(root, c, secrets, {"JOB_COMPLETION_INDEX": str(i)})
+        last = p.stdout.strip().splitlines()[-1] if p.stdout.strip() else "{}"
+        s = json.loads(last)
+        got = [w["connection"] for w in s.get("workspaces", [])]
+        t.ok(p.returncode == 0 and s.get("status") == "ok", "pod %d exits 0, pulling %s" % (i, got))
+        if p.returncode:
+            t.diag(p.stderr[-2000:])
+        pulled += got
+    t.is_(sorted(pulled), names, "the pods pull every workspace exactly once")
+    t.is_([count(root.path("/srv/icx/%s.db" % n), "contacts") for n in names], [n_contacts] * len(names),
+          "each workspace's contacts landed in its own destination")
     shutil.rmtree(root.base, ignore_errors=True)
 
 t.done_testing()
