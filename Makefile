@@ -210,6 +210,14 @@ demo: all test-deps-check
 bench: all test-deps-check
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
 
+# The container image (Dockerfile): both stages built from Debian packages
+# with mmdebstrap, following the Dockerfile's text, and the image's icx run
+# against the simulator in a chroot. Slow (two Debian roots from the mirror
+# and a build, minutes): not part of make test. Needs root.
+image-test: test-deps-check
+	@command -v mmdebstrap >/dev/null || $(MAKE) --no-print-directory deps-image
+	prove --exec tests/tap-exec tests/image/image.t
+
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man page and
 # the shipped asset scripts (also built in; installed for reading and copying).
 PREFIX ?= /usr/local
