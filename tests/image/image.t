@@ -85,7 +85,8 @@ def in_root(root, cmd, user=None, cwd="/", env=None):
     """cmd (a shell command) in the chroot, as `user` (a name in its passwd)."""
     argv = ["chroot"] + (["--userspec=%s:%s" % (user, user)] if user and user != "root" else []) + \
         [root, "/bin/sh", "-c", "cd %s && %s" % (shlex.quote(cwd), cmd)]
-    return sh(["env", "-i"] + ["%s=%s" % kv for kv in (env or {}).items()] + argv, timeout=1800)
+    env = env or {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+    return sh(["env", "-i"] + ["%s=%s" % kv for kv in env.items()] + argv, timeout=1800)
 
 
 with open(os.path.join(ROOT, "Dockerfile")) as f:
