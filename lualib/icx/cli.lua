@@ -540,9 +540,10 @@ local function name_dest(e, uri)
   return e
 end
 
--- One workspace's run. With `conn` it is one of several (run_many): the
--- connection is given, and the live display is run_many's.
-local function run(opts, args, conn, cfg_path)
+-- Everything before a workspace's assets run: scripts, connection (given
+-- by run_many, else from the file), destination opened and locked, token
+-- and workspace checked. Returns the runner's env (env.dest open) and specs.
+local function prepare(opts, args, conn, cfg_path)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
   local uri = opts.dest or "icx.db"
@@ -579,15 +580,22 @@ local function run(opts, args, conn, cfg_path)
   end
   d = d or dest.open(uri, { state = opts.state })
   env.dest = d
+  local wok, werr = pcall(check_workspace, d, uri, conn, me)
+  if not wok then
+    d:close()
+    error(werr, 0)
+  end
+  return env, specs
+end
+
+local function run(opts, args)
+  local env, specs = prepare(opts, args)
   -- On a terminal, the live display (icx.display) replaces progress lines.
   local display = require "icx.display"
-  local live = not many and display.wanted(2) and display.start { budget = conn.rate_limit } or nil
-  local ok, code, summary = pcall(function()
-    check_workspace(d, uri, conn, me)
-    return runner.run(env, specs)
-  end)
+  local live = display.wanted(2) and display.start { budget = env.connection.rate_limit } or nil
+  local ok, code, summary = pcall(require("icx.runner").run, env, specs)
   if live then live:stop() end
-  d:close()
+  env.dest:close()
   if not ok then error(code, 0) end
   summary.requests = summary.requests + 1 -- the preflight
   return code, summary
@@ -611,11 +619,13 @@ local function severity(code)
   return ({ [0] = 0, [4] = 1, [1] = 2, [2] = 3, [3] = 4 })[code] or 4
 end
 
--- Several workspaces in one process: each runs as a task with its own
--- client (its own rate budget: Intercom's limit is per workspace), its own
--- destination ({connection} in --dest) and its own locks; a failure in one
--- leaves the others running. Returns the worst exit code and a summary
--- naming each workspace.
+-- Several workspaces in one process, each with its own client (its own
+-- rate budget: Intercom's limit is per workspace), destination ({connection}
+-- in --dest) and locks; a failure in one leaves the others running. Two
+-- rounds of the scheduler: every workspace prepared at once (preflights in
+-- flight together), then every workspace's assets at once, so a signal
+-- stops them all the way it stops one run. Returns the worst exit code and
+-- a summary naming each workspace.
 local function run_many(opts, args, shard, started)
   local config, dest, sched = require "icx.config", require "icx.dest", require "icx.sched"
   local json, sys = require "icx.json", require "icx.sys"
@@ -647,27 +657,57 @@ local function run_many(opts, args, shard, started)
   for _, c in ipairs(conns) do budget = budget + (c.rate_limit or 166) end
   local display = require "icx.display"
   local live = #conns > 0 and display.wanted(2) and display.start { budget = budget, many = true } or nil
-  local results = {}
+  local results, prepared, dests = {}, {}, {}
+  local function failed(i, e)
+    e = name_dest(e, dests[i])
+    log.error("%s: %s", conns[i].name, tostring(e))
+    local s = failed_summary(e, started)
+    if errors.is(e) and e.kind == "interrupted" then s.status = "interrupted" end
+    results[i] = s
+  end
   for i, c in ipairs(conns) do
+    dests[i] = config.dest_for(uri, c)
     sched.spawn(function()
-      local o = setmetatable({ dest = config.dest_for(uri, c), state = opts.state and config.dest_for(opts.state, c) },
+      local o = setmetatable({ dest = dests[i], state = opts.state and config.dest_for(opts.state, c) },
         { __index = opts })
-      local ok, code, summary = pcall(run, o, args, c, path)
-      if not ok then
-        local e = name_dest(code, o.dest)
-        log.error("%s: %s", c.name, tostring(e))
-        code, summary = errors.exit_code(e), failed_summary(e, started)
-      end
-      summary.connection, summary.dest = c.name, dest.shown(o.dest)
-      results[i] = summary
-      return code
+      local ok, env, specs = pcall(prepare, o, args, c, path)
+      if ok then prepared[i] = { env = env, specs = specs } else failed(i, env) end
     end)
   end
-  local outcomes = sched.run()
-  if live then live:stop() end
-  for _, r in ipairs(outcomes) do
-    if not r.ok then error(r.error, 0) end
+  local function drive()
+    for _, r in ipairs(sched.run()) do
+      if not r.ok then error(r.error, 0) end
+    end
   end
+  local ok, err = pcall(function()
+    drive()
+    local finish = {}
+    for i = 1, #conns do
+      local p = prepared[i]
+      if p then
+        local sok, f = pcall(require("icx.runner").start, p.env, p.specs)
+        if sok then finish[i] = f else failed(i, f) end
+      end
+    end
+    drive()
+    for i = 1, #conns do
+      if finish[i] then
+        local fok, code, summary = pcall(finish[i])
+        if fok then
+          summary.requests = summary.requests + 1 -- the preflight
+          results[i] = summary
+        else
+          failed(i, code)
+        end
+      end
+    end
+  end)
+  for i = 1, #conns do
+    if prepared[i] then prepared[i].env.dest:close() end
+  end
+  if live then live:stop() end
+  if not ok then error(err, 0) end
+  for i, c in ipairs(conns) do results[i].connection, results[i].dest = c.name, dest.shown(dests[i]) end
   local summary = { exit_code = 0, requests = 0, seconds = sys.now() - started, shard = shown or json.null,
     workspaces = setmetatable({}, json.array_mt), assets = setmetatable({}, json.array_mt),
     failed = setmetatable({}, json.array_mt) }

@@ -8,6 +8,8 @@
 --                                           one checked before any request
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
+--   runner.start(env, specs) -> finish      the same in two halves: workers spawned,
+--                                           finish() -> code, summary after sched.run
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
 --   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
@@ -321,6 +323,18 @@ end
 -- `icx run`: exit 0 when every asset landed, 1 when any failed, 128+N on
 -- a signal; and the run's summary (see README, "For ops").
 function M.run(env, specs)
+  local finish = M.start(env, specs)
+  for _, r in ipairs(sched.run()) do
+    if not r.ok then error(r.error, 0) end
+  end
+  return finish()
+end
+
+-- The run's first half: locks, run_start and the workers, spawned but not
+-- driven; returns finish() -> exit code, summary, to call once sched.run
+-- has run them. Several workspaces in one process start each, then drive
+-- them all in one sched.run.
+function M.start(env, specs)
   local started = sys.now()
   -- SIGINT/SIGTERM from here on stop the run between pages: what committed
   -- stays, each asset's run row says "interrupted", the exit code is 128+N.
@@ -331,10 +345,10 @@ function M.run(env, specs)
   for i, spec in ipairs(specs) do names[i] = spec.name end
   log.event("run_start", { connection = env.connection.name, assets = setmetatable(names, json.array_mt),
     jobs = jobs, dest = env.dest_shown })
-  local results, next_i, workers = {}, 0, {}
+  local results, next_i = {}, 0
   -- A fixed pool of workers pulling assets keeps at most `jobs` running.
-  for w = 1, jobs do
-    workers[w] = sched.spawn(function()
+  for _ = 1, jobs do
+    sched.spawn(function()
       while next_i < #specs and not sys.caught_signal() do
         next_i = next_i + 1
         local i = next_i
@@ -342,20 +356,12 @@ function M.run(env, specs)
       end
     end)
   end
-  -- Inside a task (one workspace of several) the workers run in the
-  -- scheduler already going; the workspace waits for its own.
-  local outcomes = {}
-  if sched.current() then
-    for w, task in ipairs(workers) do
-      local ok, e = sched.join(task)
-      outcomes[w] = { ok = ok, error = e }
-    end
-  else
-    outcomes = sched.run()
-  end
-  for _, r in ipairs(outcomes) do
-    if not r.ok then error(r.error, 0) end
-  end
+  return function() return M.finish(env, specs, locks, results, started) end
+end
+
+-- The run's second half: releases the locks, reports each asset and
+-- returns the exit code and the summary.
+function M.finish(env, specs, locks, results, started)
   for _, lk in ipairs(locks) do lk:release() end
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
@@ -365,7 +371,14 @@ function M.run(env, specs)
     log.error("interrupted by %s: every committed page is kept; run again to resume", name)
     code = 128 + num
   end
-  local summary = { exit_code = code, seconds = sys.now() - started, requests = 0, assets = {} }
+  -- Until its last asset ended: with several workspaces, finish runs once
+  -- all of them have.
+  local ended = sys.now()
+  if env.many then
+    ended = started
+    for _, r in pairs(results) do ended = math.max(ended, r.started + r.seconds) end
+  end
+  local summary = { exit_code = code, seconds = ended - started, requests = 0, assets = {} }
   for i, spec in ipairs(specs) do
     local r = results[i]
     local item = r and M.summary_of(r) or { connection = env.connection.name, asset = spec.name,

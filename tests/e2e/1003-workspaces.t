@@ -11,9 +11,13 @@ budget) into a destination of its own ({connection} in --dest).
 - budgets are independent: a workspace waiting on its server's budget
   (5 requests per 10 s) does not slow another's;
 - shards: --shard I/3 for I = 0..2 take every connection exactly once, and
-  JOB_COMPLETION_INDEX with ICX_SHARD_COUNT means the same as --shard."""
+  JOB_COMPLETION_INDEX with ICX_SHARD_COUNT means the same as --shard;
+- SIGTERM stops every workspace: exit 143, each interrupted."""
 import json
 import os
+import signal
+import sqlite3
+import subprocess
 import sys
 import time
 
@@ -146,5 +150,28 @@ with Sim(token="tok-a", contacts=1500, seed=41, rate=5, workspace_id="wsaaaaaa")
     for name, sim in (("alpha", a), ("beta", b)):
         landed.compare(t, os.path.join(case.dir, "b-%s.db" % name), "contacts", sim.dump("contacts"),
                        name="%s: contacts" % name)
+
+# SIGTERM stops every workspace between pages, as it stops one run.
+with Sim(token="tok-a", contacts=1500, seed=51, rate=5, workspace_id="wsaaaaaa") as a, \
+        Sim(token="tok-b", contacts=1500, seed=52, rate=5, workspace_id="wsbbbbbb") as b, \
+        icxtest.Case("1003-signal", a) as case:
+    env = dict(os.environ, TOK_A="tok-a", TOK_B="tok-b")
+    write_config(case, [("alpha", a, "TOK_A"), ("beta", b, "TOK_B")])
+    summary = os.path.join(case.dir, "summary.json")
+    p = subprocess.Popen([icxtest.ICX, "run", "--config", case.config, "--all-connections", "--dest",
+                          os.path.join(case.dir, "s-{connection}.db"), "--summary-json", summary, "contacts"],
+                         cwd=case.dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)
+    p.send_signal(signal.SIGTERM)
+    t.is_(p.wait(timeout=120), 143, "SIGTERM: exit 143")
+    with open(summary) as f:
+        s = json.load(f)
+    t.is_((s["status"], [w["status"] for w in s["workspaces"]]), ("interrupted", ["interrupted", "interrupted"]),
+          "the summary and each workspace say interrupted")
+    for name in ("alpha", "beta"):
+        con = sqlite3.connect(os.path.join(case.dir, "s-%s.db" % name))
+        runs = con.execute("select status from _icx_runs").fetchall()
+        con.close()
+        t.is_(runs, [("interrupted",)], "%s: its run row says interrupted" % name)
 
 t.done_testing()
