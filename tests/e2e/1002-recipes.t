@@ -182,12 +182,18 @@ with Sim(contacts=120, companies=20, conversations=30, seed=24) as sim:
         os.environ.update({"PATH": "/usr/bin:/bin", "HOME": root.path("/home/icx"),
                            "INTERCOM_ACCESS_TOKEN": sim.token, "ICX_DEST": root.path("/srv/icx/intercom.db")})
         os.chdir(root.path("/home/icx"))
+        # icx's stderr goes where Dagster's compute log would be, not into TAP.
+        saved_err = os.dup(2)
+        with open(root.path("/var/log/dagster.log"), "w") as log:
+            os.dup2(log.fileno(), 2)
         try:
             ns["intercom"](ctx)
             return ctx, None
         except Exception as e:  # noqa: BLE001 - what the asset raised is the result
             return ctx, e
         finally:
+            os.dup2(saved_err, 2)
+            os.close(saved_err)
             os.chdir(old_cwd)
             os.environ.clear()
             os.environ.update(old_env)
