@@ -7,11 +7,15 @@
 -- same pages again as updates (merge).
 --
 --   icx lua bench/pg_record_path.lua --uri postgresql://... [--records N] [--db FILE]
+--                                    [--dest both|postgresql|sqlite|none]
+-- --dest none builds the pages and writes nothing: bench/pg_record_path.sh
+-- counts the instructions of a --dest postgresql run and of that one, and
+-- subtracts the setup.
 local json = require "icx.json"
 local dest = require "icx.dest"
 local sys = require "icx.sys"
 
-local opts = { records = 30000, db = os.tmpname(), uri = nil }
+local opts = { records = 30000, db = os.tmpname(), uri = nil, dest = "both" }
 local args = { ... }
 for i = 1, #args, 2 do
   local k = args[i]:match("^%-%-(%w+)$")
@@ -99,6 +103,7 @@ end
 os.remove(opts.db)
 local results = {}
 for _, target in ipairs { { "sqlite", opts.db }, { "postgresql", opts.uri } } do
+  if opts.dest ~= "both" and opts.dest ~= target[1] then goto next end
   local d = dest.open(target[2])
   if target[1] == "postgresql" then
     assert(d.conn:exec("DROP TABLE IF EXISTS bench_contacts; DELETE FROM _icx_columns WHERE tbl = 'bench_contacts'"))
@@ -107,6 +112,7 @@ for _, target in ipairs { { "sqlite", opts.db }, { "postgresql", opts.uri } } do
   local upd, upd_cpu = pass(d, "bench_contacts")
   results[#results + 1] = { target[1], nrec / ins, nrec / upd, nrec / ins_cpu, nrec / upd_cpu }
   d:close()
+  ::next::
 end
 os.remove(opts.db)
 os.remove(opts.db .. "-wal")
@@ -119,5 +125,7 @@ print(("%-12s %14s %14s %14s %14s"):format("destination", "insert wall", "merge 
 for _, r in ipairs(results) do
   print(("%-12s %14.0f %14.0f %14.0f %14.0f"):format(r[1], r[2], r[3], r[4], r[5]))
 end
-print(("postgresql/sqlite (wall): %.2fx (insert), %.2fx (merge)"):format(results[2][2] / results[1][2],
-  results[2][3] / results[1][3]))
+if #results == 2 then
+  print(("postgresql/sqlite (wall): %.2fx (insert), %.2fx (merge)"):format(results[2][2] / results[1][2],
+    results[2][3] / results[1][3]))
+end

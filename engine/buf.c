@@ -69,6 +69,26 @@ int buf_putc(struct buf *b, int c) {
   return 0;
 }
 
+/* Append a NUL-terminated string; see buf.h. */
+int buf_puts(struct buf *b, const char *s) {
+  return buf_append(b, s, strlen(s));
+}
+
+/* Append s quoted with q; see buf.h. Reserves the worst case (every byte
+** a q) once, so the loop never checks room. */
+int buf_quote(struct buf *b, const char *s, size_t n, char q) {
+  if (buf_reserve(b, n * 2 + 2) != 0)
+    return -1;
+  b->data[b->len++] = q;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == q)
+      b->data[b->len++] = q;
+    b->data[b->len++] = s[i];
+  }
+  b->data[b->len++] = q;
+  return 0;
+}
+
 /* NUL-terminate without counting the terminator; NULL if out of memory. */
 const char *buf_cstr(struct buf *b) {
   if (buf_reserve(b, 0) != 0)

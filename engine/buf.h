@@ -43,6 +43,16 @@ int buf_append(struct buf *b, const void *p, size_t n);
 /* Append one byte. 0 ok, -1 out of memory. */
 int buf_putc(struct buf *b, int c);
 
+/* Append the NUL-terminated s. 0 ok, -1 out of memory. */
+int buf_puts(struct buf *b, const char *s);
+
+/*
+** Append s[0, n) between two q characters with each inner q doubled: a
+** quoted SQL identifier with '"', a string literal with '\'' (standard
+** conforming: backslashes are plain). 0 ok, -1 out of memory.
+*/
+int buf_quote(struct buf *b, const char *s, size_t n, char q);
+
 /*
 ** Return data as a NUL-terminated string (the terminator is not counted in
 ** len), or NULL if out of memory. Valid until the next append or free.

@@ -1,12 +1,11 @@
 /*
 ** colindex.h: the index of a record writer's columns by name (Lua-free).
 **
-** Both writers (rowwriter.c for SQLite, lpg.c for PostgreSQL) keep their
-** columns in an array of their own Column struct and look each member of
-** each record up by name; this is the open-addressing hash index over that
-** array that both share: slots hold column number + 1, 0 is empty. Each
-** writer says how to get a column's hash and whether a column is the one
-** looked for (SQLite folds ASCII case in names, PostgreSQL does not).
+** colset.c keeps a record writer's columns in an array and looks each
+** member of each record up by name; this is the open-addressing hash index
+** over that array: slots hold column number + 1, 0 is empty. The caller
+** says how to get a column's hash and whether a column is the one looked
+** for (SQLite folds ASCII case in names, PostgreSQL does not).
 */
 #ifndef ICX_COLINDEX_H
 #define ICX_COLINDEX_H

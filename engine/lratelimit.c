@@ -8,8 +8,11 @@
 **               [, now_unix [, now_mono [, ticket]]])
 **                          re-align from a response's X-RateLimit-* values;
 **                          ticket: what take returned for its request
+**   Bucket:hold(seconds [, now])
+**                          grant nothing for that long (a 429's
+**                          Retry-After); a longer hold already set stays
 **   Bucket:state([now]) -> {limit=, window=, tokens=, synced=,
-**                           remaining=, reset_in=}
+**                           remaining=, reset_in=, held=}
 **
 ** Times are seconds. `now` arguments are the monotonic clock (icx.sys.now)
 ** and default to it; tests pass their own to run without sleeping. sync's
@@ -86,12 +89,24 @@ static int bucket_sync(lua_State *L) {
   return 0;
 }
 
+/* Bucket:hold(seconds [, now]) */
+static int bucket_hold(lua_State *L) {
+  struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
+  double secs = luaL_checknumber(L, 2);
+  luaL_argcheck(L, isfinite(secs) && secs >= 0, 2,
+                "must be a finite number of seconds >= 0");
+  icx_tbucket_hold(b, opt_time(L, 3, icx_clock_now) + secs);
+  return 0;
+}
+
 /* Bucket:state([now]) -> table, for progress lines and tests */
 static int bucket_state(lua_State *L) {
   struct icx_tbucket *b = luaL_checkudata(L, 1, BUCKET_MT);
   double now = opt_time(L, 2, icx_clock_now);
   double avail = icx_tbucket_available(b, now);
-  lua_createtable(L, 0, 6);
+  lua_createtable(L, 0, 7);
+  lua_pushnumber(L, b->hold_until > now ? b->hold_until - now : 0);
+  lua_setfield(L, -2, "held");
   lua_pushnumber(L, b->limit);
   lua_setfield(L, -2, "limit");
   lua_pushnumber(L, b->window);
@@ -119,6 +134,7 @@ static int bucket_tostring(lua_State *L) {
 
 static const luaL_Reg bucket_methods[] = {{"take", bucket_take},
                                           {"sync", bucket_sync},
+                                          {"hold", bucket_hold},
                                           {"state", bucket_state},
                                           {NULL, NULL}};
 

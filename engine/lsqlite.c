@@ -11,6 +11,8 @@
 **
 **   db:exec(sql) -> true | nil, err, code         statements without rows
 **   db:query(sql, ...) -> rows | nil, err, code    rows[i][column] = value
+**       one value per parameter (nil for NULL); another count, or a value
+**       that cannot be bound, raises as st:bind does
 **   db:prepare(sql) -> Stmt | nil, err, code
 **   db:begin() -> true | nil, err, code           BEGIN IMMEDIATE
 **   db:commit() -> true | nil, err, code
@@ -58,6 +60,7 @@
 #include "modules.h"
 #include "opts.h"
 #include "rowwriter.h"
+#include "sqlbind.h"
 
 #define DB_MT "icx.sqlite.Db"
 #define STMT_MT "icx.sqlite.Stmt"
@@ -234,23 +237,6 @@ static int sqlite_open(lua_State *L) {
   return 1;
 }
 
-/* icx.sqlite.quote(name) -> "name", inner quotes doubled. */
-static int sqlite_quote(lua_State *L) {
-  size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addchar(&b, '"');
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '"')
-      luaL_addchar(&b, '"');
-    luaL_addchar(&b, s[i]);
-  }
-  luaL_addchar(&b, '"');
-  luaL_pushresult(&b);
-  return 1;
-}
-
 /* icx.sqlite.version() -> the linked library's version string. */
 static int sqlite_version(lua_State *L) {
   lua_pushstring(L, sqlite3_libversion());
@@ -313,8 +299,17 @@ static int db_query(lua_State *L) {
   int sidx = lua_gettop(L);
   if (stmt_prepare(L, d, s, 2))
     return 3;
-  for (int i = 1; i <= nargs; i++)
-    bind_lua(L, s->st, i, 2 + i);
+  int nparams = sqlite3_bind_parameter_count(s->st);
+  if (nargs != nparams)
+    return luaL_error(L, "icx.sqlite: query: %d value%s for %d parameter%s",
+                      nargs, nargs == 1 ? "" : "s", nparams,
+                      nparams == 1 ? "" : "s");
+  for (int i = 1; i <= nargs; i++) {
+    int rc = bind_lua(L, s->st, i, 2 + i);
+    if (rc != SQLITE_OK)
+      return luaL_error(L, "icx.sqlite: query: parameter %d: %s", i,
+                        sqlite3_errstr(rc));
+  }
   lua_newtable(L);
   int rc;
   lua_Integer n = 0;
@@ -485,18 +480,6 @@ static Writer *check_writer(lua_State *L, int idx) {
   return w;
 }
 
-/* The Lua string at idx as a name: raises unless it is a string without a
-** NUL byte (a C string could not carry it). Borrowed.  [-0, +0, v] */
-static const char *check_name(lua_State *L, int idx, const char *what) {
-  size_t n;
-  const char *s = lua_tolstring(L, idx, &n);
-  if (!s)
-    luaL_error(L, "icx.sqlite: %s must be a string", what);
-  if (memchr(s, 0, n))
-    luaL_error(L, "icx.sqlite: %s holds a NUL byte", what);
-  return s;
-}
-
 /* db:writer(table, {primary_key = {col, ...} | col}) -> Writer. Every name
 ** is checked before the writer is made, so a raise leaks nothing; the
 ** userdata starts closed, so an out-of-memory raise leaves a closed one. */
@@ -506,29 +489,13 @@ static int db_writer(lua_State *L) {
   Db *d = check_db(L, 1);
   luaL_checkstring(L, 2);
   icx_opts_check(L, 3, "icx.sqlite", "writer{}", allowed);
-  const char *table = check_name(L, 2, "table name");
+  const char *table = icx_sql_name(L, 2, "icx.sqlite", "table name", 0);
   icx_opts_get(L, 3, "primary_key");
-  int pkidx = lua_gettop(L);
-  int n = lua_type(L, pkidx) == LUA_TSTRING ? 1
-          : lua_istable(L, pkidx)           ? (int)luaL_len(L, pkidx)
-          : lua_isnil(L, pkidx)             ? 0
-                                            : -1;
-  if (n < 0 || n > 64)
-    return luaL_error(L, "icx.sqlite: primary_key must be a column name or "
-                         "a list of at most 64");
-  for (int i = 0; i < n; i++) {
-    /* Each string stays referenced by the list (or is the option itself),
-    ** so the borrowed pointers live until icx_rw_new copies them. */
-    if (lua_istable(L, pkidx))
-      lua_rawgeti(L, pkidx, i + 1);
-    else
-      lua_pushvalue(L, pkidx);
-    pk[i] = check_name(L, -1, "primary_key column");
-    lua_pop(L, 1);
-  }
+  int n = icx_sql_names(L, -1, "icx.sqlite", "column", 0, pk, 64);
   icx_opts_get(L, 3, "compare");
   const char *cmp =
-      lua_isnil(L, -1) ? NULL : check_name(L, -1, "compare column");
+      lua_isnil(L, -1) ? NULL
+                       : icx_sql_name(L, -1, "icx.sqlite", "compare column", 0);
   if (cmp && n != 1)
     return luaL_error(L, "icx.sqlite: compare needs a single-column "
                          "primary_key");
@@ -545,20 +512,12 @@ static int db_writer(lua_State *L) {
   return 1;
 }
 
-/* Push nil, msg, code for a writer failure. [-0, +3, m] */
-static int push_werr(lua_State *L, const struct icx_rw_err *e) {
-  lua_pushnil(L);
-  lua_pushstring(L, e->msg);
-  lua_pushstring(L, e->code);
-  return 3;
-}
-
 /* w:write(page | json) -> n | nil, err, code. A rollback since the last
 ** write may have undone a table or column the writer made: it forgets its
 ** schema and reads it again. */
 static int writer_write(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   size_t n = 0;
   int text = lua_type(L, 2) == LUA_TSTRING, minified = 0;
   const js_val *recs = text ? NULL : icx_json_checkpage(L, 2, &n, &minified);
@@ -577,7 +536,7 @@ static int writer_write(lua_State *L) {
     rc = icx_rw_write(w->rw, recs, n, minified, indexed ? &mem : NULL, &e);
   }
   if (rc != 0)
-    return push_werr(L, &e);
+    return icx_sql_push_err(L, &e);
   lua_pushinteger(L, (lua_Integer)n);
   return 1;
 }
@@ -666,7 +625,7 @@ static const luaL_Reg writer_meta[] = {{"__gc", writer_close},
                                        {NULL, NULL}};
 
 static const luaL_Reg sqlite_funcs[] = {{"open", sqlite_open},
-                                        {"quote", sqlite_quote},
+                                        {"quote", icx_sql_quote},
                                         {"version", sqlite_version},
                                         {NULL, NULL}};
 

@@ -17,6 +17,7 @@ int luaopen_icx_budget(lua_State *L);
 int luaopen_icx_lock(lua_State *L);
 int luaopen_icx_builtin(lua_State *L);
 int luaopen_icx_pg(lua_State *L);
+int luaopen_icx_redact(lua_State *L);
 
 /* package.preload entries, in the order registered. */
 #define ICX_MODULE_LIST                                                        \
@@ -26,6 +27,7 @@ int luaopen_icx_pg(lua_State *L);
       {"icx.ratelimit", luaopen_icx_ratelimit},                                \
       {"icx.sqlite", luaopen_icx_sqlite}, {"icx.json", luaopen_icx_json},      \
       {"icx.budget", luaopen_icx_budget}, {"icx.lock", luaopen_icx_lock},      \
-      {"icx.builtin", luaopen_icx_builtin}, {"icx.pg", luaopen_icx_pg},
+      {"icx.builtin", luaopen_icx_builtin}, {"icx.pg", luaopen_icx_pg},        \
+      {"icx.redact", luaopen_icx_redact},
 
 #endif

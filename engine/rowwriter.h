@@ -36,14 +36,12 @@
 
 #include <sqlite3.h>
 
+#include "colset.h"
 #include "jscan.h"
 
-/* Why a write failed: what icx.sqlite returns as nil, msg, code. */
-struct icx_rw_err {
-  const char *code; /* static: "record", "schema", "nomem", or a SQLite
-                       code of icx_rw_code ("busy", "constraint", ...) */
-  char msg[400];    /* "icx.sqlite: table 'x': ...", NUL-terminated */
-};
+/* Why a write failed (struct icx_cs_err): what icx.sqlite returns as nil,
+** msg, code; code is "record", "schema", "nomem", or a SQLite code of
+** icx_rw_code ("busy", "constraint", ...). */
 
 /* A writer of one table over one connection; opaque. */
 struct icx_rw;
@@ -78,7 +76,7 @@ void icx_rw_free(struct icx_rw *w);
 ** caller rolls back).
 */
 int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n, int minified,
-                 const js_members *mem, struct icx_rw_err *e);
+                 const js_members *mem, struct icx_cs_err *e);
 
 /*
 ** Writes JSON text: one record object, or an array of record objects (the
@@ -86,7 +84,7 @@ int icx_rw_write(struct icx_rw *w, const js_val *recs, size_t n, int minified,
 ** "record" with the byte offset. 0, or -1 with e filled.
 */
 int icx_rw_write_json(struct icx_rw *w, const char *text, size_t len, size_t *n,
-                      struct icx_rw_err *e);
+                      struct icx_cs_err *e);
 
 /* What the last write did to the rows it wrote (icx_rw_compare). */
 struct icx_rw_counts {

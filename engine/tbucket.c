@@ -46,6 +46,7 @@ void icx_tbucket_init(struct icx_tbucket *b, double limit, double window,
   b->srv_remaining = b->limit;
   b->srv_reset = now;
   b->grants = 0;
+  b->hold_until = now;
 }
 
 /* Grants a request or says how long to wait; see tbucket.h. */
@@ -57,6 +58,8 @@ double icx_tbucket_take(struct icx_tbucket *b, double now) {
     wait = (1 - b->tokens) * b->window / b->limit;
   if (b->synced && b->srv_remaining < 1 - TB_EPS && b->srv_reset - now > wait)
     wait = b->srv_reset - now;
+  if (b->hold_until - now > wait)
+    wait = b->hold_until - now;
   if (wait > 0)
     return wait;
   b->tokens -= 1;
@@ -124,6 +127,12 @@ void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
       b->srv_remaining = remaining;
   }
   /* else: a late response from a window that has already ended. */
+}
+
+/* Holds every grant until `until`; see tbucket.h. */
+void icx_tbucket_hold(struct icx_tbucket *b, double until) {
+  if (until > b->hold_until)
+    b->hold_until = until;
 }
 
 /* Tokens available now; see tbucket.h. */

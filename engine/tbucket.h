@@ -27,6 +27,7 @@ struct icx_tbucket {
   double srv_remaining; /* requests the server still allows before srv_reset */
   double srv_reset;     /* monotonic time the server's window ends */
   double grants;        /* requests granted so far: tickets for sync */
+  double hold_until;    /* monotonic time before which nothing is granted */
 };
 
 /* Starts a full bucket at monotonic time `now`. A limit or window that is not
@@ -48,6 +49,12 @@ double icx_tbucket_take(struct icx_tbucket *b, double now);
 void icx_tbucket_sync(struct icx_tbucket *b, double limit, double remaining,
                       double reset_unix, double now_unix, double now_mono,
                       double ticket);
+
+/* Grants nothing before monotonic time `until` (a 429's Retry-After):
+** the pause the server asked for, without emptying its window, so a short
+** Retry-After holds every request for that long and no longer. A later
+** hold extends an earlier one, never shortens it. */
+void icx_tbucket_hold(struct icx_tbucket *b, double until);
 
 /* Tokens available at `now` (refilled, and capped by the server's window),
 ** without taking any. */

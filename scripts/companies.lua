@@ -4,6 +4,8 @@
 -- cursor moves only once a scroll has completed (scroll order is arbitrary).
 -- A company changed mid-scroll behind the walk's position can be older than
 -- the newest one seen, so the next run also takes the hour before the cursor.
+-- company_tags (company_id, tag_id) comes from the tags each company embeds,
+-- replaced with the company's row; tagging a company moves its updated_at.
 local icx = require "icx"
 local intercom = require "icx.intercom"
 
@@ -13,6 +15,7 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.scroll "/companies/scroll",
+  children = { intercom.child "company_tags" },
   -- --reconcile: the scroll already lists every company.
   reconcile = { get = "/companies/{id}" },
 }

@@ -3,7 +3,8 @@
 -- conversation_id added. Intercom returns at most the 500 most recent parts:
 -- conversation_part_counts records returned vs total and flags truncated = 1
 -- instead of cutting silently. A conversation deleted meanwhile (404) is
--- skipped.
+-- skipped; --reconcile removes the parts and counts of every conversation
+-- GET /conversations/deleted (API 2.16) lists.
 local icx = require "icx"
 local intercom = require "icx.intercom"
 
@@ -13,4 +14,5 @@ return icx.asset {
   mode = "merge",
   incremental = { key = "updated_at", lookback = "1 hour" },
   pages = intercom.conversation_parts(),
+  reconcile = { deleted = "/conversations/deleted", key = "conversation_id" },
 }

@@ -1,5 +1,7 @@
 -- Intercom teams: one GET /teams, no paging and no timestamps to filter on, so
 -- the table is replaced whole each run (readers see the old or the new).
+-- team_admins (team_id, admin_id) comes from each team's admin_ids, a plain
+-- array of ids: replaced with the teams, at no extra request.
 local icx = require "icx"
 local intercom = require "icx.intercom"
 
@@ -8,4 +10,5 @@ return icx.asset {
   primary_key = "id",
   mode = "replace",
   pages = intercom.get("/teams", { list_key = "teams" }),
+  children = { intercom.child "team_admins" },
 }

@@ -59,10 +59,11 @@ function M.describe(spec)
     if d.cost then cost = cost .. " + " .. d.cost end
     for _, t in ipairs(d.tables) do tables[#tables + 1] = t end
   end
-  local lists = {}
-  for _, c in ipairs(spec.children or {}) do lists[#lists + 1] = (c.table:gsub("^[^_]*_", "")) end
-  if #lists > 0 then
-    cost = cost .. (" + 1 per record with over 10 %s"):format(table.concat(lists, " or "))
+  -- A child says what it costs ("": nothing, its list is embedded whole);
+  -- a script's own child may send requests of its own.
+  for _, c in ipairs(spec.children or {}) do
+    local more = c.cost or ("what %s's rows fetch"):format(c.table)
+    if more ~= "" and not cost:find(more, 1, true) then cost = cost .. " + " .. more end
   end
   local mode = spec.mode
   if spec.incremental then mode = mode .. ", incremental (" .. spec.incremental.key .. ")" end

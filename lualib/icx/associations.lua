@@ -1,10 +1,17 @@
 -- What one record of a page does not hold in full, declared as sub-lists
 -- (icx.expansion): a contact's tags and companies beyond the ten it embeds,
--- and a conversation's parts. Each declaration is data; the functions below
--- attach one to a source (its rows are then the asset's), or make it a
--- child table of the contacts asset (older, costlier).
+-- a conversation's parts, a company's segments; and the lists records embed
+-- whole, landed as child tables of their parent's asset (a ticket's parts,
+-- a company's tags, a conversation's tags, contacts and teammates). Each
+-- declaration is data; the functions below attach one to a source (its rows
+-- are then the asset's), or make it a child table of the parent's asset.
 --
---   associations.SUBLISTS.tags | .companies | .conversation_parts   the declarations
+--   associations.SUBLISTS.<name>   the declarations
+--   associations.CHILDREN.<table> -> the declaration a child table is made of
+--   associations.child(table) -> child spec   ticket_parts, ticket_part_counts,
+--     company_tags, conversation_tags, conversation_contacts,
+--     conversation_teammates, team_admins: 0 requests, replaced with their
+--     parent's row
 --   associations.contact_pairs(kind, search_source [, first_load]) -> the
 --     source, expanding kind "tags" | "companies": a page of contacts into
 --     contact_tags (contact_id, tag_id) or contact_companies (contact_id,
@@ -41,6 +48,34 @@ M.SUBLISTS = {
     fetch = { path = "/conversations/{id}", items = { "conversation_parts.conversation_parts" } },
     counts = { table = "conversation_part_counts",
       total = { "conversation_parts.total_count", "statistics.count_conversation_parts" } } },
+  -- Membership moves when a segment's rules change, and the company's
+  -- updated_at stays: every company is asked every run.
+  company_segments = { parent = "company", column = "company_id", pair = "segment_id", noun = "segments",
+    every = true, fetch = { path = "/companies/{id}/segments", items = { "data", "segments" } } },
+  -- A ticket of a search embeds its newest parts with total_count: past the
+  -- cap nothing fetches the rest (GET /tickets/{id} embeds the same).
+  ticket_parts = { parent = "ticket", column = "ticket_id", noun = "parts",
+    embedded = { member = "ticket_parts", items = "ticket_parts" },
+    counts = { table = "ticket_part_counts", total = { "ticket_parts.total_count" } } },
+  company_tags = { parent = "company", column = "company_id", pair = "tag_id", noun = "tags",
+    embedded = { member = "tags", items = "tags" } },
+  -- GET /teams gives each team's members as a plain array of admin ids.
+  team_admins = { parent = "team", column = "team_id", pair = "admin_id", noun = "admins",
+    embedded = { member = "admin_ids", items = false } },
+  conversation_tags = { parent = "conversation", column = "conversation_id", pair = "tag_id", noun = "tags",
+    embedded = { member = "tags", items = "tags" } },
+  conversation_contacts = { parent = "conversation", column = "conversation_id", pair = "contact_id",
+    noun = "contacts", embedded = { member = "contacts", items = "contacts" } },
+  conversation_teammates = { parent = "conversation", column = "conversation_id", pair = "admin_id",
+    noun = "teammates", embedded = { member = "teammates", items = "teammates" } },
+}
+
+-- Child tables by name: the declaration each is made of, and whether it is
+-- that declaration's counts table.
+M.CHILDREN = {
+  ticket_parts = { "ticket_parts" }, ticket_part_counts = { "ticket_parts", counts = true },
+  company_tags = { "company_tags" }, conversation_tags = { "conversation_tags" }, team_admins = { "team_admins" },
+  conversation_contacts = { "conversation_contacts" }, conversation_teammates = { "conversation_teammates" },
 }
 
 -- A copy of a declaration with fields added.
@@ -79,6 +114,25 @@ end
 -- company_id), complete even past ten: child tables of the contacts asset,
 -- fetched inside the contacts walk for every truncated contact re-read.
 -- scripts/contact_tags.lua and contact_companies.lua cost far less.
+function M.child(name)
+  local c = M.CHILDREN[name]
+  if not c then
+    local names = {}
+    for k in pairs(M.CHILDREN) do names[#names + 1] = k end
+    table.sort(names)
+    error(("no child table '%s'; there are: %s"):format(tostring(name), table.concat(names, ", ")), 2)
+  end
+  local e = expansion.sublist(M.SUBLISTS[c[1]])
+  if c.counts then return e:counts_child() end
+  return e:child(name)
+end
+
+-- A company's segments, every company every run (see SUBLISTS).
+function M.company_segments(src)
+  src.expansion = expansion.sublist(M.SUBLISTS.company_segments)
+  return src
+end
+
 function M.contact_tags() return expansion.sublist(M.SUBLISTS.tags):child("contact_tags") end
 function M.contact_companies() return expansion.sublist(M.SUBLISTS.companies):child("contact_companies") end
 

@@ -73,8 +73,24 @@ Used by the test suite and for tooling.
 Per asset and connection in DEST: the stored cursor (as stored, and as UTC
 time), the last run's status, when it started and the rows it wrote. A run
 left "running" by a process that died (its lock is free) shows as
-"interrupted". --json prints a list of objects with connection, asset,
-cursor, cursor_utc, last_status, last_run_at and rows.
+"interrupted". LAST CHECK is the asset's last completeness check (after a
+run, or icx verify): complete, or how many records Intercom counts that
+never landed, with its windows and what it healed. --json prints a list of
+objects with connection, asset, cursor, cursor_utc, last_status,
+last_run_at, rows and last_check ({checked_at, windows, expected, landed,
+healed, missing, complete}).
+]] },
+  { name = "verify", args = "[ASSET...]", summary = "prove the stored history complete against Intercom's counts",
+    text = [[
+Checks the named search assets (contacts, conversations, tickets; without
+ASSET, each of them this destination holds) over their whole stored
+history: windows of the incremental key, from the oldest stored row to the
+stored cursor, each compared with Intercom's count for it (one request per
+window: about one per 1,500 stored rows, at most 500; the cost is printed).
+A window short of rows is cut in halves by counts and walked again, and
+what the walk finds is merged; what it cannot find is reported, and icx
+exits 5. Every window checked is a row of _icx_completeness, and icx status
+shows each asset's last check. Needs a SQLite or PostgreSQL destination.
 ]] },
   { name = "reset", args = "ASSET...", summary = "clear stored cursors: the next run re-reads those assets whole",
     text = [[
@@ -94,15 +110,15 @@ changes: the tables keep their rows. An asset a run holds is not reset
 --   key: the field in opts; commands: the commands that take it ("*": all,
 --   "-": only before any command); help: one line.
 local OPTIONS = {
-  { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset",
+  { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset verify",
     help = "connections file ($ICX_CONFIG, ./connections.yml)" },
-  { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
+  { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset verify",
     help = "which connection (when the file has several); run: repeat it to pull several workspaces at once" },
   { long = "--all-connections", key = "all_connections", commands = "run",
     help = "pull every connection of the file at once (--dest with {connection})" },
   { long = "--shard", value = "I/N", key = "shard", commands = "run",
     help = "only shard I of N of the connections (default $JOB_COMPLETION_INDEX/$ICX_SHARD_COUNT)" },
-  { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
+  { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset verify",
     help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..." },
   { long = "--state", value = "PATH", key = "state", commands = "run",
     help = "cursors of a jsonl destination (default beside it)" },
@@ -120,7 +136,7 @@ local OPTIONS = {
     help = "also delete rows Intercom no longer has (SQLite, PostgreSQL)" },
   { long = "--jobs", short = "-j", value = "N", key = "jobs", commands = "run",
     help = "assets (and time slices) at once (default 8, 4)" },
-  { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan status reset list lua",
+  { long = "--max-memory", value = "SIZE", key = "max_memory", commands = "run check plan status reset verify list lua",
     help = "cap the Lua heap, e.g. 512M (default: no cap)" },
   { long = "--log-format", value = "FMT", key = "log_format", commands = "*",
     help = "text (default) or json: a JSON object per line" },
@@ -194,6 +210,7 @@ exit codes:
   2  usage or configuration error (found before any request is sent)
   3  internal error (a bug in icx: please report it)
   4  an asset is locked by another run on the same destination (see --wait)
+  5  incomplete: Intercom counts records no walk found (named per asset)
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]]
 
@@ -552,7 +569,7 @@ local function prepare(opts, args, conn, cfg_path)
   local many = conn ~= nil
   local config_path = cfg_path
   if not many then conn, config_path = M.connection(opts) end
-  if opts.reconcile and dest.parse(uri) == "jsonl" then
+  if opts.reconcile and not dest.driver(uri).reads_keys then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
   end
@@ -580,6 +597,8 @@ local function prepare(opts, args, conn, cfg_path)
   end
   d = d or dest.open(uri, { state = opts.state })
   env.dest = d
+  -- Contact search counts whole days of the workspace's timezone.
+  env.timezone = type(me.app) == "table" and me.app.timezone or nil
   local wok, werr = pcall(check_workspace, d, uri, conn, me)
   if not wok then
     d:close()
@@ -615,8 +634,8 @@ end
 -- Exit codes from best to worst, for a run of several workspaces: the
 -- process exits with the worst any workspace had.
 local function severity(code)
-  if code >= 128 then return 5 end
-  return ({ [0] = 0, [4] = 1, [1] = 2, [2] = 3, [3] = 4 })[code] or 4
+  if code >= 128 then return 6 end
+  return ({ [0] = 0, [4] = 1, [5] = 2, [1] = 3, [2] = 4, [3] = 5 })[code] or 5
 end
 
 -- Several workspaces in one process, each with its own client (its own
@@ -768,6 +787,8 @@ function handlers.status(opts)
   local d = open_existing(opts)
   local out = {}
   local ok, err = pcall(function()
+    local checks = {}
+    for _, c in ipairs(d:completeness_last()) do checks[c.connection .. "\0" .. c.asset] = c end
     for _, r in ipairs(d:status()) do
       local status = r.last_status
       -- A run row left "running" whose lock is free: its process is gone.
@@ -775,7 +796,12 @@ function handlers.status(opts)
       local n = math.tointeger(tonumber(r.cursor))
       out[#out + 1] = { connection = r.connection, asset = r.asset, cursor = r.cursor,
         cursor_utc = n and os.date("!%Y-%m-%dT%H:%M:%SZ", n) or nil, last_status = status,
-        last_run_at = r.last_run_at, rows = r.rows }
+        last_run_at = r.last_run_at, rows = r.rows, last_check = checks[r.connection .. "\0" .. r.asset] }
+      local c = out[#out].last_check
+      if c then
+        out[#out].last_check = { checked_at = c.checked_at, windows = c.windows, expected = c.expected,
+          landed = c.landed, healed = c.healed, missing = c.missing, complete = c.missing == 0 }
+      end
     end
   end)
   d:close()
@@ -783,20 +809,61 @@ function handlers.status(opts)
   if opts.json then
     local json = require "icx.json"
     for _, o in ipairs(out) do
-      for _, k in ipairs({ "cursor", "cursor_utc", "last_status", "last_run_at", "rows" }) do
+      for _, k in ipairs({ "cursor", "cursor_utc", "last_status", "last_run_at", "rows", "last_check" }) do
         if o[k] == nil then o[k] = json.null end
       end
     end
     log.out("%s", json.encode(setmetatable(out, json.array_mt)))
     return 0
   end
-  log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", "CONNECTION", "ASSET", "CURSOR", "CURSOR (UTC)", "LAST STATUS",
-    "LAST RUN", "ROWS")
+  log.out("%-14s %-20s %-12s %-21s %-12s %-24s %-8s %s", "CONNECTION", "ASSET", "CURSOR", "CURSOR (UTC)",
+    "LAST STATUS", "LAST RUN", "ROWS", "LAST CHECK")
   for _, o in ipairs(out) do
-    log.out("%-14s %-20s %-12s %-21s %-12s %-24s %s", o.connection, o.asset, tostring(o.cursor or "-"),
-      o.cursor_utc or "-", o.last_status or "-", o.last_run_at or "-", tostring(o.rows or "-"))
+    local c = o.last_check
+    log.out("%-14s %-20s %-12s %-21s %-12s %-24s %-8s %s", o.connection, o.asset, tostring(o.cursor or "-"),
+      o.cursor_utc or "-", o.last_status or "-", o.last_run_at or "-", tostring(o.rows or "-"),
+      c and (c.missing == 0 and "complete" or ("INCOMPLETE: %d missing"):format(c.missing))
+        .. (" (%d windows, %d healed, %s)"):format(c.windows, c.healed, c.checked_at) or "-")
   end
   return 0
+end
+
+-- `icx verify [ASSET...]`: the completeness check over the stored history
+-- (icx.completeness), healing and reporting as after a run.
+function handlers.verify(opts, args)
+  local runner = require "icx.runner"
+  local dest = require "icx.dest"
+  local uri = opts.dest or "icx.db"
+  dest.parse(uri)
+  if not dest.driver(uri).reads_keys then
+    usage("icx verify needs a SQLite or PostgreSQL destination: it counts the rows that landed, and JSONL files "
+      .. "cannot be read back")
+  end
+  local conn, config_path = M.connection(opts)
+  local d = open_existing(opts)
+  local ok, code = pcall(function()
+    local names, named = args, #args > 0
+    if not named then
+      names = {}
+      for _, r in ipairs(d:status()) do
+        if r.connection == conn.name and require("icx.builtin").script(r.asset) then names[#names + 1] = r.asset end
+      end
+    end
+    local specs = runner.load_scripts(names)
+    local client = require("icx.client").new(conn, { verbose = opts.verbose })
+    local env = { connection = conn, client = client, dest = d }
+    local locks = runner.lock_all(env, specs)
+    local me = preflight(client, conn, config_path)
+    check_workspace(d, uri, conn, me)
+    env.timezone = type(me.app) == "table" and me.app.timezone or nil
+    local vok, res = pcall(require("icx.completeness").verify_all, env, specs, named)
+    for _, lk in ipairs(locks) do lk:release() end
+    if not vok then error(res, 0) end
+    return res
+  end)
+  d:close()
+  if not ok then error(name_dest(code, uri), 0) end
+  return code
 end
 
 -- `icx reset ASSET...`: clears stored cursors; nothing else changes.

@@ -13,7 +13,9 @@
 --           and connect_timeout are the defaults
 --   Client:request{method=, path=, query={k=v}, body=table|string,
 --                  stats=, allow_404=, accept={status...}, retry=true,
---                  timeout=, max_bytes=}
+--                  timeout=, max_bytes=, version=}
+--     version: this request's Intercom-Version, for a route newer than the
+--     version icx speaks (GET /conversations/deleted is 2.16)
 --     -> {status=, headers=, body=, url=, bytes=, ms=, request_id=, reused=}
 --     raises errors.new("http", message, {code=, status=, url=, request_id=})
 --   client.decoded(resp, method) -> value   a response body decoded losslessly
@@ -21,6 +23,7 @@
 --   Client:me() -> decoded GET /me          (icx check, the token preflight)
 --   Client:for_scripts() -> {request=}      what an asset script's ctx.client is:
 --                                           requests only, no token, no internals
+--   M.is_client(v) -> bool                  whether v is a Client (holds the token)
 local errors = require "icx.errors"
 local log = require "icx.log"
 local sched = require "icx.sched"
@@ -43,7 +46,7 @@ local DEFAULTS = {
 local CLIENT_OPTS = { "attempts", "retry_base", "retry_cap", "max_bytes", "timeout",
   "connect_timeout", "multi", "bucket", "verbose", "max_in_flight", "fail_fast" }
 local REQUEST_OPTS = { "method", "path", "query", "body", "stats", "allow_404", "accept",
-  "retry", "timeout", "max_bytes" }
+  "retry", "timeout", "max_bytes", "version" }
 
 -- A request body as JSON text: icx.json keeps integers exact and knows
 -- icx.json.null; cjson serves when the lossless module is not built in.
@@ -186,9 +189,23 @@ local function reset_of(h)
   return math.min(reset, sys.time() + M.MAX_WAIT)
 end
 
--- Feeds X-RateLimit-* of a response to the bucket.
-function Client:observe(h, ticket)
+-- Seconds of a Retry-After header (delta-seconds), or nil.
+local function retry_after(h)
+  local ra = tonumber(h["retry-after"])
+  if ra and ra == ra then return math.max(0, ra) end
+  return nil
+end
+
+-- Feeds X-RateLimit-* of a response to the bucket. A 429 that says
+-- Retry-After gives its limit only: its Remaining 0 and the window's reset
+-- would hold every request until the window ends, when the server asked
+-- for a pause of Retry-After (Client:request holds the bucket that long).
+function Client:observe(h, ticket, status)
   local limit = tonumber(h["x-ratelimit-limit"])
+  if status == 429 and retry_after(h) then
+    if limit then self.bucket:sync(limit, nil, nil, sys.time(), sys.now(), ticket) end
+    return
+  end
   local remaining = tonumber(h["x-ratelimit-remaining"])
   local reset = reset_of(h)
   if limit or remaining or reset then
@@ -204,8 +221,8 @@ end
 
 -- Seconds a 429 asks for: Retry-After, else X-RateLimit-Reset, else nil.
 local function rate_limit_wait(h)
-  local ra = tonumber(h["retry-after"])
-  if ra and ra == ra then return math.max(0, ra), "Retry-After" end
+  local ra = retry_after(h)
+  if ra then return ra, "Retry-After" end
   local reset = reset_of(h)
   if reset then return math.max(0, reset - sys.time()), "X-RateLimit-Reset" end
   return nil
@@ -228,6 +245,17 @@ function Client:status_error(c, method, shown)
     status = c.status, url = c.url ~= "" and c.url or nil, request_id = rid, intercom_message = e.message })
 end
 
+-- A header list with another Intercom-Version; the token line is copied,
+-- never formatted.
+local function at_version(headers, version)
+  assert(type(version) == "string" and version:match("^[%w.]+$"), "icx.client: version must be like 2.16")
+  local out = {}
+  for i, line in ipairs(headers) do
+    out[i] = line:match("^Intercom%-Version:") and ("Intercom-Version: " .. version) or line
+  end
+  return out
+end
+
 -- Sends one Intercom request with retries; see the header for the shape.
 function Client:request(req)
   keys.check(req, REQUEST_OPTS, "icx.client: request{}", 2)
@@ -242,7 +270,9 @@ function Client:request(req)
   if req.allow_404 then accept[404] = true end
   local stats = req.stats
   local attempts = req.retry == false and 1 or self.attempts
-  local creq = { method = method, url = url, headers = body and self.headers_body or self.headers,
+  local headers = body and self.headers_body or self.headers
+  if req.version then headers = at_version(headers, req.version) end
+  local creq = { method = method, url = url, headers = headers,
     body = body, timeout = req.timeout or self.timeout, connect_timeout = self.connect_timeout,
     max_bytes = req.max_bytes or self.max_bytes, ca_file = self.ca_file }
   local attempt, timeouts = 0, 0
@@ -264,7 +294,7 @@ function Client:request(req)
     self.slots:release()
     if not sent then error(c, 0) end
     local ticket = c.ticket
-    self:observe(c.headers, ticket)
+    self:observe(c.headers, ticket, c.status)
     local retry_tag = attempt > 1 and (", retry " .. (attempt - 1)) or ""
     log.verbose("%s %s -> %s, %d bytes, %d ms%s", method, shown,
       c.code or tostring(c.status), c.bytes, math.floor(c.ms + 0.5), retry_tag)
@@ -319,9 +349,15 @@ function Client:request(req)
         request_id = c.headers["x-request-id"], reused = c.reused }
     elseif c.status == 429 then
       if stats then stats.rate_limited = (stats.rate_limited or 0) + 1 end
-      -- Everyone sharing the budget waits, not just this request.
-      self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
+      -- Everyone sharing the budget waits, not just this request, for
+      -- what the server says: Retry-After's pause (the window's count left
+      -- alone), else until X-RateLimit-Reset, else the window is spent.
       local w, source = rate_limit_wait(c.headers)
+      if source == "Retry-After" then
+        self.bucket:hold(math.min(w, M.MAX_WAIT))
+      else
+        self.bucket:sync(nil, 0, reset_of(c.headers), sys.time(), sys.now(), ticket)
+      end
       if w and w > M.MAX_WAIT then
         -- Hours or years: a broken or hostile server, not a rate window
         -- (Intercom's are 10 s). Waiting would look like a hang.
@@ -386,11 +422,25 @@ end
 
 -- What asset scripts get as ctx.client: a request method and nothing else,
 -- so a script can neither read the token nor reach the bucket or pool.
+-- Whether v is a Client: it holds the token, so icx.sandbox hands a
+-- script its for_scripts() instead.
+function M.is_client(v) return getmetatable(v) == Client end
+
+-- The wait for a response is not the script's running time: its budget
+-- (icx.budget) pauses meanwhile, as other tasks run.
 function Client:for_scripts()
   local c = self
+  local budget = require "icx.budget"
+  local function request(_, req)
+    budget.pause()
+    local ok, resp = pcall(c.request, c, req)
+    budget.resume()
+    if not ok then error(resp, 0) end
+    return resp
+  end
   return setmetatable({}, {
     __name = "icx.client.ScriptClient",
-    __index = { request = function(_, req) return c:request(req) end },
+    __index = { request = request },
     __newindex = function() error("ctx.client is read-only", 2) end,
     __metatable = false,
   })

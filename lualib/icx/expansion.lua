@@ -16,18 +16,26 @@
 --       in the walked record, fetched by GET per parent, or both
 --   expansion.custom(expand, describe) -> Expansion   a one-off (a tag walk)
 --   Expansion:child(table) -> child spec   the same sub-list as a child
---       table of the parent's own asset (icx.asset's children entry)
+--       table of the parent's own asset (icx.asset's children entry): a
+--       changed parent's rows are replaced in its page's transaction, and
+--       leave with it (--reconcile, a delete feed)
+--   Expansion:counts_child() -> child spec   the counts table as a child
+--       (a child's members: the parent's members its rows read)
+--   expansion.partial(page, i, names) -> record i with only those members
 --
 -- decl, every field data (first_load aside):
 --   parent = "conversation"          the parent's noun (icx list, logs)
 --   column = "conversation_id"       the rows' column naming their parent
 --   embedded = {member = "tags", items = "data", holds = 10}   the list the
 --       walked record embeds (a reference list, icx.reflist: complete, or
---       the rest fetched); holds: how many items it embeds at most
+--       the rest fetched); holds: how many items it embeds at most;
+--       items = false: the member is a plain array of ids, always whole
+--       (a team's admin_ids)
 --   fetch = {path = "/conversations/{id}", items = {"conversation_parts.
 --       conversation_parts"}, per_page = 50}   GET per parent, where the
 --       items are in its answer (the first path present), paged or not
---   pair = "tag_id"                  rows are (column, pair = item.id);
+--   pair = "tag_id"                  rows are (column, pair = item.id, or
+--       the item itself when it is a bare id);
 --       without it each item is a row with its parent's column added
 --   replace = true                   a changed parent's rows are replaced
 --       (an item it lost leaves, a parent gone (404) leaves none); else
@@ -36,6 +44,9 @@
 --       one row per parent: parts_returned, parts_total (the largest of the
 --       totals the parent's record gives, dotted paths), truncated
 --   noun = "parts"                   the items' noun (icx list)
+--   every = true                     every parent's sub-list is read each
+--       run, changed or not (company segments: membership moves while the
+--       company's updated_at stays); nothing is stamped in _icx_seen
 --   first_load = {plan = fn(client, src, ctx) -> parts, together | nil,
 --       endpoint = "GET /tags (first load)"}
 --
@@ -57,7 +68,8 @@ local Expansion = {}
 Expansion.__index = Expansion
 Expansion.__name = "icx.expansion.Expansion"
 
-local DECL_KEYS = { "parent", "column", "embedded", "fetch", "pair", "replace", "counts", "noun", "first_load" }
+local DECL_KEYS = { "parent", "column", "embedded", "fetch", "pair", "replace", "counts", "noun", "first_load",
+  "every" }
 
 -- A decoded value with JSON null as nil.
 local function val(v)
@@ -106,20 +118,33 @@ local function fetch(self, ctx, id)
   return out, body
 end
 
--- What of a walked record the expansion reads: the embedded list's member
--- and the first member of each counts path, decoded from the page's JSON.
-local function record_of(self, page, i)
+-- The top-level members of what a sub-list reads of its parent: the
+-- embedded list's member and the first member of each counts path.
+local function members_of(self)
+  local out = {}
+  if self.embedded then out[1] = self.embedded.member end
+  for _, p in ipairs(self.counts and self.counts.total or {}) do out[#out + 1] = p:match("^[^.]+") end
+  return out
+end
+
+-- Record i of a page with only the members named, decoded from the
+-- page's JSON (page:get gives containers as text); the rest of the record
+-- is never decoded.
+function M.partial(page, i, names)
   local rec = {}
-  local function take(name)
-    if rec[name] ~= nil then return end
-    local text = page:get(i, name)
-    local v = text
-    if type(text) == "string" and (text:sub(1, 1) == "{" or text:sub(1, 1) == "[") then v = json.decode(text) end
-    rec[name] = v
+  for _, name in ipairs(names) do
+    if rec[name] == nil then
+      local v = page:get(i, name)
+      if type(v) == "string" and (v:sub(1, 1) == "{" or v:sub(1, 1) == "[") then v = json.decode(v) end
+      rec[name] = v
+    end
   end
-  if self.embedded then take(self.embedded.member) end
-  for _, p in ipairs(self.counts and self.counts.total or {}) do take(p:match("^[^.]+")) end
   return rec
+end
+
+-- What of a walked record the expansion reads.
+local function record_of(self, page, i)
+  return M.partial(page, i, members_of(self))
 end
 
 -- The embedded items of a record: the list when complete, else (nil, the
@@ -127,6 +152,7 @@ end
 local function embedded_items(self, rec)
   local e = self.embedded
   local ref = rec[e.member]
+  if e.items == false then return type(ref) == "table" and ref or {} end
   local items = reflist.items(ref, e.items)
   if items then return items end
   local some = type(ref) == "table" and val(ref[e.items or "data"]) or nil
@@ -143,6 +169,9 @@ local function rows_of(self, id, items, rows)
         item[self.column] = id
         rows[#rows + 1] = item
       end
+    elseif self.pair and (math.type(item) == "integer" or type(item) == "string") then
+      -- A bare id: ids land as text whatever their JSON type.
+      rows[#rows + 1] = { [self.column] = id, [self.pair] = tostring(item) }
     end
   end
 end
@@ -189,7 +218,7 @@ function Expansion:expand(page, ctx)
     ids[i] = tostring(page:get(i, "id"))
     stamps[i] = page:get(i, "updated_at")
   end
-  local seen = ctx.full_refresh and {} or ctx.seen(ids)
+  local seen = (ctx.full_refresh or self.every) and {} or ctx.seen(ids)
   local changed, lists, recs, wanted, seen_out = {}, {}, {}, {}, {}
   for i = 1, n do
     local at = stamps[i]
@@ -226,7 +255,7 @@ function Expansion:expand(page, ctx)
   for _, i in ipairs(changed) do
     if lists[i] then
       replaced[#replaced + 1] = ids[i]
-      seen_out[ids[i]] = math.type(stamps[i]) == "integer" and stamps[i] or false
+      if not self.every then seen_out[ids[i]] = math.type(stamps[i]) == "integer" and stamps[i] or false end
       rows_of(self, ids[i], lists[i], rows)
       if self.counts and stamps[i] ~= false then counts[#counts + 1] = count_of(self, ids[i], recs[i], #lists[i]) end
     end
@@ -246,8 +275,9 @@ function Expansion:describe()
   local endpoint, cost
   if self.fetch then
     endpoint = "GET " .. self.fetch.path
-    cost = ("1 per %schanged %s%s"):format(
-      self.fetch.per_page and ("%d %s of each "):format(self.fetch.per_page, self.noun) or "", self.parent,
+    cost = ("1 per %s%s%s%s"):format(
+      self.fetch.per_page and ("%d %s of each "):format(self.fetch.per_page, self.noun) or "",
+      self.every and "" or "changed ", self.parent,
       self.embedded and self.embedded.holds and (" with over %d %s"):format(self.embedded.holds, self.noun) or "")
   end
   if self.first_load and self.first_load.endpoint then
@@ -262,23 +292,52 @@ function Expansion:parts(c, src, ctx)
   return self.first_load.plan(c, src, ctx)
 end
 
+-- A child's items of one decoded record: the embedded list (what it holds
+-- when capped and nothing fetches the rest), else fetched; nil when the
+-- parent is gone (404).
+local function child_items(self, record, ctx)
+  local id = tostring(record.id)
+  local items, some
+  if self.embedded then items, some = embedded_items(self, record) end
+  if not items and not self.fetch then return some end
+  if not items then
+    items = fetch(self, ctx, id)
+    if not items then log.verbose("GET %s: 404, the %s is gone: no child rows", path_of(self, id), self.parent) end
+  end
+  return items
+end
+
+-- What a child costs on top of the parent's walk (icx list): nothing ("")
+-- when its list is embedded whole.
+local function child_cost(self)
+  if not self.fetch then return "" end
+  return ("1 per record with over %d %s"):format(self.embedded and self.embedded.holds or 0, self.noun)
+end
+
 -- The same sub-list as a child table of the parent's asset: every record
 -- of each page is read, and a truncated list fetched inside the walk.
+-- Pairs are keyed by both ids, whole items by their own id.
 function Expansion:child(name)
-  local pk = { self.column, self.pair or "id" }
   return {
-    table = name, primary_key = pk, parent_key = self.column,
+    table = name, primary_key = self.pair and { self.column, self.pair } or { "id" }, parent_key = self.column,
+    cost = child_cost(self), members = { "id", table.unpack(members_of(self)) },
     rows = function(record, ctx)
-      local id = tostring(record.id)
-      local items
-      if self.embedded then items = embedded_items(self, record) end
-      if not items and self.fetch then
-        items = fetch(self, ctx, id)
-        if not items then log.verbose("GET %s: 404, the %s is gone: no child rows", path_of(self, id), self.parent) end
-      end
       local rows = {}
-      rows_of(self, id, items or {}, rows)
+      rows_of(self, tostring(record.id), child_items(self, record, ctx) or {}, rows)
       return rows
+    end,
+  }
+end
+
+-- The counts table as a child: one row per parent written.
+function Expansion:counts_child()
+  assert(self.counts and self.embedded and not self.fetch, "icx.expansion: counts_child needs an embedded list")
+  return {
+    table = self.counts.table, primary_key = { self.column }, parent_key = self.column, cost = "",
+    members = { "id", table.unpack(members_of(self)) },
+    rows = function(record)
+      local n = #(child_items(self, record) or {})
+      return { count_of(self, tostring(record.id), record, n) }
     end,
   }
 end

@@ -27,7 +27,7 @@ end
 -- A table name a script may write: its own, never icx's or the database's.
 local table_name = tablespec.name
 
-local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows" }
+local CHILD_KEYS = { "table", "primary_key", "parent_key", "parent_field", "rows", "cost", "members" }
 
 -- One entry of `children`: a table of its own filled by rows(record, ctx).
 local function child(c, i)
@@ -45,6 +45,12 @@ local function child(c, i)
   local pk = c.primary_key
   if type(pk) == "string" then pk = { pk } end
   if type(pk) ~= "table" or #pk == 0 then return nil, ("entry %d needs a primary_key"):format(i) end
+  if c.members ~= nil and (type(c.members) ~= "table" or #c.members == 0) then
+    return nil, ("entry %d: members must list the record's fields rows reads"):format(i)
+  end
+  if c.cost ~= nil and type(c.cost) ~= "string" then
+    return nil, ("entry %d: cost must say in words what the child costs (icx list)"):format(i)
+  end
   if c.parent_field ~= nil and type(c.parent_field) ~= "string" then
     return nil, ("entry %d: parent_field must be a field name"):format(i)
   end
@@ -105,14 +111,19 @@ local FIELDS = {
     local shape = 'must be {get = "/path/{id}", list = <a source walking every record> (optional),'
       .. ' key = <the column holding the listed id> (optional)}'
     if type(v) ~= "table" then return nil, shape end
-    local k, hint = keys.unknown(v, { "get", "list", "key" })
+    local k, hint = keys.unknown(v, { "get", "list", "key", "deleted" })
     if k then return nil, ("has unknown key '%s'%s"):format(k, hint) end
-    if type(v.get) ~= "string" or not v.get:find("{id}", 1, true) then return nil, shape end
+    if v.deleted ~= nil and type(v.deleted) ~= "string" then
+      return nil, "must give deleted as the path of a delete feed (/conversations/deleted)"
+    end
+    if (v.get ~= nil or not v.deleted) and (type(v.get) ~= "string" or not v.get:find("{id}", 1, true)) then
+      return nil, shape
+    end
     if v.key ~= nil and type(v.key) ~= "string" then return nil, shape end
     if v.list ~= nil then
       local s = as_source(v.list)
       if not s then return nil, shape end
-      return { get = v.get, list = s, key = v.key }
+      return { get = v.get, list = s, key = v.key, deleted = v.deleted }
     end
     return v
   end,
@@ -150,7 +161,7 @@ function M.asset(spec)
   if out.reconcile and (out.mode ~= "merge" or (#out.primary_key ~= 1 and not out.reconcile.key)) then
     fail("reconcile", "'reconcile' needs mode \"merge\" on a one-field primary_key (or reconcile.key)")
   end
-  if out.reconcile and out.reconcile.key and not out.reconcile.list then
+  if out.reconcile and out.reconcile.key and not out.reconcile.list and not out.reconcile.deleted then
     fail("reconcile", "'reconcile.key' needs reconcile.list (a listing of the parent records)")
   end
   if out.incremental and out.mode ~= "merge" then

@@ -25,6 +25,12 @@
 --             of contacts (costlier: fetched inside the contacts walk)
 --   intercom.conversation_parts([opts])   a source of parts (see
 --             icx.associations)
+--   intercom.company_segments()   the companies scroll expanded into
+--             (company_id, segment_id): one GET per company, every run
+--   intercom.child(table)   a child table of a list its parent embeds whole,
+--             0 requests: "ticket_parts", "ticket_part_counts" (tickets),
+--             "company_tags" (companies), "conversation_tags",
+--             "conversation_contacts", "conversation_teammates" (conversations)
 --   intercom.expand(source, sublist)   source, its pages expanded into each
 --             record's sub-list (icx.expansion.sublist's declaration, data
 --             only): the rows the asset lands instead of the records
@@ -144,6 +150,11 @@ end
 function M.conversation_parts(opts)
   return associations.conversation_parts(M.search("/conversations/search", opts))
 end
+
+function M.company_segments()
+  return associations.company_segments(M.scroll "/companies/scroll")
+end
+M.child = associations.child
 
 -- A script's own sub-list (ticket parts: embedded = {member =
 -- "ticket_parts", items = "ticket_parts"}, counts = {...}); first_load

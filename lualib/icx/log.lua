@@ -24,51 +24,20 @@
 --   log.add_secret(s), log.redact(line), log.mask(s)
 local M = { level = 1, format = "text", timestamps = false }
 
-local secrets = {}
 local listeners = {}
 
--- "****" and at most the last 4 characters: enough to tell tokens apart.
-function M.mask(secret)
-  if type(secret) ~= "string" or #secret <= 8 then return "****" end
-  return "****" .. secret:sub(-4)
-end
+-- Masking is C (icx.redact): no Lua function, and so nothing a script did
+-- to the string library, sees a secret on its way out.
+local redact = require "icx.redact"
 
--- Fragments of a secret this long are masked too: a server that echoes
--- part of the token must not put it in a log. Short enough to catch a
--- truncated echo, long enough not to mask ordinary words.
-local FRAGMENT = 12
+-- "****" and at most the last 4 characters: enough to tell tokens apart.
+M.mask = redact.mask
 
 -- Registers a secret to mask in every later line.
-function M.add_secret(s)
-  if type(s) == "string" and #s >= 4 then secrets[#secrets + 1] = s end
-end
+M.add_secret = redact.add
 
--- Replaces every occurrence of s in line.
-local function mask_all(line, s, m)
-  local i = 1
-  while true do
-    local a, b = line:find(s, i, true)
-    if not a then return line end
-    line = line:sub(1, a - 1) .. m .. line:sub(b + 1)
-    i = a + #m
-  end
-end
-
-function M.redact(line)
-  for _, s in ipairs(secrets) do
-    local m = M.mask(s)
-    line = mask_all(line, s, m)
-    -- Any run of FRAGMENT characters of the secret (a prefix, a suffix, a
-    -- middle piece): each window is checked once per line.
-    if #s > FRAGMENT then
-      for i = 1, #s - FRAGMENT + 1 do
-        local piece = s:sub(i, i + FRAGMENT - 1)
-        if line:find(piece, 1, true) then line = mask_all(line, piece, "****") end
-      end
-    end
-  end
-  return line
-end
+-- The line with every secret, and every long enough piece of one, masked.
+M.redact = redact.line
 
 local function now_iso()
   local t = require("icx.sys").time()
@@ -98,8 +67,20 @@ local function text_line(s)
   write_line(s)
 end
 
+-- fields with every string value masked, so listeners (Lua) and the JSON
+-- encoder (which escapes, so a secret with a quote would slip past the
+-- line's own masking) see no secret either.
+local function masked(fields)
+  if fields == nil then return nil end
+  local out = {}
+  for k, v in pairs(fields) do out[k] = type(v) == "string" and redact.line(v) or v end
+  return out
+end
+
 function M.event(name, fields, level, text)
   level = level or "info"
+  fields = masked(fields)
+  text = text and redact.line(text)
   -- A listener returning true has shown the event itself (the live
   -- display draws page events): its text line is not printed.
   local shown = false
@@ -120,9 +101,9 @@ function M.listen(fn)
 end
 
 local function message(level, prefix, fmt, ...)
-  local msg = select("#", ...) > 0 and fmt:format(...) or fmt
+  local msg = redact.line(select("#", ...) > 0 and fmt:format(...) or fmt)
   if M.format == "json" then
-    M.event("log", { message = M.redact(msg) }, level)
+    M.event("log", { message = msg }, level)
   else
     for _, fn in ipairs(listeners) do fn("log", { message = msg }, level, prefix .. msg) end
     text_line(prefix .. msg)

@@ -13,6 +13,7 @@
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
 --   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
+local completeness = require "icx.completeness"
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
 local json = require "icx.json"
@@ -110,10 +111,16 @@ function Tables:write(page, kids, side, extra)
   return n
 end
 
--- Removes records (and their child rows) Intercom no longer has.
-function Tables:remove(ids)
+-- Removes records (and their child rows, and the side rows of src's
+-- expansion: conversation_part_counts) Intercom no longer has.
+function Tables:remove(ids, src)
   self.main:delete_where(reconcile.key(self.spec), ids)
   for ci, c in ipairs(self.children) do c:delete_where(self.spec.children[ci].parent_key, ids) end
+  local e = src and src.expansion
+  for _, name in ipairs(e and e.column and e:describe().tables or {}) do
+    self.side[name] = self.side[name] or self.d:table { name = name, primary_key = { e.column } }
+    self.side[name]:delete_where(e.column, ids)
+  end
 end
 
 -- replace: swap the new tables in (finish) or drop them (abandon).
@@ -175,8 +182,12 @@ local function land(spec, env, res)
   local listed = env.reconcile and spec.reconcile and reconcile.listing(spec, src)
   local est = totals.new()
   local tick = progress(spec, res, est)
-  walk.run(env.client, src, ctx, function(page, info, from)
+  -- The completeness check counts what this walk landed (icx.completeness).
+  local tally = completeness.applies(spec, src) and completeness.tally(spec)
+  local list = not tally and completeness.listing(spec, src, ctx)
+  local stopped = walk.run(env.client, src, ctx, function(page, info, from)
     if listed then reconcile.collect(listed, page, spec.primary_key[1]) end
+    if tally or list then (tally or list):page(page, info) end
     local shaped, max_key, oldest, side, extra = shape.page(page, from, spec, ctx)
     local kids = shape.children(shaped, spec, ctx)
     cur:saw(max_key)
@@ -208,9 +219,17 @@ local function land(spec, env, res)
     tick()
     if from:past(oldest, ctx) then return "stop" end
   end)
+  if list then
+    res.completeness = completeness.after_list(spec, setmetatable({ run_id = res.run_id }, { __index = env }), ctx,
+      src, ts.main, list, stopped)
+  end
   ts:close(true)
   if env.reconcile and spec.reconcile then res.reconciled = reconcile.land(env, spec, ctx, ts, src, listed, res) end
   finish_cursor(d, conn.name, spec, cur, wm, resumed)
+  if tally then
+    res.completeness = completeness.after_load(spec, setmetatable({ run_id = res.run_id }, { __index = env }), ctx,
+      src, ts.main, tally)
+  end
 end
 
 -- An error object for anything raised while an asset runs.
@@ -233,6 +252,7 @@ function M.run_asset(spec, env)
   local run_id
   local ok, err = xpcall(function()
     run_id = d:run_start { connection = env.connection.name, asset = spec.name }
+    res.run_id = run_id
     land(spec, env, res)
   end, as_error)
   if not ok and res.tables then res.tables:close(false) end
@@ -264,7 +284,9 @@ function M.summary_of(r)
     cursor = r.cursor == nil and json.null or r.cursor, new = r.new, changed = r.changed, unchanged = r.unchanged,
     error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
       or json.null,
-    reconciled = r.reconciled }
+    reconciled = r.reconciled, completeness = r.completeness and { complete = r.completeness.missing == 0,
+      windows = r.completeness.windows, expected = r.completeness.expected, landed = r.completeness.landed,
+      healed = r.completeness.healed, missing = r.completeness.missing, requests = r.completeness.requests } }
 end
 
 -- Says how each asset ended; returns the number that failed.
@@ -278,8 +300,10 @@ local function report(specs, results, verbose)
       log.info("%s%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.prefix, r.asset,
         r.rows, r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
-          and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed")
-            :format(r.reconciled.gone, r.reconciled.back)) or "")
+          and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed%s")
+            :format(r.reconciled.gone, r.reconciled.back,
+              r.reconciled.feed == "unavailable" and " (the delete feed is not served: see the warning)" or ""))
+          or "")
     elseif r.interrupted then
       log.error("%s%s: interrupted after %d rows in %d committed pages", r.prefix, r.asset, r.rows, r.pages)
     else
@@ -366,6 +390,10 @@ function M.finish(env, specs, locks, results, started)
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
   local code = failed == 0 and 0 or 1
+  -- Records Intercom counts that no walk found: a distinct exit code.
+  for _, r in pairs(results) do
+    if code == 0 and r.ok and r.completeness and r.completeness.missing > 0 then code = completeness.EXIT end
+  end
   if name then
     if #not_started > 0 then log.error("not started: %s", table.concat(not_started, ", ")) end
     log.error("interrupted by %s: every committed page is kept; run again to resume", name)
@@ -388,7 +416,8 @@ function M.finish(env, specs, locks, results, started)
     summary.assets[i] = item
   end
   summary.assets = setmetatable(summary.assets, json.array_mt)
-  summary.status = name and "interrupted" or failed == 0 and "ok" or failed == #specs and "failed" or "partial"
+  summary.status = name and "interrupted" or failed == 0 and (code == completeness.EXIT and "incomplete" or "ok")
+    or failed == #specs and "failed" or "partial"
   summary.failed = setmetatable({}, json.array_mt)
   for _, item in ipairs(summary.assets) do
     if item.status == "failed" then summary.failed[#summary.failed + 1] = item.asset end

@@ -12,8 +12,10 @@
 -- A page of records none of which has the incremental key fails the run:
 -- the cursor could never move, and every run would re-read everything.
 --   shape.records(page, spec, ctx) -> page   the script's filter and transform only
---   shape.children(page, spec, ctx) -> {{page=, parents=}, ...} per child
+--   shape.children(page, spec, ctx) -> {{page=, parents=}, ...} per child;
+--     a child naming its `members` is given only those of each record
 local errors = require "icx.errors"
+local expansion = require "icx.expansion"
 local json = require "icx.json"
 local sandbox = require "icx.sandbox"
 
@@ -96,11 +98,26 @@ end
 -- sub-resource fetch of the page runs side by side. (The association
 -- assets do not come here: their expansion reads only the members it
 -- needs, icx.associations.)
+-- The members every child reads (each child's `members` and the parent
+-- field), or nil when one child reads the whole record.
+local function members(children)
+  local out = {}
+  for _, c in ipairs(children) do
+    if not c.members then return nil end
+    out[#out + 1] = c.parent_field or "id"
+    for _, m in ipairs(c.members) do out[#out + 1] = m end
+  end
+  return out
+end
+
 function M.children(page, spec, ctx)
   local children = spec.children or {}
   if #children == 0 then return {} end
+  -- Link tables read one embedded list of a record: decoding the rest of
+  -- every conversation would cost more than the rows are worth.
+  local names = members(children)
   local records = {}
-  for i = 1, page:count() do records[i] = page:record(i) end
+  for i = 1, page:count() do records[i] = names and expansion.partial(page, i, names) or page:record(i) end
   local per_record = ctx.map(records, function(rec)
     local lists = {}
     for ci, child in ipairs(children) do lists[ci] = sandbox.call(child.rows, rec, ctx) or {} end

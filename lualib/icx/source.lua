@@ -30,6 +30,17 @@
 --   src:body_of(ctx) -> body             the search body, bounded below by
 --                                        ctx.since (or the slice's range)
 --   src:sliceable() -> boolean; src:slice_of(i, watermark, lo, hi) -> Source
+--   src:edge(t) -> key                   the cut nearest t that slices meet
+--                                        at exactly (icx.slices)
+--   src:newest_first_of(ctx) -> Source | nil   a day-granular incremental
+--                                        run's walk, newest first
+--   src:probe(client, body, stats) -> total, first key | nil, ms   one
+--                                        per_page=1 search of that body
+--   src:count(client, lo, hi, stats) -> n   how many records Intercom holds
+--                                        with lo <= key < hi (one request
+--                                        for one record: total_count); on
+--                                        day-granular search lo and hi are
+--                                        the workspace's midnights
 --
 -- Data fields: style, method, path, query, list_key, per_page, key (the
 -- field the cursor follows), body (search: table or function(ctx); without
@@ -220,6 +231,18 @@ end
 -- A search bounded on its key from data can be cut into ranges of it.
 function Search:sliceable() return self.body == nil and self.key ~= nil end
 
+-- Where slices may be cut near t so that a slice's `>` bound starts where
+-- the previous slice's `<` bound ends. Second-granular search: anywhere (`>
+-- t - 1` and `< t`). Day-granular: noon UTC, since `< t` ends before t's
+-- day and `> t - DAY_MARGIN` starts at the day after t - 25 h's day, which
+-- is t's day wherever the workspace's local time at noon UTC is between
+-- 01:00 and 24:00 (UTC-11 to UTC+11, DST included); further out the two
+-- share one day, read twice, never missed.
+function Search:edge(t)
+  if self.granularity == "day" then return t // 86400 * 86400 + 43200 end
+  return t
+end
+
 -- Slice i of a walk cut into slices: a copy reading keys in (lo, hi), its
 -- progress kept in the walk's shared watermark.
 function Search:slice_of(i, watermark, lo, hi)
@@ -228,9 +251,64 @@ function Search:slice_of(i, watermark, lo, hi)
   return setmetatable(sub, getmetatable(self))
 end
 
+-- An incremental run of a day-granular search walked ascending reads the
+-- cursor's whole day again (the search cannot start within a day), and on
+-- a real workspace that day holds thousands of records. Walked newest
+-- first it stops at the first page that reaches below the run's bound
+-- (past), so it costs the pages of what changed and one more. The cursor
+-- then moves only when the walk completes, to the best key seen: a record
+-- updated during the walk jumps above the walk's start and past that key,
+-- so the next run reads it.
+function Search:newest_first_of(ctx)
+  if self.slice or not self.ascending or self.granularity ~= "day" or self.body ~= nil
+    or ctx.cursor == nil or ctx.since == nil or ctx.resume_slices then
+    return nil
+  end
+  local sub = copy(self)
+  sub.sort = { field = self.key, order = "descending" }
+  sub.ascending, sub.newest_first, sub.slices, sub.planned = false, true, 1, true
+  return setmetatable(sub, getmetatable(self))
+end
+
+-- The search matching exactly lo <= key < hi: `> lo - 1` is `>= lo` to
+-- the second, and on day-granular search `>` a second before a midnight
+-- starts at that midnight, `<` a midnight ends before it.
+function Search:window_body(lo, hi)
+  local key = self.key
+  local parts = { { field = key, operator = ">", value = lo > 0 and lo - 1 or 0 },
+    { field = key, operator = "<", value = hi } }
+  if self.where then parts[#parts + 1] = self.where end
+  return { query = { operator = "AND", value = parts }, pagination = { per_page = 1 } }
+end
+
+-- One per_page=1 search with this body: how many records match
+-- (total_count), the first one's key, and how long the answer took. The
+-- one way icx counts (the slice survey, the completeness check).
+function Search:probe(client, body, stats)
+  body.pagination = { per_page = 1 }
+  local method = self.method or "POST"
+  local resp = client:request { method = method, path = self.path, body = body, stats = stats }
+  local page, err = json.page(resp.body, self.list_key)
+  if not page then
+    errors.raise("json", ("malformed JSON from %s %s: %s"):format(method, resp.url or self.path, err))
+  end
+  local n = val(page:meta("total_count"))
+  local first = page:count() > 0 and page:get(1, self.key) or nil
+  page:close()
+  if math.type(n) ~= "integer" then
+    errors.raise("json", ("%s %s: no total_count in the answer to a count"):format(method, resp.url or self.path))
+  end
+  return n, math.type(first) == "integer" and first or nil, resp.ms or 0
+end
+
+function Search:count(client, lo, hi, stats)
+  return (self:probe(client, self:window_body(lo, hi), stats))
+end
+
 -- What to walk instead: a first load the expansion plans its own way (a
--- tag walk), else a long range as time slices at once. Neither for a
--- slice, nor for a source such a plan made (planned).
+-- tag walk), else a range holding many records as time slices at once,
+-- else a day-granular incremental run newest first. None for a slice, nor
+-- for a source such a plan made (planned).
 function Search:parts(client, ctx)
   if self.slice then return nil end
   local exp = self.expansion
@@ -238,7 +316,11 @@ function Search:parts(client, ctx)
     local parts, together = exp:parts(client, self, ctx)
     if parts then return parts, together end
   end
-  return slices.plan(client, self, ctx), true
+  local plan = slices.plan(client, self, ctx)
+  if plan then return plan, true end
+  local newest = self:newest_first_of(ctx)
+  if newest then return { newest }, false end
+  return nil
 end
 
 -- Page numbers: pages.next as a URL (followed as is), an object or a number;

@@ -4,10 +4,10 @@
 -- _icx_runs row per asset per run for ops tooling, and in _icx_deleted the
 -- ids --reconcile found gone from Intercom. Only connection and asset
 -- names, cursors and redacted messages land here; never a token. These are
--- functions of a SQLite handle; icx.dest.base turns them into destination
--- methods.
+-- functions of a SQLite handle; icx.dest.filestore makes them a Store, and
+-- icx.dest.base checks its callers (inside a transaction, valid names and
+-- statuses, redacted messages) before they reach here.
 local errors = require "icx.errors"
-local log = require "icx.log"
 
 local M = {}
 
@@ -55,6 +55,24 @@ CREATE TABLE IF NOT EXISTS _icx_seen (
   id TEXT NOT NULL,
   updated_at INTEGER,
   PRIMARY KEY (connection, asset, id)) WITHOUT ROWID;
+]]
+
+-- Made with its first row, so a new file is no larger than before the
+-- check existed (a destination on a nearly full disk still fails on an
+-- asset's page, naming it).
+local COMPLETENESS = [[
+CREATE TABLE IF NOT EXISTS _icx_completeness (
+  id INTEGER PRIMARY KEY,
+  connection TEXT NOT NULL,
+  asset TEXT NOT NULL,
+  "window" TEXT NOT NULL,
+  lo INTEGER,
+  hi INTEGER,
+  expected INTEGER NOT NULL,
+  landed INTEGER NOT NULL,
+  healed INTEGER NOT NULL,
+  checked_at TEXT NOT NULL,
+  run INTEGER);
 ]]
 
 -- Columns added after the first release; older files gain them on open.
@@ -138,10 +156,6 @@ end
 -- Stores the cursor; must run inside the page's transaction so the two
 -- commit (or vanish) together.
 function M.cursor_set(db, connection, asset, key, value)
-  if not db:in_transaction() then
-    errors.raise("internal", "icx.dest: cursor_set outside a transaction (call d:begin() first)")
-  end
-  if type(key) ~= "string" then errors.raise("internal", "icx.dest: cursor key must be a string") end
   check(db:query("INSERT INTO _icx_state (connection, asset, key, value, updated_at) VALUES (?, ?, ?, ?, "
     .. NOW .. ") ON CONFLICT (connection, asset) DO UPDATE SET key = excluded.key, "
     .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key, value))
@@ -150,9 +164,6 @@ end
 -- Removes a state row (a sliced walk's progress once the walk completed);
 -- inside the page's transaction.
 function M.cursor_delete(db, connection, asset)
-  if not db:in_transaction() then
-    errors.raise("internal", "icx.dest: cursor_delete outside a transaction (call d:begin() first)")
-  end
   check(db:query("DELETE FROM _icx_state WHERE connection = ? AND asset = ?", connection, asset))
 end
 
@@ -178,9 +189,6 @@ end
 -- Stores {[id] = updated_at} (false/nil: forget the id); inside the
 -- transaction that lands the rows it vouches for.
 function M.seen_set(db, connection, asset, map)
-  if not db:in_transaction() then
-    errors.raise("internal", "icx.dest: seen_set outside a transaction (call d:begin() first)")
-  end
   local up = check(db:prepare("INSERT INTO _icx_seen (connection, asset, id, updated_at) VALUES (?, ?, ?, ?) "
     .. "ON CONFLICT (connection, asset, id) DO UPDATE SET updated_at = excluded.updated_at"))
   local del = check(db:prepare("DELETE FROM _icx_seen WHERE connection = ? AND asset = ? AND id = ?"))
@@ -202,9 +210,6 @@ end
 -- Records the ids --reconcile found gone (Intercom answered 404); inside
 -- the transaction that deletes their rows.
 function M.deleted_add(db, connection, asset, ids)
-  if not db:in_transaction() then
-    errors.raise("internal", "icx.dest: deleted_add outside a transaction (call d:begin() first)")
-  end
   for _, id in ipairs(ids) do
     check(db:query("INSERT INTO _icx_deleted (connection, asset, id, detected_at) VALUES (?, ?, ?, " .. NOW
       .. ") ON CONFLICT DO NOTHING", connection, asset, tostring(id)))
@@ -260,6 +265,38 @@ function M.meta_set(db, key, value)
   end)
 end
 
+-- _icx_completeness: a row per window a completeness check compared
+-- (icx.completeness): what Intercom counts there, what had landed, how
+-- many a re-walk healed. rows: {window =, lo =, hi =, expected =, landed =,
+-- healed =, checked_at =}: one check's rows share checked_at, so the last
+-- check is the rows of the latest one.
+function M.completeness_add(db, connection, asset, run, rows)
+  M.atomic(db, function()
+    check(db:exec(COMPLETENESS))
+    for _, r in ipairs(rows) do
+      check(db:query("INSERT INTO _icx_completeness (connection, asset, \"window\", lo, hi, expected, landed, healed, "
+        .. "checked_at, run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", connection, asset, r.window, r.lo,
+        r.hi, r.expected, r.landed, r.healed, r.checked_at, run))
+    end
+  end)
+end
+
+-- The last check of each (connection, asset): its time, windows, what was
+-- expected, landed, healed, and still missing.
+local LAST_CHECK = [[
+  WITH last AS (SELECT connection, asset, max(checked_at) AS at FROM _icx_completeness GROUP BY connection, asset)
+  SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows, sum(c.expected) AS expected,
+    sum(c.landed) AS landed, sum(c.healed) AS healed,
+    sum(max(c.expected - c.landed, 0)) AS missing
+  FROM _icx_completeness c JOIN last l ON l.connection = c.connection AND l.asset = c.asset
+    AND c.checked_at = l.at
+  GROUP BY c.connection, c.asset ORDER BY c.connection, c.asset]]
+
+function M.completeness_last(db)
+  if not check(db:query("SELECT 1 AS x FROM sqlite_master WHERE name = '_icx_completeness'"))[1] then return {} end
+  return check(db:query(LAST_CHECK))
+end
+
 -- Per (connection, asset): the stored cursor and the last run, for
 -- `icx status`; ordered by connection and asset.
 function M.status(db)
@@ -291,11 +328,7 @@ function M.reset(db, connection, asset)
 end
 
 -- Inserts a "running" row; returns its id.
-function M.run_start(db, t)
-  local connection, asset = t.connection, t.asset
-  if type(connection) ~= "string" or type(asset) ~= "string" then
-    errors.raise("internal", "icx.dest: run_start needs connection and asset names")
-  end
+function M.run_start(db, connection, asset)
   local sys = require "icx.sys"
   local pid, host = sys.pid(), sys.hostname()
   return M.atomic(db, function()
@@ -307,22 +340,21 @@ function M.run_start(db, t)
   end)
 end
 
-local STATUS = { ok = true, failed = true, interrupted = true }
-
--- Closes a run row with its outcome and counters. The message is redacted
--- like a log line, so a token echoed into an error never lands.
+-- Closes a run row with its outcome and counters (t.error already
+-- redacted).
 function M.run_finish(db, id, t)
-  t = t or {}
-  if not STATUS[t.status] then
-    errors.raise("internal", ("icx.dest: run status must be 'ok', 'failed' or 'interrupted', not '%s'")
-      :format(tostring(t.status)))
-  end
-  local msg = t.error ~= nil and log.redact(tostring(t.error)) or nil
   M.atomic(db, function()
     check(db:query("UPDATE _icx_runs SET finished_at = " .. NOW .. ", status = ?, rows = ?, requests = ?, "
-      .. "retries = ?, rate_limited = ?, error = ? WHERE id = ?", t.status, t.rows or 0, t.requests or 0,
-      t.retries or 0, t.rate_limited or 0, msg, id))
+      .. "retries = ?, rate_limited = ?, error = ? WHERE id = ?", t.status, t.rows, t.requests,
+      t.retries, t.rate_limited, t.error, id))
   end)
+end
+
+-- The open run row of (connection, asset), newest first: pid, host,
+-- started_at; nil when none.
+function M.running(db, connection, asset)
+  return check(db:query("SELECT pid, host, started_at FROM _icx_runs WHERE connection = ? "
+    .. "AND asset = ? AND status = 'running' ORDER BY id DESC LIMIT 1", connection, asset))[1]
 end
 
 return M

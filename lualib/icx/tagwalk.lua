@@ -4,8 +4,8 @@
 -- POST /contacts/search with tag_id = T for every tag of GET /tags (the tag
 -- walk: one request per 150 contacts holding T, at least one per tag, on
 -- every run). Later runs only look at contacts that changed, and one GET per
--- changed truncated contact beats re-walking every tag by far (README,
--- "Performance"); a first load has every truncated contact to read, and
+-- changed truncated contact beats re-walking every tag by far (docs/MEASUREMENTS.md,
+-- the request economy); a first load has every truncated contact to read, and
 -- there the shape of the workspace decides. So a first load surveys it (three
 -- requests: GET /tags and two pages of contacts, first and last by email)
 -- and estimates

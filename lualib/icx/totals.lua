@@ -19,8 +19,8 @@
 -- (updated_at) of each record before its upsert, in the same transaction
 -- (Table:changes, SQLite): a record absent is new, one stored with another
 -- key is changed, one stored with the same key was re-read unchanged.
--- Destinations without Table:changes (JSONL, PostgreSQL) count rows written
--- only.
+-- Destinations whose Table:changes answers nil (JSONL, PostgreSQL) count
+-- rows written only.
 --
 --   totals.new() -> Totals
 --   Totals:page(src, total_count, listed, landed)   one committed page

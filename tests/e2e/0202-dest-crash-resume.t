@@ -1,17 +1,16 @@
 #!/usr/bin/python3
-"""The cursor is committed with its page: a writer killed with SIGKILL in
-the middle of a page, between pages, or at random moments leaves exactly the
-pages its cursor names, and a resumed run lands the rest with nothing lost
-and nothing duplicated. Checked for SQLite and for append-only JSONL files
-(where a duplicate would show as a second line: bytes written past the
-committed length by a page killed before its state commit are cut off when
-the file is next opened)."""
+"""The cursor is committed with its page, on every destination driver
+(tests/e2e/lib/dest_drivers.py): a writer killed with SIGKILL in the middle
+of a page, between pages, or at random moments leaves exactly the pages its
+cursor names, and a resumed run lands the rest with nothing lost and
+nothing duplicated. For append-only JSONL files a duplicate would show as
+a second line: bytes written past the committed length by a page killed
+before its state commit are cut off when the file is next opened."""
 import json
 import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 from icxtest import ICX, ROOT  # noqa: E402,F401
+import dest_drivers  # noqa: E402
 import tap as t  # noqa: E402
 
 PAGES, PER_PAGE = 30, 40
@@ -109,92 +109,56 @@ def run_to_end(uri):
     return p.returncode
 
 
-def sqlite_state(db):
-    """(cursor page or 0, sorted ids, duplicate count)."""
-    c = sqlite3.connect(db)
-    try:
-        cur = c.execute("select value from _icx_state where asset = 'items'").fetchone()
-        ids = [int(r[0]) for r in c.execute("select id from items")] \
-            if c.execute("select 1 from sqlite_schema where name = 'items'").fetchone() else []
-    finally:
-        c.close()
-    return (cur[0] if cur else 0), sorted(ids)
-
-
-def jsonl_state(out):
-    """(cursor, ids in the committed part of items.jsonl). Bytes past the
-    committed length (a kill between the file write and the state commit)
-    belong to a page whose cursor never moved; the next open cuts them."""
-    c = sqlite3.connect(os.path.join(out, ".icx-state.db"))
-    try:
-        cur = c.execute("select value from _icx_state where asset = 'items'").fetchone()
-        size = c.execute("select size from _icx_files where path like '%/items.jsonl'").fetchone()
-    finally:
-        c.close()
-    path = os.path.join(out, "items.jsonl")
-    ids = []
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            data = f.read()
-        tail = data[size[0]:] if size else b""
-        if len(tail.splitlines()) > PER_PAGE:
-            t.diag("more than one page past the committed length")
-            ids.append(-1)
-        if size:
-            ids += [json.loads(x)["id"] for x in data[:size[0]].splitlines()]
-    return (cur[0] if cur else 0), sorted(ids)
-
-
 def ids_through(k):
     return [i for i in ALL_IDS if i // 1000 <= k]
 
 
-for kind in ("sqlite", "jsonl"):
-    if kind == "sqlite":
-        db = os.path.join(work, "crash.db")
-        uri, state = db, lambda: sqlite_state(db)
-    else:
-        out = os.path.join(work, "out")
-        uri, state = "jsonl:" + out, lambda: jsonl_state(out)
+with dest_drivers.each(t, work) as drivers:
+    for d in drivers:
+        kind, uri = d.name, d.uri
 
-    # Killed in the middle of page 5: pages 1-4 and cursor 4, nothing of 5.
-    p = start(uri, "pause=5:mid")
-    t.is_(wait_line(p, "paused"), "paused 5", "%s: writer paused inside page 5" % kind)
-    kill(p)
-    cur, ids = state()
-    t.is_(cur, 4, "%s: after kill -9 mid-page the cursor names page 4" % kind)
-    t.ok(ids == ids_through(4), "%s: exactly pages 1-4 landed, nothing of the killed page (%d rows)"
-         % (kind, len(ids)))
+        def state():
+            cur, ids = d.landed("items", "e2e")
+            return cur, sorted(int(i) for i in ids)
 
-    # Killed between pages 9 and 10: pages 1-9 and cursor 9.
-    p = start(uri, "pause=9:between")
-    t.is_(wait_line(p, "paused"), "paused 9", "%s: resumed writer paused after page 9" % kind)
-    kill(p)
-    cur, ids = state()
-    t.is_(cur, 9, "%s: after kill -9 between pages the cursor names page 9" % kind)
-    t.ok(ids == ids_through(9), "%s: exactly pages 1-9, each record once" % kind)
-
-    # Random kills: at every one, the rows are exactly the pages the cursor names.
-    rng = random.Random(11)
-    consistent, kills = True, 0
-    for _ in range(12):
-        p = start(uri, "sleep=0.01")
-        time.sleep(rng.uniform(0.03, 0.15))
+        # Killed in the middle of page 5: pages 1-4 and cursor 4, nothing of 5.
+        p = start(uri, "pause=5:mid")
+        t.is_(wait_line(p, "paused"), "paused 5", "%s: writer paused inside page 5" % kind)
         kill(p)
-        kills += 1
         cur, ids = state()
-        if ids != ids_through(cur):
-            consistent = False
-            t.diag("%s: cursor %d but %d rows" % (kind, cur, len(ids)))
-        if cur == PAGES:
-            break
-    t.ok(consistent, "%s: after %d random kills the rows always match the cursor" % (kind, kills))
+        t.is_(cur, 4, "%s: after kill -9 mid-page the cursor names page 4" % kind)
+        t.ok(ids == ids_through(4), "%s: exactly pages 1-4 landed, nothing of the killed page (%d rows)"
+             % (kind, len(ids)))
 
-    t.is_(run_to_end(uri), 0, "%s: the resumed run exits 0" % kind)
-    cur, ids = state()
-    t.is_(cur, PAGES, "%s: cursor at the last page" % kind)
-    t.ok(ids == ALL_IDS, "%s: every record exactly once: nothing lost, nothing duplicated (%d of %d)"
-         % (kind, len(ids), len(ALL_IDS)))
+        # Killed between pages 9 and 10: pages 1-9 and cursor 9.
+        p = start(uri, "pause=9:between")
+        t.is_(wait_line(p, "paused"), "paused 9", "%s: resumed writer paused after page 9" % kind)
+        kill(p)
+        cur, ids = state()
+        t.is_(cur, 9, "%s: after kill -9 between pages the cursor names page 9" % kind)
+        t.ok(ids == ids_through(9), "%s: exactly pages 1-9, each record once" % kind)
+
+        # Random kills: at every one, the rows are exactly the pages the cursor names.
+        rng = random.Random(11)
+        consistent, kills = True, 0
+        for _ in range(12):
+            p = start(uri, "sleep=0.01")
+            time.sleep(rng.uniform(0.03, 0.2))
+            kill(p)
+            kills += 1
+            cur, ids = state()
+            if ids != ids_through(cur):
+                consistent = False
+                t.diag("%s: cursor %d but %d rows" % (kind, cur, len(ids)))
+            if cur == PAGES:
+                break
+        t.ok(consistent, "%s: after %d random kills the rows always match the cursor" % (kind, kills))
+
+        t.is_(run_to_end(uri), 0, "%s: the resumed run exits 0" % kind)
+        cur, ids = state()
+        t.is_(cur, PAGES, "%s: cursor at the last page" % kind)
+        t.ok(ids == ALL_IDS, "%s: every record exactly once: nothing lost, nothing duplicated (%d of %d)"
+             % (kind, len(ids), len(ALL_IDS)))
 
 if t.failed():
     t.diag("case kept in %s" % work)

@@ -1,22 +1,25 @@
 #!/usr/bin/python3
-"""Replace mode swaps a complete new table in atomically: a reader polling
-the table while a replace run writes page after page only ever sees the
-whole old table or the whole new one; a run killed with SIGKILL half-way
-leaves the old table untouched (SQLite) or the old file (JSONL); the next
-run cleans up the stale staging and completes."""
+"""Replace mode swaps a complete new table in atomically, on every
+destination driver (tests/e2e/lib/dest_drivers.py): a reader polling the
+table while a replace run writes page after page only ever sees the whole
+old table or the whole new one; the new rows wait in the run's own staging
+table (or file); a run killed with SIGKILL half-way leaves the old table
+untouched; the next run cleans up the stale staging and completes; two
+replace runs of one table at once leave one complete set, never a mix."""
 import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
 from icxtest import ICX, ROOT  # noqa: E402,F401
+import dest_drivers  # noqa: E402
 import tap as t  # noqa: E402
 
 PAGES, PER_PAGE = 12, 25
@@ -35,6 +38,8 @@ end
 local function say(s) io.stdout:write(s, "\n") io.stdout:flush() end
 local d = dest.open(uri)
 local t = d:table { name = "tags", primary_key = "id", mode = "replace" }
+-- Where the new rows wait: a staging table, or a file for JSONL.
+say("target " .. (t.handle.target or t.handle.tmp))
 local i = 1
 while true do
   local f = io.open(pdir .. "/" .. i .. ".json", "rb")
@@ -72,6 +77,7 @@ def make_pages(name, gen):
 
 old_dir, OLD = make_pages("old", 1)
 new_dir, NEW = make_pages("new", 2)
+b_dir, B = make_pages("bbb", 3)
 
 
 def run(uri, pages, *opts):
@@ -101,81 +107,64 @@ def kill(p):
     p.stderr.close()
 
 
-def table_ids(db, name="tags"):
-    c = sqlite3.connect(db, timeout=30)
-    try:
-        return sorted(r[0] for r in c.execute('select id from "%s"' % name))
-    finally:
-        c.close()
+with dest_drivers.each(t, work) as drivers:
+    for d in drivers:
+        kind, uri = d.name, d.uri
+        t.is_(run(uri, old_dir), 0, "%s: first replace run exits 0" % kind)
+        t.ok(d.ids("tags") == OLD, "%s: the first run's table is complete" % kind)
 
+        p = start(uri, new_dir, "pause=7")
+        target = wait_line(p, "target").split(" ", 1)[1]
+        t.is_(wait_line(p, "paused"), "paused 7", "%s: second run committed 7 pages into its staging" % kind)
+        t.ok(d.ids("tags") == OLD, "%s: meanwhile readers see the old table" % kind)
+        t.is_(len(d.ids(target)), 7 * PER_PAGE, "%s: the new rows wait in %s" % (kind, os.path.basename(target)))
+        t.ok(os.path.basename(target) in d.staged("tags"), "%s: the run's own staging (%s)"
+             % (kind, ", ".join(d.staged("tags"))))
+        kill(p)
+        t.ok(d.ids("tags") == OLD, "%s: killed mid-way, the old table is untouched" % kind)
 
-def stage_tables(db):
-    c = sqlite3.connect(db)
-    try:
-        return [r[0] for r in c.execute("select name from sqlite_schema where name like '\\_icx\\_stage\\_%' escape '\\'")]
-    finally:
-        c.close()
+        # A reader polling through a whole run sees only the old or the new set.
+        p = start(uri, new_dir, "sleep=0.02")
+        seen, bad = set(), 0
+        while p.poll() is None:
+            try:
+                ids = d.ids("tags")
+            except Exception as e:  # only between DROP and RENAME would this fail
+                bad += 1
+                t.diag("%s: reader error: %s" % (kind, e))
+                continue
+            if ids == OLD:
+                seen.add("old")
+            elif ids == NEW:
+                seen.add("new")
+            else:
+                bad += 1
+                t.diag("%s: reader saw %d rows, neither set" % (kind, len(ids)))
+            time.sleep(0.005)
+        p.wait()
+        p.stdout.close()
+        p.stderr.close()
+        t.is_(p.returncode, 0, "%s: the next replace run completes" % kind)
+        t.ok(bad == 0 and "old" in seen, "%s: a polling reader saw only the old or the new table (%s)"
+             % (kind, ",".join(sorted(seen))))
+        t.ok(d.ids("tags") == NEW, "%s: after finish the table is exactly the new set" % kind)
+        t.is_(d.staged("tags"), [], "%s: no staging is left (the killed run's is dropped too)" % kind)
 
+        # Two replace runs of one table at once: both complete, nothing mixed.
+        results = {}
 
-# ------------------------------------------------------------------ SQLite
-db = os.path.join(work, "r.db")
-t.is_(run(db, old_dir), 0, "sqlite: first replace run exits 0")
-t.ok(table_ids(db) == OLD, "sqlite: the first run's table is complete")
+        def go(name, pages):
+            results[name] = run(uri, pages, "sleep=0.01")
 
-p = start(db, new_dir, "pause=7")
-t.is_(wait_line(p, "paused"), "paused 7", "sqlite: second run committed 7 pages into staging")
-t.ok(table_ids(db) == OLD, "sqlite: meanwhile readers see the old table")
-t.is_(len(table_ids(db, "_icx_stage_%d_tags" % p.pid)), 7 * PER_PAGE,
-      "sqlite: the new rows wait in the run's own _icx_stage_<pid>_tags")
-kill(p)
-t.ok(table_ids(db) == OLD, "sqlite: killed mid-way, the old table is untouched")
-
-# A reader polling through a whole run sees only the old or the new set.
-p = start(db, new_dir, "sleep=0.02")
-seen, bad = set(), 0
-while p.poll() is None:
-    try:
-        ids = table_ids(db)
-    except sqlite3.OperationalError as e:  # only between DROP and RENAME would this fail
-        bad += 1
-        t.diag("reader error: %s" % e)
-        continue
-    if ids == OLD:
-        seen.add("old")
-    elif ids == NEW:
-        seen.add("new")
-    else:
-        bad += 1
-        t.diag("reader saw %d rows, neither set" % len(ids))
-    time.sleep(0.005)
-p.wait()
-p.stdout.close()
-p.stderr.close()
-t.is_(p.returncode, 0, "sqlite: the next replace run completes")
-t.ok(bad == 0 and "old" in seen, "sqlite: a polling reader saw only the old or the new table (%s)"
-     % ",".join(sorted(seen)))
-t.ok(table_ids(db) == NEW, "sqlite: after finish the table is exactly the new set")
-t.is_(stage_tables(db), [], "sqlite: no staging table is left (the killed run's is dropped too)")
-
-# ------------------------------------------------------------------- JSONL
-out = os.path.join(work, "out")
-
-
-def file_ids(path):
-    with open(path) as f:
-        return sorted(json.loads(x)["id"] for x in f)
-
-
-t.is_(run("jsonl:" + out, old_dir), 0, "jsonl: first replace run exits 0")
-target = os.path.join(out, "tags.jsonl")
-t.ok(file_ids(target) == OLD, "jsonl: tags.jsonl complete")
-p = start("jsonl:" + out, new_dir, "pause=5")
-t.is_(wait_line(p, "paused"), "paused 5", "jsonl: second run paused after 5 pages")
-kill(p)
-t.ok(file_ids(target) == OLD, "jsonl: killed mid-way, tags.jsonl is the old file")
-t.is_(run("jsonl:" + out, new_dir), 0, "jsonl: the next run completes")
-t.ok(file_ids(target) == NEW, "jsonl: tags.jsonl is exactly the new set")
-t.is_([f for f in os.listdir(out) if f.endswith(".tmp")], [], "jsonl: no tmp file left (the killed run's is removed too)")
+        th = [threading.Thread(target=go, args=(n, x)) for n, x in (("old", old_dir), ("bbb", b_dir))]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join()
+        t.is_(results, {"old": 0, "bbb": 0}, "%s: two concurrent replace runs both exit 0" % kind)
+        final = d.ids("tags")
+        t.ok(final in (OLD, B), "%s: the table is one complete set, never a mix (%d rows)" % (kind, len(final)))
+        t.is_(d.staged("tags"), [], "%s: no staging left behind" % kind)
 
 if t.failed():
     t.diag("case kept in %s" % work)

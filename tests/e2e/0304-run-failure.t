@@ -34,10 +34,10 @@ def invariant(name):
 
 
 with Sim(tickets=700, contacts=150, seed=13) as sim, Workspace(sim, extra=FAST) as ws:
-    # A request or two go through (the range probe, a page), then every
-    # attempt fails: whichever time slices had pages keep them.
+    # A few requests go through (the slice survey, up to 6, and a page),
+    # then every attempt fails: whichever time slices had pages keep them.
     sim.control("POST", "/_sim/fault", {"path": "/tickets/search", "status": 503,
-                                        "count": 100, "after": 2})
+                                        "count": 100, "after": 7})
     r = ws.run("tickets", "contacts", "tags")
     t.is_(r.rc, 1, "a failed asset makes the run exit 1")
     t.ok("scripts/tickets.lua: failed" in r.err, "stderr names the failed script")
@@ -87,8 +87,8 @@ with Sim(contacts=400, seed=14) as sim, Workspace(sim, extra=FAST) as ws:
     con.close()
     r = ws.run("contacts", "--full-refresh", "-j", "1")
     t.is_(r.rc, 0, "--full-refresh afterwards succeeds")
-    t.is_(sim.stats()["by_path"].get("/contacts/search"), 2 + 3,
-          "--full-refresh re-read every page from the start (2 before, 3 now)")
+    t.is_(sim.stats()["by_path"].get("/contacts/search"), 2 + 3 + 1,
+          "--full-refresh re-read every page from the start (2 before, 3 now, 1 completeness count)")
     landed.compare(t, ws.db, "contacts", sim.dump("contacts"), name="contacts after --full-refresh")
 
 t.done_testing()

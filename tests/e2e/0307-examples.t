@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The custom assets in examples/ against the simulator: an AND search
-replaced whole, a custom-attribute search kept incrementally, and an
-endpoint none of the ten assets covers."""
+replaced whole, a custom-attribute search kept incrementally, and a small
+endpoint through a script's filter and transform."""
 import os
 import sys
 
@@ -31,8 +31,11 @@ with Sim(contacts=300, conversations=120, seed=21) as sim, Workspace(sim) as ws:
     want = [c for c in contacts if c["custom_attributes"].get("plan") == plan]
     landed.compare(t, ws.db, "pro_contacts", want, name="contacts with plan '%s'" % plan)
 
-    r = ws.run(os.path.join(EX, "subscription_types.lua"))
-    t.is_(r.rc, 0, "subscription_types exits 0")
-    landed.compare(t, ws.db, "subscription_types", sim.dump("subscription_types"))
+    r = ws.run(os.path.join(EX, "staffed_teams.lua"))
+    t.is_(r.rc, 0, "staffed_teams exits 0")
+    teams = sim.dump("teams")
+    want = [dict(x, admin_count=len(x["admin_ids"])) for x in teams if x["admin_ids"]]
+    t.ok(0 < len(want), "some teams have admins (%d of %d)" % (len(want), len(teams)))
+    landed.compare(t, ws.db, "staffed_teams", want)
 
 t.done_testing()

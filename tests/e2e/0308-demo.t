@@ -24,7 +24,9 @@ con = sqlite3.connect(db)
 tables = [r[0] for r in con.execute("select name from sqlite_master where type = 'table'")]
 for name in ("contacts", "contact_tags", "contact_companies", "companies", "conversations",
              "conversation_parts", "conversation_part_counts", "tickets", "articles", "tags",
-             "segments", "teams", "admins", "data_attributes", "_icx_runs", "_icx_state"):
+             "segments", "teams", "admins", "data_attributes", "ticket_types", "ticket_states",
+             "help_centers", "collections", "subscription_types", "activity_logs",
+             "_icx_runs", "_icx_state"):
     n = con.execute('select count(*) from "%s"' % name).fetchone()[0] if name in tables else None
     t.ok(n and printed.get(name) == str(n), "%s: %s rows printed, %s in the database"
          % (name, printed.get(name), n))

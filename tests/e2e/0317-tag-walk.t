@@ -95,9 +95,9 @@ with Sim(contacts=1500, companies=20, tags=12, conversations=1, seed=31) as sim:
     for name, after in (("in the tag walk", 6), ("in the walk of contacts", None)):
         with Workspace(sim, name="0317-tag-walk-cut-%d" % (after or 0), extra="      max_attempts: 1\n") as ws:
             if after is None:
-                # Past every tag's searches, the slices' oldest-record probe
-                # and two pages of contacts.
-                after = contacts_from + 3
+                # Past every tag's searches, the slices' survey (up to six
+                # per_page=1 searches) and two pages of contacts.
+                after = contacts_from + 8
             # The tag walk forced (first_load), so the cut is where it says
             # whatever the survey would estimate for the sim as it is now.
             script = os.path.join(ws.dir, "contact_tags_walk.lua")

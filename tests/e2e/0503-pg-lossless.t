@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PostgreSQL: the lossless rule end to end. Records full of hard values
+"""PostgreSQL's own part of the lossless rule (what every driver does is
+0201-dest-lossless.t, whose page writer this uses). Records full of hard values
 (int64 extremes, integers beyond int64, 1.797e308, 5e-324, -0.0, \\u0000
 inside strings, emoji, escapes, [] and {}, the simulator's nasty values)
 written through icx.dest by `icx lua` and read back with psycopg2; a key
@@ -12,13 +13,12 @@ import math
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from icxtest import ICX  # noqa: E402
+import dest_drivers  # noqa: E402
 import landed_pg  # noqa: E402
 import pgserver  # noqa: E402
 import sim_gen  # noqa: E402
@@ -26,39 +26,13 @@ import tap as t  # noqa: E402
 
 pgserver.require_or_skip(t)
 
-DRIVER = r'''
--- icx lua driver.lua DEST TABLE PAGES_DIR FIRST LAST: one transaction per page.
-local dest = require "icx.dest"
-local json = require "icx.json"
-local uri, name, pdir, first, last = ...
-local d = dest.open(uri)
-local t = d:table { name = name, primary_key = "id", mode = "merge" }
-for i = tonumber(first), tonumber(last) do
-  local f = assert(io.open(pdir .. "/" .. i .. ".json", "rb"))
-  local body = f:read("a")
-  f:close()
-  d:begin()
-  t:write(assert(json.page(body, "data")))
-  d:cursor_set("e2e", name, "page", i)
-  d:commit()
-end
-d:close()
-'''
-
 work = tempfile.mkdtemp(prefix="icx-0503-")
-driver = os.path.join(work, "driver.lua")
-with open(driver, "w") as f:
-    f.write(DRIVER)
 pages = os.path.join(work, "pages")
 os.mkdir(pages)
 
 
 def icx(uri, first, last, table="records"):
-    p = subprocess.run([ICX, "lua", driver, uri, table, pages, str(first), str(last)], cwd=work,
-                       capture_output=True, timeout=120)
-    if p.returncode != 0:
-        t.diag("icx exited %d: %s" % (p.returncode, p.stderr.decode("utf-8", "replace")[-2000:]))
-    return p
+    return dest_drivers.write_pages(t, work, uri, table, pages, first, last)
 
 
 LONG_A = "a" * 63 + "_first"

@@ -293,7 +293,7 @@ do
   r2:abandon()
   t.is(read(tmp), nil, "abandon removes the tmp file")
   t.is(read(out .. "/tags.jsonl"), '{"id":"1"}\n', "... and keeps the old file")
-  t.is(c:delete_where("id", { 1 }), 0, "delete_where is a no-op for JSONL")
+  t.is(d:transaction(c.delete_where, c, "id", { 1 }), 0, "delete_where is a no-op for JSONL")
   local id = d:run_start { connection = "conn", asset = "contacts" }
   d:run_finish(id, { status = "ok", rows = 2 })
   t.is(q(d.db, "SELECT rows FROM _icx_runs WHERE id = ?", id)[1].rows, 2, "_icx_runs in the state file")

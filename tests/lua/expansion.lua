@@ -131,6 +131,53 @@ do
     embedded = { member = "ticket_parts" }, first_load = {} }), "a script cannot plan a first load")
 end
 
+
+---------------------------------------------------------- children of embedded lists
+do
+  local ctx = ctx_with({})
+  local tp = associations.child "ticket_parts"
+  same({ tp.table, tp.primary_key, tp.parent_key, tp.cost }, { "ticket_parts", { "id" }, "ticket_id", "" },
+    "ticket_parts: a child keyed by the part's id, no request")
+  local capped = json.decode(json.encode { id = "k2", ticket_id = "77", ticket_parts = { type = "ticket_part.list",
+    ticket_parts = arr { { id = "p9" } }, total_count = 3 } })
+  same(tp.rows(capped, ctx), { { id = "p9", ticket_id = "k2" } },
+    "ticket_parts: a capped ticket's embedded parts, under its id (not its display ticket_id)")
+  same(associations.child("ticket_part_counts").rows(capped, ctx),
+    { { ticket_id = "k2", parts_returned = 1, parts_total = 3, truncated = true } },
+    "ticket_part_counts: the capped ticket recorded truncated")
+  same(ctx.client.asked, {}, "ticket children: no request")
+  local conv = json.decode(json.encode { id = "c1", tags = { type = "tag.list", tags = arr { { id = "t1" }, { id = "t2" } } },
+    contacts = { type = "contact.list", contacts = arr { { id = "u1", external_id = "x" } } },
+    teammates = { type = "admin.list", teammates = arr {} } })
+  same(associations.child("conversation_tags").rows(conv, ctx),
+    { { conversation_id = "c1", tag_id = "t1" }, { conversation_id = "c1", tag_id = "t2" } }, "conversation_tags")
+  same(associations.child("conversation_contacts").rows(conv, ctx), { { conversation_id = "c1", contact_id = "u1" } },
+    "conversation_contacts: Intercom's id, not the external_id")
+  same(associations.child("conversation_teammates").rows(conv, ctx), {}, "conversation_teammates: none")
+  same(associations.child("company_tags").primary_key, { "company_id", "tag_id" }, "company_tags: keyed by the pair")
+  t.ok(not pcall(associations.child, "conversation_tag"), "an unknown child table is refused")
+  same(associations.child("ticket_part_counts").members, { "id", "ticket_parts", "ticket_parts" },
+    "a child names the members it reads")
+  local pg = page_of { { id = "c9", title = "big", tags = { type = "tag.list", tags = arr { { id = "t3" } } } } }
+  local part = expansion.partial(pg, 1, associations.child("conversation_tags").members)
+  t.is(part.title, nil, "partial: a member not named is not decoded")
+  same(associations.child("conversation_tags").rows(part, ctx), { { conversation_id = "c9", tag_id = "t3" } },
+    "a child's rows from the members it names")
+end
+
+---------------------------------------------------------- every: company segments
+do
+  local e = expansion.sublist(associations.SUBLISTS.company_segments)
+  local ctx = ctx_with({ ["/companies/a/segments"] = { type = "list", data = arr { { id = "s1" } } },
+    ["/companies/b/segments"] = { type = "list", data = arr {} } }, { a = 1, b = 2 })
+  local out, _, extra = e:expand(page_of { { id = "a", updated_at = 1 }, { id = "b", updated_at = 2 } }, ctx)
+  same(ctx.client.asked, { "/companies/a/segments", "/companies/b/segments" },
+    "segments: every company asked, unchanged or not")
+  same(rows(out), { { company_id = "a", segment_id = "s1" } }, "segments: the pairs")
+  same(extra, { seen = {} }, "segments: nothing stamped")
+  t.is(e:describe().cost, "1 per company", "segments: describe says every company")
+end
+
 t.ok(not pcall(expansion.sublist, { parent = "x", column = "x_id" }), "a sub-list with nowhere to read from is refused")
 t.ok(not pcall(expansion.sublist, { parent = "x", column = "x_id", fetch = { path = "/x" } }),
   "a fetch path without {id} is refused")

@@ -78,7 +78,7 @@ end
 for _, c in ipairs(cli.COMMANDS) do
   t.ok(page:find("icx " .. c.name, 1, true), "the man page documents icx " .. c.name)
 end
-for _, code in ipairs { "0", "1", "2", "3", "4", "130, 143" } do
+for _, code in ipairs { "0", "1", "2", "3", "4", "5", "130, 143" } do
   t.ok(page:find("\n       " .. code .. "%s"), "the man page documents exit code " .. code)
 end
 for _, key in ipairs { "name", "access_token", "region", "base_url", "rate_limit", "ca_file", "connect_timeout",

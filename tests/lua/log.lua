@@ -56,4 +56,38 @@ io.stderr = real
 log.format = "text"
 t.is(table.concat(seen, ","), "asset_end:tags", "a listener sees events until removed")
 
+-- Issue 22: masking is C. Listeners (the live display) see masked lines
+-- and fields, and no Lua string function sees a secret on its way out.
+local heard = {}
+remove = log.listen(function(_, fields, _, text) heard[#heard + 1] = tostring(text) .. " " .. tostring(fields.url) end)
+io.stderr = { write = function() end }
+log.info("a line with %s", secret)
+log.event("retry", { url = "https://x/?t=" .. secret }, "info", "retry " .. secret)
+io.stderr = real
+remove()
+t.ok(#heard == 2 and not table.concat(heard):find(secret:sub(1, 12), 1, true),
+  "listeners see masked text and fields: " .. table.concat(heard, " / "))
+local strmt = getmetatable("").__index
+local saw = {}
+local sub, find, gsub = strmt.sub, strmt.find, strmt.gsub
+strmt.sub = function(x, ...) saw[#saw + 1] = x return sub(x, ...) end
+strmt.find = function(x, ...) saw[#saw + 1] = x return find(x, ...) end
+strmt.gsub = function(x, ...) saw[#saw + 1] = x return gsub(x, ...) end
+local out = log.redact("echo " .. secret)
+local m = log.mask(secret)
+strmt.sub, strmt.find, strmt.gsub = sub, find, gsub
+t.is(out, "echo ****3b4c", "redaction still masks")
+t.is(m, "****3b4c", "and mask too")
+local leaked = false
+for _, x in ipairs(saw) do if x:find(secret:sub(1, 12), 1, true) then leaked = true end end
+t.ok(not leaked, "with no secret passing through a replaced string.sub, find or gsub")
+lines = {}
+io.stderr = { write = function(_, ...) for _, x in ipairs({ ... }) do lines[#lines + 1] = x end end }
+log.format = "json"
+log.add_secret('pa"ss\\word-0123456789')
+log.event("x", { v = 'say pa"ss\\word-0123456789' })
+log.format = "text"
+io.stderr = real
+t.ok(not table.concat(lines):find("word-0123456789", 1, true), "a secret JSON escapes is masked too: " .. lines[1])
+
 os.exit(t.done())

@@ -40,6 +40,14 @@ b:take(0)
 b:sync(10, 9, 5010, 5000, 0, first)
 t.is(b:state(0).remaining, 7, "sync subtracts the grants made after the ticket")
 
+-- A hold (a 429's Retry-After) pauses every grant for its length only.
+b = ratelimit.bucket { limit = 10, window = 10, now = 0 }
+b:hold(1, 0)
+t.is(b:take(0), 1, "held: wait the whole second")
+t.is(b:state(0.25).held, 0.75, "state says what is left of the hold")
+t.is(b:take(1), 0, "after it, grants resume")
+t.raises(function() b:hold(-1) end, "seconds >= 0", "a negative hold is refused")
+
 -- Defaults and the real clock.
 b = ratelimit.bucket()
 t.is(b:state().limit, 166, "default limit 166")

@@ -11,7 +11,7 @@ local t = dofile "tests/lib/tap.lua"
 -- doc and here.
 local LAYERS = {
   { layer = "commands", rows = { { "icx.cli" }, { "icx.display" } } },
-  { layer = "run", rows = { { "icx.runner" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
+  { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
     { "icx.totals" }, { "icx.cursor" } } },
   { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
   { layer = "sources", rows = { { "icx.intercom" }, { "icx.associations" }, { "icx.tagwalk" },
@@ -19,9 +19,10 @@ local LAYERS = {
     { "icx.watermark" } } },
   { layer = "client", rows = { { "icx.client" }, { "icx.sched" } } },
   -- The drivers: every icx.dest.* not named on another row.
-  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.base" }, { "icx.state" } } },
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.filestore", "icx.dest.pgstore" },
+    { "icx.dest.base" }, { "icx.state" } } },
   { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
-    { "icx.url" }, { "icx.errors", "icx.duration" } } },
+    { "icx.url" }, { "icx.errors", "icx.duration", "icx.tz" } } },
 }
 
 local function read(path)

@@ -5,48 +5,119 @@ local slices = require "icx.slices"
 local watermark = require "icx.watermark"
 local sources = require "icx.intercom"
 
-local src = sources.search "/tickets/search"
+local cjson = require "cjson"
+-- The survey's log line is for operators; the plans are checked below.
+require("icx.log").level = 0
 local now = 1800000000
-local since = now - 100 * 86400
+local DAY = 86400
 
-local plan = slices.plan(nil, src, { since = since }, now)
-t.is(#plan, 4, "a 100-day range is walked as 4 slices")
-local function bounds(sub)
-  local q = sub:body_of({ since = since }).query
-  local lo, hi
+-- A fake Intercom search over a list of keys (UTC): `>`/`<` on seconds, or
+-- by whole days on day-granular contacts, as the simulator and Intercom
+-- match them. It answers per_page=1 surveys with total_count and counts them.
+local function matches(day, q, k)
   for _, f in ipairs(q.operator == "AND" and q.value or { q }) do
-    if f.operator == ">" then lo = f.value end
-    if f.operator == "<" then hi = f.value end
+    local v = f.value
+    if day then
+      if f.operator == ">" and k < (v // DAY + 1) * DAY then return false end
+      if f.operator == "<" and k >= v // DAY * DAY then return false end
+    else
+      if f.operator == ">" and k <= v then return false end
+      if f.operator == "<" and k >= v then return false end
+    end
   end
-  return lo, hi
+  return true
 end
-local lo1, hi1 = bounds(plan[1])
-t.is(lo1, since - 1, "slice 1 keeps the run's own lower bound (since, inclusive)")
-local prev_hi = hi1
-for i = 2, 4 do
-  local lo, hi = bounds(plan[i])
-  t.is(lo + 1, prev_hi, ("slice %d starts where slice %d ends"):format(i, i - 1))
-  prev_hi = hi
+local function fake(keys, day, ms)
+  local c = { requests = 0, bucket = require("icx.ratelimit").bucket { limit = 166, window = 10 } }
+  function c.request(_, req)
+    c.requests = c.requests + 1
+    local n, first = 0, nil
+    for _, k in ipairs(keys) do
+      if matches(day, req.body.query, k) then
+        n = n + 1
+        if not first or k < first then first = k end
+      end
+    end
+    local list = req.path:match("^/(%w+)/")
+    return { ms = ms or 150, body = cjson.encode { type = "list", total_count = n,
+      [list == "contacts" and "data" or list] = first and { { id = "x", updated_at = first } } or {} } }
+  end
+  c.matches = function(q, k) return matches(day, q, k) end
+  return c
 end
-t.is(prev_hi, nil, "the last slice has no upper bound")
+-- Every key read by exactly one slice, and each slice's count.
+local function coverage(c, plan, keys, ctx)
+  local once, counts = true, {}
+  for i = 1, #plan do counts[i] = 0 end
+  for _, k in ipairs(keys) do
+    local hits = 0
+    for i, s in ipairs(plan) do
+      if c.matches(s:body_of(ctx).query, k) then hits, counts[i] = hits + 1, counts[i] + 1 end
+    end
+    if hits ~= 1 then once = false end
+  end
+  return once, counts
+end
+local function max_of(t)
+  local m = 0
+  for _, v in ipairs(t) do m = math.max(m, v) end
+  return m
+end
+
+-- Evenly spread tickets (second-granular): equal counts, every key once.
+local even = {}
+for i = 1, 3000 do even[i] = now - 100 * DAY + i * 2880 - 1000 end
+local src = sources.search "/tickets/search"
+local c = fake(even, false)
+local plan = slices.plan(c, src, {}, now)
+t.is(#plan, 4, "4 slices (the script's least): 5-page chains at 150 ms keep the budget's pace")
+local slow = slices.plan(fake(even, false, 600), src, {}, now)
+t.is(#slow, 11, "at 600 ms a request, 11 slices: the fewest with the shortest chain (2 pages)")
+t.ok(c.requests <= 1 + #slices.PROBE_DAYS, ("the survey costs %d requests"):format(c.requests))
+local once, counts = coverage(c, plan, even, {})
+t.ok(once, "every ticket in exactly one slice")
+t.ok(max_of(counts) <= 1.25 * 3000 / 4, "equal counts: " .. table.concat(counts, " "))
+once, counts = coverage(c, slow, even, {})
+t.ok(once and max_of(counts) <= 1.25 * 3000 / 11, "11 slices, each ticket once: " .. table.concat(counts, " "))
 t.is(plan[2].slice, 2, "each slice knows its number")
 t.is(plan[2].path, "/tickets/search", "and keeps the source's fields")
+t.is(plan[#plan].hi, nil, "the last slice has no upper bound")
+t.is(plan[1].lo, nil, "slice 1 keeps the run's own lower bound")
 
--- Day-granular contacts: each lower bound re-reads the day before the
--- previous slice's upper bound, so the day edge is covered twice, never missed.
+-- The real shape on day-granular contacts: 60% in the last 3 days, the
+-- rest over two years. Equal spans would give the newest slice 60%.
+local real = {}
+local seed = 7
+local function rnd(n) seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n end
+for i = 1, 6000 do
+  if rnd(100) < 60 then real[i] = now - 60 - rnd(3 * DAY) else real[i] = now - 3 * DAY - rnd(727 * DAY) end
+end
 local csrc = sources.search "/contacts/search"
-local cplan = slices.plan(nil, csrc, { since = since }, now)
-local _, c1hi = bounds(cplan[1])
-local c2lo = cplan[2]:body_of({ since = since }).query.value[1].value
-t.ok(c2lo < c1hi - 86400, "contacts: slice 2 starts more than a day before slice 1's '<' bound")
+local cc = fake(real, true)
+local cplan = slices.plan(cc, csrc, {}, now)
+once, counts = coverage(cc, cplan, real, {})
+t.ok(once, "contacts: every contact in exactly one day-granular slice")
+t.ok(#cplan >= 4 and max_of(counts) <= 0.3 * 6000,
+  ("real shape: %d slices, the largest %d of 6000 (%s)"):format(#cplan, max_of(counts), table.concat(counts, " ")))
+for i = 2, #cplan do
+  t.is(cplan[i].lo % DAY, 43200, ("contacts: cut %d at noon UTC, where day bounds meet exactly"):format(i - 1))
+end
 
-t.is(slices.plan(nil, src, { since = now - 3 * 86400 }, now), nil, "a short range is one walk")
-t.is(slices.plan(nil, src, { since = since, jobs = 1 }, now), nil, "-j 1 means one walk")
-t.is(#slices.plan(nil, src, { since = since, jobs = 2 }, now), 2, "-j 2 caps the slices at 2")
-t.is(slices.plan(nil, sources.search("/tickets/search", { slices = 1 }), { since = since }, now), nil,
+-- Few records: one survey request, one walk, whatever the span.
+local sparse = { now - 400 * DAY, now - 200 * DAY, now - 10 }
+local sc = fake(sparse, false)
+t.is(slices.plan(sc, src, { since = now - 500 * DAY }, now), nil, "3 records over 500 days: one walk")
+t.is(sc.requests, 1, "after one per_page=1 request")
+local short = fake(even, false)
+t.is(slices.plan(short, src, { since = now - 3 * DAY }, now), nil, "a short incremental range is one walk")
+t.is(short.requests, 0, "without asking")
+t.is(slices.plan(fake(even, false), src, { jobs = 1 }, now), nil, "-j 1 means one walk")
+t.is(#slices.plan(fake(even, false), src, { jobs = 2 }, now), 2, "-j 2 caps the slices at 2")
+t.is(slices.plan(fake(even, false), sources.search("/tickets/search", { slices = 1 }), {}, now), nil,
   "slices = 1 turns slicing off")
-t.is(slices.plan(nil, sources.search("/tickets/search", { sort = { field = "created_at", order = "descending" } }),
-  { since = since }, now), nil, "a sort other than ascending on the key is never sliced")
+t.is(slices.plan(fake(even, false), sources.search("/tickets/search",
+  { sort = { field = "created_at", order = "descending" } }), {}, now), nil,
+  "a sort other than ascending on the key is never sliced")
 
 local wm = watermark.new(3)
 t.is(wm:value(), nil, "nothing landed: no watermark")

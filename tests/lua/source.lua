@@ -5,7 +5,6 @@ local json = require "icx.json"
 local paginate = require "icx.paginate"
 local source = require "icx.source"
 local intercom = require "icx.intercom"
-local slices = require "icx.slices"
 
 -- bodies: one response body per request, in order.
 local function client(bodies)
@@ -52,8 +51,8 @@ end
 do
   local src = intercom.search "/tickets/search"
   local now = 1800000000
-  local plan = slices.plan(nil, src, { since = now - 100 * 86400 }, now)
-  local s1 = plan[1]
+  local cut = now - 50 * 86400
+  local s1 = src:slice_of(1, require("icx.watermark").new(2, { { nil, cut }, { cut, nil } }), nil, cut)
   t.is(s1:landed(500, 500), nil, "a slice with no page counted: nowhere to move")
   t.is(s1:landed(500, 500), nil, "asking again changes nothing")
   s1.watermark:page(1, 500)
@@ -73,6 +72,19 @@ do
     "tickets: since inclusive, ANDed with the script's filter")
   t.is(sec:first({}).body.query.value[1].value, 0, "no since: everything")
   t.ok(not pcall(source.from, { style = "search", path = "/x/search" }), "a plain search needs its body")
+end
+
+-- A day-granular incremental run walks newest first and stops past its bound.
+do
+  local c = intercom.search "/contacts/search"
+  local ctx = { cursor = 1700000000, since = 1699990000 }
+  local nf = c:newest_first_of(ctx)
+  t.is(nf and nf:first(ctx).body.sort.order, "descending", "contacts, incremental: newest first")
+  t.is(nf:landed(5, 5), nil, "its cursor moves when the walk completes, not per page")
+  t.ok(nf:past(1699989999, ctx) and not nf:past(1699990000, ctx), "it stops at a page reaching below its bound")
+  t.is(c:newest_first_of({ since = 1699990000 }), nil, "a first load (no cursor) walks ascending")
+  t.is(intercom.search("/tickets/search"):newest_first_of(ctx), nil,
+    "second-granular search starts at the cursor itself: ascending")
 end
 
 os.exit(t.done())

@@ -117,6 +117,17 @@ do
   t.ok(n == nil and code == "sqlite", "a bad query returns nil, err, code")
   t.like(err, "no such table: nope", "its message comes from SQLite")
   t.raises(function() db:query("SELECT ?", {}) end, "cannot bind a table", "binding a table raises")
+  -- query binds like st:bind: a value no parameter takes, or a parameter
+  -- left without a value, is misuse and raises instead of running.
+  t.raises(function() db:query("SELECT ? AS x", 1, 2) end, "query: 2 values for 1 parameter",
+    "a value too many raises")
+  t.raises(function() db:query("SELECT ? AS x, ? AS y", 1) end, "query: 1 value for 2 parameters",
+    "a value too few raises")
+  local before = q(db, "SELECT count(*) AS n FROM s")[1].n
+  t.raises(function() db:query("DELETE FROM s", 1) end, "query: 1 value for 0 parameters",
+    "a value for a statement without parameters raises")
+  t.is(q(db, "SELECT count(*) AS n FROM s")[1].n, before, "... and the statement did not run")
+  t.is(q(db, "SELECT ?2 AS x, ?1 AS y, ?2 AS z", "a", nil)[1].y, "a", "numbered parameters count once each")
   local _, _, c2 = db:exec("INSERT INTO nope VALUES (1)")
   t.is(c2, "sqlite", "exec failure code")
   assert(db:exec("CREATE TABLE u (k PRIMARY KEY)"))

@@ -66,6 +66,12 @@ def parse_args(argv):
     a("--old-version-deleted", type=int, choices=(404, 400), default=404,
       help="status of GET /conversations/deleted before API 2.16: 404 (the "
            "route does not exist) or 400 intercom_version_invalid")
+    a("--recent-share", type=float, default=0,
+      help="real shape: this share of records updated in the last "
+           "--recent-days, the rest over two years near their creation "
+           "(0, the default: updates spread evenly over 400 days)")
+    a("--recent-days", type=float, default=3,
+      help="the recent span of --recent-share, in days")
     a("--timezone", default="UTC", help="workspace IANA timezone")
     a("--workspace-id", default="ecahpwf5", help="the app id_code GET /me reports")
     a("--index-lag", type=float, default=0,
@@ -97,6 +103,8 @@ def parse_args(argv):
               "activity_logs", "big_tickets", "max_ticket_parts"):
         if getattr(o, k) < 0:
             p.error("--%s must be >= 0" % k)
+    if not 0 <= o.recent_share <= 1 or o.recent_days <= 0:
+        p.error("--recent-share must be in [0, 1] and --recent-days > 0")
     if bool(o.tls_cert) != bool(o.tls_key):
         p.error("--tls-cert and --tls-key go together")
     return o

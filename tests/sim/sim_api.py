@@ -390,7 +390,8 @@ class Api(ApiMore):
         recs = sorted((r for r in self.w.stores["articles"].values()
                        if r.id not in self.w.skipped["articles"]),
                       key=lambda r: (r.doc["updated_at"], r.id), reverse=True)
-        chunk = recs[(page - 1) * per: page * per]
+        # /_sim/drop: the page comes back short, total_count unchanged.
+        chunk = self.searcher.drop_from("articles", recs[(page - 1) * per: page * per])
         total_pages = int(math.ceil(len(recs) / per))
         nxt = None
         if page < total_pages:

@@ -18,6 +18,11 @@ rate-limited or faulted, not counted in stats.
   POST /_sim/ticket_parts  {"id", "count"}  replies now; updated_at moves
   POST /_sim/activity_logs {"count"}  new logs, all at this second
   POST /_sim/skip          {"asset", "id"}  walks pass over it; GET finds it
+  POST /_sim/drop          {"asset", "ids", "times"}  search pages (and
+                            GET /articles pages) leave them
+                            out, total_count still counts them; each is
+                            dropped from its next `times` search pages
+                            (null: from every one, unreachable)
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
                             "reset_in", "kind", "delay_ms", "method",
@@ -125,6 +130,26 @@ class Control:
                 raise ControlError("no such record")
             w.skipped[asset].add(str(data.get("id")))
         return {"skipped": data.get("id")}
+
+    def post_drop(self, data):
+        """Search pages silently come back short: the records named are
+        left out of the next `times` pages they would be on (null: every
+        page), while total_count still counts them."""
+        w = self.app.world
+        asset = self._asset(data)
+        ids = data.get("ids")
+        times = data.get("times", 1)
+        if not isinstance(ids, list) or not ids:
+            raise ControlError("ids must be a non-empty list")
+        if times is not None and (not isinstance(times, int) or times < 1):
+            raise ControlError("times must be a positive integer or null")
+        with w.lock:
+            for i in ids:
+                if str(i) not in w.stores[asset]:
+                    raise ControlError("no such record %s" % i)
+            for i in ids:
+                w.dropped[asset][str(i)] = times
+        return {"dropped": [str(i) for i in ids], "times": times}
 
     def post_contact_lists(self, data):
         """Tag/untag a contact, attach/detach companies; updated_at moves

@@ -10,6 +10,7 @@ characters.
 
 WORKSPACE = "ecahpwf5"
 DAYS = 400                       # generated timestamps spread over this span
+REAL_YEARS = 2                   # the real shape's older records span this
 
 # Values that break careless JSON handling. Contacts and companies get any of
 # them; conversations only strings and integers (the 2.14 schema of
@@ -60,6 +61,31 @@ def spread_times(rng, n, now, clock, tie_rate=0.08, day_rate=0.25):
         else:
             out.append(now - rng.randrange(60, DAYS * 86400))
     return out
+
+
+def real_times(rng, n, now, share, recent_days):
+    """n updated_at values shaped like a real workspace: `share` of them in
+    the last recent_days, the rest spread over two years (their records
+    were created near then: see created_near). Equal spans of time then
+    hold very unequal numbers of records, which is what slicing must meet."""
+    recent = int(recent_days * 86400)
+    out = []
+    for _ in range(n):
+        if rng.random() < share:
+            out.append(now - rng.randrange(60, max(61, recent)))
+        else:
+            out.append(now - rng.randrange(recent, max(recent + 1,
+                                                       REAL_YEARS * 365 * 86400)))
+    return out
+
+
+def created_near(rng, updated, now, recent_days):
+    """A created_at for real_times' updated: a recently updated record was
+    created any time in the two years; an older one within a month of its
+    last update."""
+    if updated >= now - recent_days * 86400:
+        return updated - rng.randrange(REAL_YEARS * 365 * 86400)
+    return updated - rng.randrange(30 * 86400)
 
 
 def nasty_any(rng):

@@ -404,7 +404,23 @@ class Searcher:
         out, total, page_no, nxt = self.page(
             asset, query, pred, field, desc, per_page, after, now,
             asset == "contacts" and index_lag_applies)
+        out = self.drop_from(asset, out)
         return self.envelope(asset, out, total, page_no, per_page, nxt)
+
+    def drop_from(self, asset, out):
+        """The page without the records /_sim/drop names (total_count and
+        the cursor unchanged: the page just comes back short)."""
+        drop = self.w.dropped[asset]
+        if not drop:
+            return out
+        kept = []
+        for r in out:
+            if r.id in drop and (drop[r.id] is None or drop[r.id] > 0):
+                if drop[r.id] is not None:
+                    drop[r.id] -= 1
+                continue
+            kept.append(r)
+        return kept
 
     @staticmethod
     def _sort(asset, sort):

@@ -63,6 +63,10 @@ class World(MoreWorld):
         # asset -> ids every list, scroll and search walk passes over, as
         # walks do with records that move under them; GET by id still works.
         self.skipped = {a: set() for a in ASSETS}
+        # asset -> {id: searches left that drop it (None: every one)}: search
+        # pages leave these records out while total_count still counts
+        # them, as Intercom's pages can come back silently short.
+        self.dropped = {a: {} for a in ASSETS}
         self._generate()
         self._generate_more()
 
@@ -133,12 +137,12 @@ class World(MoreWorld):
             for k, n in enumerate(["Newsletter", "Product updates 😀"])]
 
         rc = self._rng("companies")
-        times = gen.spread_times(rc, o.companies, now, self.clock)
+        times = self._times(rc, o.companies, now, self.clock)
         for i in range(o.companies):
             self._add_company(rc, times[i])
 
         r = self._rng("contacts")
-        times = gen.spread_times(r, o.contacts, now, self.clock)
+        times = self._times(r, o.contacts, now, self.clock)
         for i in range(o.contacts):
             self._add_contact(r, times[i])
         for c in self.stores["companies"].values():
@@ -150,24 +154,35 @@ class World(MoreWorld):
                 self.small["segments"][s]["count"] += 1
 
         rv = self._rng("conversations")
-        times = gen.spread_times(rv, o.conversations, now, self.clock)
+        times = self._times(rv, o.conversations, now, self.clock)
         big = set(rv.sample(range(o.conversations),
                             min(o.big_conversations, o.conversations)))
         for i in range(o.conversations):
             self._add_conversation(rv, times[i], i in big)
 
         rt = self._rng("tickets")
-        times = gen.spread_times(rt, o.tickets, now, self.clock)
+        times = self._times(rt, o.tickets, now, self.clock)
         for i in range(o.tickets):
             self._add_ticket(rt, times[i])
 
         ra = self._rng("articles")
-        times = gen.spread_times(ra, o.articles, now, self.clock)
+        times = self._times(ra, o.articles, now, self.clock)
         for i in range(o.articles):
             self._add_article(ra, times[i])
 
+    def _times(self, rng, n, now, clock):
+        """n generated updated_at values: the real shape when
+        --recent-share is set, else the even spread with ties."""
+        o = self.opts
+        if getattr(o, "recent_share", 0):
+            return gen.real_times(rng, n, now, o.recent_share, o.recent_days)
+        return gen.spread_times(rng, n, now, clock)
+
     def _created_before(self, rng, updated):
         """A created_at at or before updated."""
+        o = self.opts
+        if getattr(o, "recent_share", 0):
+            return gen.created_near(rng, updated, self.now0, o.recent_days)
         return updated - rng.choice([0, rng.randrange(200 * 86400)])
 
     def _next(self, asset):

@@ -75,7 +75,7 @@ static void page_of(Page *pg, const char *json) {
 
 /* Write the JSON array `json` through w; returns icx_rw_write's result. */
 static int write_page(struct icx_rw *w, const char *json,
-                      struct icx_rw_err *e) {
+                      struct icx_cs_err *e) {
   Page pg;
   page_of(&pg, json);
   js_members mem = {pg.kv, pg.first};
@@ -89,7 +89,7 @@ static int write_page(struct icx_rw *w, const char *json,
 
 /* Write json expecting success; reports the writer's message otherwise. */
 static void write_ok(struct icx_rw *w, const char *json, const char *name) {
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   if (!tap_ok(write_page(w, json, &e) == 0, name))
     printf("#   %s: %s\n", e.code, e.msg);
 }
@@ -178,7 +178,7 @@ static void test_schema_and_upsert(void) {
   sqlite3 *db = open_db();
   const char *pk[] = {"id"};
   struct icx_rw *w = icx_rw_new(db, "contacts", pk, 1);
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   TAP_IS_STR(icx_rw_table(w), "contacts", "table name kept");
   TAP_IS_INT(icx_rw_write(w, NULL, 0, 0, NULL, &e), 0,
              "an empty page succeeds");
@@ -301,7 +301,7 @@ static void test_errors(void) {
   sqlite3 *db = open_db();
   const char *pk[] = {"id"};
   struct icx_rw *w = icx_rw_new(db, "t", pk, 1);
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   size_t n = 99;
   TAP_IS_INT(write_page(w, "[{\"id\":1,\"a\\u0000b\":2}]", &e), -1,
              "a key with a NUL byte is refused");
@@ -352,7 +352,7 @@ static void test_text_and_rollback(void) {
   sqlite3 *db = open_db();
   const char *pk[] = {"contact_id", "tag_id"};
   struct icx_rw *w = icx_rw_new(db, "we\"ird", pk, 2);
-  struct icx_rw_err e;
+  struct icx_cs_err e;
   size_t n = 0;
   const char *two = "[{\"contact_id\":1,\"tag_id\":2},"
                     "{\"contact_id\":1,\"tag_id\":3,\"x\":1}]";

@@ -143,6 +143,28 @@ static void test_tickets(void) {
   TAP_IS_INT(drain(&b, 0, 100), 0, "tickets: never below zero");
 }
 
+/* A hold (a 429's Retry-After) stops every grant for its length only, and
+** leaves the window's count alone: after a 1 s hold the requests left in
+** the window go at once, not at the window's reset. */
+static void test_hold(void) {
+  struct icx_tbucket b;
+  icx_tbucket_init(&b, 166, 10, 0);
+  icx_tbucket_sync(&b, 166, 100, 1000009, 1000000, 0, -1);
+  icx_tbucket_hold(&b, 1);
+  is_near(icx_tbucket_take(&b, 0), 1, "hold: 1 s to wait at once");
+  is_near(icx_tbucket_take(&b, 0.5), 0.5, "hold: half of it later");
+  TAP_IS_INT(drain(&b, 1, 1000), 100,
+             "hold: then the window's 100 go, not at its reset");
+  icx_tbucket_init(&b, 166, 10, 0);
+  drain(&b, 0, 100);
+  icx_tbucket_hold(&b, 3);
+  icx_tbucket_hold(&b, 2);
+  is_near(icx_tbucket_take(&b, 1.5), 1.5,
+          "hold: a shorter hold never shortens a longer one");
+  is_near(icx_tbucket_available(&b, 1.5), 66 + 1.5 * 16.6,
+          "hold: tokens still refill while held");
+}
+
 /* Bad arguments fall back to Intercom's default of 166 per 10 s. */
 static void test_defaults(void) {
   struct icx_tbucket b;
@@ -157,6 +179,7 @@ int main(void) {
   test_fractional();
   test_sync();
   test_tickets();
+  test_hold();
   test_defaults();
   return tap_done();
 }

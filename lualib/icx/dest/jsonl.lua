@@ -1,87 +1,111 @@
 -- The JSONL destination, for pipes and jq:
 --   jsonl:-    one line per record on stdout: {"table":"contacts","record":{...}}
 --   jsonl:DIR  one DIR/TABLE.jsonl per table, one record per line
--- A record is written as its raw JSON from the page, minified: values are
--- byte-for-byte what the API sent. Lines of a page are held until commit,
--- which writes and flushes them and then, in one transaction of the state
--- file (DIR/.icx-state.db, ./icx-state.db for stdout, or --state PATH),
--- commits the cursor with each file's new committed length. A file longer
+-- Its Store is a SQLite state file (icx.dest.filestore): DIR/.icx-state.db,
+-- ./icx-state.db for stdout, or --state PATH. A record is written as its
+-- raw JSON from the page, minified: values are byte-for-byte what the API
+-- sent. The Writer holds a page's lines until commit, then (flush) writes
+-- and flushes them and records each file's new committed length in
+-- _icx_files, in the Store's transaction, with the cursor. A file longer
 -- than its committed length (a crash between the write and that commit) is
 -- cut back when the table is next opened, so a resumed run appends the page
 -- again exactly once. On stdout nothing can be taken back: a crash in that
 -- window re-delivers the page (at least once, never lost). merge appends;
--- replace writes TABLE.jsonl.PID.tmp and renames it over TABLE.jsonl at finish
--- (on stdout, replace is a plain stream).
+-- replace writes TABLE.jsonl.PID.tmp and renames it over TABLE.jsonl at
+-- finish (on stdout, replace is a plain stream). Files are append-only:
+-- delete_where deletes nothing (consumers keep the latest line per key) and
+-- keys cannot be read back, so --reconcile is refused.
 local base = require "icx.dest.base"
 local errors = require "icx.errors"
+local filestore = require "icx.dest.filestore"
 local json = require "icx.json"
 local fs = require "icx.sys"
 local state = require "icx.state"
 
 local check = state.check
 
-local M = {}
+local M = {
+  name = "jsonl", title = "JSONL", schemes = { "jsonl" }, form = "jsonl:DIR",
+  paths = false, state = true, reads_keys = false,
+  shown = require("icx.url").masked,
+}
 
-local Dest = base.class "icx.dest.Jsonl"
+local Writer = {}
+Writer.__index = Writer
+Writer.__name = "icx.dest.JsonlWriter"
 
-local Table = {}
-Table.__index = Table
-Table.__name = "icx.dest.JsonlTable"
-
-local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:format(...)) end
+M.Store, M.Writer = filestore.Store, Writer
 
 local function io_check(v, err, ...)
   if v == nil then errors.raise("dest", "jsonl: " .. tostring(err), { code = "io" }) end
   return v, err, ...
 end
 
--- target: "-" or a directory (created if missing).
+-- jsonl:- or jsonl:DIR -> "-" or DIR.
+function M.target(uri)
+  local rest = uri:match("^jsonl:(.*)$")
+  if not rest or rest == "" then
+    errors.raise("usage", ("--dest '%s': write jsonl:- for stdout or jsonl:DIR for a directory (see icx help)")
+      :format(uri))
+  end
+  return rest
+end
+
+-- The state file of target: --state, or beside the records.
+local function state_path(target, opts)
+  return opts.state or (target == "-" and "icx-state.db" or target:gsub("(.)/+$", "%1") .. "/.icx-state.db")
+end
+
+-- target: "-" or a directory (created if missing); nil with opts.existing
+-- when its state file does not exist yet.
 function M.open(target, opts)
-  opts = opts or {}
-  local d = setmetatable({ kind = "jsonl", target = target, tables = {}, pending = {}, order = {},
-    paths = setmetatable({}, { __mode = "k" }) }, Dest)
-  local state_path
+  local sp = state_path(target, opts)
+  if opts.existing then
+    local f = io.open(sp, "rb")
+    if not f then return nil end
+    f:close()
+  end
+  local w = setmetatable({ tables = {}, pending = {}, order = {}, paths = setmetatable({}, { __mode = "k" }) },
+    Writer)
   if target == "-" then
-    d.stdout = true
-    state_path = opts.state or "icx-state.db"
+    w.stdout = true
   else
     check(fs.mkdir(target))
-    d.dir = target:gsub("(.)/+$", "%1")
-    state_path = opts.state or (d.dir .. "/.icx-state.db")
+    w.dir = target:gsub("(.)/+$", "%1")
   end
-  local db = state.open(state_path, "the JSONL state file", opts)
-  d.db, d.state_path, d.lock_path = db, state_path, state_path .. ".lock"
-  local ok, e = pcall(state.atomic, db, function()
+  local store = filestore.open(sp, "the JSONL state file", opts)
+  w.db = store.db
+  local ok, e = pcall(state.atomic, w.db, function(db)
     check(db:exec("CREATE TABLE IF NOT EXISTS _icx_files (path TEXT PRIMARY KEY, size INTEGER NOT NULL)"))
   end)
   if not ok then
-    db:close()
+    store:close()
     error(e, 0)
   end
-  return d
+  return base.new(M, store, w, { db = store.db, target = target, state_path = sp })
 end
 
 -- The committed length of path, or nil when none is recorded.
-function Dest:committed_size(path)
+function Writer:committed_size(path)
   local rows = check(self.db:query("SELECT size FROM _icx_files WHERE path = ?", path))
   return rows[1] and rows[1].size
 end
 
 -- Records path's committed length (inside the commit's transaction).
-function Dest:set_committed_size(path, size)
+function Writer:set_committed_size(path, size)
   check(self.db:query("INSERT INTO _icx_files (path, size) VALUES (?, ?) "
     .. "ON CONFLICT (path) DO UPDATE SET size = excluded.size", path, size))
 end
 
 -- Unfinished replace files of path (PATH.PID.tmp) whose process is gone.
-function Dest:drop_stale_tmp(path)
+function Writer:drop_stale_tmp(path)
   local rows = check(self.db:query("SELECT path FROM _icx_files WHERE size = -1 AND substr(path, 1, ?) = ?",
     #path + 1, path .. "."))
   for _, r in ipairs(rows) do
     local pid = math.tointeger(tonumber(r.path:sub(#path + 2):match("^(%d+)%.tmp$")))
     if pid and (pid == fs.pid() or not fs.alive(pid)) then
       check(fs.remove(r.path))
-      state.atomic(self.db, function() check(self.db:query("DELETE FROM _icx_files WHERE path = ?", r.path)) end)
+      state.atomic(self.db, function(db) check(db:query("DELETE FROM _icx_files WHERE path = ?", r.path)) end)
     end
   end
 end
@@ -103,50 +127,37 @@ local function cut_back(path, size)
   check(fs.rename(tmp, path))
 end
 
-function Dest:__tostring() return "icx.dest.Jsonl(" .. self.target .. ")" end
-
--- Writes and flushes the page's lines, then commits the cursor and the
--- files' new lengths together.
-function Dest:commit()
-  if not self.db:in_transaction() then misuse("commit() outside a transaction") end
-  local ok, err = pcall(function()
-    for _, f in ipairs(self.order) do
-      local lines = self.pending[f]
-      if #lines > 0 then
-        io_check(f:write(table.concat(lines)))
-        io_check(f:flush())
-        local path = self.paths[f]
-        if path then self:set_committed_size(path, io_check(f:seek("end"))) end
-      end
+-- Writes and flushes the page's lines; their files' new lengths commit
+-- with the Store's transaction.
+function Writer:flush()
+  local order, pending = self.order, self.pending
+  self.pending, self.order = {}, {}
+  for _, f in ipairs(order) do
+    local lines = pending[f]
+    if #lines > 0 then
+      io_check(f:write(table.concat(lines)))
+      io_check(f:flush())
+      local path = self.paths[f]
+      if path then self:set_committed_size(path, io_check(f:seek("end"))) end
     end
-  end)
-  self.pending, self.order = {}, {}
-  if not ok then
-    self.db:rollback()
-    error(err, 0)
   end
-  state.commit(self.db)
 end
 
-function Dest:rollback()
-  self.pending, self.order = {}, {}
-  check(self.db:rollback())
-end
+function Writer:discard() self.pending, self.order = {}, {} end
 
 -- Queues lines for file f until commit.
-function Dest:queue(f, lines)
-  local q = self.pending[f]
+local function queue(w, f, lines)
+  local q = w.pending[f]
   if not q then
     q = {}
-    self.pending[f] = q
-    self.order[#self.order + 1] = f
+    w.pending[f] = q
+    w.order[#w.order + 1] = f
   end
   for i = 1, #lines do q[#q + 1] = lines[i] end
 end
 
-function Dest:table(spec)
-  local name, pk, mode = base.table_spec(spec)
-  local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk }, Table)
+function Writer:open(name, _, mode)
+  local t = { name = name }
   if self.stdout then
     t.file = io.stdout
     t.prefix = '{"table":' .. json.encode(name) .. ',"record":'
@@ -173,82 +184,68 @@ function Dest:table(spec)
     end
     t.prefix, t.suffix = "", "\n"
   end
-  t.live = true
   self.tables[#self.tables + 1] = t
   return t
 end
 
-function Dest:close()
-  if not self.db then return end
-  if self.db:in_transaction() then self:rollback() end
-  for _, t in ipairs(self.tables) do t:close_file() end
-  self.db:close()
-  self.db = nil
-end
-
-function Table:__tostring() return "icx.dest.JsonlTable(" .. self.name .. ")" end
-
-function Table:close_file()
-  if self.file and self.file ~= io.stdout then self.file:close() end
-  self.file = nil
+local function close_file(t)
+  if t.file and t.file ~= io.stdout then t.file:close() end
+  t.file = nil
 end
 
 -- Queues the page's records as lines; returns how many.
-function Table:write(page)
-  if not self.live then misuse("write() on table '%s' after finish() or abandon()", self.name) end
-  local d = self.dest
-  if not d.db or not d.db:in_transaction() then misuse("write() on table '%s' outside a transaction", self.name) end
+function Writer:write(t, page)
   if type(page) == "string" then
     local text = page:match("^%s*%[") and page or ("[" .. page .. "]")
     local p, err = json.page(text, false)
-    if not p then errors.raise("dest", ("table '%s': %s"):format(self.name, err), { code = "record" }) end
+    if not p then errors.raise("dest", ("table '%s': %s"):format(t.name, err), { code = "record" }) end
     page = p
   end
-  if not self.file then
-    self.file = io_check(io.open(self.path, "ab"))
-    d.paths[self.file] = self.path
+  if not t.file then
+    t.file = io_check(io.open(t.path, "ab"))
+    self.paths[t.file] = t.path
   end
   local n = page:count()
-  local lines, prefix, suffix = {}, self.prefix, self.suffix
+  local lines, prefix, suffix = {}, t.prefix, t.suffix
   for i = 1, n do lines[i] = prefix .. page:raw(i) .. suffix end
-  d:queue(self.file, lines)
+  queue(self, t.file, lines)
   return n
 end
 
--- Nothing to delete in an append-only stream: consumers keep the latest
--- line per key.
-function Table:delete_where() return 0 end
+function Writer:delete_where() return 0 end
+
+function Writer:keys(t)
+  errors.raise("usage", ("jsonl: table '%s': JSONL files are append-only, so icx cannot read back which rows "
+    .. "landed (--reconcile needs a SQLite or PostgreSQL destination)"):format(t.name))
+end
+
+-- Nothing is looked up before a line is appended.
+function Writer:changes() return nil end
 
 -- replace: the finished file takes TABLE.jsonl's place in one rename.
-function Table:finish()
-  if self.mode ~= "replace" or not self.live then return end
-  if self.dest.db and self.dest.db:in_transaction() then
-    misuse("finish() on table '%s' inside a transaction", self.name)
-  end
-  self.live = false
-  if self.tmp then
-    local size = io_check(self.file:seek("end"))
-    io_check(self.file:flush())
-    self:close_file()
-    local d = self.dest
-    state.atomic(d.db, function()
-      check(fs.rename(self.tmp, self.path))
-      d:set_committed_size(self.path, size)
-      check(d.db:query("DELETE FROM _icx_files WHERE path = ?", self.tmp))
-    end)
-  end
+function Writer:finish(t)
+  if not t.tmp then return end
+  local size = io_check(t.file:seek("end"))
+  io_check(t.file:flush())
+  close_file(t)
+  state.atomic(self.db, function(db)
+    check(fs.rename(t.tmp, t.path))
+    self:set_committed_size(t.path, size)
+    check(db:query("DELETE FROM _icx_files WHERE path = ?", t.tmp))
+  end)
 end
 
 -- replace: drops the unfinished file; TABLE.jsonl stays as it was.
-function Table:abandon()
-  if self.mode ~= "replace" or not self.live then return end
-  self.live = false
-  if self.tmp then
-    self:close_file()
-    check(fs.remove(self.tmp))
-    local db = self.dest.db
-    if db then state.atomic(db, function() check(db:query("DELETE FROM _icx_files WHERE path = ?", self.tmp)) end) end
-  end
+function Writer:abandon(t)
+  if not t.tmp then return end
+  close_file(t)
+  check(fs.remove(t.tmp))
+  state.atomic(self.db, function(db) check(db:query("DELETE FROM _icx_files WHERE path = ?", t.tmp)) end)
+end
+
+function Writer:close()
+  for _, t in ipairs(self.tables) do close_file(t) end
+  self.tables = {}
 end
 
 return M

@@ -1,33 +1,35 @@
 -- The PostgreSQL destination: --dest postgresql://user:password@host:port/db
--- ?schema=NAME&sslmode=... (or postgres://). Records land through the typed
--- C writer (icx.pg): COPY into a temporary staging table, then one INSERT ...
--- ON CONFLICT per page, in the page's transaction with its child rows and
--- its cursor, exactly as with SQLite. merge upserts on the primary key;
--- replace fills a new table named with this connection's backend pid (two
--- processes replacing one table never share it) and swaps it in at finish
--- in one transaction: readers see the old table or the whole new one.
--- State lives in the destination schema: _icx_state, _icx_runs,
--- _icx_deleted, and _icx_columns (field -> column and declared kinds).
+-- ?schema=NAME&sslmode=... (or postgres://). Its Store keeps icx's state in
+-- the destination schema (icx.dest.pgstore); its Writer lands records
+-- through the typed C writer (icx.pg): COPY into a temporary staging table,
+-- then one INSERT ... ON CONFLICT per page, in the page's transaction with
+-- its child rows and its cursor, exactly as with SQLite. merge upserts on
+-- the primary key; replace fills a new table named with this connection's
+-- backend pid (two processes replacing one table never share it) and swaps
+-- it in at finish in one transaction: readers see the old table or the
+-- whole new one.
 --
 -- The password is a secret like the access token: registered for
 -- redaction, scrubbed from every message, never echoed in the URI.
 local base = require "icx.dest.base"
 local errors = require "icx.errors"
-local json = require "icx.json"
 local log = require "icx.log"
 local pg = require "icx.pg"
+local pgstore = require "icx.dest.pgstore"
 
-local M = {}
+local M = {
+  name = "postgresql", title = "PostgreSQL", schemes = { "postgresql", "postgres" },
+  form = "postgresql://...", paths = false, state = false,
+  reads_keys = true,
+}
 
-local Dest = base.class "icx.dest.Postgres"
+local Writer = {}
+Writer.__index = Writer
+Writer.__name = "icx.dest.PostgresWriter"
 
-local Table = {}
-Table.__index = Table
-Table.__name = "icx.dest.PostgresTable"
+M.Store, M.Writer = pgstore.Store, Writer
 
-local quote = pg.quote
-
-local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:format(...)) end
+local quote, text_array = pg.quote, pgstore.text_array
 
 local function usage(fmt, ...) errors.raise("usage", "--dest " .. fmt:format(...) .. " (see icx help)") end
 
@@ -36,14 +38,20 @@ local function pct_decode(s)
 end
 
 -- The URI with its password (userinfo or ?password=) shown as ****.
-M.mask_uri = require("icx.url").masked
+M.shown = require("icx.url").masked
+
+-- The URI is the target: libpq reads it (see parse).
+function M.target(uri)
+  M.parse(uri)
+  return uri
+end
 
 -- uri -> libpq conninfo (icx's own ?schema= removed), schema, secrets (the
 -- password as written and percent-decoded, for scrubbing).
 function M.parse(uri)
   local scheme, rest = uri:match("^(postgres[%a]*)://(.*)$")
   if scheme ~= "postgresql" and scheme ~= "postgres" then
-    usage("'%s': write postgresql://user:password@host:port/dbname", M.mask_uri(uri))
+    usage("'%s': write postgresql://user:password@host:port/dbname", M.shown(uri))
   end
   local head, query = rest:match("^([^?#]*)%??([^#]*)")
   local authority = head:match("^([^/]*)")
@@ -68,532 +76,155 @@ function M.parse(uri)
     end
   end
   if schema == "" or #schema > 63 or schema:find("\0", 1, true) then
-    usage("'%s': schema must be 1 to 63 bytes", M.mask_uri(uri))
+    usage("'%s': schema must be 1 to 63 bytes", M.shown(uri))
   end
   local conninfo = scheme .. "://" .. head .. (#kept > 0 and ("?" .. table.concat(kept, "&")) or "")
   return conninfo, schema, secrets
 end
 
--- Replaces every secret in s with ****.
-local function scrub(s, secrets)
-  s = tostring(s)
-  for _, sec in ipairs(secrets) do
-    if #sec > 0 then
-      local i = 1
-      while true do
-        local a, b = s:find(sec, i, true)
-        if not a then break end
-        s = s:sub(1, a - 1) .. "****" .. s:sub(b + 1)
-        i = a + 4
-      end
-    end
-  end
-  return s
-end
-
--- Raises a dest error for a failed icx.pg call; passes results through.
-function Dest:check(v, err, code, ...)
-  if v == nil then errors.raise("dest", scrub(err, self.secrets), { code = code }) end
-  return v, err, code, ...
-end
-
--- Runs f() in its own transaction unless one is open (the caller's page
--- transaction then carries the change).
-function Dest:atomic(f)
-  local conn = self.conn
-  if conn:in_transaction() then return f() end
-  self:check(conn:begin())
-  local ok, res = pcall(f)
-  if not ok then
-    conn:rollback()
-    error(res, 0)
-  end
-  self:commit_or_raise()
-  return res
-end
-
-function Dest:commit_or_raise()
-  local done, err, code = self.conn:commit()
-  if not done then
-    self.conn:rollback()
-    self:check(nil, err, code)
-  end
-end
-
-function Dest:q(sql, ...) return self:check(self.conn:query(sql, ...)) end
-
--- schema.name, quoted.
-function Dest:qualified(name) return quote(self.schema) .. "." .. quote(name) end
-
--- The advisory lock key of a table, the one icx.pg's writer takes.
-function Dest:ddl_lock(name)
-  self:q("SELECT pg_advisory_xact_lock(hashtext($1))", "icx:" .. self.schema .. "." .. name)
-end
-
--- _icx_runs.value keeps a cursor's JSON type: an integer stays an integer.
-local SCHEMA = [[
-CREATE TABLE IF NOT EXISTS %s (
-  connection text NOT NULL,
-  asset text NOT NULL,
-  key text NOT NULL,
-  value json,
-  updated_at timestamptz NOT NULL,
-  PRIMARY KEY (connection, asset));
-CREATE TABLE IF NOT EXISTS %s (
-  id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
-  connection text NOT NULL,
-  asset text NOT NULL,
-  started_at timestamptz NOT NULL,
-  finished_at timestamptz,
-  status text NOT NULL,
-  rows bigint,
-  requests bigint,
-  retries bigint,
-  rate_limited bigint,
-  error text,
-  pid integer,
-  pid_start bigint,
-  host text);
-CREATE TABLE IF NOT EXISTS %s (
-  connection text NOT NULL,
-  asset text NOT NULL,
-  id text NOT NULL,
-  detected_at timestamptz NOT NULL,
-  PRIMARY KEY (connection, asset, id));
-CREATE TABLE IF NOT EXISTS %s (
-  tbl text NOT NULL,
-  field text NOT NULL,
-  col text NOT NULL,
-  kind text NOT NULL,
-  pos integer NOT NULL,
-  PRIMARY KEY (tbl, field));
-CREATE TABLE IF NOT EXISTS %s (
-  key text PRIMARY KEY,
-  value text NOT NULL);
-CREATE TABLE IF NOT EXISTS %s (
-  connection text NOT NULL,
-  asset text NOT NULL,
-  id text NOT NULL,
-  updated_at bigint,
-  PRIMARY KEY (connection, asset, id));
-]]
-
--- Creates the schema (when missing: CREATE SCHEMA IF NOT EXISTS would
--- need the CREATE privilege even then) and the state tables, under a lock
--- so processes starting together do not race on the catalog.
-function Dest:init()
-  self:atomic(function()
-    self:q("SELECT pg_advisory_xact_lock(hashtext('icx:init'))")
-    if not self:q("SELECT 1 AS x FROM pg_namespace WHERE nspname = $1", self.schema)[1] then
-      self:check(self.conn:exec("CREATE SCHEMA " .. quote(self.schema)))
-    end
-    self:check(self.conn:exec(SCHEMA:format(self:qualified("_icx_state"), self:qualified("_icx_runs"),
-      self:qualified("_icx_deleted"), self:qualified("_icx_columns"), self:qualified("_icx_meta"),
-      self:qualified("_icx_seen"))))
-  end)
-end
-
--- Opens the destination named by uri (postgresql:// or postgres://).
+-- Opens the destination named by uri; nil with opts.existing when icx has
+-- not written its schema yet (nothing is created then).
 function M.open(uri, opts)
-  if opts and opts.state ~= nil then
-    errors.raise("usage", "--state applies to jsonl destinations only; a PostgreSQL destination keeps its "
-      .. "state inside (see icx help)")
-  end
   local conninfo, schema, secrets = M.parse(uri)
   local env_pw = os.getenv("PGPASSWORD")
   if env_pw and env_pw ~= "" then secrets[#secrets + 1] = env_pw end
   for _, s in ipairs(secrets) do log.add_secret(s) end
-  local masked = M.mask_uri(uri)
   local conn, err, code = pg.connect(conninfo)
   if not conn then
     local kind = code == "conninfo" and "usage" or "dest"
-    errors.raise(kind, ("cannot connect to the PostgreSQL destination '%s': %s"):format(masked,
-      scrub(err, secrets)), { code = code })
+    errors.raise(kind, ("cannot connect to the PostgreSQL destination '%s': %s"):format(M.shown(uri),
+      pgstore.scrub(err, secrets)), { code = code })
   end
-  local d = setmetatable({ kind = "postgresql", uri = masked, conn = conn, schema = schema, secrets = secrets,
-    tables = {} }, Dest)
-  -- existing: a schema icx has not written yet is not created now.
-  if opts and opts.existing then
-    local have = d.conn:query("SELECT to_regclass($1) IS NOT NULL AS x", quote(schema) .. "._icx_runs")
-    if not (have and have[1] and have[1].x) then
-      conn:close()
-      d.conn = nil
-      return nil
-    end
+  local store = pgstore.new(conn, schema, secrets)
+  if opts.existing and not store:exists() then
+    store:close()
+    return nil
   end
-  local ok, e = pcall(d.init, d)
+  local ok, e = pcall(store.init, store)
   if not ok then
-    conn:close()
+    store:close()
     error(e, 0)
   end
-  return d
+  local writer = setmetatable({ store = store, tables = {} }, Writer)
+  return base.new(M, store, writer, { conn = conn, uri = M.shown(uri), schema = schema })
 end
 
-function Dest:__tostring() return "icx.dest.Postgres(" .. self.uri .. ")" end
-
-function Dest:begin()
-  if self.conn:in_transaction() then misuse("begin() inside a transaction") end
-  self:check(self.conn:begin())
+-- The advisory lock key of a table, the one icx.pg's writer takes.
+local function ddl_lock(s, name)
+  s:q("SELECT pg_advisory_xact_lock(hashtext($1))", "icx:" .. s.schema .. "." .. name)
 end
-
-function Dest:commit()
-  if not self.conn:in_transaction() then misuse("commit() outside a transaction") end
-  self:commit_or_raise()
-end
-
-function Dest:rollback() self:check(self.conn:rollback()) end
 
 -- Drops the new tables of replace runs whose backend is gone (killed
 -- mid-run); a live backend's table is another run's work in progress.
-function Dest:drop_stale(prefix)
-  local rows = self:q([[SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+local function drop_stale(s, prefix)
+  local rows = s:q([[SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = $1 AND c.relkind = 'r' AND left(c.relname, length($2)) = $2
     AND CASE WHEN substr(c.relname, length($2) + 1) ~ '^_[0-9]{1,9}$'
       THEN substr(c.relname, length($2) + 2)::int NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)
-      ELSE false END]], self.schema, prefix)
+      ELSE false END]], s.schema, prefix)
   for _, r in ipairs(rows) do
-    self:check(self.conn:exec("DROP TABLE IF EXISTS " .. self:qualified(r.name)))
-    self:q("DELETE FROM " .. self:qualified("_icx_columns") .. " WHERE tbl = $1", r.name)
+    s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(r.name)))
+    s:q("DELETE FROM " .. s:qualified("_icx_columns") .. " WHERE tbl = $1", r.name)
   end
 end
 
-function Dest:table(spec)
-  local name, pk, mode = base.table_spec(spec)
-  local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk, final = pg.ident(name) }, Table)
+function Writer:open(name, pk, mode)
+  local s = self.store
+  local t = { name = name, final = pg.ident(name) }
   t.target = t.final
   if mode == "replace" then
     local prefix = pg.ident("_icx_new_" .. name, 11)
-    t.target = prefix .. "_" .. self.conn:pid()
-    self:atomic(function()
-      self:drop_stale(prefix)
-      self:check(self.conn:exec("DROP TABLE IF EXISTS " .. self:qualified(t.target)))
-      self:q("DELETE FROM " .. self:qualified("_icx_columns") .. " WHERE tbl = $1", t.target)
+    t.target = prefix .. "_" .. s.conn:pid()
+    s:atomic(function()
+      drop_stale(s, prefix)
+      s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(t.target)))
+      s:q("DELETE FROM " .. s:qualified("_icx_columns") .. " WHERE tbl = $1", t.target)
     end)
   end
-  t.writer = self.conn:writer(self.schema, t.target, { primary_key = pk })
+  t.writer = s.conn:writer(s.schema, t.target, { primary_key = pk })
   self.tables[#self.tables + 1] = t
   return t
 end
 
-function Dest:close()
-  if not self.conn then return end
-  for _, t in ipairs(self.tables) do
-    if t.writer then t.writer:close() end
-  end
-  self.conn:close()
-  self.conn = nil
-end
-
--- State ------------------------------------------------------------------
-
-function Dest:cursor_get(connection, asset)
-  local r = self:q("SELECT key, value::text AS value FROM " .. self:qualified("_icx_state")
-    .. " WHERE connection = $1 AND asset = $2", connection, asset)[1]
-  if not r then return nil end
-  local v = r.value and json.decode(r.value)
-  if v == json.null then v = nil end
-  return v, r.key
-end
-
--- Stores the cursor inside the page's transaction, so the two commit (or
--- vanish) together.
-function Dest:cursor_set(connection, asset, key, value)
-  if not self.conn:in_transaction() then
-    misuse("cursor_set outside a transaction (call d:begin() first)")
-  end
-  if type(key) ~= "string" then misuse("cursor key must be a string") end
-  self:q("INSERT INTO " .. self:qualified("_icx_state") .. " (connection, asset, key, value, updated_at) "
-    .. "VALUES ($1, $2, $3, $4::json, now()) ON CONFLICT (connection, asset) DO UPDATE SET key = excluded.key, "
-    .. "value = excluded.value, updated_at = excluded.updated_at", connection, asset, key,
-    value ~= nil and json.encode(value) or nil)
-end
-
--- A Lua list of strings as a text[] literal.
-local function text_array(values)
-  local out = {}
-  for i, v in ipairs(values) do
-    if math.type(v) == "float" and math.tointeger(v) then v = math.tointeger(v) end
-    out[i] = '"' .. tostring(v):gsub('[\\"]', "\\%0") .. '"'
-  end
-  return "{" .. table.concat(out, ",") .. "}"
-end
-
-function Dest:deleted_add(connection, asset, ids)
-  if not self.conn:in_transaction() then
-    misuse("deleted_add outside a transaction (call d:begin() first)")
-  end
-  if #ids == 0 then return end
-  self:q("INSERT INTO " .. self:qualified("_icx_deleted") .. " (connection, asset, id, detected_at) "
-    .. "SELECT $1, $2, x, now() FROM unnest($3::text[]) AS x ON CONFLICT DO NOTHING", connection, asset,
-    text_array(ids))
-end
-
--- Whether the process that wrote a run row still runs (as in icx.state).
-local function still_running(pid, start)
-  local sys = require "icx.sys"
-  local now_start = sys.process_start(pid)
-  if start and sys.process_start(sys.pid()) then return now_start == start end
-  return sys.alive(pid)
-end
-
-function Dest:run_start(t)
-  t = t or {}
-  if type(t.connection) ~= "string" or type(t.asset) ~= "string" then
-    misuse("run_start needs connection and asset names")
-  end
-  local sys = require "icx.sys"
-  local pid, host = sys.pid(), sys.hostname()
-  local runs = self:qualified("_icx_runs")
-  return self:atomic(function()
-    -- Close the rows of processes on this host that died mid-run.
-    for _, r in ipairs(self:q("SELECT id, pid, pid_start FROM " .. runs
-        .. " WHERE status = 'running' AND host = $1", host)) do
-      if r.pid and r.pid > 0 and not still_running(r.pid, r.pid_start) then
-        self:q("UPDATE " .. runs .. " SET status = 'interrupted', error = $1 WHERE id = $2",
-          ("icx (pid %d on %s) ended without finishing the run: killed or crashed"):format(r.pid, host), r.id)
-      end
-    end
-    return self:q("INSERT INTO " .. runs .. " (connection, asset, started_at, status, pid, pid_start, host) "
-      .. "VALUES ($1, $2, now(), 'running', $3, $4, $5) RETURNING id", t.connection, t.asset, pid,
-      sys.process_start(pid), host)[1].id
-  end)
-end
-
-local STATUS = { ok = true, failed = true, interrupted = true }
-
-function Dest:run_finish(id, t)
-  t = t or {}
-  if not STATUS[t.status] then
-    misuse("run status must be 'ok', 'failed' or 'interrupted', not '%s'", tostring(t.status))
-  end
-  local msg = t.error ~= nil and scrub(log.redact(tostring(t.error)), self.secrets) or nil
-  self:atomic(function()
-    self:q("UPDATE " .. self:qualified("_icx_runs") .. " SET finished_at = now(), status = $1, rows = $2, "
-      .. "requests = $3, retries = $4, rate_limited = $5, error = $6 WHERE id = $7", t.status, t.rows or 0,
-      t.requests or 0, t.retries or 0, t.rate_limited or 0, msg, id)
-  end)
-end
-
--- The operator contract ----------------------------------------------------
-
--- One run per asset: a session advisory lock, which PostgreSQL releases
--- when the holding connection ends, however its process died. The two-key
--- form keeps these apart from the single-key locks around DDL.
-local RUN_LOCK = "hashtext('icx-run:' || $1), hashtext($2 || '/' || $3)"
-
-function Dest:lock(connection, asset)
-  local got = self:q("SELECT pg_try_advisory_lock(" .. RUN_LOCK .. ") AS ok", self.schema, connection, asset)[1].ok
-  if got then
-    local d = self
-    return setmetatable({}, { __index = { release = function(lk)
-      if lk.done or not d.conn then return end
-      lk.done = true
-      d:q("SELECT pg_advisory_unlock(" .. RUN_LOCK .. ")", d.schema, connection, asset)
-    end } })
-  end
-  return nil, self:holder(connection, asset) or "another session"
-end
-
-function Dest:holder(connection, asset)
-  local r = self:q("SELECT pid, host, started_at::text AS started_at FROM " .. self:qualified("_icx_runs")
-    .. " WHERE connection = $1 AND asset = $2 AND status = 'running' ORDER BY id DESC LIMIT 1",
-    connection, asset)[1]
-  if r then return ("icx pid %s on %s, running since %s"):format(tostring(r.pid), tostring(r.host), r.started_at) end
-  return nil
-end
-
-function Dest:lock_free(connection, asset)
-  local lk = self:lock(connection, asset)
-  if not lk then return false end
-  lk:release()
-  return true
-end
-
-function Dest:close_stale(connection, asset)
-  self:atomic(function()
-    self:q("UPDATE " .. self:qualified("_icx_runs") .. " SET status = 'interrupted', finished_at = now(), "
-      .. "error = 'icx (pid ' || coalesce(pid::text, '?') || ' on ' || coalesce(host, '?') || ') ended without "
-      .. "finishing the run: killed or crashed' WHERE status = 'running' AND connection = $1 AND asset = $2",
-      connection, asset)
-  end)
-end
-
-function Dest:meta_get(key)
-  local r = self:q("SELECT value FROM " .. self:qualified("_icx_meta") .. " WHERE key = $1", key)[1]
-  return r and r.value
-end
-
-function Dest:meta_set(key, value)
-  self:atomic(function()
-    self:q("INSERT INTO " .. self:qualified("_icx_meta") .. " (key, value) VALUES ($1, $2) ON CONFLICT (key) "
-      .. "DO UPDATE SET value = excluded.value", key, value)
-  end)
-end
-
-function Dest:status()
-  local rows = self:q(([[
-    WITH last AS (SELECT connection, asset, max(id) AS id FROM %s GROUP BY connection, asset),
-    assets AS (SELECT connection, asset FROM %s WHERE strpos(asset, '/') = 0
-      UNION SELECT connection, asset FROM %s)
-    SELECT a.connection, a.asset, s.key AS cursor_key, s.value::text AS cursor, r.status AS last_status,
-      to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_run_at, r.rows AS rows
-    FROM assets a
-    LEFT JOIN %s s ON s.connection = a.connection AND s.asset = a.asset
-    LEFT JOIN last l ON l.connection = a.connection AND l.asset = a.asset
-    LEFT JOIN %s r ON r.id = l.id
-    ORDER BY a.connection, a.asset]]):format(self:qualified("_icx_runs"), self:qualified("_icx_state"),
-    self:qualified("_icx_runs"), self:qualified("_icx_state"), self:qualified("_icx_runs")))
-  for _, r in ipairs(rows) do
-    local v = r.cursor and json.decode(r.cursor)
-    r.cursor = v ~= json.null and v or nil
-  end
-  return rows
-end
-
-function Dest:reset(connection, asset)
-  return self:atomic(function()
-    return #self:q("DELETE FROM " .. self:qualified("_icx_state") .. " WHERE (asset = $1 OR asset = $1 || "
-      .. "'/slices') AND ($2::text IS NULL OR connection = $2) RETURNING 1 AS x", asset, connection)
-  end)
-end
-
-function Dest:cursor_delete(connection, asset)
-  if not self.conn:in_transaction() then misuse("cursor_delete outside a transaction (call d:begin() first)") end
-  self:q("DELETE FROM " .. self:qualified("_icx_state") .. " WHERE connection = $1 AND asset = $2", connection, asset)
-end
-
-function Dest:seen_get(connection, asset, ids)
-  local out = {}
-  if #ids == 0 then return out end
-  for _, r in ipairs(self:q("SELECT id, updated_at FROM " .. self:qualified("_icx_seen")
-      .. " WHERE connection = $1 AND asset = $2 AND id = ANY($3::text[])", connection, asset, text_array(ids))) do
-    out[r.id] = r.updated_at
-  end
-  return out
-end
-
-function Dest:seen_set(connection, asset, map)
-  if not self.conn:in_transaction() then misuse("seen_set outside a transaction (call d:begin() first)") end
-  local up_ids, up_at, del = {}, {}, {}
-  for id, at in pairs(map) do
-    if at then
-      up_ids[#up_ids + 1], up_at[#up_at + 1] = tostring(id), tostring(at)
-    else
-      del[#del + 1] = tostring(id)
-    end
-  end
-  local seen = self:qualified("_icx_seen")
-  if #up_ids > 0 then
-    self:q("INSERT INTO " .. seen .. " (connection, asset, id, updated_at) SELECT $1, $2, i, a::bigint "
-      .. "FROM unnest($3::text[], $4::text[]) AS u(i, a) ON CONFLICT (connection, asset, id) DO UPDATE "
-      .. "SET updated_at = excluded.updated_at", connection, asset, text_array(up_ids), text_array(up_at))
-  end
-  if #del > 0 then
-    self:q("DELETE FROM " .. seen .. " WHERE connection = $1 AND asset = $2 AND id = ANY($3::text[])",
-      connection, asset, text_array(del))
-  end
-end
-
--- Tables -----------------------------------------------------------------
-
-function Table:__tostring() return "icx.dest.PostgresTable(" .. self.name .. ")" end
-
-local function live(t, what)
-  if not t.writer then misuse("%s on table '%s' after finish() or abandon()", what, t.name) end
-  if not t.dest.conn then misuse("%s on table '%s' after the destination closed", what, t.name) end
-end
-
--- Writes a page (icx.json.Page, or JSON text of a record or a list of
--- them); returns the number of records.
-function Table:write(page)
-  live(self, "write()")
-  local d = self.dest
-  if not d.conn:in_transaction() then misuse("write() on table '%s' outside a transaction", self.name) end
-  return d:check(self.writer:write(page))
-end
+function Writer:write(t, page) return self.store:check(t.writer:write(page)) end
 
 -- The column a field landed in and its kind, or nil while it has none.
-function Table:column_of(field)
-  local d = self.dest
-  local r = d:q("SELECT col, kind FROM " .. d:qualified("_icx_columns") .. " WHERE tbl = $1 AND field = $2 "
-    .. "AND to_regclass($3) IS NOT NULL", self.target, field, d:qualified(self.target))[1]
+local function column_of(s, t, field)
+  local r = s:q("SELECT col, kind FROM " .. s:qualified("_icx_columns") .. " WHERE tbl = $1 AND field = $2 "
+    .. "AND to_regclass($3) IS NOT NULL", t.target, field, s:qualified(t.target))[1]
   if r then return r.col, r.kind end
 end
 
--- Deletes the rows whose column holds one of values (child rows of parents
--- about to be rewritten, or records --reconcile found gone).
-function Table:delete_where(column, values)
-  live(self, "delete_where()")
-  local d = self.dest
-  if not d.conn:in_transaction() then misuse("delete_where() on table '%s' outside a transaction", self.name) end
-  if type(column) ~= "string" then misuse("delete_where() needs a column name") end
-  if type(values) ~= "table" or #values == 0 then return 0 end
-  local col, kind = self:column_of(column)
+function Writer:delete_where(t, column, values)
+  local s = self.store
+  local col, kind = column_of(s, t, column)
   if not col then return 0 end
   -- id columns are text: compare directly so the primary key index serves.
   local lhs = quote(col) .. (kind == "id" and "" or "::text")
-  return d:q("WITH gone AS (DELETE FROM " .. d:qualified(self.target) .. " WHERE " .. lhs
+  return s:q("WITH gone AS (DELETE FROM " .. s:qualified(t.target) .. " WHERE " .. lhs
     .. " = ANY($1::text[]) RETURNING 1) SELECT count(*)::int AS n FROM gone", text_array(values))[1].n
 end
 
--- Every value of column as text, for --reconcile; empty when the table or
--- column does not exist yet.
-function Table:keys(column)
-  live(self, "keys()")
-  local d = self.dest
-  local col = self:column_of(column)
+function Writer:keys(t, column)
+  local s = self.store
+  local col = column_of(s, t, column)
   if not col then return {} end
   local out = {}
-  for _, r in ipairs(d:q("SELECT " .. quote(col) .. "::text AS k FROM " .. d:qualified(self.target) .. " WHERE "
+  for _, r in ipairs(s:q("SELECT " .. quote(col) .. "::text AS k FROM " .. s:qualified(t.target) .. " WHERE "
       .. quote(col) .. " IS NOT NULL")) do
     out[#out + 1] = r.k
   end
   return out
 end
 
+-- The COPY writer does not look rows up before it merges them.
+function Writer:changes() return nil end
+
 -- replace: swaps the new table in, in one transaction: drop the old one,
 -- rename the new one and its primary key, move its _icx_columns rows.
 -- Views over the table block the DROP: icx then fails rather than drop
 -- them (CASCADE); the old table stays.
-function Table:finish()
-  if self.mode ~= "replace" then return end
-  live(self, "finish()")
-  local d = self.dest
-  if d.conn:in_transaction() then misuse("finish() on table '%s' inside a transaction", self.name) end
-  d:atomic(function()
-    d:check(self.writer:write("[]")) -- a run with no records still leaves the (empty) table
-    d:ddl_lock(self.final)
-    local pkey = d:q("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'",
-      d:qualified(self.target))[1]
-    d:check(d.conn:exec("DROP TABLE IF EXISTS " .. d:qualified(self.final) .. "; ALTER TABLE "
-      .. d:qualified(self.target) .. " RENAME TO " .. quote(self.final)))
+function Writer:finish(t)
+  local s = self.store
+  s:atomic(function()
+    s:check(t.writer:write("[]")) -- a run with no records still leaves the (empty) table
+    ddl_lock(s, t.final)
+    local pkey = s:q("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'",
+      s:qualified(t.target))[1]
+    s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(t.final) .. "; ALTER TABLE "
+      .. s:qualified(t.target) .. " RENAME TO " .. quote(t.final)))
     if pkey then
-      d:check(d.conn:exec("ALTER TABLE " .. d:qualified(self.final) .. " RENAME CONSTRAINT "
-        .. quote(pkey.conname) .. " TO " .. quote(pg.ident(self.name, 5) .. "_pkey")))
+      s:check(s.conn:exec("ALTER TABLE " .. s:qualified(t.final) .. " RENAME CONSTRAINT "
+        .. quote(pkey.conname) .. " TO " .. quote(pg.ident(t.name, 5) .. "_pkey")))
     end
-    local cols = d:qualified("_icx_columns")
-    d:q("DELETE FROM " .. cols .. " WHERE tbl = $1", self.final)
-    d:q("UPDATE " .. cols .. " SET tbl = $1 WHERE tbl = $2", self.final, self.target)
+    local cols = s:qualified("_icx_columns")
+    s:q("DELETE FROM " .. cols .. " WHERE tbl = $1", t.final)
+    s:q("UPDATE " .. cols .. " SET tbl = $1 WHERE tbl = $2", t.final, t.target)
   end)
-  self.writer:close()
-  self.writer = nil
+  t.writer:close()
 end
 
--- replace: drops the new table; the old one stays as it was.
-function Table:abandon()
-  if self.mode ~= "replace" or not self.writer then return end
-  local d = self.dest
-  if d.conn then
-    pcall(function()
-      if d.conn:in_transaction() then d.conn:rollback() end
-      d:atomic(function()
-        d:check(d.conn:exec("DROP TABLE IF EXISTS " .. d:qualified(self.target)))
-        d:q("DELETE FROM " .. d:qualified("_icx_columns") .. " WHERE tbl = $1", self.target)
-      end)
+-- replace: drops the new table; the old one stays as it was. Best effort:
+-- a table left behind is dropped by the next run once this backend is gone.
+function Writer:abandon(t)
+  local s = self.store
+  t.writer:close()
+  pcall(function()
+    if s.conn:in_transaction() then s.conn:rollback() end
+    s:atomic(function()
+      s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(t.target)))
+      s:q("DELETE FROM " .. s:qualified("_icx_columns") .. " WHERE tbl = $1", t.target)
     end)
-  end
-  self.writer:close()
-  self.writer = nil
+  end)
+end
+
+-- Rows land as they are written, inside the Store's transaction.
+Writer.flush = base.none
+Writer.discard = base.none
+
+function Writer:close()
+  for _, t in ipairs(self.tables) do t.writer:close() end
+  self.tables = {}
 end
 
 return M

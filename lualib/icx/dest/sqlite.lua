@@ -1,39 +1,88 @@
--- The SQLite destination (the default): records land through the typed C
--- writer (icx.sqlite), one transaction per page holding the page's rows, its
--- child rows and its cursor. merge upserts on the primary key; replace fills
--- _icx_stage_<pid>_<name> page by page and swaps it in at finish, in one
--- transaction, so readers see the old table or the whole new one. The
--- staging table is the process's own: two runs replacing one table each
--- swap in their own complete copy, never the other's partial one. One
--- connection serves every asset of the process (writes never yield); the busy
--- timeout covers other processes writing the same file.
+-- The SQLite destination (the default): icx.db, path/x.db, sqlite:///rel.db,
+-- sqlite:////abs.db. Its Store is the file itself (icx.dest.filestore); its
+-- Writer lands records through the typed C writer (icx.sqlite), in the
+-- transaction of the page with its child rows and its cursor. merge upserts
+-- on the primary key; replace fills _icx_stage_<pid>_<name> page by page
+-- and swaps it in at finish, in one transaction, so readers see the old
+-- table or the whole new one. The staging table is the process's own: two
+-- runs replacing one table each swap in their own complete copy, never the
+-- other's partial one. One connection serves every asset of the process
+-- (writes never yield); the busy timeout covers other processes writing
+-- the same file.
 local base = require "icx.dest.base"
 local errors = require "icx.errors"
+local filestore = require "icx.dest.filestore"
 local sqlite = require "icx.sqlite"
 local state = require "icx.state"
 local sys = require "icx.sys"
 
 local check, quote = state.check, sqlite.quote
 
-local M = {}
+local M = {
+  name = "sqlite", title = "SQLite", schemes = { "sqlite" }, form = "sqlite:///FILE",
+  paths = true, state = false, reads_keys = true,
+  shown = require("icx.url").masked,
+}
 
-local Dest = base.class "icx.dest.Sqlite"
+local function usage(fmt, ...) errors.raise("usage", "--dest " .. fmt:format(...) .. " (see icx help)") end
 
-local Table = {}
-Table.__index = Table
-Table.__name = "icx.dest.SqliteTable"
+-- Targets that would accept writes and keep nothing, or keep them without
+-- the locking every concurrent-run guarantee rests on.
+local function refuse(uri, path)
+  if path == ":memory:" or path == "" then
+    usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
+  end
+  local q = path:match("^file:[^?]*%?(.*)$")
+  if q then
+    for k, v in q:gmatch("([^&=]+)=?([^&]*)") do
+      if (k == "mode" and v == "memory") or k == "vfs" and v == "memdb" then
+        usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
+      elseif k == "nolock" or k == "immutable" then
+        usage("'%s': %s=%s turns SQLite's locking off, and with it the guarantees for concurrent runs; drop it",
+          uri, k, v)
+      end
+    end
+  end
+end
+
+-- sqlite:///rel.db, sqlite:////abs.db or a plain path -> the file's path.
+function M.target(uri)
+  local rest = uri:match("^sqlite:(.*)$")
+  if rest then
+    local path = rest:match("^///(.+)$")
+    if not path then usage("'%s': write sqlite:///relative.db or sqlite:////absolute/path.db", uri) end
+    refuse(uri, path)
+    return path
+  end
+  refuse(uri, uri)
+  -- A plain path takes no query: x.db?nolock=1 would name a file of that
+  -- name, not switch anything; SQLite's own URIs start with file:.
+  if uri:match("%?[%w_]+=") and not uri:match("^file:") then
+    usage("'%s' looks like a path with a query; a path takes none (SQLite URIs start with file:)", uri)
+  end
+  return uri
+end
+
+local Writer = {}
+Writer.__index = Writer
+Writer.__name = "icx.dest.SqliteWriter"
+
+M.Store, M.Writer = filestore.Store, Writer
 
 local STAGE = "_icx_stage_"
 
-local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:format(...)) end
-
--- Opens (creating if needed) the database at path.
+-- Opens (creating if needed) the database at path; nil with opts.existing
+-- when there is no such file yet.
 function M.open(path, opts)
-  local db = state.open(path, "the SQLite destination", opts)
-  return setmetatable({ kind = "sqlite", path = path, db = db, tables = {}, lock_path = path .. ".lock" }, Dest)
+  if opts.existing then
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    f:close()
+  end
+  local store = filestore.open(path, "the SQLite destination", opts)
+  local writer = setmetatable({ db = store.db, tables = {} }, Writer)
+  return base.new(M, store, writer, { db = store.db, path = path })
 end
-
-function Dest:__tostring() return "icx.dest.Sqlite(" .. self.path .. ")" end
 
 -- Staging tables of name left by processes that are gone (killed mid
 -- replace): dropped, so they do not pile up. A live process's stays.
@@ -50,59 +99,31 @@ local function drop_stale_stages(db, name)
   end
 end
 
-function Dest:table(spec)
-  local name, pk, mode = base.table_spec(spec)
-  local t = setmetatable({ dest = self, name = name, mode = mode, primary_key = pk, target = name }, Table)
+function Writer:open(name, pk, mode, compare)
+  local t = { name = name, target = name, compare = compare }
   if mode == "replace" then
     t.target = STAGE .. sys.pid() .. "_" .. name
     state.atomic(self.db, function(db) drop_stale_stages(db, name) end)
   end
   -- Counting new, changed and re-read records (icx.totals) needs the
   -- stored key of each: the writer looks it up before each upsert.
-  local compare = mode == "merge" and #pk == 1 and spec.compare or nil
   t.writer = self.db:writer(t.target, { primary_key = pk, compare = compare })
-  t.compare = compare
   self.tables[#self.tables + 1] = t
   return t
 end
 
-function Dest:close()
-  if not self.db then return end
-  for _, t in ipairs(self.tables) do
-    if t.writer then t.writer:close() end
-  end
-  self.db:close()
-  self.db = nil
+function Writer:write(t, page) return check(t.writer:write(page)) end
+
+-- Whether target has column (case-insensitive, as SQLite names are).
+local function has_column(db, target, column)
+  return check(db:query("SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? COLLATE NOCASE",
+    target, column))[1] ~= nil
 end
 
-function Table:__tostring() return "icx.dest.SqliteTable(" .. self.name .. ")" end
-
-local function live(t, what)
-  if not t.writer then misuse("%s on table '%s' after finish() or abandon()", what, t.name) end
-  if not t.dest.db then misuse("%s on table '%s' after the destination closed", what, t.name) end
-end
-
--- Writes a page (icx.json.Page, or JSON text of a record or a list of
--- them); returns the number of records.
-function Table:write(page)
-  live(self, "write()")
-  if not self.dest.db:in_transaction() then misuse("write() on table '%s' outside a transaction", self.name) end
-  return check(self.writer:write(page))
-end
-
--- Deletes the rows whose column holds one of values (the child rows of
--- parents about to be rewritten). A table or column not created yet has
--- nothing to delete.
-function Table:delete_where(column, values)
-  live(self, "delete_where()")
-  local db = self.dest.db
-  if not db:in_transaction() then misuse("delete_where() on table '%s' outside a transaction", self.name) end
-  if type(column) ~= "string" then misuse("delete_where() needs a column name") end
-  if type(values) ~= "table" or #values == 0 then return 0 end
-  local cols = check(db:query("SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? COLLATE NOCASE",
-    self.target, column))
-  if not cols[1] then return 0 end
-  local st = check(db:prepare("DELETE FROM " .. quote(self.target) .. " WHERE " .. quote(column) .. " = ?"))
+function Writer:delete_where(t, column, values)
+  local db = self.db
+  if not has_column(db, t.target, column) then return 0 end
+  local st = check(db:prepare("DELETE FROM " .. quote(t.target) .. " WHERE " .. quote(column) .. " = ?"))
   local n = 0
   for _, v in ipairs(values) do
     if math.type(v) == "float" and math.tointeger(v) then v = math.tointeger(v) end
@@ -120,25 +141,17 @@ function Table:delete_where(column, values)
   return n
 end
 
--- What the last write did: new, changed, same (records re-read unchanged),
--- by the stored value of the table's compare column; nil when it has none.
-function Table:changes()
-  live(self, "changes()")
-  if not self.compare then return nil end
-  return self.writer:counts()
+function Writer:changes(t)
+  if not t.compare then return nil end
+  return t.writer:counts()
 end
 
--- Every value of column, as text (ids are TEXT), for --reconcile; empty
--- when the table or column does not exist yet.
-function Table:keys(column)
-  live(self, "keys()")
-  local db = self.dest.db
-  local cols = check(db:query("SELECT 1 AS x FROM pragma_table_info(?) WHERE name = ? COLLATE NOCASE",
-    self.target, column))
-  if not cols[1] then return {} end
+function Writer:keys(t, column)
+  local db = self.db
+  if not has_column(db, t.target, column) then return {} end
   local out = {}
   for _, r in ipairs(check(db:query("SELECT CAST(" .. quote(column) .. " AS TEXT) AS k FROM "
-      .. quote(self.target) .. " WHERE " .. quote(column) .. " IS NOT NULL"))) do
+      .. quote(t.target) .. " WHERE " .. quote(column) .. " IS NOT NULL"))) do
     out[#out + 1] = r.k
   end
   return out
@@ -147,41 +160,44 @@ end
 -- replace: swaps the staging table in (DROP + RENAME in one transaction).
 -- legacy_alter_table keeps the rename from re-checking views that name the
 -- old table (they would fail to parse between the DROP and the RENAME) and
--- leaves them pointing at the new one. merge: nothing to do.
-function Table:finish()
-  if self.mode ~= "replace" then return end
-  live(self, "finish()")
-  local db = self.dest.db
-  if db:in_transaction() then misuse("finish() on table '%s' inside a transaction", self.name) end
+-- leaves them pointing at the new one.
+function Writer:finish(t)
+  local db = self.db
   state.atomic(db, function()
-    check(self.writer:write("[]")) -- a run with no records still leaves the (empty) table
+    check(t.writer:write("[]")) -- a run with no records still leaves the (empty) table
     check(db:exec("PRAGMA legacy_alter_table = ON"))
-    local ok, err, code = db:exec("DROP TABLE IF EXISTS " .. quote(self.name) .. "; ALTER TABLE "
-      .. quote(self.target) .. " RENAME TO " .. quote(self.name))
+    local ok, err, code = db:exec("DROP TABLE IF EXISTS " .. quote(t.name) .. "; ALTER TABLE "
+      .. quote(t.target) .. " RENAME TO " .. quote(t.name))
     -- The columns icx made are the staging table's now under its new name.
     if ok then
-      ok, err, code = db:query("DELETE FROM _icx_columns WHERE tbl = ?", self.name)
-      if ok then ok, err, code = db:query("UPDATE _icx_columns SET tbl = ? WHERE tbl = ?", self.name, self.target) end
+      ok, err, code = db:query("DELETE FROM _icx_columns WHERE tbl = ?", t.name)
+      if ok then ok, err, code = db:query("UPDATE _icx_columns SET tbl = ? WHERE tbl = ?", t.name, t.target) end
     end
     db:exec("PRAGMA legacy_alter_table = OFF")
     check(ok, err, code)
   end)
-  self.writer:close()
-  self.writer = nil
+  t.writer:close()
 end
 
 -- replace: drops the staging table; the old table stays as it was.
-function Table:abandon()
-  if self.mode ~= "replace" or not self.writer then return end
-  local db = self.dest.db
-  if db then
-    state.atomic(db, function()
-      check(db:exec("DROP TABLE IF EXISTS " .. quote(self.target)))
-      check(db:query("DELETE FROM _icx_columns WHERE tbl = ?", self.target))
-    end)
-  end
-  self.writer:close()
-  self.writer = nil
+function Writer:abandon(t)
+  local db = self.db
+  t.writer:close()
+  state.atomic(db, function()
+    check(db:exec("DROP TABLE IF EXISTS " .. quote(t.target)))
+    check(db:query("DELETE FROM _icx_columns WHERE tbl = ?", t.target))
+  end)
+end
+
+-- Rows land as they are written, inside the Store's transaction: nothing
+-- is held back.
+Writer.flush = base.none
+Writer.discard = base.none
+
+-- The C writers go before the connection they were prepared on.
+function Writer:close()
+  for _, t in ipairs(self.tables) do t.writer:close() end
+  self.tables = {}
 end
 
 return M

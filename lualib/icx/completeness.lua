@@ -1,0 +1,411 @@
+-- Proves a search asset's load complete: for closed windows of its
+-- incremental key, what Intercom counts there (a search for one record:
+-- total_count) against the rows landed there. A window short of records
+-- is healed in the same run: bisected by counts down to a short stretch,
+-- walked again, and merged; what a re-walk cannot find is reported (a
+-- JSON event, a line naming the asset, the window and how many) and makes
+-- the run exit M.EXIT. Every window checked is a row of _icx_completeness.
+--
+-- Windows are closed: they end M.SETTLE before the walk started (and, for
+-- icx verify, at the stored cursor), so a record changed or created after
+-- the walk began (or indexed late) lies beyond them. A record that moved
+-- forward leaves its old window with more rows landed than Intercom counts
+-- there, which is not a loss. On day-granular contact search the windows
+-- are whole days of the workspace's timezone (icx.tz), as the search is.
+-- Their number is a share of the load's requests (M.SHARE on a first
+-- load, at most M.INCREMENTAL on an incremental run): one request each,
+-- plus what healing costs, all printed.
+--
+--   completeness.applies(spec, src) -> boolean    a merge search asset with
+--                                   no filter and no expansion
+--   completeness.tally(spec) -> Tally             tally:page(page): the ids
+--                                   and keys a walk landed
+--   completeness.after_load(spec, env, ctx, src, t, tally) -> report
+--                                   the check of a load that completed
+--   completeness.verify(spec, env, src) -> report   icx verify: the stored
+--                                   history, up to the stored cursor
+--   completeness.listing(spec, src, ctx) -> List | nil   a listing whose
+--                                   pages carry total_count (collections,
+--                                   a first load of articles): list:page(page,
+--                                   info) keeps its ids and the last total
+--   completeness.after_list(spec, env, ctx, src, t, list, stopped) -> report
+--                                   distinct ids against total_count; short:
+--                                   the listing walked once more, merged
+--                                   (before a replaced table is swapped in)
+--   completeness.verify_all(env, specs, named) -> exit code   each asset
+--                                   that applies (named: say which do not)
+--   completeness.line(asset, report) -> text;  completeness.EXIT
+local errors = require "icx.errors"
+local log = require "icx.log"
+local sched = require "icx.sched"
+local shape = require "icx.shape"
+local source = require "icx.source"
+local sys = require "icx.sys"
+local tz = require "icx.tz"
+local walk = require "icx.walk"
+
+local M = {}
+
+M.EXIT = 5
+M.SETTLE = 3600      -- windows end this long before the walk began
+M.SHARE = 0.02       -- of a first load's requests
+M.INCREMENTAL = 2    -- windows on an incremental run
+M.VERIFY_MAX = 500   -- windows icx verify asks at most
+M.WALK_AT = 300      -- a short window expecting at most this many is walked again whole
+M.VERIFY_ROWS = 1500 -- stored rows per window of icx verify (a tenth of a reload's requests)
+
+function M.applies(spec, src)
+  return spec.incremental ~= nil and spec.mode == "merge" and not spec.filter and src.expansion == nil
+    and type(src.count) == "function" and src:sliceable() and src.ascending == true
+end
+
+-- The records a walk landed: id -> key (the last read wins: a record that
+-- moved mid-walk counts where it was last seen).
+local Tally = {}
+Tally.__index = Tally
+
+function M.tally(spec)
+  -- Made as the walk starts: windows close SETTLE before then.
+  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {},
+    started = math.floor(sys.time()) }, Tally)
+end
+
+function Tally:page(page)
+  for i = 1, page:count() do
+    local id, k = page:get(i, self.pk), page:get(i, self.key)
+    if id ~= nil and math.type(k) == "integer" then self.keys[tostring(id)] = k end
+  end
+end
+
+-- Sorted keys in [lo, hi).
+function Tally:sorted(lo, hi)
+  local out = {}
+  for _, k in pairs(self.keys) do
+    if k >= lo and k < hi then out[#out + 1] = k end
+  end
+  table.sort(out)
+  return out
+end
+
+-- How many landed with lo <= key < hi.
+function Tally:count(lo, hi)
+  local n = 0
+  for _, k in pairs(self.keys) do
+    if k >= lo and k < hi then n = n + 1 end
+  end
+  return n
+end
+
+-- A listing: the distinct ids it walked, the last total_count reported.
+local List = {}
+List.__index = List
+
+function M.listing(spec, src, ctx)
+  if src.count or src.expansion or spec.filter or #spec.primary_key ~= 1 or ctx.since
+    or src.style == "each" or src.style == "custom" or src.style == "search" then
+    return nil
+  end
+  return setmetatable({ pk = spec.primary_key[1], ids = {}, n = 0 }, List)
+end
+
+function List:page(page, info)
+  if math.type(info and info.total_count) == "integer" then self.total = info.total_count end
+  for i = 1, page:count() do
+    local id = page:get(i, self.pk)
+    if id ~= nil and not self.ids[tostring(id)] then
+      self.ids[tostring(id)] = true
+      self.n = self.n + 1
+    end
+  end
+end
+
+-- Stored rows of a table (icx verify): their keys, read again after a heal.
+local Stored = {}
+Stored.__index = Stored
+
+local function stored(t, key)
+  local s = setmetatable({ t = t, key = key }, Stored)
+  s:reload()
+  return s
+end
+
+function Stored:reload()
+  local ks = {}
+  for _, v in ipairs(self.t:keys(self.key)) do
+    local n = math.tointeger(tonumber(v))
+    if n then ks[#ks + 1] = n end
+  end
+  table.sort(ks)
+  self.all = ks
+end
+
+-- The first index whose key is >= v.
+local function lower(ks, v)
+  local a, b = 1, #ks + 1
+  while a < b do
+    local m = (a + b) // 2
+    if ks[m] < v then a = m + 1 else b = m end
+  end
+  return a
+end
+
+function Stored:count(lo, hi) return lower(self.all, hi) - lower(self.all, lo) end
+
+function Stored:sorted(lo, hi)
+  local out = {}
+  for i = lower(self.all, lo), lower(self.all, hi) - 1 do out[#out + 1] = self.all[i] end
+  return out
+end
+
+local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
+
+-- How window edges fall: midnights of the workspace on day-granular
+-- search, any second elsewhere.
+local function aligner(src, env)
+  if src.granularity ~= "day" then return function(t) return t end end
+  local zone, known = tz.load(env.timezone)
+  if not known and not env.tz_warned then
+    env.tz_warned = true
+    log.warn("workspace timezone %s is not in the system's zoneinfo: contact windows are UTC days, so a "
+      .. "window's count may differ by the records of its edge days", tostring(env.timezone))
+  end
+  return function(t) return zone:day_start(t) end
+end
+
+-- Edges lo < e1 < ... < hi cutting keys (sorted, in [lo, hi)) into at
+-- most n windows of about equal rows, on aligned edges.
+local function edges(keys, lo, hi, n, align)
+  local out = { lo }
+  for i = 1, n - 1 do
+    local k = keys[(#keys * i) // n + 1]
+    local e = k and align(k)
+    if e and e > out[#out] and e < hi then out[#out + 1] = e end
+  end
+  out[#out + 1] = hi
+  return out
+end
+
+-- A point inside (lo, hi) on an aligned edge, or nil when the window
+-- cannot be cut (one day, one second).
+local function middle(lo, hi, align)
+  local m = align(lo + (hi - lo) // 2)
+  if m > lo and m < hi then return m end
+  m = align(hi - 1)
+  if m > lo and m < hi then return m end
+  return nil
+end
+
+-- The page writer of a heal: each page merged in its own transaction.
+local function writer(spec, env, t, tally)
+  return function(page, _, from)
+    if tally then tally:page(page) end
+    local shaped = shape.page(page, from, spec, env.ctx)
+    env.dest:transaction(function() t:write(shaped) end)
+  end
+end
+
+-- A check in progress: the counts asked, the requests spent.
+local Check = {}
+Check.__index = Check
+
+function Check:count(lo, hi)
+  self.counts = self.counts + 1
+  return self.src:count(self.env.client, lo, hi, self.ctx.stats)
+end
+
+-- Walks [lo, hi) again, merging what it reads.
+function Check:rewalk(lo, hi)
+  self.rewalks = self.rewalks + 1
+  local sub = self.src:slice_of(0, nil, lo > 0 and lo or nil, hi)
+  local ctx = setmetatable({ since = false }, { __index = self.ctx })
+  walk.run(self.env.client, sub, ctx, self.write)
+  if self.landed.reload then self.landed:reload() end
+end
+
+-- Heals a window Intercom counts `expected` in: halves counted (one
+-- request per cut, the other half by difference) down to a stretch short
+-- enough to walk, or that cannot be cut.
+function Check:heal(lo, hi, expected)
+  if expected <= self.landed:count(lo, hi) then return end
+  local mid = middle(lo, hi, self.align)
+  if expected <= M.WALK_AT or not mid then
+    self:rewalk(lo, hi)
+    return
+  end
+  local left = self:count(lo, mid)
+  self:heal(lo, mid, left)
+  self:heal(mid, hi, expected - left)
+end
+
+-- Compares each window, heals the short ones, records and reports.
+local function run_check(spec, env, ctx, src, landed, lo, hi, n, why)
+  local started = ctx.stats.requests
+  local c = setmetatable({ env = env, ctx = ctx, src = src, landed = landed, counts = 0, rewalks = 0,
+    align = aligner(src, env) }, Check)
+  c.write = env.write
+  local rep = { asset = spec.name, windows = 0, expected = 0, landed = 0, healed = 0, missing = 0, rows = {},
+    short = {}, why = why }
+  if hi <= lo then
+    rep.requests = 0
+    return rep
+  end
+  local cut = edges(landed:sorted(lo, hi), lo, hi, n, c.align)
+  local at = iso(sys.time())
+  for i = 1, #cut - 1 do
+    local a, b = cut[i], cut[i + 1]
+    local expected = c:count(a, b)
+    local before = landed:count(a, b)
+    -- Short by what this walk read: rows earlier runs landed count too,
+    -- when the destination can say (one read of the key column).
+    if expected > before and env.stored then
+      landed, env.stored = env.stored(), nil
+      c.landed = landed
+      before = landed:count(a, b)
+    end
+    if expected > before then c:heal(a, b, expected) end
+    local after = landed:count(a, b)
+    local row = { window = iso(a) .. "/" .. iso(b), lo = a, hi = b, expected = expected, landed = after,
+      healed = math.max(0, after - before), checked_at = at }
+    rep.rows[#rep.rows + 1] = row
+    rep.windows = rep.windows + 1
+    rep.expected, rep.landed, rep.healed = rep.expected + expected, rep.landed + math.min(after, expected),
+      rep.healed + row.healed
+    if expected > after then
+      rep.missing = rep.missing + expected - after
+      rep.short[#rep.short + 1] = row
+    end
+  end
+  rep.requests = ctx.stats.requests - started
+  rep.counts, rep.rewalks = c.counts, c.rewalks
+  return rep
+end
+
+-- Records the windows, says what the check found (events and lines).
+local function report(spec, env, rep, load_requests)
+  env.dest:completeness_add(env.connection.name, spec.name, env.run_id, rep.rows)
+  for _, r in ipairs(rep.short) do
+    local missing = r.expected - r.landed
+    log.event("incomplete", { asset = spec.name, window = r.window, lo = r.lo, hi = r.hi, expected = r.expected,
+      landed = r.landed, missing = missing }, "error",
+      ("icx: %s: INCOMPLETE: %d record%s missing in window %s: Intercom counts %d, %d landed, and walking the "
+        .. "window again did not find %s"):format(spec.name, missing, missing == 1 and "" or "s", r.window,
+        r.expected, r.landed, missing == 1 and "it" or "them"))
+  end
+  log.event("completeness", { asset = spec.name, complete = rep.missing == 0, windows = rep.windows,
+    expected = rep.expected, landed = rep.landed, healed = rep.healed, missing = rep.missing,
+    requests = rep.requests, load_requests = load_requests }, rep.missing == 0 and "info" or "error",
+    M.line(spec.name, rep, load_requests))
+end
+
+-- One line: the verdict, the windows, what healing did, what it cost.
+function M.line(asset, rep, load_requests)
+  local cost = ("%d request%s"):format(rep.requests, rep.requests == 1 and "" or "s")
+  if load_requests and load_requests > 0 then
+    cost = cost .. (" (%.1f%% of the load's %d)"):format(100 * rep.requests / load_requests, load_requests)
+  end
+  if rep.windows == 0 then
+    return ("%s: completeness: no closed window to check yet (%s); the check cost 0 requests"):format(asset,
+      rep.why or "every record is newer than the settle time")
+  end
+  local healed = rep.healed > 0 and ("; %d missing record%s found by walking short windows again and landed")
+    :format(rep.healed, rep.healed == 1 and " was" or "s were") or ""
+  if rep.missing > 0 then
+    return ("icx: %s: INCOMPLETE: %d record%s missing in %d of %d windows%s; the check cost %s"):format(asset,
+      rep.missing, rep.missing == 1 and "" or "s", #rep.short, rep.windows, healed, cost)
+  end
+  return ("%s: complete: %d window%s, Intercom counts %d records there and all landed%s; the check cost %s")
+    :format(asset, rep.windows, rep.windows == 1 and "" or "s", rep.expected, healed, cost)
+end
+
+-- A listing that reported total_count and was walked to its end: the ids
+-- it landed against the count; short, the listing is walked once more (a
+-- record can move between pages while a listing is walked) and merged.
+function M.after_list(spec, env, ctx, src, t, list, stopped)
+  if stopped or not list.total then return nil end
+  local started, before = ctx.stats.requests, list.n
+  local expected = list.total
+  if list.n < expected then
+    local write = writer(spec, { dest = env.dest, ctx = ctx }, t)
+    walk.run(env.client, src, ctx, function(page, info, from)
+      list:page(page, info)
+      write(page, info, from)
+    end)
+    expected = list.total
+  end
+  local row = { window = "all", expected = expected, landed = math.min(list.n, expected),
+    healed = math.max(0, list.n - before), checked_at = iso(sys.time()) }
+  local rep = { asset = spec.name, windows = 1, expected = expected, landed = row.landed, healed = row.healed,
+    missing = expected - row.landed, rows = { row }, short = {}, requests = ctx.stats.requests - started }
+  if rep.missing > 0 then rep.short[1] = row end
+  report(spec, env, rep, ctx.stats.requests - rep.requests)
+  return rep
+end
+
+-- The check after a load that completed: windows from the run's lower
+-- bound (everything on a first load) to SETTLE before the walk began.
+function M.after_load(spec, env, ctx, src, t, tally)
+  local align = aligner(src, env)
+  local lo = ctx.since and align(math.max(ctx.since, 0)) or 0
+  local hi = align(tally.started - M.SETTLE)
+  local load_requests = ctx.stats.requests
+  local n = math.max(1, math.floor(load_requests * M.SHARE))
+  if ctx.since then n = math.min(n, M.INCREMENTAL) end
+  local cenv = setmetatable({ write = writer(spec, { dest = env.dest, ctx = ctx }, t, tally),
+    stored = function()
+      local ok, rows = pcall(stored, t, spec.incremental.key)
+      return ok and rows or tally
+    end }, { __index = env })
+  local rep = run_check(spec, cenv, ctx, src, tally, lo, hi, n)
+  report(spec, env, rep, load_requests)
+  return rep
+end
+
+-- icx verify: the stored rows, windows from the oldest to the stored
+-- cursor (what it vouches for), one request each up to VERIFY_MAX.
+function M.verify(spec, env, src)
+  local d, key = env.dest, spec.incremental.key
+  local stats = { requests = 0, retries = 0, rate_limited = 0, asset = spec.name }
+  local ctx = { connection = env.connection.name, asset = spec.name, stats = stats, client = env.client,
+    map = function(items, fn) return require("icx.sched").map(items, fn, 8) end }
+  local t = d:table { name = spec.table, primary_key = spec.primary_key, mode = "merge", compare = key }
+  local rows = stored(t, key)
+  local cur = math.tointeger(tonumber((d:cursor_get(env.connection.name, spec.name))))
+  if not cur then
+    errors.raise("usage", ("%s: nothing stored to verify in this destination (run it first)"):format(spec.name))
+  end
+  local align = aligner(src, env)
+  local hi = align(math.min(cur, math.floor(sys.time()) - M.SETTLE))
+  local lo = rows.all[1] and align(rows.all[1]) or hi
+  local cenv = setmetatable({ write = writer(spec, { dest = d, ctx = ctx }, t) }, { __index = env })
+  local n = math.min(M.VERIFY_MAX, math.max(1, -(-#rows.all // M.VERIFY_ROWS)))
+  local rep = run_check(spec, cenv, ctx, src, rows, lo, hi, n, "nothing stored before the cursor")
+  report(spec, env, rep)
+  return rep
+end
+
+function M.verify_all(env, specs, named)
+  local code, cost, n = 0, 0, 0
+  sched.spawn(function()
+    for _, spec in ipairs(specs) do
+      local src = source.is(spec.pages) and spec.pages
+      if src and M.applies(spec, src) then
+        local rep = M.verify(spec, env, src)
+        cost, n = cost + rep.requests, n + 1
+        if rep.missing > 0 then code = M.EXIT end
+      elseif named then
+        log.warn("%s: not verified: only merge search assets (contacts, conversations, tickets) have counts to "
+          .. "compare", spec.name)
+      end
+    end
+  end)
+  for _, r in ipairs(sched.run()) do
+    if not r.ok then error(r.error, 0) end
+  end
+  if n == 0 then
+    log.info("nothing to verify: no search asset (contacts, conversations, tickets) in this destination")
+  end
+  if n > 1 then log.info("verify: %d assets, %d requests", n, cost) end
+  return code
+end
+
+return M

@@ -1,0 +1,259 @@
+"""The destinations an e2e case runs against, one object per driver, so a
+case is written once and run for each (SQLite, JSONL, PostgreSQL on a
+server of its own; a new driver is one class and one line of DRIVERS):
+
+    import dest_drivers
+    with dest_drivers.each(t, work) as drivers:
+        for d in drivers:
+            d.name, d.uri                # "sqlite", what --dest takes
+            d.ids("tags")                # sorted ids of a table (or of a
+                                         # staging table or file by name)
+            d.landed("items", "e2e")     # (cursor, ids) as one reader sees
+                                         # them at one moment: what committed
+            d.staged("tags")             # unfinished replace tables or files
+            d.compare(t, "records", truth)   # TAP checks: the table holds
+                                         # exactly the truth records (0: equal)
+            d.snapshot("records")        # what a reader sees, to compare runs
+    dest_drivers.write_pages(work, uri, "records", pages_dir, 1, n)
+                                         # icx lua: one transaction per page
+
+PostgreSQL is part of every case: without its server binaries the case
+fails (a skipped destination would pass unnoticed)."""
+import contextlib
+import json
+import os
+import sqlite3
+import subprocess
+
+from icxtest import ICX  # first: it puts tests/lib and tests/sim on the path
+import landed  # noqa: E402
+import landed_pg  # noqa: E402
+import pgserver  # noqa: E402
+
+# icx lua PAGE_WRITER DEST TABLE PAGES_DIR FIRST LAST: pages FIRST..LAST of
+# PAGES_DIR/N.json into TABLE (merge, key id), one transaction per page
+# with the cursor ("e2e", TABLE) = N.
+PAGE_WRITER = r'''
+local dest = require "icx.dest"
+local json = require "icx.json"
+local uri, name, pdir, first, last = ...
+local d = dest.open(uri)
+local t = d:table { name = name, primary_key = "id", mode = "merge" }
+for i = tonumber(first), tonumber(last) do
+  local f = assert(io.open(pdir .. "/" .. i .. ".json", "rb"))
+  local body = f:read("a")
+  f:close()
+  d:begin()
+  t:write(assert(json.page(body, "data")))
+  d:cursor_set("e2e", name, "page", i)
+  d:commit()
+end
+d:close()
+'''
+
+
+def write_pages(t, work, uri, table, pages, first, last):
+    """Runs PAGE_WRITER; returns the finished process (stderr shown on failure)."""
+    script = os.path.join(work, "page_writer.lua")
+    if not os.path.exists(script):
+        with open(script, "w") as f:
+            f.write(PAGE_WRITER)
+    p = subprocess.run([ICX, "lua", script, uri, table, pages, str(first), str(last)], cwd=work,
+                       capture_output=True, timeout=120)
+    if p.returncode != 0:
+        t.diag("icx exited %d: %s" % (p.returncode, p.stderr.decode("utf-8", "replace")[-2000:]))
+    return p
+
+
+class Sqlite:
+    name = "sqlite"
+
+    def __init__(self, work):
+        self.db = os.path.join(work, "dest.db")
+        self.uri = self.db
+
+    def _con(self):
+        return sqlite3.connect(self.db, timeout=30)
+
+    def ids(self, table):
+        c = self._con()
+        try:
+            if not c.execute("select 1 from sqlite_schema where name = ?", (table,)).fetchone():
+                return []
+            return sorted(r[0] for r in c.execute('select id from "%s"' % table))
+        finally:
+            c.close()
+
+    def landed(self, table, connection):
+        """One read transaction: the cursor and the rows it vouches for."""
+        c = self._con()
+        try:
+            c.execute("begin")
+            cur = c.execute("select value from _icx_state where connection = ? and asset = ?",
+                            (connection, table)).fetchone() \
+                if c.execute("select 1 from sqlite_schema where name = '_icx_state'").fetchone() else None
+            ids = [r[0] for r in c.execute('select id from "%s"' % table)] \
+                if c.execute("select 1 from sqlite_schema where name = ?", (table,)).fetchone() else []
+            c.execute("rollback")
+        finally:
+            c.close()
+        return (int(cur[0]) if cur else 0), sorted(ids)
+
+    def compare(self, t, table, truth, name=None):
+        return landed.compare(t, self.db, table, truth, name=name)
+
+    def snapshot(self, table):
+        c = self._con()
+        try:
+            cols = [r[0] for r in c.execute('select name from pragma_table_info("%s") order by cid' % table)]
+            sel = " || '|' || ".join("quote(\"%s\") || typeof(\"%s\")" % (x.replace('"', '""'), x.replace('"', '""'))
+                                     for x in cols)
+            return sorted(r[0] for r in c.execute('select %s from "%s"' % (sel, table)))
+        finally:
+            c.close()
+
+    def staged(self, table):
+        c = self._con()
+        try:
+            return [r[0] for r in c.execute("select name from sqlite_schema where name like "
+                                            "'\\_icx\\_stage\\_%\\_' || ? escape '\\'", (table,))]
+        finally:
+            c.close()
+
+
+class Jsonl:
+    """Rows are lines of DIR/TABLE.jsonl; a committed page is the part of
+    the file up to its committed length in the state file (bytes past it
+    belong to a page whose cursor never moved: the next open cuts them)."""
+    name = "jsonl"
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "out")
+        self.uri = "jsonl:" + self.dir
+        self.state = os.path.join(self.dir, ".icx-state.db")
+
+    def ids(self, table):
+        path = table if os.path.isabs(table) else os.path.join(self.dir, table + ".jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path, "rb") as f:
+            return sorted(json.loads(x)["id"] for x in f.read().splitlines())
+
+    def landed(self, table, connection):
+        if not os.path.exists(self.state):
+            return 0, []
+        c = sqlite3.connect(self.state, timeout=30)
+        try:
+            cur = c.execute("select value from _icx_state where connection = ? and asset = ?",
+                            (connection, table)).fetchone()
+            size = c.execute("select size from _icx_files where path = ?",
+                             (os.path.join(self.dir, table + ".jsonl"),)).fetchone()
+        finally:
+            c.close()
+        path = os.path.join(self.dir, table + ".jsonl")
+        data = b""
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+        committed = data[:size[0]] if size else b""
+        return (int(cur[0]) if cur else 0), sorted(json.loads(x)["id"] for x in committed.splitlines())
+
+    def latest(self, table):
+        """{id: record}: the last line of each key, as consumers read it."""
+        out = {}
+        path = os.path.join(self.dir, table + ".jsonl")
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                for line in f.read().splitlines():
+                    rec = json.loads(line)
+                    out[rec["id"]] = rec
+        return out
+
+    def compare(self, t, table, truth, name=None):
+        name = name or table
+        got = self.latest(table)
+        want = {r["id"]: r for r in truth}
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        t.is_(len(got), len(want), "%s: %d keys landed" % (name, len(want)))
+        t.ok(not missing and not extra, "%s: no record missing, no extra key" % name)
+        diffs = [k for k, r in want.items() if k in got and not (got[k] == r and landed._same_types(got[k], r))]
+        t.ok(not diffs, "%s: every record value-equal, types included" % name)
+        for k in diffs[:5]:
+            t.diag("key %r: got %r, want %r" % (k, got[k], want[k]))
+        return len(missing) + len(extra) + len(diffs)
+
+    def snapshot(self, table):
+        return json.dumps(self.latest(table), sort_keys=True)
+
+    def staged(self, table):
+        return [f for f in os.listdir(self.dir) if f.startswith(table + ".jsonl.") and f.endswith(".tmp")]
+
+
+class Postgres:
+    name = "postgresql"
+
+    def __init__(self, server):
+        self.server = server
+        self.uri = server.uri()
+        self.con = server.connect()  # autocommit: every statement reads a fresh snapshot
+        self.cur = self.con.cursor()
+
+    def ids(self, table):
+        self.cur.execute("select to_regclass(%s) is not null", ('public."%s"' % table,))
+        if not self.cur.fetchone()[0]:
+            return []
+        self.cur.execute('select id from "%s"' % table)
+        return sorted(r[0] for r in self.cur.fetchall())
+
+    def landed(self, table, connection):
+        """One statement, so one snapshot: a killed client's backend may
+        still be committing its last page, and two reads could straddle
+        that commit and show a mismatch no reader ever sees."""
+        self.cur.execute("select to_regclass(%s) is not null, to_regclass('public._icx_state') is not null",
+                         ('public."%s"' % table,))
+        has_table, has_state = self.cur.fetchone()
+        if not has_state:
+            return 0, []
+        cursor = "(select value::text from _icx_state where connection = %s and asset = %s)"
+        if has_table:
+            self.cur.execute("select %s, array(select id from \"%s\")" % (cursor, table), (connection, table))
+            c, ids = self.cur.fetchone()
+        else:
+            self.cur.execute("select " + cursor, (connection, table))
+            c, ids = self.cur.fetchone()[0], []
+        return (int(c) if c is not None else 0), sorted(ids)
+
+    def compare(self, t, table, truth, name=None):
+        return landed_pg.compare(t, self.con, table, truth, name=name)
+
+    def snapshot(self, table):
+        self.cur.execute('select md5(string_agg(r::text, \'|\' order by r::text)) from "%s" r' % table)
+        return self.cur.fetchone()[0]
+
+    def staged(self, table):
+        self.cur.execute("select relname from pg_class where relname like '\\_icx\\_new\\_' || %s || '\\_%%' "
+                         "and relkind = 'r'", (table,))
+        return [r[0] for r in self.cur.fetchall()]
+
+    def close(self):
+        self.con.close()
+
+
+@contextlib.contextmanager
+def each(t, work):
+    """The drivers, each on a destination of its own under work."""
+    drivers = [Sqlite(os.path.join(work, "sqlite")), Jsonl(os.path.join(work, "jsonl"))]
+    for d in drivers:
+        os.makedirs(os.path.dirname(d.uri.replace("jsonl:", "")), exist_ok=True)
+    if not pgserver.available():
+        t.ok(False, "PostgreSQL server binaries or psycopg2 missing (%s): the postgresql driver is untested"
+             % pgserver.BIN)
+        yield drivers
+        return
+    with pgserver.PgServer() as server:
+        pg = Postgres(server)
+        try:
+            yield drivers + [pg]
+        finally:
+            pg.close()
