@@ -1,14 +1,23 @@
-# icx: one GNU Makefile. `make` builds ./icx; `make test` runs every test through
-# prove; `make demo` loads a simulated workspace into demo.db. Both set up their
-# own Debian packages on a fresh machine (they call `make deps` when pkg-config
-# cannot find a library).
+# icx: one GNU Makefile. `make` builds ./icx and needs only icx's build
+# packages (DEB_PKGS); `make test`, `make lint`, `make bench` and `make demo`
+# each install the tools they use on a fresh Debian machine (as root; else
+# they print the apt-get command). `make deps` installs everything (CI).
 
 PKGS     := lua5.4 libcurl yaml-0.1 sqlite3 lua5.4-cjson libpq libdeflate
-DEB_PKGS := liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
-            libsqlite3-dev libdeflate-dev pkg-config python3 python3-jsonschema python3-yaml \
-            sqlite3 perl gcc make openssl nghttp2-server man-db \
-            libpq-dev postgresql-15 python3-psycopg2 clang
-LINT_PKGS := cppcheck clang-format lua-check
+# Building icx: the compiler and the libraries' headers. The Dockerfile's
+# build stage installs exactly these (tests/e2e/1004-image.t checks).
+DEB_PKGS := gcc make pkg-config liblua5.4-dev lua-cjson-dev libcurl4-openssl-dev libyaml-dev \
+            libsqlite3-dev libdeflate-dev libpq-dev
+# Running icx: the shared libraries it links (ldd ./icx) and the CA bundle.
+# The Dockerfile's runtime stage installs exactly these.
+RUNTIME_PKGS := liblua5.4-0 lua-cjson libcurl4 libyaml-0-2 libsqlite3-0 libdeflate0 libpq5 ca-certificates
+# The test suite and the benchmarks (simulator, PostgreSQL, HTTP/2 server,
+# man, the fuzz smoke test's clang).
+TEST_PKGS := python3 python3-jsonschema python3-yaml python3-psycopg2 sqlite3 perl openssl \
+             nghttp2-server man-db postgresql-15 clang lua5.4
+LINT_PKGS := cppcheck clang-format lua-check lua5.4
+# make image-test: builds the image's stages from Debian packages.
+IMAGE_PKGS := mmdebstrap
 
 CC      ?= cc
 BUILD   ?= build
@@ -46,28 +55,53 @@ TESTS      := $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua)) \
               $(sort $(wildcard tests/sim/*.t)) $(sort $(wildcard tests/e2e/*.t))
 PROVE_JOBS ?= 2
 
-.PHONY: all deps deps-check test asan check lint demo bench clean install fuzz fuzz-build
+.PHONY: all deps deps-build deps-test deps-lint deps-image deps-check test-deps-check print-pkgs test asan \
+        asan-test check lint demo bench clean install fuzz fuzz-build image-test
 all: deps-check icx
 
-# Install what the build and tests need. As root: apt-get; otherwise print the
-# exact command, since sudo may not be there or may prompt.
-deps:
+# Installs Debian packages: as root with apt-get (updating the lists only
+# when an install fails); otherwise prints the exact command, since sudo may
+# not be there or may prompt.
+define apt_install
 	@if [ "$$(id -u)" = 0 ]; then \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get install -y -q --no-install-recommends $(DEB_PKGS) $(LINT_PKGS) >/dev/null \
-	  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(DEB_PKGS) $(LINT_PKGS); }; \
+	  apt-get install -y -q --no-install-recommends $(1) >/dev/null \
+	  || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(1); }; \
 	else \
 	  echo "icx: missing packages; run as root:"; \
-	  echo "  apt-get update && apt-get install -y $(DEB_PKGS) $(LINT_PKGS)"; exit 1; \
+	  echo "  apt-get update && apt-get install -y $(1)"; exit 1; \
 	fi
+endef
 
-# Cheap probe so `make`, `make test` and `make demo` work on a bare machine.
+deps:
+	$(call apt_install,$(DEB_PKGS) $(TEST_PKGS) $(LINT_PKGS))
+deps-build:
+	$(call apt_install,$(DEB_PKGS))
+deps-test:
+	$(call apt_install,$(DEB_PKGS) $(TEST_PKGS))
+deps-lint:
+	$(call apt_install,$(LINT_PKGS))
+deps-image:
+	$(call apt_install,$(IMAGE_PKGS))
+
+# The package lists, for the Dockerfile test and scripts.
+print-pkgs:
+	@echo "build: $(DEB_PKGS)"
+	@echo "runtime: $(RUNTIME_PKGS)"
+
+# Cheap probes, so each target works on a bare machine: the build's needs
+# only the libraries and a compiler; the tests' the tools they run.
 deps-check:
-	@pkg-config --exists $(PKGS) 2>/dev/null && command -v prove >/dev/null \
+	@pkg-config --exists $(PKGS) 2>/dev/null && command -v $(firstword $(CC)) >/dev/null \
+	  || $(MAKE) --no-print-directory deps-build
+
+test-deps-check: deps-check
+	@command -v prove >/dev/null \
 	  && [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema, yaml, psycopg2' 2>/dev/null \
 	  && command -v openssl >/dev/null && [ -x /usr/sbin/nghttpd ] && command -v man >/dev/null \
+	  && command -v sqlite3 >/dev/null && command -v lua5.4 >/dev/null \
 	  && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v clang >/dev/null \
-	  || $(MAKE) --no-print-directory deps
+	  || $(MAKE) --no-print-directory deps-test
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)
 	@echo "  LINK  $@"
@@ -107,12 +141,12 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) tests/unit/tap.h
 $(BUILD):
 	@mkdir -p $@
 
-test: all $(UNIT_BIN)
+test: all test-deps-check $(UNIT_BIN)
 	prove -j$(PROVE_JOBS) --exec tests/tap-exec $(TESTS)
 
 # Same suite under AddressSanitizer and UBSan, built apart in build-asan/.
 asan:
-	@$(MAKE) --no-print-directory deps-check
+	@$(MAKE) --no-print-directory test-deps-check
 	$(MAKE) --no-print-directory BUILD=build-asan ICX_BIN=build-asan/icx \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" asan-test
@@ -143,7 +177,7 @@ fuzz: fuzz-build
 	done
 
 fuzz-build:
-	@$(MAKE) --no-print-directory deps-check
+	@$(MAKE) --no-print-directory test-deps-check
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" \
 	  $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
@@ -154,14 +188,15 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_lua.c tests/fuzz/fuzz_lua.h
 	  tests/fuzz/fuzz_lua.c $(ENGINE_OBJ) $(LDLIBS)
 
 # The suite under valgrind memcheck (slow: unit and Lua tests only).
-check: all $(UNIT_BIN)
+check: all test-deps-check $(UNIT_BIN)
 	ICX_VALGRIND=1 prove --exec tests/tap-exec $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua))
 
 # Everything must be clean: cppcheck and clang-format on C, luacheck
 # (.luacheckrc) on lualib, scripts and examples, warnings included.
 lint:
 	@command -v cppcheck >/dev/null && command -v clang-format >/dev/null \
-	  && command -v luacheck >/dev/null || $(MAKE) --no-print-directory deps
+	  && command -v luacheck >/dev/null && command -v luac5.4 >/dev/null \
+	  || $(MAKE) --no-print-directory deps-lint
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability,performance \
 	  --inline-suppr --force $(VERSION_DEF) -Iengine engine/*.c
 	clang-format --dry-run --Werror engine/*.c engine/*.h tests/unit/*.c
@@ -169,11 +204,19 @@ lint:
 	luacheck --no-color -q .
 	@echo "lint: ok"
 
-demo: all
+demo: all test-deps-check
 	/usr/bin/python3 tools/demo.py ./icx demo.db
 
-bench: all
+bench: all test-deps-check
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
+
+# The container image (Dockerfile): both stages built from Debian packages
+# with mmdebstrap, following the Dockerfile's text, and the image's icx run
+# against the simulator in a chroot. Slow (two Debian roots from the mirror
+# and a build, minutes): not part of make test. Needs root.
+image-test: test-deps-check
+	@command -v mmdebstrap >/dev/null || $(MAKE) --no-print-directory deps-image
+	prove --exec tests/tap-exec tests/image/image.t
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man page and
 # the shipped asset scripts (also built in; installed for reading and copying).

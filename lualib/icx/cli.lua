@@ -33,6 +33,12 @@ those Intercom answers 404 for, with their child rows, noting each in
 _icx_deleted. A row the walks had skipped but Intercom still has is landed
 instead. Needs a SQLite destination.
 
+Several workspaces run at once in one process with --connection repeated,
+--all-connections or --shard I/N: each with its own rate budget, locks and
+destination ({connection} in --dest becomes each connection's name, e.g.
+--dest 'icx-{connection}.db'). One workspace failing does not stop the
+others; the exit code is the worst, and the summary lists each workspace.
+
 SIGINT (Ctrl-C) or SIGTERM stops the run between pages, even during a retry
 wait: what committed stays, _icx_runs says "interrupted", and the exit code is
 128 + the signal's number. A second signal stops icx at once (still safe: an
@@ -107,7 +113,11 @@ local OPTIONS = {
   { long = "--config", value = "FILE", key = "config", commands = "run check plan status reset verify",
     help = "connections file ($ICX_CONFIG, ./connections.yml)" },
   { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset verify",
-    help = "which connection (when the file has several)" },
+    help = "which connection (when the file has several); run: repeat it to pull several workspaces at once" },
+  { long = "--all-connections", key = "all_connections", commands = "run",
+    help = "pull every connection of the file at once (--dest with {connection})" },
+  { long = "--shard", value = "I/N", key = "shard", commands = "run",
+    help = "only shard I of N of the connections (default $JOB_COMPLETION_INDEX/$ICX_SHARD_COUNT)" },
   { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset verify",
     help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..." },
   { long = "--state", value = "PATH", key = "state", commands = "run",
@@ -309,6 +319,10 @@ function M.parse_args(argv)
           if v == nil then usage("option '%s' needs a value", name) end
         end
         opts[o.key] = v
+        if o.key == "connection" then
+          opts.connections = opts.connections or {}
+          opts.connections[#opts.connections + 1] = v
+        end
       else
         if inline then usage("option '%s' takes no value", name) end
         opts[o.key] = true
@@ -325,6 +339,15 @@ function M.parse_args(argv)
     for _, g in ipairs(given) do
       if not takes(g.option, cmd) then usage("icx %s does not take %s", cmd, g.name) end
     end
+    if cmd ~= "run" and opts.connections and #opts.connections > 1 then
+      usage("icx %s takes one --connection", cmd)
+    end
+  end
+  if opts.all_connections and opts.connections then usage("choose one of --all-connections and --connection") end
+  if opts.shard then
+    local index, count = require("icx.config").parse_shard(opts.shard)
+    if not index then usage("--%s", count) end
+    opts.shard = { index = index, count = count }
   end
   if opts.jobs then
     local n = tonumber(opts.jobs)
@@ -340,12 +363,17 @@ function M.parse_args(argv)
   return cmd, opts, args
 end
 
+-- The configuration file's path: --config, $ICX_CONFIG, ./connections.yml.
+local function config_file(opts)
+  local path = opts.config or os.getenv("ICX_CONFIG")
+  if path == "" then path = nil end
+  return path or "connections.yml"
+end
+
 -- The configuration file and the chosen connection.
 function M.connection(opts)
   local config = require "icx.config"
-  local path = opts.config or os.getenv("ICX_CONFIG")
-  if path == "" then path = nil end
-  path = path or "connections.yml"
+  local path = config_file(opts)
   local conn = config.select(config.load(path), opts.connection, path)
   log.add_secret(conn.access_token)
   return conn, path
@@ -529,13 +557,18 @@ local function name_dest(e, uri)
   return e
 end
 
-local function run(opts, args)
+-- Everything before a workspace's assets run: scripts, connection (given
+-- by run_many, else from the file), destination opened and locked, token
+-- and workspace checked. Returns the runner's env (env.dest open) and specs.
+local function prepare(opts, args, conn, cfg_path)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
   local uri = opts.dest or "icx.db"
   dest.parse(uri)
   local specs = runner.load_scripts(args)
-  local conn, config_path = M.connection(opts)
+  local many = conn ~= nil
+  local config_path = cfg_path
+  if not many then conn, config_path = M.connection(opts) end
   if opts.reconcile and not dest.driver(uri).reads_keys then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
@@ -543,7 +576,7 @@ local function run(opts, args)
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
   local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
     full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
-    since = opts.since, wait = opts.wait }
+    since = opts.since, wait = opts.wait, many = many }
   -- An existing destination is locked before the preflight, so a second
   -- run of a running asset exits 4 at once; a new one is created only
   -- once the token is known to work.
@@ -566,18 +599,155 @@ local function run(opts, args)
   env.dest = d
   -- Contact search counts whole days of the workspace's timezone.
   env.timezone = type(me.app) == "table" and me.app.timezone or nil
+  local wok, werr = pcall(check_workspace, d, uri, conn, me)
+  if not wok then
+    d:close()
+    error(werr, 0)
+  end
+  return env, specs
+end
+
+local function run(opts, args)
+  local env, specs = prepare(opts, args)
   -- On a terminal, the live display (icx.display) replaces progress lines.
   local display = require "icx.display"
-  local live = display.wanted(2) and display.start { budget = conn.rate_limit } or nil
-  local ok, code, summary = pcall(function()
-    check_workspace(d, uri, conn, me)
-    return runner.run(env, specs)
-  end)
+  local live = display.wanted(2) and display.start { budget = env.connection.rate_limit } or nil
+  local ok, code, summary = pcall(require("icx.runner").run, env, specs)
   if live then live:stop() end
-  d:close()
+  env.dest:close()
   if not ok then error(code, 0) end
   summary.requests = summary.requests + 1 -- the preflight
   return code, summary
+end
+
+-- The shard this process pulls: --shard, else a Kubernetes Indexed Job's
+-- JOB_COMPLETION_INDEX with ICX_SHARD_COUNT (both set), else none.
+local function shard_of(opts)
+  if opts.shard then return opts.shard end
+  local index, count = os.getenv("JOB_COMPLETION_INDEX"), os.getenv("ICX_SHARD_COUNT")
+  if not index or index == "" or not count or count == "" then return nil end
+  local i, n = require("icx.config").parse_shard(index .. "/" .. count)
+  if not i then usage("JOB_COMPLETION_INDEX/ICX_SHARD_COUNT: %s", n) end
+  return { index = i, count = n }
+end
+
+-- Exit codes from best to worst, for a run of several workspaces: the
+-- process exits with the worst any workspace had.
+local function severity(code)
+  if code >= 128 then return 6 end
+  return ({ [0] = 0, [4] = 1, [5] = 2, [1] = 3, [2] = 4, [3] = 5 })[code] or 5
+end
+
+-- Several workspaces in one process, each with its own client (its own
+-- rate budget: Intercom's limit is per workspace), destination ({connection}
+-- in --dest) and locks; a failure in one leaves the others running. Two
+-- rounds of the scheduler: every workspace prepared at once (preflights in
+-- flight together), then every workspace's assets at once, so a signal
+-- stops them all the way it stops one run. Returns the worst exit code and
+-- a summary naming each workspace.
+local function run_many(opts, args, shard, started)
+  local config, dest, sched = require "icx.config", require "icx.dest", require "icx.sched"
+  local json, sys = require "icx.json", require "icx.sys"
+  local path = config_file(opts)
+  -- A shard is a share of every connection unless --connection names them.
+  local all = opts.all_connections or (shard ~= nil and not opts.connections)
+  local conns = config.select_many(config.load(path), opts.connections or {}, all, path)
+  if shard then conns = config.shard(conns, shard.index, shard.count) end
+  local uri = opts.dest or "icx.db"
+  -- One workspace per destination: each needs a destination of its own.
+  for _, o in ipairs({ { "--dest", uri }, { "--state", opts.state } }) do
+    if o[2] and not o[2]:find("{connection}", 1, true) then
+      usage("several workspaces need %s with {connection} (e.g. --dest 'icx-{connection}.db' or "
+        .. "'postgresql://.../db?schema=intercom_{connection}'): one destination holds one workspace", o[1])
+    end
+  end
+  -- Everything is checked before any request: scripts, names, destinations.
+  require("icx.runner").load_scripts(args)
+  for _, c in ipairs(conns) do
+    dest.parse(config.dest_for(uri, c))
+    log.add_secret(c.access_token)
+  end
+  local names = {}
+  for i, c in ipairs(conns) do names[i] = c.name end
+  local shown = shard and ("%d/%d"):format(shard.index, shard.count) or nil
+  if #conns == 0 then log.info("shard %s holds no connection: nothing to pull", shown) end
+  log.event("workspaces_start", { connections = setmetatable(names, json.array_mt), shard = shown })
+  local budget = 0
+  for _, c in ipairs(conns) do budget = budget + (c.rate_limit or 166) end
+  local display = require "icx.display"
+  local live = #conns > 0 and display.wanted(2) and display.start { budget = budget, many = true } or nil
+  local results, prepared, dests = {}, {}, {}
+  local function failed(i, e)
+    e = name_dest(e, dests[i])
+    log.error("%s: %s", conns[i].name, tostring(e))
+    local s = failed_summary(e, started)
+    if errors.is(e) and e.kind == "interrupted" then s.status = "interrupted" end
+    results[i] = s
+  end
+  for i, c in ipairs(conns) do
+    dests[i] = config.dest_for(uri, c)
+    sched.spawn(function()
+      local o = setmetatable({ dest = dests[i], state = opts.state and config.dest_for(opts.state, c) },
+        { __index = opts })
+      local ok, env, specs = pcall(prepare, o, args, c, path)
+      if ok then prepared[i] = { env = env, specs = specs } else failed(i, env) end
+    end)
+  end
+  local function drive()
+    for _, r in ipairs(sched.run()) do
+      if not r.ok then error(r.error, 0) end
+    end
+  end
+  local ok, err = pcall(function()
+    drive()
+    local finish = {}
+    for i = 1, #conns do
+      local p = prepared[i]
+      if p then
+        local sok, f = pcall(require("icx.runner").start, p.env, p.specs)
+        if sok then finish[i] = f else failed(i, f) end
+      end
+    end
+    drive()
+    for i = 1, #conns do
+      if finish[i] then
+        local fok, code, summary = pcall(finish[i])
+        if fok then
+          summary.requests = summary.requests + 1 -- the preflight
+          results[i] = summary
+        else
+          failed(i, code)
+        end
+      end
+    end
+  end)
+  for i = 1, #conns do
+    if prepared[i] then prepared[i].env.dest:close() end
+  end
+  if live then live:stop() end
+  if not ok then error(err, 0) end
+  for i, c in ipairs(conns) do results[i].connection, results[i].dest = c.name, dest.shown(dests[i]) end
+  local summary = { exit_code = 0, requests = 0, seconds = sys.now() - started, shard = shown or json.null,
+    workspaces = setmetatable({}, json.array_mt), assets = setmetatable({}, json.array_mt),
+    failed = setmetatable({}, json.array_mt) }
+  local count = { ok = 0, interrupted = 0 }
+  for i, w in ipairs(results) do
+    if severity(w.exit_code) > severity(summary.exit_code) then summary.exit_code = w.exit_code end
+    summary.requests = summary.requests + w.requests
+    count[w.status] = (count[w.status] or 0) + 1
+    summary.workspaces[i] = { connection = w.connection, dest = w.dest, status = w.status, exit_code = w.exit_code,
+      requests = w.requests, seconds = w.seconds, failed = w.failed, error = w.error or json.null }
+    for _, a in ipairs(w.assets) do
+      summary.assets[#summary.assets + 1] = a
+      if a.status == "failed" then summary.failed[#summary.failed + 1] = w.connection .. "/" .. a.asset end
+    end
+    if w.status == "error" then summary.failed[#summary.failed + 1] = w.connection end
+  end
+  summary.status = count.interrupted > 0 and "interrupted" or count.ok == #results and "ok"
+    or count.ok == 0 and #results > 0 and "failed" or "partial"
+  log.event("workspaces_end", { status = summary.status, exit_code = summary.exit_code, requests = summary.requests,
+    seconds = summary.seconds, failed = summary.failed }, summary.exit_code == 0 and "info" or "error")
+  return summary.exit_code, summary
 end
 
 function handlers.run(opts, args)
@@ -585,7 +755,14 @@ function handlers.run(opts, args)
     usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
   end
   local started = require("icx.sys").now()
-  local ok, code, summary = pcall(run, opts, args)
+  local ok, code, summary = pcall(function()
+    local shard = shard_of(opts)
+    if shard or opts.all_connections or (opts.connections and #opts.connections > 1)
+      or (opts.dest or ""):find("{connection}", 1, true) then
+      return run_many(opts, args, shard, started)
+    end
+    return run(opts, args)
+  end)
   if not ok then
     code = name_dest(code, opts.dest or "icx.db")
     if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end

@@ -282,4 +282,50 @@ function M.select(conns, name, path)
   return conns[1]
 end
 
+-- Several workspaces in one run: the named connections (in the order
+-- given), every one with `all`, else the one M.select picks.
+function M.select_many(conns, names, all, path)
+  if all then return conns end
+  if #names == 0 then return { M.select(conns, nil, path) } end
+  local out = {}
+  for _, n in ipairs(names) do out[#out + 1] = M.select(conns, n, path) end
+  return out
+end
+
+-- "INDEX/COUNT" -> index, count (0 <= index < count), or nil, message.
+function M.parse_shard(s)
+  local i, n = tostring(s):match("^(%d+)/(%d+)$")
+  i, n = tonumber(i), tonumber(n)
+  if not i or n < 1 or i >= n or n > 100000 then
+    return nil, ("shard '%s' must be INDEX/COUNT with 0 <= INDEX < COUNT (e.g. 0/4)"):format(tostring(s))
+  end
+  return math.tointeger(i), math.tointeger(n)
+end
+
+-- A shard's share of the connections: sorted by name, every COUNT-th from
+-- INDEX. Every pod of an Indexed Job computes the same split from the same
+-- file, so shards 0..COUNT-1 take each connection exactly once, and the
+-- shares differ in size by at most one.
+function M.shard(conns, index, count)
+  local sorted = {}
+  for _, c in ipairs(conns) do sorted[#sorted + 1] = c end
+  table.sort(sorted, function(a, b) return a.name < b.name end)
+  local out = {}
+  for pos, c in ipairs(sorted) do
+    if (pos - 1) % count == index then out[#out + 1] = c end
+  end
+  return out
+end
+
+-- A --dest (or --state) for one workspace: {connection} becomes its name,
+-- which must then be safe in a path, a URI and a schema name.
+function M.dest_for(template, conn)
+  if not template:find("{connection}", 1, true) then return template end
+  if not conn.name:match("^[%w_][%w_.-]*$") then
+    errors.raise("usage", ("connection name '%s' cannot fill {connection}: use letters, digits, '_', '.' and '-'")
+      :format(conn.name))
+  end
+  return (template:gsub("{connection}", function() return conn.name end))
+end
+
 return M

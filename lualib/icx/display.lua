@@ -14,7 +14,13 @@
 -- on any way out) clears the block.
 --
 --   display.wanted(fd) -> boolean     a terminal, text logs, not -q, not TERM=dumb
---   display.start{budget=, fd=} -> Display   budget: requests per 10 s
+--   display.start{budget=, fd=, many=} -> Display   budget: requests per 10 s
+--                                     (many: the sum of several workspaces')
+--
+-- With several workspaces in one run (many), a line is a workspace's asset
+-- ("WORKSPACE/ASSET", from the events' connection), each workspace's
+-- run_end leaves the block up (the CLI stops it), and a retry or rate wait,
+-- whose event names no workspace, counts on the run's line.
 --   Display:stop()                    idempotent
 local log = require "icx.log"
 local sys = require "icx.sys"
@@ -71,7 +77,8 @@ end
 
 function M.start(opts)
   opts = opts or {}
-  local d = setmetatable({ fd = opts.fd or 2, budget = opts.budget, assets = {}, order = {}, drawn = 0, samples = {},
+  local d = setmetatable({ fd = opts.fd or 2, budget = opts.budget, many = opts.many, retries = 0, assets = {},
+    order = {}, drawn = 0, samples = {},
     last = 0, started = sys.now() }, Display)
   d.remove = log.listen(function(name, f, level, text) return d:event(name, f or {}, level, text) end)
   d.prev_sink = log.sink
@@ -95,9 +102,18 @@ end
 function Display:event(name, f)
   if self.stopped then return nil end
   local now = sys.now()
+  if self.many then
+    if (name == "retry" or name == "rate_wait") and not f.connection then
+      if name == "retry" then self.retries = self.retries + 1 end
+      self:draw(false)
+      return name == "rate_wait" or nil
+    end
+    if name == "run_end" then return nil end
+    if f.connection and f.asset then f = setmetatable({ asset = f.connection .. "/" .. f.asset }, { __index = f }) end
+  end
   if name == "run_start" then
-    self.started = now
-    for _, n in ipairs(f.assets or {}) do self:asset(n) end
+    if not self.many then self.started = now end
+    for _, n in ipairs(f.assets or {}) do self:asset(self.many and (f.connection .. "/" .. n) or n) end
   elseif name == "asset_start" and f.asset then
     local a = self:asset(f.asset)
     a.state, a.started, a.note = "running", now, nil
@@ -174,8 +190,9 @@ function Display:lines(width, height)
   end
   sample(self.samples, now, requests)
   local r = rate(self.samples, now)
-  local out = { ("icx run  %s  %d requests%s (budget %.1f/s)  %d of %d assets done"):format(clock(elapsed),
-    requests, r and (", %.1f/s"):format(r) or "", (self.budget or 166) / 10, done, #self.order) }
+  local out = { ("icx run  %s  %d requests%s (budget %.1f/s)  %d of %d assets done%s"):format(clock(elapsed),
+    requests, r and (", %.1f/s"):format(r) or "", (self.budget or 166) / 10, done, #self.order,
+    self.retries > 0 and ("  %d retries"):format(self.retries) or "") }
   local compact = #self.order + 1 > math.max(2, height - 1)
   for _, a in ipairs(self.order) do
     if not compact or a.state == "running" then out[#out + 1] = self:asset_line(a, now, width) end

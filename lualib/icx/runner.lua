@@ -8,6 +8,8 @@
 --                                           one checked before any request
 --   runner.run(env, specs) -> exit code     env: {dest=, connection=, client=,
 --                                           full_refresh=, jobs=, reconcile=, verbose=}
+--   runner.start(env, specs) -> finish      the same in two halves: workers spawned,
+--                                           finish() -> code, summary after sched.run
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
 --   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
@@ -140,9 +142,10 @@ local function progress(spec, res, est)
     local text
     if now - last >= 5 then
       last = now
-      text = ("%s: %d rows%s"):format(spec.name, res.rows, total and (" of about " .. total) or "")
+      text = ("%s%s: %d rows%s"):format(res.prefix, spec.name, res.rows, total and (" of about " .. total) or "")
     end
-    log.event("page", { asset = spec.name, rows = res.rows, pages = res.pages, requests = res.stats.requests,
+    log.event("page", { connection = res.connection, asset = spec.name, rows = res.rows, pages = res.pages,
+      requests = res.stats.requests,
       total = total }, "info", text)
   end
 end
@@ -240,9 +243,12 @@ end
 -- row's close) fails this asset with its message: none is silent.
 function M.run_asset(spec, env)
   local d = env.dest
-  local res = { asset = spec.name, rows = 0, pages = 0, started = sys.now(),
+  -- Several workspaces in one process (icx run --connection A --connection
+  -- B): events and text lines name the workspace too.
+  local res = { asset = spec.name, rows = 0, pages = 0, started = sys.now(), connection = env.connection.name,
+    prefix = env.many and (env.connection.name .. "/") or "",
     stats = { requests = 0, retries = 0, rate_limited = 0, asset = spec.name } }
-  log.event("asset_start", { asset = spec.name, table = spec.table, mode = spec.mode })
+  log.event("asset_start", { connection = res.connection, asset = spec.name, table = spec.table, mode = spec.mode })
   local run_id
   local ok, err = xpcall(function()
     run_id = d:run_start { connection = env.connection.name, asset = spec.name }
@@ -272,7 +278,8 @@ end
 
 -- What the summary and the asset_end event say about one asset.
 function M.summary_of(r)
-  return { asset = r.asset, status = r.status, rows = r.rows, pages = r.pages, requests = r.stats.requests,
+  return { connection = r.connection, asset = r.asset, status = r.status, rows = r.rows, pages = r.pages,
+    requests = r.stats.requests,
     retries = r.stats.retries, rate_limited = r.stats.rate_limited, seconds = r.seconds,
     cursor = r.cursor == nil and json.null or r.cursor, new = r.new, changed = r.changed, unchanged = r.unchanged,
     error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
@@ -290,18 +297,18 @@ local function report(specs, results, verbose)
     if not r then
       not_started[#not_started + 1] = specs[i].name
     elseif r.ok then
-      log.info("%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.asset, r.rows,
-        r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
+      log.info("%s%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.prefix, r.asset,
+        r.rows, r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
         r.pages, r.stats.requests, r.stats.retries, r.stats.rate_limited, r.seconds, r.reconciled
           and (("; reconciled: %d gone from Intercom, %d skipped by the walks and landed%s")
             :format(r.reconciled.gone, r.reconciled.back,
               r.reconciled.feed == "unavailable" and " (the delete feed is not served: see the warning)" or ""))
           or "")
     elseif r.interrupted then
-      log.error("%s: interrupted after %d rows in %d committed pages", r.asset, r.rows, r.pages)
+      log.error("%s%s: interrupted after %d rows in %d committed pages", r.prefix, r.asset, r.rows, r.pages)
     else
       failed = failed + 1
-      log.error("%s: failed: %s", specs[i].path, tostring(r.error))
+      log.error("%s%s: failed: %s", r.prefix, specs[i].path, tostring(r.error))
       if verbose and r.error.traceback then log.error("%s", r.error.traceback) end
     end
   end
@@ -340,6 +347,18 @@ end
 -- `icx run`: exit 0 when every asset landed, 1 when any failed, 128+N on
 -- a signal; and the run's summary (see README, "For ops").
 function M.run(env, specs)
+  local finish = M.start(env, specs)
+  for _, r in ipairs(sched.run()) do
+    if not r.ok then error(r.error, 0) end
+  end
+  return finish()
+end
+
+-- The run's first half: locks, run_start and the workers, spawned but not
+-- driven; returns finish() -> exit code, summary, to call once sched.run
+-- has run them. Several workspaces in one process start each, then drive
+-- them all in one sched.run.
+function M.start(env, specs)
   local started = sys.now()
   -- SIGINT/SIGTERM from here on stop the run between pages: what committed
   -- stays, each asset's run row says "interrupted", the exit code is 128+N.
@@ -361,9 +380,12 @@ function M.run(env, specs)
       end
     end)
   end
-  for _, r in ipairs(sched.run()) do
-    if not r.ok then error(r.error, 0) end
-  end
+  return function() return M.finish(env, specs, locks, results, started) end
+end
+
+-- The run's second half: releases the locks, reports each asset and
+-- returns the exit code and the summary.
+function M.finish(env, specs, locks, results, started)
   for _, lk in ipairs(locks) do lk:release() end
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
@@ -377,10 +399,18 @@ function M.run(env, specs)
     log.error("interrupted by %s: every committed page is kept; run again to resume", name)
     code = 128 + num
   end
-  local summary = { exit_code = code, seconds = sys.now() - started, requests = 0, assets = {} }
+  -- Until its last asset ended: with several workspaces, finish runs once
+  -- all of them have.
+  local ended = sys.now()
+  if env.many then
+    ended = started
+    for _, r in pairs(results) do ended = math.max(ended, r.started + r.seconds) end
+  end
+  local summary = { exit_code = code, seconds = ended - started, requests = 0, assets = {} }
   for i, spec in ipairs(specs) do
     local r = results[i]
-    local item = r and M.summary_of(r) or { asset = spec.name, status = "not_started", rows = 0, pages = 0,
+    local item = r and M.summary_of(r) or { connection = env.connection.name, asset = spec.name,
+      status = "not_started", rows = 0, pages = 0,
       requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null }
     summary.requests = summary.requests + item.requests
     summary.assets[i] = item
@@ -392,7 +422,8 @@ function M.run(env, specs)
   for _, item in ipairs(summary.assets) do
     if item.status == "failed" then summary.failed[#summary.failed + 1] = item.asset end
   end
-  log.event("run_end", { status = summary.status, exit_code = code, requests = summary.requests,
+  log.event("run_end", { connection = env.connection.name, status = summary.status, exit_code = code,
+    requests = summary.requests,
     seconds = summary.seconds, failed = summary.failed }, code == 0 and "info" or "error")
   return code, summary
 end
