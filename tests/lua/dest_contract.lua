@@ -127,6 +127,41 @@ local FIXTURES = {
     state = function(d, tbl, cols) return sqlite_state(d.db, tbl, cols) end,
   },
 
+  duckdb = {
+    uri = function(n) return ("duckdb:%s/d%d.duckdb"):format(dir, n) end,
+    rows = function(d, tbl)
+      local quote = require("icx.duckdb").quote
+      local out = {}
+      local cols = assert(d.db:query("SELECT field, col, kind FROM _icx_columns WHERE tbl = ? ORDER BY pos", tbl))
+      if #cols > 0 then
+        local sel = {}
+        for i, c in ipairs(cols) do sel[i] = "CAST(" .. quote(c.col) .. " AS VARCHAR) AS c" .. i end
+        for _, r in ipairs(assert(d.db:query("SELECT " .. table.concat(sel, ", ") .. " FROM " .. quote(tbl)))) do
+          local rec = {}
+          for i, c in ipairs(cols) do
+            local v = r["c" .. i]
+            if v ~= nil and c.kind == "json" then v = from_json(json.decode(v)) end
+            rec[c.field] = v
+          end
+          out[rec.id] = rec
+        end
+      end
+      if not d.db:in_transaction() then d.db:release() end -- another process may want the file
+      return out
+    end,
+    leftovers = function(d, tbl)
+      local n = #assert(d.db:query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE "
+        .. "'\\_icx\\_stage\\_%\\_' || ? ESCAPE '\\'", tbl))
+      d.db:release()
+      return n
+    end,
+    state = function(d, tbl, cols)
+      local rows = assert(d.db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
+      d.db:release()
+      return rows
+    end,
+  },
+
   postgresql = {
     uri = function(n) return pg_uri and (pg_uri .. "?schema=c" .. n) end,
     rows = function(d, tbl)
