@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "colset.h"
@@ -26,14 +28,44 @@ struct icx_dkw {
 
 typedef struct icx_dkw Writer;
 
-/* DuckDB matches identifiers without regard to case and takes any name. */
+/* Whether a column of cs is named name (DuckDB folds case). */
+static int name_taken(const struct icx_cs *cs, const char *name) {
+  for (int i = 0; i < cs->ncols; i++)
+    if (strcasecmp(cs->cols[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+/* A column's name: the field's own, except that DuckDB takes no empty
+** identifier: the empty field is column "_empty". Should the name be taken
+** (a field "_empty" and the empty one), "_2", "_3" ... is appended. */
+static char *duck_name(const struct icx_cs *cs, const char *field, size_t len) {
+  struct buf b = {0};
+  if (len ? buf_append(&b, field, len) : buf_puts(&b, "_empty"))
+    return NULL;
+  size_t base = b.len;
+  for (int n = 2; buf_cstr(&b) && name_taken(cs, b.data); n++) {
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "_%d", n);
+    b.len = base;
+    if (buf_puts(&b, suffix))
+      break;
+  }
+  if (!buf_cstr(&b)) {
+    buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+/* DuckDB matches identifiers without regard to case. */
 static const struct icx_cs_style duck_style = {"icx.duckdb", "DuckDB", 1,
-                                               NULL};
+                                               duck_name};
 
 /* The declared type of each kind (duckwriter.h). */
 static const char *const kind_type[ICX_NKIND] = {
-    "VARCHAR", "BOOLEAN", "BIGINT", "JSON", "DOUBLE", "VARCHAR", "JSON",
-    "VARCHAR"};
+    "VARCHAR", "BOOLEAN", "BIGINT", "JSON",
+    "DOUBLE",  "VARCHAR", "JSON",   "VARCHAR"};
 
 /* The short stable code of a failed result; see duckwriter.h. */
 const char *icx_dkw_code(duckdb_result *r) {
@@ -140,8 +172,7 @@ static int put_using(struct buf *b, const struct icx_cs_col *c, int from,
     return buf_puts(b, "CAST(NULL AS ") || buf_puts(b, kind_type[to]) ||
            buf_puts(b, ")");
   if (from == ICX_K_TEXT) /* a string becomes its JSON literal */
-    return buf_puts(b, "to_json(") || put_ident(b, c->name) ||
-           buf_puts(b, ")");
+    return buf_puts(b, "to_json(") || put_ident(b, c->name) || buf_puts(b, ")");
   /* Numbers and booleans print as their JSON literal (doubles
   ** shortest-exact). */
   return buf_puts(b, "CAST(CAST(") || put_ident(b, c->name) ||
@@ -202,8 +233,8 @@ static int apply_ddl(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
                            "excluded.col, kind = excluded.kind");
   if (bad || !buf_cstr(b))
     return nomem(w, e);
-  if (run(w, con, b->data, w->cs.ntable ? "changing its columns" : "creating it",
-          e))
+  if (run(w, con, b->data,
+          w->cs.ntable ? "changing its columns" : "creating it", e))
     return -1;
   for (int i = 0; i < w->cs.ncols; i++)
     w->cs.cols[i].kind = w->cs.cols[i].want;
@@ -297,8 +328,7 @@ static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
 /* Moves the staged rows into the table: the staged keys' rows go, then the
 ** last staged row of each key goes in, each value cast to its column's
 ** type. */
-static int merge_stage(Writer *w, duckdb_connection con,
-                       struct icx_cs_err *e) {
+static int merge_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
   struct buf *b = &w->sql;
   const char *t = w->cs.table;
   int bad = 0;
@@ -325,8 +355,7 @@ static int merge_stage(Writer *w, duckdb_connection con,
   if (w->cs.npk) {
     bad = bad || buf_puts(b, " QUALIFY row_number() OVER (PARTITION BY ");
     for (int k = 0; k < w->cs.npk; k++)
-      bad = bad || (k && buf_puts(b, ", ")) ||
-            put_stage_col(b, w->cs.pkcol[k]);
+      bad = bad || (k && buf_puts(b, ", ")) || put_stage_col(b, w->cs.pkcol[k]);
     bad = bad || buf_puts(b, " ORDER BY s._icx_pos DESC) = 1");
   }
   if (bad || !buf_cstr(b))
@@ -377,22 +406,21 @@ int icx_dkw_write_json(Writer *w, duckdb_connection con, const char *text,
   size_t cap = 16, k = 0;
   js_val *recs = malloc(cap * sizeof *recs), rec;
   js_iter it;
+  if (!recs)
+    return nomem(w, e);
   js_iter_init(&it, &top);
-  while (recs && js_next_elem(&it, &rec)) {
+  while (js_next_elem(&it, &rec)) {
     if (k == cap) {
       js_val *more = realloc(recs, 2 * cap * sizeof *recs);
       if (!more) {
         free(recs);
-        recs = NULL;
-        break;
+        return nomem(w, e);
       }
       recs = more;
       cap *= 2;
     }
     recs[k++] = rec;
   }
-  if (!recs)
-    return nomem(w, e);
   int rc = icx_dkw_write(w, con, recs, k, info.minified, NULL, e);
   free(recs);
   *n = k;
@@ -422,6 +450,8 @@ void icx_dkw_free(Writer *w) {
   free(w);
 }
 
-const struct icx_cs *icx_dkw_columns(const Writer *w) { return &w->cs; }
+const struct icx_cs *icx_dkw_columns(const Writer *w) {
+  return &w->cs;
+}
 
 #endif

@@ -63,9 +63,9 @@ void icx_dkw_free(struct icx_dkw *w);
 ** NULL): the page's member index (js_parse_records). 0, or -1 with e
 ** filled: "record", "nomem", "constraint", "io" or "duckdb".
 */
-int icx_dkw_write(struct icx_dkw *w, duckdb_connection con,
-                  const js_val *recs, size_t n, int minified,
-                  const js_members *mem, struct icx_cs_err *e);
+int icx_dkw_write(struct icx_dkw *w, duckdb_connection con, const js_val *recs,
+                  size_t n, int minified, const js_members *mem,
+                  struct icx_cs_err *e);
 
 /* Writes JSON text: one record object or an array of them; *n gets the
 ** records written. 0, or -1 with e filled. */

@@ -59,16 +59,16 @@
 #define BUSY_MS 30000
 
 typedef struct {
-  char *path;             /* owned; NULL once closed */
-  duckdb_database db;     /* open while con is */
-  duckdb_connection con;  /* NULL while released */
-  int txn;                /* inside begin() */
+  char *path;            /* owned; NULL once closed */
+  duckdb_database db;    /* open while con is */
+  duckdb_connection con; /* NULL while released */
+  int txn;               /* inside begin() */
   long busy_ms;
 } Db;
 
 typedef struct {
-  Db *owner;           /* kept alive by user value 1 */
-  struct icx_dkw *dw;  /* owned; NULL once closed */
+  Db *owner;          /* kept alive by user value 1 */
+  struct icx_dkw *dw; /* owned; NULL once closed */
 } Writer;
 
 static duckdb_instance_cache cache;
@@ -451,16 +451,12 @@ static int duck_version(lua_State *L) {
 
 /* ------------------------------------------------------------ tables */
 
-static const luaL_Reg db_methods[] = {{"exec", db_exec},
-                                      {"query", db_query},
-                                      {"begin", db_begin},
-                                      {"commit", db_commit},
-                                      {"rollback", db_rollback},
-                                      {"in_transaction", db_in_transaction},
-                                      {"release", db_release},
-                                      {"writer", db_writer},
-                                      {"close", db_close},
-                                      {NULL, NULL}};
+static const luaL_Reg db_methods[] = {
+    {"exec", db_exec},         {"query", db_query},
+    {"begin", db_begin},       {"commit", db_commit},
+    {"rollback", db_rollback}, {"in_transaction", db_in_transaction},
+    {"release", db_release},   {"writer", db_writer},
+    {"close", db_close},       {NULL, NULL}};
 
 static const luaL_Reg db_meta[] = {{"__gc", db_close},
                                    {"__close", db_close},
