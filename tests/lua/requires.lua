@@ -19,7 +19,8 @@ local LAYERS = {
     { "icx.watermark" } } },
   { layer = "client", rows = { { "icx.client" }, { "icx.sched" } } },
   -- The drivers: every icx.dest.* not named on another row.
-  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.filestore", "icx.dest.pgstore" },
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.duckstore" },
+    { "icx.dest.filestore", "icx.dest.pgstore" },
     { "icx.dest.base" }, { "icx.state" } } },
   { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
     { "icx.url" }, { "icx.errors", "icx.duration" } } },

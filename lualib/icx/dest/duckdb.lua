@@ -120,7 +120,7 @@ function Writer:keys(t, field)
       out[#out + 1] = r.k
     end
   end)
-  if not db:in_transaction() then db:release() end
+  duckstore.idle(self.store)
   if not ok then error(err, 0) end
   return out
 end

@@ -9,10 +9,10 @@
 -- holder dies.
 --
 -- DuckDB lets one process at a time hold a database file, so the Store
--- holds it only while it works: the file is released after each commit or
--- rollback and after each call outside a transaction, and other processes
--- (a second run, `icx status`) wait for it (busy_timeout) instead of
--- failing.
+-- holds it only while it works: while this process holds a run lock (a
+-- run: reopening the file per page would cost ~100 ms each), else only
+-- during a call or a transaction. Other processes (a second run, `icx
+-- status`) wait for it (busy_timeout) instead of failing.
 --
 --   duckstore.open(path, opts) -> Store
 --   store.db                   the icx.duckdb handle (owned)
@@ -65,6 +65,11 @@ Store.__index = Store
 Store.__name = "icx.dest.DuckStore"
 M.Store = Store
 
+-- Releases the file unless a run lock or a transaction needs it.
+local function idle(self)
+  if self.db and self.held == 0 and not self.db:in_transaction() then self.db:release() end
+end
+
 -- Runs f(db) in its own transaction unless one is open (the caller's page
 -- transaction then carries the change); the file is released after.
 local function atomic(self, f)
@@ -74,11 +79,11 @@ local function atomic(self, f)
   local ok, res = pcall(f, db)
   if not ok then
     db:rollback()
-    db:release()
+    idle(self)
     error(res, 0)
   end
   local done, err, code = db:commit()
-  db:release()
+  idle(self)
   check(done, err, code)
   return res
 end
@@ -87,14 +92,14 @@ M.atomic = atomic
 -- A read outside a transaction releases the file after.
 local function read(self, sql, ...)
   local rows, err, code = self.db:query(sql, ...)
-  if not self.db:in_transaction() then self.db:release() end
+  idle(self)
   return check(rows, err, code)
 end
 
 -- Opens (creating if needed) the DuckDB file at path with icx's tables.
 function M.open(path, what, opts)
   local db = require("icx.duckdb").open(path, { busy_timeout = opts and opts.busy_timeout })
-  local self = setmetatable({ db = db, path = path, lock_path = path .. ".lock" }, Store)
+  local self = setmetatable({ db = db, path = path, lock_path = path .. ".lock", held = 0 }, Store)
   local ok, err, code = db:exec(SCHEMA)
   db:release()
   if not ok then
@@ -110,15 +115,18 @@ function Store:begin() check(self.db:begin()) end
 
 function Store:commit()
   local ok, err, code = self.db:commit()
-  self.db:release()
+  idle(self)
   check(ok, err, code)
 end
 
 function Store:rollback()
   local ok, err, code = self.db:rollback()
-  self.db:release()
+  idle(self)
   check(ok, err, code)
 end
+
+-- What the Writer reads outside a transaction ends the same way.
+M.idle = idle
 
 function Store:in_transaction() return self.db and self.db:in_transaction() or false end
 
@@ -293,9 +301,28 @@ function Store:holder(connection, asset)
   return nil
 end
 
+-- A run lock keeps the file open until its release.
+local Held = {}
+Held.__index = Held
+Held.__name = "icx.dest.DuckLock"
+
+function Held:release()
+  if self.done then return end
+  self.done = true
+  self.lock:release()
+  self.store.held = self.store.held - 1
+  idle(self.store)
+end
+
+Held.__close = Held.release
+function Held:__tostring() return tostring(self.lock) end
+
 function Store:lock(connection, asset)
   local lk, err, code = lock.acquire(self.lock_path, filestore.slot(connection, asset))
-  if lk then return lk end
+  if lk then
+    self.held = self.held + 1
+    return setmetatable({ lock = lk, store = self }, Held)
+  end
   if code ~= "locked" then errors.raise("dest", err, { code = code }) end
   return nil, self:holder(connection, asset) or "another process"
 end
