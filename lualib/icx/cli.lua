@@ -93,9 +93,9 @@ local OPTIONS = {
   { long = "--connection", value = "NAME", key = "connection", commands = "run check plan reset",
     help = "which connection (when the file has several)" },
   { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset",
-    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..., duckdb:FILE"
+    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..., duckdb:FILE, parquet:DIR"
       -- A build without DuckDB says so where the destinations are listed.
-      .. (package.preload["icx.duckdb"] and "" or " (duckdb: not in this build)") },
+      .. (package.preload["icx.duckdb"] and "" or " (duckdb: and parquet: not in this build)") },
   { long = "--state", value = "PATH", key = "state", commands = "run",
     help = "cursors of a jsonl destination (default beside it)" },
   { long = "--full-refresh", key = "full_refresh", commands = "run plan",

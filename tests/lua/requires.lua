@@ -19,9 +19,9 @@ local LAYERS = {
     { "icx.watermark" } } },
   { layer = "client", rows = { { "icx.client" }, { "icx.sched" } } },
   -- The drivers: every icx.dest.* not named on another row.
-  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.duckstore" },
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.parquetstore" }, { "icx.dest.duckstore" },
     { "icx.dest.filestore", "icx.dest.pgstore" },
-    { "icx.dest.base" }, { "icx.state" } } },
+    { "icx.dest.base" }, { "icx.state" }, { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
   { layer = "base", rows = { { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
     { "icx.url" }, { "icx.errors", "icx.duration" } } },
 }

@@ -17,12 +17,6 @@ local M = {
   shown = require("icx.url").masked,
 }
 
--- Whether this icx was built with DuckDB; the message says what to do if
--- not (`icx help` lists the destinations a build lacks).
-function M.available()
-  local ok = pcall(require, "icx.duckdb")
-  return ok
-end
 
 local function usage(fmt, ...) errors.raise("usage", "--dest " .. fmt:format(...) .. " (see icx help)") end
 
@@ -34,7 +28,6 @@ function M.target(uri)
   return (path:gsub("^//(/.)", "%1"))
 end
 
-M.WITHOUT = "this icx was built without DuckDB: run `make deps` (or build with DUCKDB_PREFIX=DIR) and rebuild"
 
 local Writer = {}
 Writer.__index = Writer
@@ -46,7 +39,7 @@ local STAGE = "_icx_stage_"
 -- Opens (creating if needed) the DuckDB file at path; nil with
 -- opts.existing when there is no such file yet.
 function M.open(path, opts)
-  if not M.available() then errors.raise("usage", "--dest duckdb: " .. M.WITHOUT) end
+  if not duckstore.available() then errors.raise("usage", "--dest duckdb: " .. duckstore.WITHOUT) end
   if opts.existing then
     local f = io.open(path, "rb")
     if not f then return nil end

@@ -47,6 +47,11 @@ CREATE TABLE IF NOT EXISTS _icx_columns (
   kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field));
 ]]
 
+-- Whether this icx was built with DuckDB, and what to do when not (the
+-- duckdb: and parquet: destinations both need it).
+function M.available() return package.preload["icx.duckdb"] ~= nil end
+M.WITHOUT = "this icx was built without DuckDB: run `make deps` (or build with DUCKDB_PREFIX=DIR) and rebuild"
+
 -- Raises a dest error for a failed icx.duckdb call; passes results through.
 local function check(v, err, code, ...)
   if v == nil then errors.raise("dest", err, { code = code }) end
