@@ -259,6 +259,35 @@ class Duckdb:
         return [n for n in (self._read("tables", "_icx_stage_") or []) if n.endswith("_" + table)]
 
 
+def read_lake(kind, path, table, key=("id",)):
+    """(rows as dicts, field -> (column, kind)) of a DuckDB file's table
+    (kind "duckdb") or a Parquet directory's (kind "parquet", through the
+    latest-per-key view), typed as landed_pg judges them. Parquet keeps
+    DuckDB's types, not icx's kinds: VARCHAR is an id for `id`, `*_id` and
+    key fields, else text."""
+    args = ["rows", table] if kind == "duckdb" else ["parquet", table, ",".join(key)]
+    p = subprocess.run([ICX, "lua", DUCKREAD, path] + args, capture_output=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError("duckread: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+    got = json.loads(p.stdout)
+    types = {"BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean", "JSON": "json"}
+    kinds = {}
+    for field, k in got["cols"]:
+        if kind == "parquet":
+            k = types.get(k, "id" if landed.is_id(field) or field in key else "text")
+        kinds[field] = (field, k)
+    fields = [c[0] for c in got["cols"]]
+    rows = [{f: Duckdb._value(kinds[f][1], v) for f, v in zip(fields, r)} for r in got["rows"]]
+    return rows, kinds
+
+
+def compare_lake(t, kind, path, table, truth, key=("id",), name=None):
+    """landed_pg's checks on a DuckDB or Parquet table (read_lake)."""
+    rows, kinds = read_lake(kind, path, table, key)
+    got = {tuple(r.get(k) for k in key): r for r in rows}
+    return landed_pg.compare_rows(t, got, kinds, truth, key=key, name=name or table)
+
+
 class Postgres:
     name = "postgresql"
 
