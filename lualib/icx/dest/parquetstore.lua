@@ -190,11 +190,18 @@ function Store:publish(final_table)
       self.seq = self.seq + 1
       local key = ("%s/%s-%04d.parquet"):format(t.name, self.load_id, self.seq)
       local tmp = ("%s/out-%d-%d.parquet"):format(self.dir, sys.pid(), self.seq)
-      check(st:exec(("COPY (SELECT *, %s AS _icx_load_id, TIMESTAMP %s AS _icx_loaded_at, "
+      -- A column that held only NULL so far is left out (its type would
+      -- be a guess): the view reads it as NULL, as any missing column.
+      local cols = {}
+      for _, c in ipairs(check(st:query("SELECT col FROM _icx_columns WHERE tbl = ? AND kind <> 'null' "
+          .. "ORDER BY pos", t.tbl))) do
+        cols[#cols + 1] = quote(c.col)
+      end
+      check(st:exec(("COPY (SELECT %s, %s AS _icx_load_id, TIMESTAMP %s AS _icx_loaded_at, "
         .. "CAST(row_number() OVER () AS BIGINT) AS _icx_seq FROM %s) TO %s (FORMAT parquet)"):format(
-        literal(self.load_id), literal(loaded_at), quote(t.tbl), literal(tmp))))
-      local schema = check(st:query("SELECT column_name AS name, data_type AS type FROM duckdb_columns() "
-        .. "WHERE table_name = ? AND NOT internal ORDER BY column_index", t.tbl))
+        table.concat(cols, ", "), literal(self.load_id), literal(loaded_at), quote(t.tbl), literal(tmp))))
+      local schema = check(st:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * "
+        .. "FROM read_parquet(?))", tmp))
       self.objects:put_file(key, tmp)
       sys.remove(tmp)
       files[#files + 1] = { table = t.name, mode = t.mode, key = key, rows = n, schema = schema }
