@@ -297,6 +297,38 @@ function Store:reset(connection, asset)
   end)
 end
 
+-- _icx_completeness: a row per window a completeness check compared
+-- (icx.completeness; main's Store entry points completeness_add and
+-- completeness_last), made with its first row as icx.state makes it.
+local COMPLETENESS = [[
+CREATE TABLE IF NOT EXISTS _icx_completeness (
+  connection VARCHAR NOT NULL, asset VARCHAR NOT NULL, "window" VARCHAR NOT NULL, lo BIGINT, hi BIGINT,
+  expected BIGINT NOT NULL, landed BIGINT NOT NULL, healed BIGINT NOT NULL, checked_at VARCHAR NOT NULL,
+  run BIGINT)]]
+
+function Store:completeness_add(connection, asset, run, rows)
+  atomic(self, function(db)
+    check(db:exec(COMPLETENESS))
+    for _, r in ipairs(rows) do
+      check(db:query("INSERT INTO _icx_completeness VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", connection, asset,
+        r.window, r.lo, r.hi, r.expected, r.landed, r.healed, r.checked_at, run))
+    end
+  end)
+end
+
+function Store:completeness_last()
+  if not read(self, "SELECT 1 AS x FROM duckdb_tables() WHERE table_name = '_icx_completeness'")[1] then
+    return {}
+  end
+  return read(self, [[
+    WITH last AS (SELECT connection, asset, max(checked_at) AS at FROM _icx_completeness GROUP BY connection, asset)
+    SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows, sum(c.expected) AS expected,
+      sum(c.landed) AS landed, sum(c.healed) AS healed, sum(greatest(c.expected - c.landed, 0)) AS missing
+    FROM _icx_completeness c JOIN last l ON l.connection = c.connection AND l.asset = c.asset
+      AND c.checked_at = l.at
+    GROUP BY c.connection, c.asset, l.at ORDER BY c.connection, c.asset]])
+end
+
 function Store:holder(connection, asset)
   local pid = lock.holder(self.lock_path, filestore.slot(connection, asset))
   local r = read(self, "SELECT pid, host, started_at FROM _icx_runs WHERE connection = ? AND asset = ? "
