@@ -73,6 +73,17 @@ typedef struct {
 
 static duckdb_instance_cache cache;
 
+/* The instance cache goes with the Lua state: a sentinel made when the
+** module opens is finalized after every Db made since (Lua finalizes in
+** reverse order), so leak checkers see DuckDB's memory returned. */
+static int cache_gc(lua_State *L) {
+  (void)L;
+  if (cache)
+    duckdb_destroy_instance_cache(&cache);
+  cache = NULL;
+  return 0;
+}
+
 /* ---------------------------------------------------------------- Db */
 
 static Db *check_db(lua_State *L, int idx) {
@@ -479,6 +490,12 @@ static const luaL_Reg duck_funcs[] = {{"open", duck_open},
                                       {NULL, NULL}};
 
 int luaopen_icx_duckdb(lua_State *L) {
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, cache_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "icx.duckdb.cache");
   icx_class_new(L, DB_MT, db_meta, db_methods, 0);
   icx_class_new(L, WRITER_MT, writer_meta, writer_methods, 0);
   luaL_newlib(L, duck_funcs);
