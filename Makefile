@@ -52,7 +52,8 @@ PROVE_JOBS ?= 2
 # SHA-256, into build/duckdb/. DUCKDB_PREFIX=DIR builds against a library
 # from DuckDB's releases instead (DIR/lib/libduckdb.so, DIR/include/duckdb.h,
 # or both in DIR itself, as the release zip unpacks). Without either, icx
-# builds without those destinations and says so (`icx help`). The flags are
+# builds without those destinations and says so (`icx help`); DUCKDB=no
+# keeps deps-check from fetching it. The flags are
 # recursively expanded, so a library fetched by deps-check in the same
 # `make` is seen; the rpath lets ./icx find the library where it lies.
 DUCKDB_NPM_LIB   := @duckdb/node-bindings-linux-x64@1.5.6-r.1
