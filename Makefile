@@ -24,8 +24,8 @@ BUILD   ?= build
 WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_POSIX_C_SOURCE=200809L $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -Iengine -I$(BUILD)
-LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(DUCKDB_CFLAGS) -Iengine -I$(BUILD)
+LDLIBS  = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(DUCKDB_LIBS) -lm
 ifeq ($(CI),true)
 WARN += -Werror
 endif
@@ -55,7 +55,29 @@ TESTS      := $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua)) \
               $(sort $(wildcard tests/sim/*.t)) $(sort $(wildcard tests/e2e/*.t))
 PROVE_JOBS ?= 2
 
-.PHONY: all deps deps-build deps-test deps-lint deps-image deps-check test-deps-check print-pkgs test asan \
+# DuckDB (the duckdb: and parquet: destinations). Debian has no package:
+# `make duckdb` (which `make deps` calls) fetches DuckDB Labs' own build of
+# libduckdb.so and duckdb.h from their npm packages, pinned by version and
+# SHA-256, into build/duckdb/. DUCKDB_PREFIX=DIR builds against a library
+# from DuckDB's releases instead (DIR/lib/libduckdb.so, DIR/include/duckdb.h,
+# or both in DIR itself, as the release zip unpacks). Without either, icx
+# builds without those destinations and says so (`icx help`); DUCKDB=no
+# keeps deps-check from fetching it. The flags are
+# recursively expanded, so a library fetched by deps-check in the same
+# `make` is seen; the rpath lets ./icx find the library where it lies.
+DUCKDB_NPM_LIB   := @duckdb/node-bindings-linux-x64@1.5.6-r.1
+DUCKDB_LIB_SHA   := 1b9f82478539bb9a1d1df44bd103121a12ae52142c07158dc52b97d2ec1d69ff
+DUCKDB_NPM_HDR   := duckdb@1.4.4
+DUCKDB_HDR_SHA   := 5bb967dcbcd517670ba5f169f238fb9d6787e53752c60ebe24386169d76941ed
+DUCKDB_HOME      := $(CURDIR)/build/duckdb
+DUCKDB_PREFIX    ?= $(DUCKDB_HOME)
+duckdb_dir = $(firstword $(foreach d,$(DUCKDB_PREFIX)/lib $(DUCKDB_PREFIX),$(if $(wildcard $(d)/libduckdb.so),$(d))))
+duckdb_inc = $(firstword $(foreach d,$(DUCKDB_PREFIX)/include $(DUCKDB_PREFIX),$(if $(wildcard $(d)/duckdb.h),$(d))))
+DUCKDB_CFLAGS = $(if $(and $(duckdb_dir),$(duckdb_inc)),-DICX_DUCKDB -isystem $(duckdb_inc))
+DUCKDB_LIBS = $(if $(and $(duckdb_dir),$(duckdb_inc)),-L$(duckdb_dir) -Wl$(comma)-rpath$(comma)$(abspath $(duckdb_dir)) -lduckdb)
+comma := ,
+
+.PHONY: all deps duckdb deps-build deps-test deps-lint deps-image deps-check test-deps-check print-pkgs test asan \
         asan-test check lint demo bench clean install fuzz fuzz-build image-test
 all: deps-check icx
 
@@ -73,12 +95,32 @@ define apt_install
 	fi
 endef
 
+# Fetched with npm (npm pack: the registry's own client), checked against the
+# pinned SHA-256 before anything is unpacked; only the library and the header
+# are kept. A DUCKDB_PREFIX given on the command line needs no fetch.
+duckdb:
+	@if [ "$(origin DUCKDB_PREFIX)" != file ] || [ -f $(DUCKDB_HOME)/lib/libduckdb.so ]; then exit 0; fi; \
+	command -v npm >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q --no-install-recommends npm >/dev/null; } \
+	  || { echo "icx: npm is needed to fetch DuckDB (apt-get install npm), or set DUCKDB_PREFIX"; exit 1; }; \
+	set -e; dl=$(DUCKDB_HOME)/dl; rm -rf $$dl; mkdir -p $$dl $(DUCKDB_HOME)/lib $(DUCKDB_HOME)/include; \
+	echo "  FETCH $(DUCKDB_NPM_LIB) $(DUCKDB_NPM_HDR)"; \
+	(cd $$dl && npm pack --silent $(DUCKDB_NPM_LIB) $(DUCKDB_NPM_HDR) >/dev/null); \
+	(cd $$dl && printf '%s  %s\n' $(DUCKDB_LIB_SHA) duckdb-node-bindings-linux-x64-*.tgz \
+	  $(DUCKDB_HDR_SHA) duckdb-[0-9]*.tgz | sha256sum -c --quiet -) \
+	  || { echo "icx: DuckDB download does not match its pinned SHA-256"; rm -rf $$dl; exit 1; }; \
+	tar -xzf $$dl/duckdb-node-bindings-linux-x64-*.tgz -C $$dl package/libduckdb.so; \
+	tar -xzf $$dl/duckdb-[0-9]*.tgz -C $$dl package/src/duckdb/src/include/duckdb.h; \
+	mv $$dl/package/src/duckdb/src/include/duckdb.h $(DUCKDB_HOME)/include/duckdb.h; \
+	mv $$dl/package/libduckdb.so $(DUCKDB_HOME)/lib/libduckdb.so; rm -rf $$dl
+
 deps:
 	$(call apt_install,$(DEB_PKGS) $(TEST_PKGS) $(LINT_PKGS))
+	@$(MAKE) --no-print-directory duckdb
 deps-build:
 	$(call apt_install,$(DEB_PKGS))
 deps-test:
 	$(call apt_install,$(DEB_PKGS) $(TEST_PKGS))
+	@$(MAKE) --no-print-directory duckdb
 deps-lint:
 	$(call apt_install,$(LINT_PKGS))
 deps-image:
@@ -102,6 +144,8 @@ test-deps-check: deps-check
 	  && command -v sqlite3 >/dev/null && command -v lua5.4 >/dev/null \
 	  && [ -x /usr/lib/postgresql/15/bin/initdb ] && command -v clang >/dev/null \
 	  || $(MAKE) --no-print-directory deps-test
+	@[ "$(origin DUCKDB_PREFIX)" != file ] || [ -f $(DUCKDB_HOME)/lib/libduckdb.so ] || [ "$(DUCKDB)" = no ] \
+	  || $(MAKE) --no-print-directory duckdb
 
 icx: $(BUILD)/main.o $(ENGINE_OBJ)
 	@echo "  LINK  $@"

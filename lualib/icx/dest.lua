@@ -4,6 +4,8 @@
 --   jsonl:-                                                  stdout lines
 --   jsonl:DIR                                                DIR/TABLE.jsonl
 --   postgresql://user:pw@host:port/db?schema=S (or postgres://)   PostgreSQL
+--   duckdb:FILE                                              DuckDB
+--   parquet:DIR                                              Parquet files
 -- A destination is a Store plus a Writer plus their shared transaction,
 -- written once in icx.dest.base, whose header lists the surface the runner
 -- drives (d.kind, d:transaction, d:table{}, t:write, d:cursor_get ...).
@@ -31,6 +33,8 @@ local DRIVERS = {
   base.check_driver(require "icx.dest.sqlite"),
   base.check_driver(require "icx.dest.jsonl"),
   base.check_driver(require "icx.dest.postgres"),
+  base.check_driver(require "icx.dest.duckdb"),
+  base.check_driver(require "icx.dest.parquet"),
 }
 
 function M.drivers()

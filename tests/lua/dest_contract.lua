@@ -127,6 +127,93 @@ local FIXTURES = {
     state = function(d, tbl, cols) return sqlite_state(d.db, tbl, cols) end,
   },
 
+  duckdb = {
+    uri = function(n) return ("duckdb:%s/d%d.duckdb"):format(dir, n) end,
+    rows = function(d, tbl)
+      local quote = require("icx.duckdb").quote
+      local out = {}
+      local cols = assert(d.db:query("SELECT field, col, kind FROM _icx_columns WHERE tbl = ? ORDER BY pos", tbl))
+      if #cols > 0 then
+        local sel = {}
+        for i, c in ipairs(cols) do sel[i] = "CAST(" .. quote(c.col) .. " AS VARCHAR) AS c" .. i end
+        for _, r in ipairs(assert(d.db:query("SELECT " .. table.concat(sel, ", ") .. " FROM " .. quote(tbl)))) do
+          local rec = {}
+          for i, c in ipairs(cols) do
+            local v = r["c" .. i]
+            if v ~= nil and c.kind == "json" then v = from_json(json.decode(v)) end
+            rec[c.field] = v
+          end
+          out[rec.id] = rec
+        end
+      end
+      if not d.db:in_transaction() then d.db:release() end -- another process may want the file
+      return out
+    end,
+    leftovers = function(d, tbl)
+      local n = #assert(d.db:query("SELECT table_name FROM duckdb_tables() WHERE table_name LIKE "
+        .. "'\\_icx\\_stage\\_%\\_' || ? ESCAPE '\\'", tbl))
+      d.db:release()
+      return n
+    end,
+    state = function(d, tbl, cols)
+      local rows = assert(d.db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
+      d.db:release()
+      return rows
+    end,
+  },
+
+  -- Parquet: one file per commit (?rows=1), read back through the
+  -- latest-per-key view (a merge table: every file of it; a replace table:
+  -- the files its table manifest names), after what is staged is published.
+  parquet = {
+    uri = function(n) return ("parquet:%s/p%d?rows=1"):format(dir, n) end,
+    rows = function(d, tbl)
+      d.store:publish()
+      local files = {}
+      local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
+      if current then
+        for _, k in ipairs(json.decode(current).files) do files[#files + 1] = d.target .. "/" .. k end
+      else
+        for _, k in ipairs(d.objects:list(tbl .. "/")) do files[#files + 1] = d.target .. "/" .. k end
+      end
+      local out = {}
+      if #files == 0 then return out end
+      local db = require("icx.duckdb").open(":memory:")
+      local view = require("icx.dest.parquet").latest_sql(files)
+      local cols = assert(db:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE " .. view .. ")"))
+      local sel = {}
+      for i, c in ipairs(cols) do sel[i] = "CAST(" .. require("icx.duckdb").quote(c.name) .. " AS VARCHAR) AS c" .. i end
+      for _, r in ipairs(assert(db:query("SELECT " .. table.concat(sel, ", ") .. " FROM (" .. view .. ")"))) do
+        local rec = {}
+        for i, c in ipairs(cols) do
+          local v = r["c" .. i]
+          if v ~= nil and c.type == "JSON" then v = from_json(json.decode(v)) end
+          rec[c.name] = v
+        end
+        out[rec.id] = rec
+      end
+      db:close()
+      return out
+    end,
+    leftovers = function(d, tbl)
+      local keep = {}
+      local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
+      for _, k in ipairs(current and json.decode(current).files or {}) do keep[k] = true end
+      local n = 0
+      for _, k in ipairs(d.objects:list(tbl .. "/")) do
+        if not keep[k] then n = n + 1 end
+      end
+      return n
+    end,
+    state = function(d, tbl, cols)
+      d.store:publish()
+      local db = d.store.shared.db
+      local rows = assert(db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
+      db:release()
+      return rows
+    end,
+  },
+
   postgresql = {
     uri = function(n) return pg_uri and (pg_uri .. "?schema=c" .. n) end,
     rows = function(d, tbl)

@@ -19,10 +19,11 @@ local LAYERS = {
     { "icx.watermark" } } },
   { layer = "client", rows = { { "icx.client" } } },
   -- The drivers: every icx.dest.* not named on another row.
-  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.filestore", "icx.dest.pgstore" },
-    { "icx.dest.base" }, { "icx.state" }, { "icx.objstore.s3" } } },
-  { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" }, { "icx.log" },
-    { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz" } } },
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.parquetstore" },
+    { "icx.dest.duckstore" }, { "icx.dest.filestore", "icx.dest.pgstore" }, { "icx.dest.base" }, { "icx.state" },
+    { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
+  { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" },
+    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz" } } },
 }
 
 local function read(path)

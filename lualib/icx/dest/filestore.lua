@@ -6,6 +6,7 @@
 --
 --   filestore.open(path, what, opts) -> Store   what names the file in errors
 --   store.db                                    the icx.sqlite handle (owned)
+--   filestore.slot(connection, asset) -> byte   of FILE.lock, for icx.lock
 local errors = require "icx.errors"
 local lock = require "icx.lock"
 local state = require "icx.state"
@@ -66,6 +67,7 @@ local function slot(connection, asset)
   end
   return 1 + h % (1 << 30)
 end
+M.slot = slot -- the DuckDB store locks the same way
 
 -- Who holds (connection, asset), from its open run row (host and pid), or
 -- from the lock itself; nil when the lock is free.

@@ -1,6 +1,6 @@
 """The destinations an e2e case runs against, one object per driver, so a
-case is written once and run for each (SQLite, JSONL, PostgreSQL on a
-server of its own; a new driver is one class and one line of DRIVERS):
+case is written once and run for each (SQLite, JSONL, DuckDB, PostgreSQL on
+a server of its own; a new driver is one class and one line of DRIVERS):
 
     import dest_drivers
     with dest_drivers.each(t, work) as drivers:
@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import subprocess
+from decimal import Decimal
 
 from icxtest import ICX  # first: it puts tests/lib and tests/sim on the path
 import landed  # noqa: E402
@@ -190,6 +191,103 @@ class Jsonl:
         return [f for f in os.listdir(self.dir) if f.startswith(table + ".jsonl.") and f.endswith(".tmp")]
 
 
+DUCKREAD = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lua", "duckread.lua")
+
+
+class Duckdb:
+    """Read back through ./icx itself (tests/e2e/lua/duckread.lua): Python
+    has no DuckDB module. Values come as DuckDB's text of them and are
+    typed here by the column's kind, then judged as PostgreSQL's are (the
+    same kinds: docs/DUCKDB.md)."""
+    name = "duckdb"
+
+    def __init__(self, work):
+        self.db = os.path.join(work, "dest.duckdb")
+        self.uri = "duckdb:" + self.db
+
+    def _read(self, *args):
+        if not os.path.exists(self.db):
+            return None
+        p = subprocess.run([ICX, "lua", DUCKREAD, self.db] + list(args), capture_output=True, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError("duckread: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+        return json.loads(p.stdout)
+
+    @staticmethod
+    def _value(kind, text):
+        if text is None:
+            return None
+        if kind == "bigint":
+            return int(text)
+        if kind == "double":
+            return float(text)
+        if kind == "boolean":
+            return text == "true"
+        if kind == "numeric":
+            return Decimal(text)
+        return text
+
+    def _rows(self, table):
+        """({id: {field: value}}, field -> (column, kind))."""
+        got = self._read("rows", table) or {"cols": [], "rows": []}
+        fields = [c[0] for c in got["cols"]]
+        kinds = {c[0]: (c[0], c[1]) for c in got["cols"]}
+        out = {}
+        for r in got["rows"]:
+            d = {f: self._value(kinds[f][1], v) for f, v in zip(fields, r)}
+            out[d.get("id")] = d
+        return out, kinds
+
+    def ids(self, table):
+        return sorted(self._rows(table)[0])
+
+    def landed(self, table, connection):
+        got = self._read("landed", table, connection)
+        if not got:
+            return 0, []
+        c = got.get("cursor")
+        return (int(c) if c is not None else 0), sorted(got["ids"])
+
+    def compare(self, t, table, truth, name=None):
+        rows, cols = self._rows(table)
+        return landed_pg.compare_rows(t, {(k,): v for k, v in rows.items()}, cols, truth, name=name or table)
+
+    def snapshot(self, table):
+        return json.dumps(self._read("rows", table), sort_keys=True)
+
+    def staged(self, table):
+        return [n for n in (self._read("tables", "_icx_stage_") or []) if n.endswith("_" + table)]
+
+
+def read_lake(kind, path, table, key=("id",)):
+    """(rows as dicts, field -> (column, kind)) of a DuckDB file's table
+    (kind "duckdb") or a Parquet directory's (kind "parquet", through the
+    latest-per-key view), typed as landed_pg judges them. Parquet keeps
+    DuckDB's types, not icx's kinds: VARCHAR is an id for `id`, `*_id` and
+    key fields, else text."""
+    args = ["rows", table] if kind == "duckdb" else ["parquet", table, ",".join(key)]
+    p = subprocess.run([ICX, "lua", DUCKREAD, path] + args, capture_output=True, timeout=300)
+    if p.returncode != 0:
+        raise RuntimeError("duckread: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+    got = json.loads(p.stdout)
+    types = {"BIGINT": "bigint", "DOUBLE": "double", "BOOLEAN": "boolean", "JSON": "json"}
+    kinds = {}
+    for field, k in got["cols"]:
+        if kind == "parquet":
+            k = types.get(k, "id" if landed.is_id(field) or field in key else "text")
+        kinds[field] = (field, k)
+    fields = [c[0] for c in got["cols"]]
+    rows = [{f: Duckdb._value(kinds[f][1], v) for f, v in zip(fields, r)} for r in got["rows"]]
+    return rows, kinds
+
+
+def compare_lake(t, kind, path, table, truth, key=("id",), name=None):
+    """landed_pg's checks on a DuckDB or Parquet table (read_lake)."""
+    rows, kinds = read_lake(kind, path, table, key)
+    got = {tuple(r.get(k) for k in key): r for r in rows}
+    return landed_pg.compare_rows(t, got, kinds, truth, key=key, name=name or table)
+
+
 class Postgres:
     name = "postgresql"
 
@@ -243,9 +341,10 @@ class Postgres:
 @contextlib.contextmanager
 def each(t, work):
     """The drivers, each on a destination of its own under work."""
-    drivers = [Sqlite(os.path.join(work, "sqlite")), Jsonl(os.path.join(work, "jsonl"))]
+    drivers = [Sqlite(os.path.join(work, "sqlite")), Jsonl(os.path.join(work, "jsonl")),
+               Duckdb(os.path.join(work, "duckdb"))]
     for d in drivers:
-        os.makedirs(os.path.dirname(d.uri.replace("jsonl:", "")), exist_ok=True)
+        os.makedirs(os.path.dirname(d.uri.replace("jsonl:", "").replace("duckdb:", "")), exist_ok=True)
     if not pgserver.available():
         t.ok(False, "PostgreSQL server binaries or psycopg2 missing (%s): the postgresql driver is untested"
              % pgserver.BIN)

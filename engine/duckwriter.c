@@ -1,0 +1,457 @@
+/*
+** duckwriter.c: the typed record writer of the DuckDB destination
+** (Lua-free). See duckwriter.h for what lands how. Records become columns
+** in colset.c; this file is the DuckDB back end: the DDL, the appender into
+** a staging table of text, and the statements that merge it.
+*/
+/* Built only with DuckDB (the Makefile defines ICX_DUCKDB when it finds
+** the library). */
+#ifdef ICX_DUCKDB
+#include "duckwriter.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "colset.h"
+
+struct icx_dkw {
+  struct icx_cs cs;   /* owned: the columns and the record gathered */
+  char stage[32];     /* the staging table's name (a temp table) */
+  struct buf sql;     /* owned: statements being built */
+  struct buf scratch; /* owned: one value, unescaped or minified */
+  int minified;       /* the current write's slices are minified */
+};
+
+typedef struct icx_dkw Writer;
+
+/* Whether a column of cs is named name (DuckDB folds case). */
+static int name_taken(const struct icx_cs *cs, const char *name) {
+  for (int i = 0; i < cs->ncols; i++)
+    if (strcasecmp(cs->cols[i].name, name) == 0)
+      return 1;
+  return 0;
+}
+
+/* A column's name: the field's own, except that DuckDB takes no empty
+** identifier: the empty field is column "_empty". Should the name be taken
+** (a field "_empty" and the empty one), "_2", "_3" ... is appended. */
+static char *duck_name(const struct icx_cs *cs, const char *field, size_t len) {
+  struct buf b = {0};
+  if (len ? buf_append(&b, field, len) : buf_puts(&b, "_empty"))
+    return NULL;
+  size_t base = b.len;
+  for (int n = 2; buf_cstr(&b) && name_taken(cs, b.data); n++) {
+    char suffix[16];
+    snprintf(suffix, sizeof suffix, "_%d", n);
+    b.len = base;
+    if (buf_puts(&b, suffix))
+      break;
+  }
+  if (!buf_cstr(&b)) {
+    buf_free(&b);
+    return NULL;
+  }
+  return b.data;
+}
+
+/* DuckDB matches identifiers without regard to case. */
+static const struct icx_cs_style duck_style = {"icx.duckdb", "DuckDB", 1,
+                                               duck_name};
+
+/* The declared type of each kind (duckwriter.h). */
+static const char *const kind_type[ICX_NKIND] = {
+    "VARCHAR", "BOOLEAN", "BIGINT", "JSON",
+    "DOUBLE",  "VARCHAR", "JSON",   "VARCHAR"};
+
+/* The short stable code of a failed result; see duckwriter.h. */
+const char *icx_dkw_code(duckdb_result *r) {
+  switch (duckdb_result_error_type(r)) {
+  case DUCKDB_ERROR_CONSTRAINT:
+    return "constraint";
+  case DUCKDB_ERROR_IO:
+    return "io";
+  case DUCKDB_ERROR_OUT_OF_MEMORY:
+    return "nomem";
+  case DUCKDB_ERROR_TRANSACTION:
+    return "busy";
+  default:
+    return "duckdb";
+  }
+}
+
+static int nomem(Writer *w, struct icx_cs_err *e) {
+  return icx_cs_nomem(&w->cs, e);
+}
+
+static int put_ident(struct buf *b, const char *name) {
+  return buf_quote(b, name, strlen(name), '"');
+}
+
+/* The staging table's column i: c0, c1 ... (member names need no quoting
+** twice over). */
+static int put_stage_col(struct buf *b, int i) {
+  char s[16];
+  snprintf(s, sizeof s, "s.c%d", i);
+  return buf_puts(b, s);
+}
+
+/* Runs sql (one or more statements) on con. 0, or -1 with e filled. */
+static int run(Writer *w, duckdb_connection con, const char *sql,
+               const char *what, struct icx_cs_err *e) {
+  duckdb_result r;
+  if (duckdb_query(con, sql, &r) == DuckDBError) {
+    icx_cs_fail(e, icx_dkw_code(&r), "icx.duckdb: table '%s': %s: %s",
+                w->cs.table, what, duckdb_result_error(&r));
+    duckdb_destroy_result(&r);
+    return -1;
+  }
+  duckdb_destroy_result(&r);
+  return 0;
+}
+
+/* Loads the columns from _icx_columns (none when the table does not exist:
+** then the primary key columns come first, as pending ones). Every write
+** does this: a rollback may have undone what the last one created. */
+static int load_columns(Writer *w, duckdb_connection con,
+                        struct icx_cs_err *e) {
+  duckdb_result r;
+  struct buf *b = &w->sql;
+  buf_reset(b);
+  if (buf_puts(b, "SELECT field, col, kind FROM _icx_columns WHERE tbl = ") ||
+      buf_quote(b, w->cs.table, strlen(w->cs.table), '\'') ||
+      buf_puts(b, " ORDER BY pos") || !buf_cstr(b))
+    return nomem(w, e);
+  if (duckdb_query(con, b->data, &r) == DuckDBError) {
+    icx_cs_fail(e, icx_dkw_code(&r),
+                "icx.duckdb: table '%s': reading its columns: %s", w->cs.table,
+                duckdb_result_error(&r));
+    duckdb_destroy_result(&r);
+    return -1;
+  }
+  icx_cs_clear(&w->cs);
+  idx_t n = duckdb_row_count(&r);
+  int rc = 0;
+  for (idx_t i = 0; rc == 0 && i < n; i++) {
+    char *f = duckdb_value_varchar(&r, 0, i);
+    char *col = duckdb_value_varchar(&r, 1, i);
+    char *k = duckdb_value_varchar(&r, 2, i);
+    int kind = k ? icx_cs_kind_named(k) : -1;
+    if (!f || !col || kind < 0 || icx_cs_find(&w->cs, f, strlen(f)) >= 0)
+      rc = icx_cs_fail(e, "duckdb",
+                       "icx.duckdb: table '%s': _icx_columns holds an unknown "
+                       "kind or a repeated field",
+                       w->cs.table);
+    else if (icx_cs_add(&w->cs, f, strlen(f), col, kind, e) < 0)
+      rc = -1;
+    else
+      w->cs.cols[w->cs.ncols - 1].kind = w->cs.cols[w->cs.ncols - 1].want =
+          (unsigned char)kind;
+    duckdb_free(f);
+    duckdb_free(col);
+    duckdb_free(k);
+  }
+  duckdb_destroy_result(&r);
+  if (rc != 0) {
+    icx_cs_clear(&w->cs);
+    return -1;
+  }
+  w->cs.ntable = w->cs.ncols;
+  icx_cs_unwiden(&w->cs);
+  return n == 0 ? icx_cs_add_pk(&w->cs, e) : 0;
+}
+
+/* The USING expression converting column c from kind `from` to `to`
+** exactly. */
+static int put_using(struct buf *b, const struct icx_cs_col *c, int from,
+                     int to) {
+  if (from == ICX_K_NULL)
+    return buf_puts(b, "CAST(NULL AS ") || buf_puts(b, kind_type[to]) ||
+           buf_puts(b, ")");
+  if (from == ICX_K_TEXT) /* a string becomes its JSON literal */
+    return buf_puts(b, "to_json(") || put_ident(b, c->name) || buf_puts(b, ")");
+  /* Numbers and booleans print as their JSON literal (doubles
+  ** shortest-exact). */
+  return buf_puts(b, "CAST(CAST(") || put_ident(b, c->name) ||
+         buf_puts(b, " AS VARCHAR) AS JSON)");
+}
+
+/* CREATE TABLE or ALTER TABLE for new and widened columns, and their rows
+** in _icx_columns. 0, or -1 with e filled. */
+static int apply_ddl(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
+  struct buf *b = &w->sql;
+  const char *t = w->cs.table;
+  int bad = 0, nrow = 0;
+  buf_reset(b);
+  if (w->cs.ntable == 0) {
+    bad = buf_puts(b, "DELETE FROM _icx_columns WHERE tbl = ") ||
+          buf_quote(b, t, strlen(t), '\'') || buf_puts(b, "; CREATE TABLE ") ||
+          put_ident(b, t) || buf_puts(b, " (");
+    for (int i = 0; i < w->cs.ncols; i++) {
+      struct icx_cs_col *c = &w->cs.cols[i];
+      bad = bad || (i && buf_puts(b, ", ")) || put_ident(b, c->name) ||
+            buf_puts(b, " ") || buf_puts(b, kind_type[c->want]) ||
+            (c->pk && buf_puts(b, " NOT NULL"));
+    }
+    bad = bad || buf_puts(b, ");");
+  } else {
+    for (int i = 0; i < w->cs.ncols; i++) {
+      struct icx_cs_col *c = &w->cs.cols[i];
+      if (i >= w->cs.ntable)
+        bad = bad || buf_puts(b, "ALTER TABLE ") || put_ident(b, t) ||
+              buf_puts(b, " ADD COLUMN ") || put_ident(b, c->name) ||
+              buf_puts(b, " ") || buf_puts(b, kind_type[c->want]) ||
+              buf_puts(b, ";");
+      else if (c->want != c->kind &&
+               strcmp(kind_type[c->want], kind_type[c->kind]) != 0)
+        bad = bad || buf_puts(b, "ALTER TABLE ") || put_ident(b, t) ||
+              buf_puts(b, " ALTER COLUMN ") || put_ident(b, c->name) ||
+              buf_puts(b, " TYPE ") || buf_puts(b, kind_type[c->want]) ||
+              buf_puts(b, " USING ") || put_using(b, c, c->kind, c->want) ||
+              buf_puts(b, ";");
+    }
+  }
+  bad = bad || buf_puts(b, "INSERT INTO _icx_columns (tbl, field, col, kind, "
+                           "pos) VALUES ");
+  for (int i = 0; i < w->cs.ncols; i++) {
+    struct icx_cs_col *c = &w->cs.cols[i];
+    char pos[16];
+    if (i < w->cs.ntable && c->want == c->kind)
+      continue;
+    snprintf(pos, sizeof pos, ", %d)", i + 1);
+    bad = bad || buf_puts(b, nrow++ ? ", (" : "(") ||
+          buf_quote(b, t, strlen(t), '\'') || buf_puts(b, ", ") ||
+          buf_quote(b, c->field, c->flen, '\'') || buf_puts(b, ", ") ||
+          buf_quote(b, c->name, strlen(c->name), '\'') || buf_puts(b, ", '") ||
+          buf_puts(b, icx_cs_kind_name(c->want)) || buf_puts(b, "'") ||
+          buf_puts(b, pos);
+  }
+  bad = bad || buf_puts(b, " ON CONFLICT (tbl, field) DO UPDATE SET col = "
+                           "excluded.col, kind = excluded.kind");
+  if (bad || !buf_cstr(b))
+    return nomem(w, e);
+  if (run(w, con, b->data,
+          w->cs.ntable ? "changing its columns" : "creating it", e))
+    return -1;
+  for (int i = 0; i < w->cs.ncols; i++)
+    w->cs.cols[i].kind = w->cs.cols[i].want;
+  w->cs.ntable = w->cs.ncols;
+  return 0;
+}
+
+/* A new staging table for the current columns: the page's position, then
+** one text column per table column. */
+static int make_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
+  struct buf *b = &w->sql;
+  buf_reset(b);
+  int bad = buf_puts(b, "CREATE OR REPLACE TEMP TABLE ") ||
+            buf_puts(b, w->stage) || buf_puts(b, " (_icx_pos BIGINT");
+  for (int i = 0; i < w->cs.ncols; i++) {
+    char s[24];
+    snprintf(s, sizeof s, ", c%d VARCHAR", i);
+    bad = bad || buf_puts(b, s);
+  }
+  if (bad || buf_puts(b, ")") || !buf_cstr(b))
+    return nomem(w, e);
+  return run(w, con, b->data, "creating its staging table", e);
+}
+
+/* The value v of a column of kind k as the text its cast takes
+** (duckwriter.h), appended. */
+static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
+                                 const js_val *v) {
+  const char *s = v->p;
+  size_t n = v->n;
+  if (v->type == JS_NULL)
+    return duckdb_append_null(a);
+  if (v->type == JS_ARRAY || v->type == JS_OBJECT) {
+    if (!w->minified) {
+      n = js_minify_to(v, w->scratch.data);
+      s = w->scratch.data;
+    }
+  } else if (v->type == JS_STRING && kind != ICX_K_JSON &&
+             kind != ICX_K_NUMERIC) {
+    s = v->p + 1;
+    n = v->n - 2;
+    if (memchr(s, '\\', n)) {
+      n = js_unescape_to(v, w->scratch.data);
+      s = w->scratch.data;
+    }
+  }
+  return duckdb_append_varchar_length(a, s, (idx_t)n);
+}
+
+/* Appends the records to the staging table (pass 2: every column exists). */
+static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
+                         size_t n, const js_members *mem,
+                         struct icx_cs_err *e) {
+  duckdb_appender a;
+  if (duckdb_appender_create_ext(con, "temp", "main", w->stage, &a) ==
+      DuckDBError) {
+    icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
+                w->cs.table, duckdb_appender_error(a));
+    duckdb_appender_destroy(&a);
+    return -1;
+  }
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    js_memiter ms;
+    js_memiter_init(&ms, &recs[i], mem, i);
+    if ((rc = icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e)) != 0)
+      break;
+    buf_reset(&w->scratch);
+    if (buf_reserve(&w->scratch, recs[i].n + 1) != 0) {
+      rc = nomem(w, e);
+      break;
+    }
+    duckdb_state st = duckdb_append_int64(a, (int64_t)i);
+    for (int c = 0; st == DuckDBSuccess && c < w->cs.ncols; c++)
+      st = icx_cs_has(&w->cs, c)
+               ? append_value(w, a, w->cs.cols[c].kind, &w->cs.vals[c])
+               : duckdb_append_null(a);
+    if (st == DuckDBSuccess)
+      st = duckdb_appender_end_row(a);
+    if (st != DuckDBSuccess)
+      rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': record %zu: %s",
+                       w->cs.table, i + 1, duckdb_appender_error(a));
+  }
+  if (rc == 0 && duckdb_appender_close(a) == DuckDBError)
+    rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
+                     w->cs.table, duckdb_appender_error(a));
+  duckdb_appender_destroy(&a);
+  return rc;
+}
+
+/* Moves the staged rows into the table: the staged keys' rows go, then the
+** last staged row of each key goes in, each value cast to its column's
+** type. */
+static int merge_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
+  struct buf *b = &w->sql;
+  const char *t = w->cs.table;
+  int bad = 0;
+  buf_reset(b);
+  if (w->cs.npk) {
+    bad = buf_puts(b, "DELETE FROM ") || put_ident(b, t) ||
+          buf_puts(b, " AS t USING ") || buf_puts(b, w->stage) ||
+          buf_puts(b, " AS s WHERE ");
+    for (int k = 0; k < w->cs.npk; k++)
+      bad = bad || (k && buf_puts(b, " AND ")) || buf_puts(b, "t.") ||
+            put_ident(b, w->cs.cols[w->cs.pkcol[k]].name) ||
+            buf_puts(b, " = ") || put_stage_col(b, w->cs.pkcol[k]);
+    bad = bad || buf_puts(b, "; ");
+  }
+  bad = bad || buf_puts(b, "INSERT INTO ") || put_ident(b, t) ||
+        buf_puts(b, " (") || icx_cs_put_names(&w->cs, b, ICX_CS_ALL, ", ") ||
+        buf_puts(b, ") SELECT ");
+  for (int i = 0; i < w->cs.ncols; i++)
+    bad = bad || (i && buf_puts(b, ", ")) || buf_puts(b, "CAST(") ||
+          put_stage_col(b, i) || buf_puts(b, " AS ") ||
+          buf_puts(b, kind_type[w->cs.cols[i].kind]) || buf_puts(b, ")");
+  bad = bad || buf_puts(b, " FROM ") || buf_puts(b, w->stage) ||
+        buf_puts(b, " AS s");
+  if (w->cs.npk) {
+    bad = bad || buf_puts(b, " QUALIFY row_number() OVER (PARTITION BY ");
+    for (int k = 0; k < w->cs.npk; k++)
+      bad = bad || (k && buf_puts(b, ", ")) || put_stage_col(b, w->cs.pkcol[k]);
+    bad = bad || buf_puts(b, " ORDER BY s._icx_pos DESC) = 1");
+  }
+  if (bad || !buf_cstr(b))
+    return nomem(w, e);
+  return run(w, con, b->data, "merging the page", e);
+}
+
+/* Writes records; see duckwriter.h. Pass 1 finds the columns and their
+** kinds, so the DDL runs before pass 2 appends. */
+int icx_dkw_write(Writer *w, duckdb_connection con, const js_val *recs,
+                  size_t n, int minified, const js_members *mem,
+                  struct icx_cs_err *e) {
+  w->minified = minified;
+  if (load_columns(w, con, e) != 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    js_memiter ms;
+    js_memiter_init(&ms, &recs[i], mem, i);
+    if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
+        icx_cs_widen(&w->cs, i + 1, e) != 0)
+      return -1;
+  }
+  if ((w->cs.ntable == 0 || icx_cs_changed(&w->cs)) &&
+      apply_ddl(w, con, e) != 0)
+    return -1;
+  if (n == 0)
+    return 0;
+  if (make_stage(w, con, e) != 0 || stage_records(w, con, recs, n, mem, e) != 0)
+    return -1;
+  return merge_stage(w, con, e);
+}
+
+/* Writes JSON text; see duckwriter.h. */
+int icx_dkw_write_json(Writer *w, duckdb_connection con, const char *text,
+                       size_t len, size_t *n, struct icx_cs_err *e) {
+  js_val top;
+  js_info info;
+  js_err je;
+  *n = 0;
+  if (js_parse_list(text, len, NULL, 0, NULL, NULL, &top, &info, &je) != 0)
+    return icx_cs_fail(e, "record",
+                       "icx.duckdb: table '%s': invalid JSON at byte %d: %s",
+                       w->cs.table, (int)je.offset, je.msg);
+  if (top.type != JS_ARRAY) {
+    *n = 1;
+    return icx_dkw_write(w, con, &top, 1, info.minified, NULL, e);
+  }
+  size_t cap = 16, k = 0;
+  js_val *recs = malloc(cap * sizeof *recs), rec;
+  js_iter it;
+  if (!recs)
+    return nomem(w, e);
+  js_iter_init(&it, &top);
+  while (js_next_elem(&it, &rec)) {
+    if (k == cap) {
+      js_val *more = realloc(recs, 2 * cap * sizeof *recs);
+      if (!more) {
+        free(recs);
+        return nomem(w, e);
+      }
+      recs = more;
+      cap *= 2;
+    }
+    recs[k++] = rec;
+  }
+  int rc = icx_dkw_write(w, con, recs, k, info.minified, NULL, e);
+  free(recs);
+  *n = k;
+  return rc;
+}
+
+/* A new writer; see duckwriter.h. */
+Writer *icx_dkw_new(const char *table, const char *const *pk, int npk) {
+  static unsigned serial;
+  Writer *w = calloc(1, sizeof *w);
+  if (!w)
+    return NULL;
+  if (icx_cs_init(&w->cs, &duck_style, table, pk, npk) != 0) {
+    icx_dkw_free(w);
+    return NULL;
+  }
+  snprintf(w->stage, sizeof w->stage, "_icx_page_%u", ++serial);
+  return w;
+}
+
+void icx_dkw_free(Writer *w) {
+  if (!w)
+    return;
+  icx_cs_free(&w->cs);
+  buf_free(&w->sql);
+  buf_free(&w->scratch);
+  free(w);
+}
+
+const struct icx_cs *icx_dkw_columns(const Writer *w) {
+  return &w->cs;
+}
+
+#endif

@@ -1,0 +1,82 @@
+/*
+** duckwriter.h: the typed record writer of the DuckDB destination (Lua-free;
+** docs/DUCKDB.md).
+**
+** Each page goes through DuckDB's appender into a temporary staging table
+** of text columns, then one DELETE of the staged keys and one INSERT ...
+** SELECT with a cast per column move it into the table, keeping the last
+** occurrence of a key in the page: the row becomes exactly the latest
+** record (absent fields NULL). The table has no PRIMARY KEY constraint:
+** DuckDB cannot change a column's type while an index depends on it, and
+** columns here only widen, so the writer keeps one row per key itself.
+**
+** Declared types, per column (its kind, colset.h, kept in _icx_columns
+** with the field -> column mapping and the position):
+**   id       VARCHAR: `id`, `*_id` and primary key columns, whatever the
+**            value (numbers as their literal, objects/arrays minified)
+**   boolean  BOOLEAN;  bigint  BIGINT (integers in int64)
+**   double   DOUBLE (strtod of the literal; DuckDB prints it shortest-exact)
+**   text     VARCHAR (strings, Unicode as sent)
+**   numeric, json  JSON: each value kept as its JSON literal (objects and
+**            arrays minified, numbers beyond int64 or any double as
+**            written, strings quoted), so mixed kinds, 1e400 and \u0000
+**            are all exact
+**   null     VARCHAR, a column that has only ever held NULL
+** A column only widens, with ALTER COLUMN TYPE ... USING a conversion that
+** keeps every stored value exact.
+**
+** Column names are the member names (DuckDB matches identifiers without
+** regard to case, so names fold as SQLite's do; a repeated member goes to
+** KEY__2, colset.h). The writer reads _icx_columns at every write, so it
+** holds no connection: each write is given the connection of the current
+** transaction.
+*/
+#ifndef ICX_DUCKWRITER_H
+#define ICX_DUCKWRITER_H
+
+#include <stddef.h>
+
+#include <duckdb.h>
+
+#include "colset.h"
+#include "jscan.h"
+
+/* A writer of one table; opaque. */
+struct icx_dkw;
+
+/* The schema of icx's column registry, which the writer needs. */
+#define ICX_DKW_COLUMNS_DDL                                                    \
+  "CREATE TABLE IF NOT EXISTS _icx_columns (tbl VARCHAR NOT NULL, field "      \
+  "VARCHAR NOT NULL, col VARCHAR NOT NULL, kind VARCHAR NOT NULL, pos "        \
+  "INTEGER NOT NULL, PRIMARY KEY (tbl, field))"
+
+/* A writer of `table` with the primary key fields pk[0, npk) (npk may be
+** 0); the names are copied. NULL when out of memory. */
+struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk);
+
+/* Frees the writer; NULL is fine. */
+void icx_dkw_free(struct icx_dkw *w);
+
+/*
+** Writes the records recs[0, n) over con, inside its open transaction.
+** minified: the slices hold no whitespace outside strings. mem (may be
+** NULL): the page's member index (js_parse_records). 0, or -1 with e
+** filled: "record", "nomem", "constraint", "io" or "duckdb".
+*/
+int icx_dkw_write(struct icx_dkw *w, duckdb_connection con, const js_val *recs,
+                  size_t n, int minified, const js_members *mem,
+                  struct icx_cs_err *e);
+
+/* Writes JSON text: one record object or an array of them; *n gets the
+** records written. 0, or -1 with e filled. */
+int icx_dkw_write_json(struct icx_dkw *w, duckdb_connection con,
+                       const char *text, size_t len, size_t *n,
+                       struct icx_cs_err *e);
+
+/* The columns as last loaded or written: [0, ntable) in table order. */
+const struct icx_cs *icx_dkw_columns(const struct icx_dkw *w);
+
+/* The short stable code of a failed DuckDB result. */
+const char *icx_dkw_code(duckdb_result *r);
+
+#endif
