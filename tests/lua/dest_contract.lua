@@ -258,10 +258,12 @@ local uri, mode, flag = ...
 local d = dest.open(uri)
 if mode == "hold" then
   d:run_start { connection = "c", asset = "held" }
-  assert(d:lock("c", "held"))
+  -- Kept referenced: a Lock that is garbage releases itself (__gc).
+  local lk = assert(d:lock("c", "held"))
   local f = assert(io.open(flag, "w"))
   f:close()
   while not io.open(flag .. ".go") do sys.sleep(0.02) end
+  assert(tostring(lk))
 elseif mode == "page" then
   local tb = d:table { name = "crash", primary_key = "id" }
   d:begin()
@@ -491,7 +493,7 @@ local function contract(name, fx)
   local c1 = last[1] or {}
   t.ok(c1.asset == "a" and c1.checked_at == "2026-01-02T00:00:00Z" and c1.windows == 2 and c1.expected == 14
     and c1.landed == 12 and c1.healed == 3 and c1.missing == 2, label("completeness: the last check's sums"))
-  t.is(#fx.state(d, "_icx_completeness", "id"), 3, label("completeness: a row per window checked"))
+  t.is(#fx.state(d, "_icx_completeness", "asset"), 3, label("completeness: a row per window checked"))
 
   -- reset
   t.is(d:reset("c", "a"), 2, label("reset: the cursor and its slices row"))

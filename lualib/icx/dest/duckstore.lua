@@ -322,8 +322,10 @@ function Store:completeness_last()
   end
   return read(self, [[
     WITH last AS (SELECT connection, asset, max(checked_at) AS at FROM _icx_completeness GROUP BY connection, asset)
-    SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows, sum(c.expected) AS expected,
-      sum(c.landed) AS landed, sum(c.healed) AS healed, sum(greatest(c.expected - c.landed, 0)) AS missing
+    SELECT c.connection, c.asset, l.at AS checked_at, count(*) AS windows,
+      -- sum() of BIGINT is HUGEINT in DuckDB, which reaches Lua as text.
+      CAST(sum(c.expected) AS BIGINT) AS expected, CAST(sum(c.landed) AS BIGINT) AS landed,
+      CAST(sum(c.healed) AS BIGINT) AS healed, CAST(sum(greatest(c.expected - c.landed, 0)) AS BIGINT) AS missing
     FROM _icx_completeness c JOIN last l ON l.connection = c.connection AND l.asset = c.asset
       AND c.checked_at = l.at
     GROUP BY c.connection, c.asset, l.at ORDER BY c.connection, c.asset]])
