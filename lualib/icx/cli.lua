@@ -310,8 +310,11 @@ function M.parse_args(argv)
     end
   end
   if opts.jobs then
+    -- More workers than 256 only multiply waits on the shared rate budget.
     local n = tonumber(opts.jobs)
-    if not n or n < 1 or n ~= math.floor(n) then usage("--jobs '%s' must be a whole number >= 1", opts.jobs) end
+    if not n or n < 1 or n > 256 or n ~= math.floor(n) then
+      usage("--jobs '%s' must be a whole number >= 1, at most 256", opts.jobs)
+    end
     opts.jobs = math.tointeger(n)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
@@ -424,9 +427,10 @@ function handlers.plan(opts, args)
   local runner = require "icx.runner"
   local specs = runner.load_scripts(args)
   local conn = M.connection(opts)
-  local d = opts.dest and not opts.full_refresh and existing_dest(opts.dest)
-  if opts.dest and not d and not opts.full_refresh then
-    log.info("%s does not exist yet: showing a first run", opts.dest)
+  local uri, named = require("icx.dest").choose(opts.dest, conn)
+  local d = named and not opts.full_refresh and existing_dest(uri)
+  if named and not d and not opts.full_refresh then
+    log.info("%s does not exist yet: showing a first run", require("icx.dest").shown(uri))
   end
   local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
   if d then d:close() end
@@ -515,10 +519,12 @@ end
 local function run(opts, args)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
-  local uri = opts.dest or "icx.db"
-  dest.parse(uri)
+  if opts.dest then dest.parse(opts.dest) end
   local specs = runner.load_scripts(args)
   local conn, config_path = M.connection(opts)
+  local uri = dest.choose(opts.dest, conn)
+  opts.dest = uri -- what messages of a failed run name
+  dest.parse(uri)
   if opts.reconcile and not dest.driver(uri).reads_keys then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
@@ -576,9 +582,29 @@ function handlers.run(opts, args)
   return code
 end
 
--- An existing destination for status and reset (neither creates one).
+-- An existing destination for status and reset (neither creates one),
+-- named as for run; the configuration is read for its destination: only,
+-- so an unset token variable does not stop them.
 local function open_existing(opts)
-  local uri = opts.dest or "icx.db"
+  local dest, conn = require "icx.dest", nil
+  if not opts.dest and (os.getenv("ICX_DEST") or "") == "" then
+    local path = opts.config or os.getenv("ICX_CONFIG")
+    if path == "" or path == nil then path = "connections.yml" end
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      local config = require "icx.config"
+      local conns = config.load(path, nil, true)
+      if opts.connection or #conns == 1 then
+        conn = config.select(conns, opts.connection, path)
+      else
+        for _, c in ipairs(conns) do
+          if c.destination then usage("%s names a destination per connection: give --dest or $ICX_DEST", path) end
+        end
+      end
+    end
+  end
+  local uri = dest.choose(opts.dest, conn)
   local d = existing_dest(uri)
   if not d then
     usage("no destination at '%s' yet (give --dest, or run icx run first)", require("icx.dest").shown(uri))
