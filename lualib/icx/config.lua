@@ -191,7 +191,9 @@ local function connection(path, node, index, getenv, only_dest)
         if spec.max_len and #s > spec.max_len then
           fail(path, v, "'%s' of %s is %d bytes long; at most %d", key, what, #s, spec.max_len)
         end
-        if spec.secret and not spec.spaces and s:find("%s") then fail(path, v, "'%s' of %s holds a space", key, what) end
+        if spec.secret and not spec.spaces and s:find("%s") then
+          fail(path, v, "'%s' of %s holds a space", key, what)
+        end
         c[key] = s
       end
     end
