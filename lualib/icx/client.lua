@@ -159,8 +159,12 @@ function Client:throttle(stats)
     if wait <= 0 then return ticket end
     wait = math.min(wait, M.MAX_WAIT)
     -- A long wait is said once, at the default verbosity: silence would
-    -- look like a hang.
-    if wait >= M.LONG_WAIT and not said then
+    -- look like a hang. Once per asset too: the requests of one asset that
+    -- wait together (slices, expansions) would each say the same line.
+    local who = stats and stats.asset or ""
+    self.rate_said = self.rate_said or {}
+    if wait >= M.LONG_WAIT and not said and (self.rate_said[who] or -1) < sched.now() then
+      self.rate_said[who] = sched.now() + wait
       said = true
       log.event("rate_wait", { asset = stats and stats.asset, seconds = wait, reason = "rate budget" }, "info",
         ("%swaiting %.0f s for the rate budget (%d requests per 10 s)"):format(

@@ -144,4 +144,41 @@ with pgserver.PgServer() as pg, Sim(contacts=10, companies=3, seed=603) as sim, 
           "on SQLite under its own name")
     c.close()
 
+    # A lost connection: every asset still has its line and the summary
+    # is written (the run locks' release used to raise first).
+    uri2 = pg.uri(schema="lost")
+    summary = os.path.join(ws.dir, "lost.json")
+    sim.control("POST", "/_sim/rate", {"limit": 3})
+    p = subprocess.Popen([ICX, "run", "--config", ws.config, "--dest", uri2, "--summary-json", summary,
+                          ws.script("contacts"), ws.script("tags"), ws.script("companies")], cwd=ws.dir, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # until contacts' run row is open
+        cur.execute("select to_regclass('lost._icx_runs') is not null")
+        if cur.fetchone()[0]:
+            cur.execute("select count(*) from lost._icx_runs where asset = 'contacts' and status = 'running'")
+            if cur.fetchone()[0]:
+                break
+        time.sleep(0.2)
+    cur.execute("select pg_terminate_backend(pid) from pg_stat_activity where application_name like 'icx pid%'")
+    out, err = p.communicate(timeout=120)
+    err = err.decode("utf-8", "replace")
+    t.is_(p.returncode, 1, "a lost connection: exit 1")
+    if p.returncode != 1:
+        t.diag(err[-2000:])
+    import json
+    with open(summary) as f:
+        s = json.load(f)
+    t.is_(sorted(a["asset"] for a in s["assets"]), ["companies", "contacts", "tags"],
+          "a lost connection: the summary has every asset")
+    t.ok(s["status"] in ("partial", "failed") and "contacts" in s["failed"], "a lost connection: failed assets named")
+    t.ok("contacts.lua: failed" in err and "companies.lua: failed" in err, "a lost connection: each asset's line")
+    # The rate wait: one line per asset per wait, not one per waiting request.
+    lines = [ln.split(" ", 1)[1] for ln in err.splitlines() if "for the rate budget" in ln and " " in ln]
+    stamps = [ln.split(" ", 1)[0][:19] + ln.split(" ", 1)[1] for ln in err.splitlines()
+              if "for the rate budget" in ln]
+    t.ok(len(lines) > 0 and len(stamps) == len(set(stamps)),
+         "a rate wait is one line per asset (%d lines)" % len(lines))
+    sim.control("POST", "/_sim/rate", {"limit": 1000})
+
 t.done_testing()

@@ -396,7 +396,9 @@ function Store:lock(connection, asset)
     return setmetatable({}, { __index = { release = function(lk)
       if lk.done or not s.conn then return end
       lk.done = true
-      s:q("SELECT pg_advisory_unlock(" .. RUN_LOCK .. ")", s.schema, connection, asset)
+      -- A lost connection has released it with the session: nothing to
+      -- raise, and the run's summary must still be written.
+      s.conn:query("SELECT pg_advisory_unlock(" .. RUN_LOCK .. ")", s.schema, connection, asset)
     end } })
   end
   return nil, self:holder(connection, asset) or "another session"
