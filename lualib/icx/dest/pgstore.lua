@@ -307,14 +307,12 @@ end
 
 -- Whether the process that wrote a run row still runs (as in icx.state).
 local function still_running(pid, start)
-  local sys = require "icx.sys"
   local now_start = sys.process_start(pid)
   if start and sys.process_start(sys.pid()) then return now_start == start end
   return sys.alive(pid)
 end
 
 function Store:run_start(connection, asset)
-  local sys = require "icx.sys"
   local pid, host = sys.pid(), sys.hostname()
   local runs = self:qualified("_icx_runs")
   return self:atomic(function()
@@ -366,7 +364,7 @@ end
 -- A run lock whose holder is an icx process of this host that is gone:
 -- its backend outlived it (killed mid-statement, a pooler, a frozen
 -- network). That backend is ended, and its lock with it. true when done.
-function Store:reclaim(connection, asset, r)
+function Store:reclaim(asset, r)
   local pid, host = r.app:match("^icx pid (%d+) on (.*)$")
   pid = math.tointeger(tonumber(pid))
   local me = sys.hostname()
@@ -389,7 +387,7 @@ function Store:lock(connection, asset)
   local got = try()
   if not got then
     local r = self:lock_holder(connection, asset)
-    if r and self:reclaim(connection, asset, r) then got = try() end
+    if r and self:reclaim(asset, r) then got = try() end
   end
   if got then
     local s = self
