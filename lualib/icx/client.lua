@@ -304,6 +304,19 @@ function Client:request(req)
         return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, msg, attempt),
           { code = c.code, url = url })
       end
+    elseif c.code == "setup" and c.status ~= 0 then
+      -- A response had begun (its status line parsed) when curl gave up:
+      -- its headers passed curl's cap, which curl calls "Out of memory".
+      errors.raise("http", ("%s %s: the response's headers are larger than curl takes (about 100 KB; curl says "
+        .. "'%s'): a broken or hostile server or proxy, not Intercom; check base_url of connection '%s'")
+        :format(method, shown, c.err, self.conn.name or "?"), { code = "too_large", url = url })
+    elseif c.code == "transport" and c.status == 0 and (c.err:find("HTTP/0.9", 1, true)
+        or c.err:find("Weird server reply", 1, true) or c.err:find("Unsupported HTTP", 1, true)) then
+      -- Something answered that does not speak HTTP (another service on
+      -- the port, TLS spoken to as http://): asking again will not change it.
+      errors.raise("http", ("%s %s: the server did not answer in HTTP (%s); check base_url of connection '%s' "
+        .. "(its scheme and port)"):format(method, shown, c.err, self.conn.name or "?"),
+        { code = "not_http", url = url })
     elseif c.code == "setup" then
       -- The transfer could not even start (a header curl refuses): the
       -- same request would fail the same way.
