@@ -105,7 +105,7 @@ end
 
 local ACTIVITY = [[SELECT a.pid, coalesce(a.application_name, '') AS app, coalesce(a.usename::text, '?') AS usr,
   coalesce(a.state, '?') AS state, coalesce(host(a.client_addr), 'a local socket') AS addr,
-  floor(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start)))::int AS secs
+  greatest(0, floor(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start))))::int AS secs
   FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid]]
 
 -- The backends that hold a lock on table name, described.
@@ -356,6 +356,7 @@ local RUN_LOCK = "hashtext('icx-run:' || $1), hashtext($2 || '/' || $3)"
 -- The backend holding the run lock of (connection, asset), if any.
 function Store:lock_holder(connection, asset)
   return self:q(ACTIVITY .. " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    .. "AND l.pid <> pg_backend_pid() "
     .. "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
     .. "AND l.classid = hashtext('icx-run:' || $1)::oid AND l.objid = hashtext($2 || '/' || $3)::oid",
     self.schema, connection, asset)[1]
