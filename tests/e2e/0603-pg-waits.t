@@ -181,4 +181,20 @@ with pgserver.PgServer() as pg, Sim(contacts=10, companies=3, seed=603) as sim, 
          "a rate wait is one line per asset (%d lines)" % len(lines))
     sim.control("POST", "/_sim/rate", {"limit": 1000})
 
+    # What every icx connection sets: a statement bound and its name (the
+    # keepalives are libpq's socket options, which the server cannot show).
+    driver = os.path.join(ws.dir, "settings.lua")
+    with open(driver, "w") as f:
+        f.write('local pg = require "icx.pg"\n'
+                'local c = assert(pg.connect(..., { application_name = "icx pid 1 on h" }))\n'
+                'for _, k in ipairs({ "statement_timeout", "application_name" }) do\n'
+                '  print(k .. "=" .. assert(c:query("SHOW " .. k))[1][k])\nend\n')
+    r = subprocess.run([ICX, "lua", driver, pg.uri()], capture_output=True, text=True, timeout=60)
+    got = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    t.is_((got.get("statement_timeout"), got.get("application_name")), ("1h", "icx pid 1 on h"),
+          "a connection sets a statement_timeout and names itself")
+    r = subprocess.run([ICX, "lua", driver, pg.uri(extra="options=-c%20statement_timeout%3D5min")],
+                       capture_output=True, text=True, timeout=60)
+    t.ok("statement_timeout=5min" in r.stdout, "a statement_timeout the URI sets is kept")
+
 t.done_testing()
