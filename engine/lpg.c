@@ -7,7 +7,13 @@
 **       conninfo: a postgresql:// URI or "key=value ..." string as libpq
 **       takes it (the caller strips icx's own ?schema=); unset parts come
 **       from libpq's conventions (PGHOST, PGUSER, PGPASSWORD, ~/.pgpass,
-**       service files). opts: connect_timeout = seconds (default 10)
+**       service files). opts: connect_timeout = seconds (default 10),
+**       application_name = the fallback name pg_stat_activity shows
+**       (default "icx"; a conninfo's own wins). TCP keepalives (idle 30 s,
+**       every 10 s, 3 lost: a dead peer is noticed within a minute) and a
+**       60 s TCP user timeout are defaults the conninfo may override; a
+**       statement_timeout of 1 hour is set unless the server or the
+**       conninfo's options set one: no wait is unbounded
 **   icx.pg.quote(name) -> string        "name" with inner quotes doubled
 **   icx.pg.ident(name [, room]) -> string
 **       name as a PostgreSQL identifier of at most 63 - room bytes: itself
@@ -36,7 +42,9 @@
 **
 ** Error codes: "conninfo" (a URI libpq cannot parse), "auth", "connect",
 ** "connection" (lost), "constraint", "deadlock", "serialization",
-** "permission", "aborted" (a statement after a failed one), "pg", "nomem",
+** "permission", "aborted" (a statement after a failed one), "lock_timeout"
+** (lock_timeout ran out), "timeout" (statement_timeout or a cancel), "pg",
+** "nomem",
 ** and "record" for a record the writer cannot store.
 **
 ** The writer is pgwriter.c, which needs no Lua (and colset.c, the
@@ -135,13 +143,21 @@ static void quiet_notices(void *arg, const char *msg) {
 /* icx.pg.connect(conninfo [, opts]) -> Conn | nil, err, code. The handle
 ** exists (closed) before PQconnectdbParams, so a raise leaks nothing. */
 static int pg_connect(lua_State *L) {
-  static const char *const allowed[] = {"connect_timeout", NULL};
+  static const char *const allowed[] = {"connect_timeout", "application_name",
+                                        NULL};
   const char *conninfo = luaL_checkstring(L, 1);
   icx_opts_check(L, 2, "icx.pg", "connect{}", allowed);
   char timeout[32] = CONNECT_TIMEOUT;
   if (!lua_isnoneornil(L, 2)) {
     double t = icx_opts_positive(L, 2, "icx.pg", "connect_timeout", 10);
     snprintf(timeout, sizeof timeout, "%d", t < 2 ? 2 : (int)t);
+  }
+  const char *app = "icx";
+  if (!lua_isnoneornil(L, 2)) {
+    lua_getfield(L, 2, "application_name");
+    if (!lua_isnil(L, -1))
+      app = luaL_checkstring(L, -1); /* kept alive by the opts table */
+    lua_pop(L, 1);
   }
   char *err = NULL;
   PQconninfoOption *parsed = PQconninfoParse(conninfo, &err);
@@ -160,9 +176,14 @@ static int pg_connect(lua_State *L) {
   luaL_setmetatable(L, CONN_MT);
   /* Earlier keywords are defaults the conninfo may override; later ones
   ** override it: icx needs UTF-8 on the wire. */
-  const char *const keys[] = {"connect_timeout", "fallback_application_name",
-                              "dbname", "client_encoding", NULL};
-  const char *const vals[] = {timeout, "icx", conninfo, "UTF8", NULL};
+  const char *const keys[] = {
+      "connect_timeout",     "fallback_application_name",
+      "keepalives",          "keepalives_idle",
+      "keepalives_interval", "keepalives_count",
+      "tcp_user_timeout",    "dbname",
+      "client_encoding",     NULL};
+  const char *const vals[] = {timeout, app,     "1",      "30",   "10",
+                              "3",     "60000", conninfo, "UTF8", NULL};
   c->pg = PQconnectdbParams(keys, vals, 1);
   if (!c->pg)
     return luaL_error(L, "icx.pg: out of memory");
@@ -187,7 +208,10 @@ static int pg_connect(lua_State *L) {
   PGresult *r = PQexec(c->pg, "SET extra_float_digits = 1; "
                               "SET standard_conforming_strings = on; "
                               "SET client_min_messages = warning; "
-                              "SET synchronous_commit = off");
+                              "SET synchronous_commit = off; "
+                              "SELECT set_config('statement_timeout', "
+                              "'1h', false) WHERE current_setting("
+                              "'statement_timeout') = '0'");
   if (!icx_pg_ok(r)) {
     push_pgerr(L, c->pg, r);
     conn_release(c);

@@ -11,9 +11,9 @@
 static const struct {
   const char *state, *code;
 } state_codes[] = {
-    {"23", "constraint"}, {"40P01", "deadlock"}, {"40001", "serialization"},
-    {"28", "auth"},       {"08", "connection"},  {"42501", "permission"},
-    {"25P02", "aborted"},
+    {"23", "constraint"}, {"40P01", "deadlock"},     {"40001", "serialization"},
+    {"28", "auth"},       {"08", "connection"},      {"42501", "permission"},
+    {"25P02", "aborted"}, {"55P03", "lock_timeout"}, {"57014", "timeout"},
 };
 
 /* The short stable code for a failed result's SQLSTATE. */

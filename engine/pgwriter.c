@@ -47,6 +47,9 @@ typedef struct icx_pgw Writer;
 static char *choose_name(const struct icx_cs *cs, const char *field,
                          size_t len);
 
+/* How long a column change waits for the table's lock (apply_ddl). */
+#define DDL_LOCK_TIMEOUT "2s"
+
 /* Names keep their case; long or reserved ones are renamed (choose_name). */
 static const struct icx_cs_style pg_style = {"icx.pg", "PostgreSQL", 0,
                                              choose_name};
@@ -105,10 +108,16 @@ static int run(Writer *w, struct icx_cs_err *e, const char *sql,
   return 0;
 }
 
-/* 1 if a column of the writer is already named name. */
+/* 1 if a column of the writer is already named name, or PostgreSQL keeps
+** the name for itself: a system column (CREATE TABLE refuses a column named
+** like one) or the staging table's ordinal. Such a field takes the next
+** free NAME_2, as a repeated one does. */
 static int name_taken(const struct icx_cs *cs, const char *name) {
-  if (strcmp(name, "_icx_ord") == 0)
-    return 1;
+  static const char *const reserved[] = {"_icx_ord", "xmin", "xmax",     "cmin",
+                                         "cmax",     "ctid", "tableoid", NULL};
+  for (int i = 0; reserved[i]; i++)
+    if (strcmp(name, reserved[i]) == 0)
+      return 1;
   for (int i = 0; i < cs->ncols; i++)
     if (strcmp(cs->cols[i].name, name) == 0)
       return 1;
@@ -214,8 +223,13 @@ static int apply_ddl(Writer *w, struct icx_cs_err *e) {
   struct buf *b = &w->sql;
   int bad = 0, nchanged = 0;
   buf_reset(b);
+  /* An ALTER waiting for a reader's lock would queue every later reader of
+  ** the table behind it, unbounded: it gives up after DDL_LOCK_TIMEOUT
+  ** ("lock_timeout"), and icx.dest.postgres retries the page with a
+  ** printed wait, readers passing in between. */
+  bad = buf_puts(b, "SET LOCAL lock_timeout = '" DDL_LOCK_TIMEOUT "'; ");
   if (w->cs.ntable == 0) {
-    bad = buf_puts(b, "DELETE FROM ") ||
+    bad = bad || buf_puts(b, "DELETE FROM ") ||
           put_qualified(b, w->schema, "_icx_columns") ||
           buf_puts(b, " WHERE tbl = ") || put_cliteral(b, w->cs.table) ||
           buf_puts(b, "; CREATE TABLE ") ||
@@ -233,8 +247,8 @@ static int apply_ddl(Writer *w, struct icx_cs_err *e) {
       }
     bad = bad || (w->cs.npk && buf_puts(b, ")")) || buf_puts(b, ")");
   } else {
-    bad =
-        buf_puts(b, "ALTER TABLE ") || put_qualified(b, w->schema, w->cs.table);
+    bad = bad || buf_puts(b, "ALTER TABLE ") ||
+          put_qualified(b, w->schema, w->cs.table);
     for (int i = 0; i < w->cs.ncols; i++) {
       struct icx_cs_col *c = &w->cs.cols[i];
       if (i >= w->cs.ntable)
@@ -266,7 +280,7 @@ static int apply_ddl(Writer *w, struct icx_cs_err *e) {
   }
   bad = bad || buf_puts(b, " ON CONFLICT (tbl, field) DO UPDATE SET col = "
                            "excluded.col, kind = excluded.kind, pos = "
-                           "excluded.pos");
+                           "excluded.pos; SET LOCAL lock_timeout = DEFAULT");
   if (bad || !buf_cstr(b))
     return nomem(w, e);
   if (run(w, e, b->data, w->cs.ntable ? "changing its columns" : "creating it"))

@@ -35,7 +35,10 @@
 **
 ** Column names: the member name itself when it is 1-63 bytes and does not
 ** start with "_icx_"; otherwise icx_pg_ident's truncated-plus-hash form,
-** with "_2", "_3" ... appended should that still collide. A repeated member
+** with "_2", "_3" ... appended should that still collide. A member named
+** like a system column (xmin, xmax, cmin, cmax, ctid, tableoid: every
+** PostgreSQL table has them, so CREATE TABLE refuses them) collides from
+** the start: xmin lands in xmin_2 (docs/POSTGRESQL.md). A repeated member
 ** goes to KEY__2 (colset.h); a member name holding a NUL byte cannot be a
 ** column: the record is refused.
 */

@@ -352,8 +352,11 @@ function M.parse_args(argv)
     opts.shard = { index = index, count = count }
   end
   if opts.jobs then
+    -- More workers than 256 only multiply waits on the shared rate budget.
     local n = tonumber(opts.jobs)
-    if not n or n < 1 or n ~= math.floor(n) then usage("--jobs '%s' must be a whole number >= 1", opts.jobs) end
+    if not n or n < 1 or n > 256 or n ~= math.floor(n) then
+      usage("--jobs '%s' must be a whole number >= 1, at most 256", opts.jobs)
+    end
     opts.jobs = math.tointeger(n)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
@@ -471,9 +474,10 @@ function handlers.plan(opts, args)
   local runner = require "icx.runner"
   local specs = runner.load_scripts(args)
   local conn = M.connection(opts)
-  local d = opts.dest and not opts.full_refresh and existing_dest(opts.dest)
-  if opts.dest and not d and not opts.full_refresh then
-    log.info("%s does not exist yet: showing a first run", opts.dest)
+  local uri, named = require("icx.dest").choose(opts.dest, conn)
+  local d = named and not opts.full_refresh and existing_dest(uri)
+  if named and not d and not opts.full_refresh then
+    log.info("%s does not exist yet: showing a first run", require("icx.dest").shown(uri))
   end
   local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
   if d then d:close() end
@@ -565,12 +569,14 @@ end
 local function prepare(opts, args, conn, cfg_path)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
-  local uri = opts.dest or "icx.db"
-  dest.parse(uri)
+  if opts.dest then dest.parse(opts.dest) end
   local specs = runner.load_scripts(args)
   local many = conn ~= nil
   local config_path = cfg_path
   if not many then conn, config_path = M.connection(opts) end
+  local uri = dest.choose(opts.dest, conn)
+  opts.dest = uri -- what messages of a failed run name
+  dest.parse(uri)
   if opts.reconcile and not dest.driver(uri).reads_keys then
     errors.raise("usage", "--reconcile needs a SQLite destination (or PostgreSQL): it reads the ids that landed, and "
       .. "JSONL files are append-only (see icx help run)")
@@ -655,7 +661,7 @@ local function run_many(opts, args, shard, started)
   local all = opts.all_connections or (shard ~= nil and not opts.connections)
   local conns = config.select_many(config.load(path), opts.connections or {}, all, path)
   if shard then conns = config.shard(conns, shard.index, shard.count) end
-  local uri = opts.dest or "icx.db"
+  local uri = dest.choose(opts.dest)
   -- One workspace per destination: each needs a destination of its own.
   for _, o in ipairs({ { "--dest", uri }, { "--state", opts.state } }) do
     if o[2] and not o[2]:find("{connection}", 1, true) then
@@ -774,9 +780,29 @@ function handlers.run(opts, args)
   return code
 end
 
--- An existing destination for status and reset (neither creates one).
+-- An existing destination for status and reset (neither creates one),
+-- named as for run; the configuration is read for its destination: only,
+-- so an unset token variable does not stop them.
 local function open_existing(opts)
-  local uri = opts.dest or "icx.db"
+  local dest, conn = require "icx.dest", nil
+  if not opts.dest and (os.getenv("ICX_DEST") or "") == "" then
+    local path = opts.config or os.getenv("ICX_CONFIG")
+    if path == "" or path == nil then path = "connections.yml" end
+    local f = io.open(path, "rb")
+    if f then
+      f:close()
+      local config = require "icx.config"
+      local conns = config.load(path, nil, true)
+      if opts.connection or #conns == 1 then
+        conn = config.select(conns, opts.connection, path)
+      else
+        for _, c in ipairs(conns) do
+          if c.destination then usage("%s names a destination per connection: give --dest or $ICX_DEST", path) end
+        end
+      end
+    end
+  end
+  local uri = dest.choose(opts.dest, conn)
   local d = existing_dest(uri)
   if not d then
     usage("no destination at '%s' yet (give --dest, or run icx run first)", require("icx.dest").shown(uri))
@@ -835,13 +861,14 @@ end
 function handlers.verify(opts, args)
   local runner = require "icx.runner"
   local dest = require "icx.dest"
-  local uri = opts.dest or "icx.db"
+  local conn, config_path = M.connection(opts)
+  local uri = dest.choose(opts.dest, conn)
   dest.parse(uri)
   if not dest.driver(uri).reads_keys then
     usage("icx verify needs a SQLite or PostgreSQL destination: it counts the rows that landed, and JSONL files "
       .. "cannot be read back")
   end
-  local conn, config_path = M.connection(opts)
+  opts.dest = uri
   local d = open_existing(opts)
   local ok, code = pcall(function()
     local names, named = args, #args > 0

@@ -167,8 +167,12 @@ function Client:throttle(stats)
     if wait <= 0 then return ticket end
     wait = math.min(wait, M.MAX_WAIT)
     -- A long wait is said once, at the default verbosity: silence would
-    -- look like a hang.
-    if wait >= M.LONG_WAIT and not said then
+    -- look like a hang. Once per asset too: the requests of one asset that
+    -- wait together (slices, expansions) would each say the same line.
+    local who = stats and stats.asset or ""
+    self.rate_said = self.rate_said or {}
+    if wait >= M.LONG_WAIT and not said and (self.rate_said[who] or -1) < sched.now() then
+      self.rate_said[who] = sched.now() + wait
       said = true
       log.event("rate_wait", { asset = stats and stats.asset, seconds = wait, reason = "rate budget" }, "info",
         ("%swaiting %.0f s for the rate budget (%d requests per 10 s)"):format(
@@ -334,6 +338,19 @@ function Client:request(req)
         return errors.new("http", ("%s %s: %s (after %d attempts)"):format(method, shown, msg, attempt),
           { code = c.code, url = url })
       end
+    elseif c.code == "setup" and c.status ~= 0 then
+      -- A response had begun (its status line parsed) when curl gave up:
+      -- its headers passed curl's cap, which curl calls "Out of memory".
+      errors.raise("http", ("%s %s: the response's headers are larger than curl takes (about 100 KB; curl says "
+        .. "'%s'): a broken or hostile server or proxy, not Intercom; check base_url of connection '%s'")
+        :format(method, shown, c.err, self.conn.name or "?"), { code = "too_large", url = url })
+    elseif c.code == "transport" and c.status == 0 and (c.err:find("HTTP/0.9", 1, true)
+        or c.err:find("Weird server reply", 1, true) or c.err:find("Unsupported HTTP", 1, true)) then
+      -- Something answered that does not speak HTTP (another service on
+      -- the port, TLS spoken to as http://): asking again will not change it.
+      errors.raise("http", ("%s %s: the server did not answer in HTTP (%s); check base_url of connection '%s' "
+        .. "(its scheme and port)"):format(method, shown, c.err, self.conn.name or "?"),
+        { code = "not_http", url = url })
     elseif c.code == "setup" then
       -- The transfer could not even start (a header curl refuses): the
       -- same request would fail the same way.

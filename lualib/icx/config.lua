@@ -5,7 +5,12 @@
 --       - name: "my_intercom"
 --         access_token: "{{ env_var('INTERCOM_ACCESS_TOKEN') }}"
 --         region: "us"
+--         destination: "{{ env_var('ICX_PG_URI') }}"   # optional
 --
+-- destination: is where the connection's records land when neither --dest
+-- nor $ICX_DEST names a place (icx.dest.choose): a template keeps a
+-- PostgreSQL password off the command line, where `ps` shows it to every
+-- local user. It is a secret like the token: never shown in a message.
 -- Every error names file:line:col and, for keys, the closest valid one. The
 -- access token never appears in a message: errors about it name the key.
 local yaml = require "icx.yaml"
@@ -47,6 +52,8 @@ local CONNECTION_KEYS = {
   max_attempts = { kind = "number", min = 1, max = 100, integer = true },
   retry_base = { kind = "number", min = 0.01, max = 600 },
   retry_cap = { kind = "number", min = 0.01, max = 3600 },
+  -- A URI or a path; may hold a password, and a path may hold spaces.
+  destination = { kind = "string", secret = true, spaces = true, max_len = 4096 },
 }
 
 -- A decimal number as people write it: no hex (0x10), inf or nan, which
@@ -125,7 +132,9 @@ local function check_ca_file(path, node, file, what)
 end
 
 -- One `connections.intercom` item -> connection table.
-local function connection(path, node, index, getenv)
+-- only_dest: read name and destination only (status and reset, which need
+-- no token: an unset token variable must not stop them).
+local function connection(path, node, index, getenv, only_dest)
   local what = "connection #" .. index
   for _, e in ipairs(node.kind == "map" and node or {}) do
     if e.k.value == "name" and e.v.kind == "scalar" then what = "connection '" .. e.v.value .. "'" end
@@ -135,6 +144,9 @@ local function connection(path, node, index, getenv)
   local c = { where = path .. ":" .. node.line .. ":" .. node.col }
   for _, key in ipairs(CONNECTION_KEY_NAMES) do
     local spec, e = CONNECTION_KEYS[key], entries[key]
+    if only_dest and key ~= "name" and key ~= "destination" then
+      e, spec = nil, { }
+    end
     if not e then
       if spec.required then
         fail(path, node, "%s has no '%s'%s", what, key,
@@ -177,13 +189,16 @@ local function connection(path, node, index, getenv)
             s:byte(cc), cc, spec.secret and "; check the environment variable it comes from" or "")
         end
         if spec.max_len and #s > spec.max_len then
-          fail(path, v, "'%s' of %s is %d bytes long; an Intercom token is under %d", key, what, #s, spec.max_len)
+          fail(path, v, "'%s' of %s is %d bytes long; at most %d", key, what, #s, spec.max_len)
         end
-        if spec.secret and s:find("%s") then fail(path, v, "'%s' of %s holds a space", key, what) end
+        if spec.secret and not spec.spaces and s:find("%s") then
+          fail(path, v, "'%s' of %s holds a space", key, what)
+        end
         c[key] = s
       end
     end
   end
+  if only_dest then return c, name_e.v end
   c.region = c.region and c.region:lower() or "us"
   if not M.REGIONS[c.region] then
     fail(path, entries.region.v, "region '%s' of %s is not one of us, eu, au", entries.region.v.value, what)
@@ -221,7 +236,8 @@ end
 
 -- Parses and checks configuration text; `path` is used in messages only.
 -- Returns the list of intercom connections.
-function M.parse(text, path, getenv)
+-- only_dest: each connection's name and destination only (see connection).
+function M.parse(text, path, getenv, only_dest)
   getenv = getenv or os.getenv
   local root, err = yaml.parse(text)
   if not root then errors.raise("config", path .. ":" .. err) end
@@ -239,7 +255,7 @@ function M.parse(text, path, getenv)
   end
   local out, names = {}, {}
   for i, item in ipairs(list) do
-    local c, name_node = connection(path, item, i, getenv)
+    local c, name_node = connection(path, item, i, getenv, only_dest)
     if names[c.name] then
       fail(path, name_node, "duplicate connection name '%s' (first at line %d)", c.name, names[c.name])
     end
@@ -250,7 +266,7 @@ function M.parse(text, path, getenv)
 end
 
 -- Reads the file; a missing file says how to make one.
-function M.load(path, getenv)
+function M.load(path, getenv, only_dest)
   local f, err = io.open(path, "rb")
   if not f then
     errors.raise("config", ("%s: cannot read the configuration (%s); create it (see examples/connections.yml) "
@@ -263,7 +279,7 @@ function M.load(path, getenv)
     errors.raise("config", ("%s: cannot read the configuration (%s); --config takes a file such as "
       .. "connections.yml"):format(path, tostring(rerr):gsub("^[^:]*: ", "")))
   end
-  return M.parse(text, path, getenv)
+  return M.parse(text, path, getenv, only_dest)
 end
 
 -- Picks the connection: the named one, or the only one.

@@ -10,6 +10,10 @@
 -- written once in icx.dest.base, whose header lists the surface the runner
 -- drives (d.kind, d:transaction, d:table{}, t:write, d:cursor_get ...).
 --
+--   dest.choose(given, conn) -> uri, named   where records land: --dest
+--                       (given), else $ICX_DEST, else the connection's
+--                       destination: in connections.yml, else icx.db (named
+--                       false: the default, which nothing named)
 --   dest.parse(uri) -> kind, target
 --   dest.open(uri [, opts]) -> Dest | nil   opts: state, busy_timeout, existing
 --                                        (nil when it does not exist yet)
@@ -58,9 +62,28 @@ local function by_scheme(uri)
   end
 end
 
+-- The destination, first found: --dest, $ICX_DEST, the connection's
+-- destination: key, icx.db. The last two keep a PostgreSQL password off
+-- the command line (ps shows every process's argv to every local user).
+function M.choose(given, conn)
+  if given ~= nil then return given, true end
+  local env = os.getenv("ICX_DEST")
+  if env and env ~= "" then return env, true end
+  if conn and conn.destination then return conn.destination, true end
+  return "icx.db", false
+end
+
+-- A libpq keyword/value string (host=... password=... dbname=...): taken
+-- as a plain path it would become a file named after the password.
+local function keyword_string(uri)
+  return uri:match("^%s*%a[%w_]*%s*=") ~= nil
+end
+
 -- A destination URI as messages may show it: the password of
--- scheme://user:password@host never appears.
+-- scheme://user:password@host never appears, nor anything of a keyword
+-- string (which may hold one in any form).
 function M.shown(uri)
+  if type(uri) == "string" and keyword_string(uri) then return "(a libpq keyword string)" end
   local d = type(uri) == "string" and by_scheme(uri)
   if d then return d.shown(uri) end
   return url.masked(uri)
@@ -70,6 +93,11 @@ end
 local function resolve(uri)
   if type(uri) ~= "string" or uri == "" then usage("needs a value such as icx.db or jsonl:-") end
   if uri:find("\0", 1, true) then usage("must not hold a NUL byte") end
+  if keyword_string(uri) then
+    usage("looks like a libpq keyword string (host=... dbname=...), which icx does not take; write "
+      .. "postgresql://user@host:port/dbname and give the password in $PGPASSWORD or ~/.pgpass, or the whole "
+      .. "URI in $ICX_DEST or a connection's destination: in connections.yml")
+  end
   local d = by_scheme(uri)
   if d then return d, d.target(uri) end
   local scheme = uri:match("^(%a[%w+.-]*)://")

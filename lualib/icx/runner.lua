@@ -32,11 +32,16 @@ local M = {}
 -- Loads and validates every script before any request (exit 2 on error).
 function M.load_scripts(paths)
   local specs, tables = {}, {}
-  local function claim(name, path)
-    if tables[name] then
-      errors.raise("script", ("%s: table '%s' is also written by %s"):format(path, name, tables[name]))
+  -- Keyed folded: SQLite and PostgreSQL (icx's columns, the lock's asset)
+  -- would make Foo and foo one table, and lose one's rows.
+  local function claim(name, path, what)
+    local k = (what or "table") .. ":" .. name:lower()
+    if tables[k] then
+      errors.raise("script", ("%s: %s '%s' is also %s by %s%s"):format(path, what or "table", name,
+        what and "named" or "written", tables[k].path, tables[k].name ~= name
+          and (" as '" .. tables[k].name .. "' (names that differ only by case are one)") or ""))
     end
-    tables[name] = path
+    tables[k] = { path = path, name = name }
   end
   for _, arg in ipairs(paths) do
     -- A built-in asset's name or a script's path (icx.assets).
@@ -45,6 +50,7 @@ function M.load_scripts(paths)
       errors.raise("script", path .. ": the script must return icx.asset{...}")
     end
     claim(spec.table, path)
+    claim(spec.name, path, "asset")
     for _, c in ipairs(spec.children or {}) do claim(c.table, path) end
     spec.path = path
     specs[#specs + 1] = spec

@@ -8,11 +8,25 @@
 -- the password scrubbed), atomic, q, qualified.
 --
 --   pgstore.new(conn, schema, secrets) -> Store   takes conn (owned)
+--   pgstore.application_name() -> the name icx's connections show in
+--                                 pg_stat_activity: "icx pid PID on HOST"
 --   store:init()                  the schema and the state tables
 --   store:exists() -> boolean     whether icx has written this schema yet
+--   store:patiently(name, f)      f() (a DDL on table name, in the open
+--                                 transaction) retried while it runs out of
+--                                 lock_timeout, each wait printed, bounded
+--
+-- No wait is silent or unbounded: a DDL (a replace's swap, a new or wider
+-- column) waits DDL_LOCK_TIMEOUT for the table's lock and then steps out of
+-- the lock queue, so readers that arrive meanwhile are not held behind it
+-- for longer; it retries, saying who holds the table, for LOCK_WAIT_MAX.
+-- A run lock held by the backend of an icx that is gone (killed while its
+-- backend was busy, or behind a pooler) is taken back (see Store:lock).
 local errors = require "icx.errors"
 local json = require "icx.json"
+local log = require "icx.log"
 local pg = require "icx.pg"
+local sys = require "icx.sys"
 
 local quote = pg.quote
 
@@ -71,6 +85,66 @@ function Store:atomic(f)
   end
   self:commit()
   return res
+end
+
+-- How long one DDL statement waits for its table's lock; how long all the
+-- attempts of one may take before the asset fails.
+M.DDL_LOCK_TIMEOUT = "2s"
+M.LOCK_WAIT_MAX = tonumber(os.getenv("ICX_PG_LOCK_WAIT_MAX")) or 600
+
+function M.application_name()
+  return ("icx pid %d on %s"):format(sys.pid(), sys.hostname())
+end
+
+-- Who holds a backend: "backend 123 (icx pid 9 on h, user icx, from
+-- 10.0.0.5, idle in transaction for 12 s)".
+local function describe(r)
+  return ("PostgreSQL backend %d (%s, user %s, from %s, %s for %d s)"):format(r.pid,
+    r.app ~= "" and ("'" .. r.app .. "'") or "no application_name", r.usr, r.addr, r.state, r.secs or 0)
+end
+
+local ACTIVITY = [[SELECT a.pid, coalesce(a.application_name, '') AS app, coalesce(a.usename::text, '?') AS usr,
+  coalesce(a.state, '?') AS state, coalesce(host(a.client_addr), 'a local socket') AS addr,
+  greatest(0, floor(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start))))::int AS secs
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid]]
+
+-- The backends that hold a lock on table name, described.
+function Store:table_holders(name)
+  local out = {}
+  for _, r in ipairs(self:q(ACTIVITY .. " WHERE l.relation = to_regclass($1) AND l.granted "
+      .. "AND l.pid <> pg_backend_pid() ORDER BY a.pid", self:qualified(name))) do
+    out[#out + 1] = describe(r)
+  end
+  return #out > 0 and table.concat(out, "; ") or "a session that has since let go"
+end
+
+function Store:patiently(name, f)
+  local started, pause, said = sys.now(), 0.25, -math.huge
+  while true do
+    self:check(self.conn:exec("SAVEPOINT icx_wait"))
+    local ok, res = pcall(f)
+    if ok then
+      self:check(self.conn:exec("RELEASE SAVEPOINT icx_wait"))
+      return res
+    end
+    if not (errors.is(res) and res.code == "lock_timeout") then error(res, 0) end
+    self:check(self.conn:exec("ROLLBACK TO SAVEPOINT icx_wait"))
+    local waited = sys.now() - started
+    if waited >= M.LOCK_WAIT_MAX then
+      errors.raise("dest", ("table %s.%s: gave up after waiting %d s for its lock, held by %s; end that "
+        .. "session (or its transaction) and run again"):format(self.schema, name, math.floor(waited),
+        self:table_holders(name)), { code = "lock_timeout" })
+    end
+    -- One line on the first wait, then one every 10 s.
+    if waited - said >= 10 then
+      said = waited
+      log.warn("table %s.%s: waiting for its lock, held by %s (%d s so far; readers are not held "
+        .. "behind the wait; icx gives up at %d s)", self.schema, name, self:table_holders(name),
+        math.floor(waited), M.LOCK_WAIT_MAX)
+    end
+    sys.sleep(pause)
+    pause = math.min(pause * 2, 2)
+  end
 end
 
 function Store:begin() self:check(self.conn:begin()) end
@@ -245,14 +319,12 @@ end
 
 -- Whether the process that wrote a run row still runs (as in icx.state).
 local function still_running(pid, start)
-  local sys = require "icx.sys"
   local now_start = sys.process_start(pid)
   if start and sys.process_start(sys.pid()) then return now_start == start end
   return sys.alive(pid)
 end
 
 function Store:run_start(connection, asset)
-  local sys = require "icx.sys"
   local pid, host = sys.pid(), sys.hostname()
   local runs = self:qualified("_icx_runs")
   return self:atomic(function()
@@ -293,14 +365,51 @@ end
 -- The two-key form keeps these apart from the single-key locks around DDL.
 local RUN_LOCK = "hashtext('icx-run:' || $1), hashtext($2 || '/' || $3)"
 
+-- The backend holding the run lock of (connection, asset), if any.
+function Store:lock_holder(connection, asset)
+  return self:q(ACTIVITY .. " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 "
+    .. "AND l.pid <> pg_backend_pid() "
+    .. "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    .. "AND l.classid = hashtext('icx-run:' || $1)::oid AND l.objid = hashtext($2 || '/' || $3)::oid",
+    self.schema, connection, asset)[1]
+end
+
+-- A run lock whose holder is an icx process of this host that is gone:
+-- its backend outlived it (killed mid-statement, a pooler, a frozen
+-- network). That backend is ended, and its lock with it. true when done.
+function Store:reclaim(asset, r)
+  local pid, host = r.app:match("^icx pid (%d+) on (.*)$")
+  pid = math.tointeger(tonumber(pid))
+  local me = sys.hostname()
+  if not pid or host == "" or me:sub(1, #host) ~= host or sys.alive(pid) then return false end
+  log.warn("%s: its run lock is held by %s, left by icx pid %d, which is gone: ending that backend", asset,
+    describe(r), pid)
+  local ok = self.conn:query("SELECT pg_terminate_backend($1) AS x", r.pid)
+  if not ok then return false end
+  for _ = 1, 50 do
+    if not self:q("SELECT 1 AS x FROM pg_stat_activity WHERE pid = $1", r.pid)[1] then return true end
+    sys.sleep(0.1)
+  end
+  return false
+end
+
 function Store:lock(connection, asset)
-  local got = self:q("SELECT pg_try_advisory_lock(" .. RUN_LOCK .. ") AS ok", self.schema, connection, asset)[1].ok
+  local function try()
+    return self:q("SELECT pg_try_advisory_lock(" .. RUN_LOCK .. ") AS ok", self.schema, connection, asset)[1].ok
+  end
+  local got = try()
+  if not got then
+    local r = self:lock_holder(connection, asset)
+    if r and self:reclaim(asset, r) then got = try() end
+  end
   if got then
     local s = self
     return setmetatable({}, { __index = { release = function(lk)
       if lk.done or not s.conn then return end
       lk.done = true
-      s:q("SELECT pg_advisory_unlock(" .. RUN_LOCK .. ")", s.schema, connection, asset)
+      -- A lost connection has released it with the session: nothing to
+      -- raise, and the run's summary must still be written.
+      s.conn:query("SELECT pg_advisory_unlock(" .. RUN_LOCK .. ")", s.schema, connection, asset)
     end } })
   end
   return nil, self:holder(connection, asset) or "another session"
@@ -310,8 +419,14 @@ function Store:holder(connection, asset)
   local r = self:q("SELECT pid, host, started_at::text AS started_at FROM " .. self:qualified("_icx_runs")
     .. " WHERE connection = $1 AND asset = $2 AND status = 'running' ORDER BY id DESC LIMIT 1",
     connection, asset)[1]
-  if r then return ("icx pid %s on %s, running since %s"):format(tostring(r.pid), tostring(r.host), r.started_at) end
-  return nil
+  local b = self:lock_holder(connection, asset)
+  if r then
+    return ("icx pid %s on %s, running since %s%s"):format(tostring(r.pid), tostring(r.host), r.started_at,
+      b and ("; " .. describe(b)) or "")
+  end
+  -- Before the holder's run row exists (it takes the lock first): the
+  -- backend that holds it.
+  return b and describe(b) or nil
 end
 
 function Store:lock_free(connection, asset)

@@ -89,7 +89,7 @@ function M.open(uri, opts)
   local env_pw = os.getenv("PGPASSWORD")
   if env_pw and env_pw ~= "" then secrets[#secrets + 1] = env_pw end
   for _, s in ipairs(secrets) do log.add_secret(s) end
-  local conn, err, code = pg.connect(conninfo)
+  local conn, err, code = pg.connect(conninfo, { application_name = pgstore.application_name() })
   if not conn then
     local kind = code == "conninfo" and "usage" or "dest"
     errors.raise(kind, ("cannot connect to the PostgreSQL destination '%s': %s"):format(M.shown(uri),
@@ -146,7 +146,12 @@ function Writer:open(name, pk, mode)
   return t
 end
 
-function Writer:write(t, page) return self.store:check(t.writer:write(page)) end
+-- A page that adds or widens a column waits for the table's lock at most
+-- pgstore.DDL_LOCK_TIMEOUT a time (the C writer sets it around its DDL).
+function Writer:write(t, page)
+  local s = self.store
+  return s:patiently(t.target, function() return s:check(t.writer:write(page)) end)
+end
 
 -- The column a field landed in and its kind, or nil while it has none.
 local function column_of(s, t, field)
@@ -180,29 +185,39 @@ end
 -- The COPY writer does not look rows up before it merges them.
 function Writer:changes() return nil end
 
+-- The swap itself, one attempt (see finish).
+local function swap(s, t)
+  s:check(s.conn:exec("SET LOCAL lock_timeout = '" .. pgstore.DDL_LOCK_TIMEOUT .. "'"))
+  ddl_lock(s, t.final)
+  local pkey = s:q("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'",
+    s:qualified(t.target))[1]
+  s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(t.final) .. "; ALTER TABLE "
+    .. s:qualified(t.target) .. " RENAME TO " .. quote(t.final)))
+  if pkey then
+    s:check(s.conn:exec("ALTER TABLE " .. s:qualified(t.final) .. " RENAME CONSTRAINT "
+      .. quote(pkey.conname) .. " TO " .. quote(pg.ident(t.name, 5) .. "_pkey")))
+  end
+  local cols = s:qualified("_icx_columns")
+  s:q("DELETE FROM " .. cols .. " WHERE tbl = $1", t.final)
+  s:q("UPDATE " .. cols .. " SET tbl = $1 WHERE tbl = $2", t.final, t.target)
+  s:check(s.conn:exec("SET LOCAL lock_timeout = DEFAULT"))
+end
+
 -- replace: swaps the new table in, in one transaction: drop the old one,
 -- rename the new one and its primary key, move its _icx_columns rows.
 -- Views over the table block the DROP: icx then fails rather than drop
--- them (CASCADE); the old table stays.
+-- them (CASCADE); the old table stays. The swap waits for readers of the
+-- old table a bounded time per attempt (pgstore.patiently), so readers
+-- arriving meanwhile queue behind it for seconds, not for the wait.
 function Writer:finish(t)
   local s = self.store
   s:atomic(function()
     s:check(t.writer:write("[]")) -- a run with no records still leaves the (empty) table
-    ddl_lock(s, t.final)
-    local pkey = s:q("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass($1) AND contype = 'p'",
-      s:qualified(t.target))[1]
-    s:check(s.conn:exec("DROP TABLE IF EXISTS " .. s:qualified(t.final) .. "; ALTER TABLE "
-      .. s:qualified(t.target) .. " RENAME TO " .. quote(t.final)))
-    if pkey then
-      s:check(s.conn:exec("ALTER TABLE " .. s:qualified(t.final) .. " RENAME CONSTRAINT "
-        .. quote(pkey.conname) .. " TO " .. quote(pg.ident(t.name, 5) .. "_pkey")))
-    end
-    local cols = s:qualified("_icx_columns")
-    s:q("DELETE FROM " .. cols .. " WHERE tbl = $1", t.final)
-    s:q("UPDATE " .. cols .. " SET tbl = $1 WHERE tbl = $2", t.final, t.target)
+    s:patiently(t.final, function() swap(s, t) end)
   end)
   t.writer:close()
 end
+
 
 -- replace: drops the new table; the old one stays as it was. Best effort:
 -- a table left behind is dropped by the next run once this backend is gone.

@@ -27,20 +27,26 @@ local M = {
 local function usage(fmt, ...) errors.raise("usage", "--dest " .. fmt:format(...) .. " (see icx help)") end
 
 -- Targets that would accept writes and keep nothing, or keep them without
--- the locking every concurrent-run guarantee rests on.
+-- the locking every concurrent-run guarantee rests on. SQLite keeps in
+-- memory ":memory:" and any URI whose path is ":memory:" (file::memory:,
+-- with or without ?cache=shared), and in a temporary file deleted at close
+-- an empty name (a file: URI with no path: file:, file:?cache=shared,
+-- file://localhost). SQLite reads "file:" in any case.
+local MEMORY = "'%s' is an in-memory or temporary database: everything would be lost at exit; give a file path"
+
 local function refuse(uri, path)
-  if path == ":memory:" or path == "" then
-    usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
-  end
-  local q = path:match("^file:[^?]*%?(.*)$")
-  if q then
-    for k, v in q:gmatch("([^&=]+)=?([^&]*)") do
-      if (k == "mode" and v == "memory") or k == "vfs" and v == "memdb" then
-        usage("'%s' is an in-memory database: everything would be lost at exit; give a file path", uri)
-      elseif k == "nolock" or k == "immutable" then
-        usage("'%s': %s=%s turns SQLite's locking off, and with it the guarantees for concurrent runs; drop it",
-          uri, k, v)
-      end
+  if path == ":memory:" or path == "" then usage(MEMORY, uri) end
+  local rest = path:match("^[Ff][Ii][Ll][Ee]:(.*)$")
+  if not rest then return end
+  local p, q = rest:match("^([^?#]*)%??([^#]*)")
+  p = p:gsub("^//[^/]*", "", 1):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+  if p == "" or p == ":memory:" then usage(MEMORY, uri) end
+  for k, v in q:gmatch("([^&=]+)=?([^&]*)") do
+    if (k == "mode" and v == "memory") or k == "vfs" and v == "memdb" then
+      usage(MEMORY, uri)
+    elseif k == "nolock" or k == "immutable" then
+      usage("'%s': %s=%s turns SQLite's locking off, and with it the guarantees for concurrent runs; drop it",
+        uri, k, v)
     end
   end
 end
@@ -57,7 +63,7 @@ function M.target(uri)
   refuse(uri, uri)
   -- A plain path takes no query: x.db?nolock=1 would name a file of that
   -- name, not switch anything; SQLite's own URIs start with file:.
-  if uri:match("%?[%w_]+=") and not uri:match("^file:") then
+  if uri:match("%?[%w_]+=") and not uri:match("^[Ff][Ii][Ll][Ee]:") then
     usage("'%s' looks like a path with a query; a path takes none (SQLite URIs start with file:)", uri)
   end
   return uri
