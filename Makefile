@@ -147,11 +147,17 @@ test-deps-check: deps-check
 	@[ "$(origin DUCKDB_PREFIX)" != file ] || [ -f $(DUCKDB_HOME)/lib/libduckdb.so ] || [ "$(DUCKDB)" = no ] \
 	  || $(MAKE) --no-print-directory duckdb
 
-icx: $(BUILD)/main.o $(ENGINE_OBJ)
+icx: $(BUILD)/main.o $(ENGINE_OBJ) $(BUILD)/duckdb.flags
 	@echo "  LINK  $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) | $(BUILD) deps-check
+# Whether DuckDB is in the build is part of every object and the link: a
+# library fetched after a build (make, then make test) rebuilds what it changes.
+$(BUILD)/duckdb.flags: FORCE | $(BUILD)
+	@echo '$(DUCKDB_CFLAGS) $(DUCKDB_LIBS)' | cmp -s - $@ || echo '$(DUCKDB_CFLAGS) $(DUCKDB_LIBS)' > $@
+FORCE:
+
+$(BUILD)/%.o: engine/%.c $(wildcard engine/*.h) $(BUILD)/duckdb.flags | $(BUILD) deps-check
 	@echo "  CC    $<"
 	$(Q)$(CC) $(ALL_CFLAGS) $(VERSION_DEF) -c -o $@ $<
 $(BUILD)/lhttp.o: VERSION
@@ -185,7 +191,7 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(ENGINE_OBJ) tests/unit/tap.h
 $(BUILD):
 	@mkdir -p $@
 
-test: all test-deps-check $(UNIT_BIN)
+test: test-deps-check all $(UNIT_BIN)
 	prove -j$(PROVE_JOBS) --exec tests/tap-exec $(TESTS)
 
 # Same suite under AddressSanitizer and UBSan, built apart in build-asan/.
@@ -198,9 +204,9 @@ asan:
 asan-test: $(BUILD)/icx-bin $(UNIT_BIN)
 	ICX=$(BUILD)/icx ASAN_OPTIONS=detect_leaks=1 prove -j$(PROVE_JOBS) --exec tests/tap-exec $(filter-out tests/sim/%,$(TESTS))
 
-$(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ)
+$(BUILD)/icx-bin: $(BUILD)/main.o $(ENGINE_OBJ) $(BUILD)/duckdb.flags
 	@echo "  LINK  $(BUILD)/icx"
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $(BUILD)/icx $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $(BUILD)/icx $(filter %.o,$^) $(LDLIBS)
 	@touch $@
 
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c) over the engine built with clang
@@ -232,7 +238,7 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_lua.c tests/fuzz/fuzz_lua.h
 	  tests/fuzz/fuzz_lua.c $(ENGINE_OBJ) $(LDLIBS)
 
 # The suite under valgrind memcheck (slow: unit and Lua tests only).
-check: all test-deps-check $(UNIT_BIN)
+check: test-deps-check all $(UNIT_BIN)
 	ICX_VALGRIND=1 prove --exec tests/tap-exec $(UNIT_BIN) $(sort $(wildcard tests/lua/*.lua))
 
 # Everything must be clean: cppcheck and clang-format on C, luacheck
@@ -248,10 +254,10 @@ lint:
 	luacheck --no-color -q .
 	@echo "lint: ok"
 
-demo: all test-deps-check
+demo: test-deps-check all
 	/usr/bin/python3 tools/demo.py ./icx demo.db
 
-bench: all test-deps-check
+bench: test-deps-check all
 	@for b in bench/*.sh; do sh "$$b" || exit 1; done
 
 # The container image (Dockerfile): both stages built from Debian packages

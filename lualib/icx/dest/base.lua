@@ -50,6 +50,8 @@
 --   base.new(driver, store, writer [, fields]) -> Dest  checks every entry point
 --   base.STORE, base.WRITER, base.DRIVER   the entry point lists
 --   base.none                 the entry point of a driver with nothing to do
+--   base.writes_through(Writer)   flush, discard and close of a Writer over
+--                             the C record writers
 --   base.table_spec(spec) -> name, primary key list, mode
 --   base.reserved(name) -> boolean
 local errors = require "icx.errors"
@@ -90,6 +92,20 @@ M.DRIVER = {
 -- The entry point of a driver that has nothing to do there (the SQLite
 -- writer holds nothing back until commit).
 function M.none() end
+
+-- The tail every Writer over the C record writers shares: rows land as
+-- they are written, inside the Store's transaction (nothing is held back
+-- to flush or discard), and each table's C writer closes before the
+-- connection it was prepared on. A driver's Writer keeps its tables in
+-- self.tables, each with its C writer in .writer.
+function M.writes_through(Writer)
+  Writer.flush = M.none
+  Writer.discard = M.none
+  function Writer:close()
+    for _, t in ipairs(self.tables) do t.writer:close() end
+    self.tables = {}
+  end
+end
 
 local function misuse(fmt, ...) errors.raise("internal", "icx.dest: " .. fmt:format(...)) end
 

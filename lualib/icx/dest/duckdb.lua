@@ -142,13 +142,6 @@ function Writer:abandon(t)
   end)
 end
 
--- Rows land as they are written, inside the Store's transaction.
-Writer.flush = base.none
-Writer.discard = base.none
-
-function Writer:close()
-  for _, t in ipairs(self.tables) do t.writer:close() end
-  self.tables = {}
-end
+base.writes_through(Writer)
 
 return M

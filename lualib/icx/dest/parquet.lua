@@ -142,12 +142,6 @@ function Writer:abandon(t)
   drop_stage(self, t)
 end
 
-Writer.flush = base.none
-Writer.discard = base.none
-
-function Writer:close()
-  for _, t in ipairs(self.tables) do t.writer:close() end
-  self.tables = {}
-end
+base.writes_through(Writer)
 
 return M

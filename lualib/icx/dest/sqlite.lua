@@ -195,15 +195,6 @@ function Writer:abandon(t)
   end)
 end
 
--- Rows land as they are written, inside the Store's transaction: nothing
--- is held back.
-Writer.flush = base.none
-Writer.discard = base.none
-
--- The C writers go before the connection they were prepared on.
-function Writer:close()
-  for _, t in ipairs(self.tables) do t.writer:close() end
-  self.tables = {}
-end
+base.writes_through(Writer)
 
 return M
