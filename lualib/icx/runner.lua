@@ -327,7 +327,12 @@ end
 -- a run that died: it is closed as interrupted.
 function M.lock_all(env, specs)
   local d, conn, locks = env.dest, env.connection.name, {}
-  for _, spec in ipairs(specs) do
+  -- One order for every run (by name): two --wait runs of the same assets
+  -- given in different orders would otherwise each hold what the other
+  -- waits for, forever.
+  local ordered = table.move(specs, 1, #specs, 1, {})
+  table.sort(ordered, function(a, b) return a.name < b.name end)
+  for _, spec in ipairs(ordered) do
     local lk, holder = d:lock(conn, spec.name)
     local said = false
     while not lk and env.wait and not sys.caught_signal() do
