@@ -85,8 +85,10 @@ typedef struct {
 ** writes, the watchdog reads, both under mu. */
 typedef struct {
   pthread_mutex_t mu;
+  pthread_cond_t wake; /* signalled when the state closes */
   pthread_t thread;
   int started;       /* the thread exists */
+  int stop;          /* the state closes: the thread returns */
   clockid_t lua_cpu; /* CPU clock of the thread that runs Lua */
   int active;        /* a budgeted stretch is running */
   double deadline;   /* on lua_cpu; the watchdog acts past it */
@@ -169,26 +171,45 @@ static Budget *own(lua_State *L) {
 ** lock. */
 static void *watch_main(void *arg) {
   Watch *w = arg;
-  for (;;) {
-    struct timespec tick = {0, 200 * 1000 * 1000};
-    nanosleep(&tick, NULL);
-    pthread_mutex_lock(&w->mu);
-    int over = w->active && cpu_now(w->lua_cpu) > w->deadline;
-    char line[400];
-    if (over)
-      snprintf(line, sizeof line,
-               "icx: error: %s ran more than %.0f s without returning, "
-               "inside a C function (a backtracking pattern?) where it "
-               "cannot be interrupted; icx stops\n",
-               w->where, w->seconds + GRACE);
-    pthread_mutex_unlock(&w->mu);
-    if (over) {
-      ssize_t n = write(2, line, strlen(line));
-      (void)n;
-      _exit(1);
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 200 * 1000 * 1000;
+    if (until.tv_nsec >= 1000 * 1000 * 1000) {
+      until.tv_sec += 1;
+      until.tv_nsec -= 1000 * 1000 * 1000;
     }
+    pthread_cond_timedwait(&w->wake, &w->mu, &until);
+    if (w->stop || !(w->active && cpu_now(w->lua_cpu) > w->deadline))
+      continue;
+    char line[400];
+    snprintf(line, sizeof line,
+             "icx: error: %s ran more than %.0f s without returning, "
+             "inside a C function (a backtracking pattern?) where it "
+             "cannot be interrupted; icx stops\n",
+             w->where, w->seconds + GRACE);
+    ssize_t n = write(2, line, strlen(line));
+    (void)n;
+    _exit(1);
   }
+  pthread_mutex_unlock(&w->mu);
   return NULL;
+}
+
+/* __gc of the Watch: the thread reads it, so it ends before the memory
+** goes (the state closes at exit, and a fuzz harness closes many). */
+static int watch_gc(lua_State *L) {
+  Watch *w = lua_touserdata(L, 1);
+  if (w->started) {
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    w->started = 0;
+  }
+  return 0;
 }
 
 /* The Watch of this state, its thread started on first use.  [-0, +0, m] */
@@ -201,15 +222,17 @@ static Watch *watch_of(lua_State *L) {
   w = lua_newuserdatauv(L, sizeof *w, 0);
   memset(w, 0, sizeof *w);
   pthread_mutex_init(&w->mu, NULL);
+  pthread_cond_init(&w->wake, NULL);
   if (pthread_getcpuclockid(pthread_self(), &w->lua_cpu) != 0)
     w->lua_cpu = CLOCK_MONOTONIC;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, watch_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
   lua_setfield(L, LUA_REGISTRYINDEX, WATCH_KEY);
-  /* Detached and never stopped: it only reads w, which the registry
-  ** keeps until the state closes, at exit. */
-  if (pthread_create(&w->thread, NULL, watch_main, w) == 0) {
-    pthread_detach(w->thread);
+  /* Joined by watch_gc when the registry lets w go. */
+  if (pthread_create(&w->thread, NULL, watch_main, w) == 0)
     w->started = 1;
-  }
   return w;
 }
 
