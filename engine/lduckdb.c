@@ -423,20 +423,7 @@ static int writer_write(lua_State *L) {
 
 static int writer_columns(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  const struct icx_cs *cs = icx_dkw_columns(w->dw);
-  lua_createtable(L, cs->ntable, 0);
-  for (int i = 0; i < cs->ntable; i++) {
-    const struct icx_cs_col *c = &cs->cols[i];
-    lua_createtable(L, 0, 3);
-    lua_pushlstring(L, c->field, c->flen);
-    lua_setfield(L, -2, "field");
-    lua_pushstring(L, c->name);
-    lua_setfield(L, -2, "column");
-    lua_pushstring(L, icx_cs_kind_name(c->kind));
-    lua_setfield(L, -2, "kind");
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
+  return icx_sql_push_columns(L, icx_dkw_columns(w->dw));
 }
 
 static int writer_close(lua_State *L) {

@@ -497,20 +497,7 @@ static int writer_write(lua_State *L) {
 /* w:columns() -> {{field =, column =, kind =}, ...} in table order. */
 static int writer_columns(lua_State *L) {
   Writer *w = check_writer(L, 1);
-  const struct icx_cs *cs = icx_pgw_columns(w->pw);
-  lua_createtable(L, cs->ntable, 0);
-  for (int i = 0; i < cs->ntable; i++) {
-    const struct icx_cs_col *c = &cs->cols[i];
-    lua_createtable(L, 0, 3);
-    lua_pushlstring(L, c->field, c->flen);
-    lua_setfield(L, -2, "field");
-    lua_pushstring(L, c->name);
-    lua_setfield(L, -2, "column");
-    lua_pushstring(L, icx_cs_kind_name(c->kind));
-    lua_setfield(L, -2, "kind");
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
+  return icx_sql_push_columns(L, icx_pgw_columns(w->pw));
 }
 
 /* w:close(), __gc and __close; idempotent. */

@@ -70,3 +70,19 @@ int icx_sql_push_err(lua_State *L, const struct icx_cs_err *e) {
   lua_pushstring(L, e->code);
   return 3;
 }
+
+int icx_sql_push_columns(lua_State *L, const struct icx_cs *cs) {
+  lua_createtable(L, cs->ntable, 0);
+  for (int i = 0; i < cs->ntable; i++) {
+    const struct icx_cs_col *c = &cs->cols[i];
+    lua_createtable(L, 0, 3);
+    lua_pushlstring(L, c->field, c->flen);
+    lua_setfield(L, -2, "field");
+    lua_pushstring(L, c->name);
+    lua_setfield(L, -2, "column");
+    lua_pushstring(L, icx_cs_kind_name(c->kind));
+    lua_setfield(L, -2, "kind");
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}

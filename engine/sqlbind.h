@@ -36,5 +36,8 @@ int icx_sql_names(lua_State *L, int idx, const char *module, const char *noun,
 
 /* Pushes nil, e->msg, e->code: a write that failed. [-0, +3, m] */
 int icx_sql_push_err(lua_State *L, const struct icx_cs_err *e);
+/* w:columns() of every writer binding: {{field =, column =, kind =}, ...}
+** in table order. Returns 1 (the table).  [-0, +1, m] */
+int icx_sql_push_columns(lua_State *L, const struct icx_cs *cs);
 
 #endif
