@@ -9,9 +9,19 @@
 --             list_key, sort, slices=4 (time slices on a long first run)
 --   intercom.scroll(path [, opts])   GET .../scroll; opts: key, list_key
 --   intercom.list(path [, opts])     page numbers; opts: query, per_page,
---             list_key, key, method, newest_first (stop past the cursor)
+--             list_key, key, method, newest_first (stop past the cursor),
+--             since_param, since_default, since_exclusive (below)
 --   intercom.cursor(path [, opts])   starting_after in the query string;
---             opts: query, per_page, list_key, key
+--             opts: query, per_page, list_key, key, since_param,
+--             since_default, since_exclusive
+--     since_param names the query parameter the run's lower bound goes in
+--     (cursor - lookback, or --since), as Unix seconds; since_default is
+--     its value on a first run (none: the parameter is left out);
+--     since_exclusive sends one second less, for a server whose bound is
+--     `>` (created_at_after). A query parameter the script gives is sent
+--     as given: icx adds per_page and page only where the script gave none.
+-- intercom.OPTIONS lists every option each helper takes (docs/SCRIPTING.md
+-- documents the same list; tests/lua/scripting_doc.lua compares them).
 --   intercom.get(path [, opts])      one response; opts: query, list_key
 --   intercom.each{source, ...}       several sources into one table
 --   intercom.custom(next [, opts])   next(prev, ctx) -> request | nil;
@@ -49,10 +59,54 @@ local function copy(t)
   return out
 end
 
-local function check(fn, opts, allowed)
+-- Every option of each helper: the one list check() and the docs test read.
+local SEARCH = { "query", "granularity", "key", "per_page", "list_key", "sort", "slices" }
+local SINCE = { "since_param", "since_default", "since_exclusive" }
+M.OPTIONS = {
+  search = SEARCH,
+  scroll = { "key", "list_key" },
+  list = { "query", "per_page", "list_key", "key", "method", "newest_first", table.unpack(SINCE) },
+  cursor = { "query", "per_page", "list_key", "key", table.unpack(SINCE) },
+  get = { "query", "list_key" },
+  custom = { "list_key" },
+  contact_tag_pairs = { "first_load", table.unpack(SEARCH) },
+  contact_company_pairs = SEARCH,
+  conversation_parts = SEARCH,
+}
+
+local function check(fn, opts)
   if opts ~= nil and type(opts) ~= "table" then error(("intercom.%s: options must be a table"):format(fn), 3) end
-  keys.check(opts or {}, allowed, "intercom." .. fn, 3)
+  keys.check(opts or {}, M.OPTIONS[fn], "intercom." .. fn, 3)
   return opts or {}
+end
+
+-- The paging fields of a list or cursor source from its options: a
+-- per_page the script put in query is the one sent (and counted), and the
+-- lower bound's parameter is checked here, where the script's line is.
+local function paged(fn, opts)
+  local query = copy(opts.query)
+  if opts.per_page ~= nil and query.per_page ~= nil and tostring(opts.per_page) ~= tostring(query.per_page) then
+    error(("intercom.%s: per_page = %s and query.per_page = %s disagree: give one"):format(fn,
+      tostring(opts.per_page), tostring(query.per_page)), 3)
+  end
+  local p = opts.since_param
+  if p ~= nil and (type(p) ~= "string" or not p:match("^[%w_%.%[%]-]+$")) then
+    error(("intercom.%s: since_param must be a query parameter's name"):format(fn), 3)
+  end
+  if p ~= nil and query[p] ~= nil then
+    error(("intercom.%s: query.%s is also since_param: the run's lower bound fills it; give since_default"
+      .. " for a first run's value"):format(fn, p), 3)
+  end
+  local d = opts.since_default
+  if d ~= nil and (p == nil or (math.type(d) ~= "integer" and type(d) ~= "string")) then
+    error(("intercom.%s: since_default needs since_param and must be Unix seconds (an integer) or a string")
+      :format(fn), 3)
+  end
+  if opts.since_exclusive ~= nil and (p == nil or type(opts.since_exclusive) ~= "boolean") then
+    error(("intercom.%s: since_exclusive needs since_param and must be true or false"):format(fn), 3)
+  end
+  return { query = query, per_page = opts.per_page or (query.per_page ~= nil and math.tointeger(tonumber(query.per_page))) or 150,
+    since_param = p, since_default = d, since_exclusive = opts.since_exclusive or nil }
 end
 
 -- The list key Intercom uses for a search endpoint's results.
@@ -65,7 +119,7 @@ end
 -- The body is the search class's (icx.source): bounded on key from the
 -- run's lower bound, by whole days on contacts (granularity "day").
 function M.search(path, opts)
-  opts = check("search", opts, { "query", "granularity", "key", "per_page", "list_key", "sort", "slices" })
+  opts = check("search", opts)
   local key = opts.key or "updated_at"
   local sort = opts.sort or { field = key, order = "ascending" }
   local ascending = sort.field == key and sort.order == "ascending"
@@ -83,7 +137,7 @@ end
 -- server filter, so records older than the cursor are dropped client-side
 -- and the cursor moves only when the scroll has completed.
 function M.scroll(path, opts)
-  opts = check("scroll", opts, { "key", "list_key" })
+  opts = check("scroll", opts)
   return source.new("scroll", { method = "GET", path = path, list_key = opts.list_key or "data",
     key = opts.key or "updated_at", since_filter = true })
 end
@@ -91,23 +145,27 @@ end
 -- Page-number listing. With `newest_first` (articles) the walk stops once a
 -- whole page is older than the cursor.
 function M.list(path, opts)
-  opts = check("list", opts, { "query", "per_page", "list_key", "key", "method", "newest_first" })
-  return source.new("page", { method = opts.method or "GET", path = path, query = copy(opts.query),
-    list_key = opts.list_key or "data", per_page = opts.per_page or 150,
+  opts = check("list", opts)
+  local p = paged("list", opts)
+  return source.new("page", { method = opts.method or "GET", path = path, query = p.query,
+    list_key = opts.list_key or "data", per_page = p.per_page, since_param = p.since_param,
+    since_default = p.since_default, since_exclusive = p.since_exclusive,
     key = opts.key or "updated_at", since_filter = true, newest_first = opts.newest_first and true or nil })
 end
 
 -- Cursor in the query string (GET /contacts, GET /conversations).
 function M.cursor(path, opts)
-  opts = check("cursor", opts, { "query", "per_page", "list_key", "key" })
-  return source.new("cursor", { method = "GET", path = path, query = copy(opts.query),
-    list_key = opts.list_key or "data", per_page = opts.per_page or 150,
+  opts = check("cursor", opts)
+  local p = paged("cursor", opts)
+  return source.new("cursor", { method = "GET", path = path, query = p.query,
+    list_key = opts.list_key or "data", per_page = p.per_page, since_param = p.since_param,
+    since_default = p.since_default, since_exclusive = p.since_exclusive,
     key = opts.key or "updated_at", since_filter = true })
 end
 
 -- A single response (tags, segments, teams, admins, data_attributes).
 function M.get(path, opts)
-  opts = check("get", opts, { "query", "list_key" })
+  opts = check("get", opts)
   return source.new("single", { method = "GET", path = path, query = copy(opts.query),
     list_key = opts.list_key or "data" })
 end
@@ -121,7 +179,7 @@ end
 
 -- The escape hatch: next(prev, ctx) returns each request.
 function M.custom(next_fn, opts)
-  opts = check("custom", opts, { "list_key" })
+  opts = check("custom", opts)
   if type(next_fn) ~= "function" then error("intercom.custom expects next = function(prev, ctx)", 2) end
   return source.new("custom", { next = next_fn, list_key = opts.list_key or "data" })
 end

@@ -43,17 +43,18 @@
 --                                        the workspace's midnights
 --
 -- Data fields: style, method, path, query, list_key, per_page, key (the
--- field the cursor follows), body (search: table or function(ctx); without
--- it a search is bounded on key, see Search), next (custom), sources (each),
--- expansion (an icx.expansion: what each page of records expands into), and
--- the walk's knobs scroll_wait, scroll_poll, max_restarts. Sources are built
+-- field the cursor follows), since_param, since_default, since_exclusive
+-- (the run's lower bound as a query parameter: query_of), body (search:
+-- table or function(ctx); without it a search is bounded on key, see
+-- Search), next (custom), sources (each), expansion (an icx.expansion:
+-- what each page of records expands into), and the walk's knobs scroll_wait, scroll_poll, max_restarts. Sources are built
 -- by icx.intercom for scripts; a script may also give a plain table
 -- {style = ..., ...}, which source.from checks.
 --
 --   source.new(style, fields) -> Source     (fields becomes the object)
 --   source.from(v) -> Source                a Source, or a checked plain table
 --   source.is(v) -> boolean
---   source.STYLES
+--   source.STYLES, source.FIELDS            the styles; a plain table's fields
 local errors = require "icx.errors"
 local json = require "icx.json"
 local keys = require "icx.keys"
@@ -70,6 +71,19 @@ local function copy(t)
   local out = {}
   for k, v in pairs(t or {}) do out[k] = v end
   return out
+end
+
+-- The first request's query: the script's parameters as it gave them
+-- (icx adds what it pages by only where the script gave none), and the
+-- run's lower bound in since_param: ctx.since (less a second where the
+-- server's bound is exclusive), since_default on a first run.
+local function query_of(self, ctx)
+  local q = copy(self.query)
+  local since = ctx and ctx.since
+  if since and self.since_exclusive then since = math.max(since - 1, 0) end
+  if since == nil then since = self.since_default end
+  if self.since_param and since ~= nil then q[self.since_param] = tostring(since) end
+  return q
 end
 
 -- A decoded JSON value, with null as nil.
@@ -125,7 +139,10 @@ function Source:abandon() end
 
 -- What one request reads.
 function Source:describe()
-  return { endpoint = (self.method or "GET") .. " " .. tostring(self.path),
+  local bound = self.since_param and ("?%s=<cursor - lookback%s%s>"):format(self.since_param,
+    self.since_exclusive and " - 1 s" or "",
+    self.since_default ~= nil and ("; " .. tostring(self.since_default) .. " on a first run") or "")
+  return { endpoint = (self.method or "GET") .. " " .. tostring(self.path) .. (bound or ""),
     cost = ("1 request per %d records"):format(self.per_page or 150) }
 end
 
@@ -166,9 +183,9 @@ end
 -- GET /contacts: per_page, then starting_after in the query string.
 local Cursor = class "cursor"
 Cursor.repeats = same_page
-function Cursor:first()
-  local q = copy(self.query)
-  q.per_page = self.per_page or 150
+function Cursor:first(ctx)
+  local q = query_of(self, ctx)
+  if q.per_page == nil then q.per_page = self.per_page or 150 end
   return { method = self.method or "GET", path = self.path, query = q }
 end
 function Cursor:after(req, page)
@@ -327,10 +344,10 @@ end
 -- stop on null, an empty page or page >= total_pages.
 local Page = class "page"
 Page.repeats = same_page
-function Page:first()
-  local q = copy(self.query)
-  q.page = 1
-  q.per_page = self.per_page or 150
+function Page:first(ctx)
+  local q = query_of(self, ctx)
+  if q.page == nil then q.page = 1 end
+  if q.per_page == nil then q.per_page = self.per_page or 150 end
   return { method = self.method or "GET", path = self.path, query = q }
 end
 function Page:after(req, page)
@@ -364,14 +381,14 @@ end
 -- max_restarts=3 times.
 local Scroll = class "scroll"
 Scroll.accept = { 400, 404, 500 }
-function Scroll:first()
-  return { method = self.method or "GET", path = self.path, query = copy(self.query) }
+function Scroll:first(ctx)
+  return { method = self.method or "GET", path = self.path, query = query_of(self, ctx) }
 end
-function Scroll:after(_, page)
+function Scroll:after(req, page)
   if page:count() == 0 then return nil end
   local param = val(page:meta("scroll_param"))
   if type(param) ~= "string" or param == "" then return nil end
-  local q = copy(self.query)
+  local q = copy(req.query)
   q.scroll_param = param
   return { method = self.method or "GET", path = self.path, query = q }
 end
@@ -435,8 +452,8 @@ end
 
 -- One response, no next page.
 local Single = class "single"
-function Single:first()
-  return { method = self.method or "GET", path = self.path, query = copy(self.query), body = self.body }
+function Single:first(ctx)
+  return { method = self.method or "GET", path = self.path, query = query_of(self, ctx), body = self.body }
 end
 function Single:after() return nil end
 function Single:describe() return { endpoint = Source.describe(self).endpoint, cost = "1 request" } end
@@ -502,7 +519,8 @@ end
 
 -- The fields a plain-table source may have.
 local PLAIN_KEYS = { "style", "method", "path", "query", "list_key", "per_page", "key", "body", "next",
-  "sources", "scroll_wait", "scroll_poll", "max_restarts" }
+  "sources", "scroll_wait", "scroll_poll", "max_restarts", "since_param", "since_default", "since_exclusive" }
+M.FIELDS = PLAIN_KEYS
 
 -- A Source as is, or a plain table checked and copied into one.
 function M.from(v)
