@@ -10,12 +10,19 @@ local VERSION = require("icx.http").version -- the VERSION file, compiled in
 -- The commands, in the order help lists them: synopsis, one line for the
 -- command list, and the text of `icx help COMMAND`.
 local COMMANDS = {
+  { name = "init", args = "[PATH]", summary = "write a commented connections.yml to start from",
+    text = [[
+Writes a commented connections.yml (PATH, else $ICX_CONFIG, else
+./connections.yml) with one connection whose token is read from
+$INTERCOM_TOKEN ({{ env_var('INTERCOM_TOKEN') }}) and its region. An
+existing file is never overwritten (exit 2).
+]] },
   { name = "run", args = "ASSET...", summary = "land assets: built-in names (icx list) or script paths",
     text = [[
 Runs each asset and lands its records in --dest. An ASSET is the name of a
 shipped asset (contacts, companies, ...: see icx list), built into icx, or
 the path of a script (anything with a "/" or ending in .lua, or an existing
-file). Assets run at once (-j), share one rate budget, and commit
+file); `all` stands for every built-in asset, in icx list's order. Assets run at once (-j), share one rate budget, and commit
 independently: one failing asset does not roll back the others, and the exit
 code is 1 if any failed. Incremental assets resume from the cursor stored
 with their last committed page.
@@ -385,6 +392,29 @@ function M.connection(opts)
 end
 
 local handlers = {}
+
+-- `icx init [PATH]` (icx.init_cmd).
+function handlers.init(_, args)
+  if #args > 1 then usage("icx init takes one PATH") end
+  local init = require "icx.init_cmd"
+  local path = init.path(args[1])
+  init.write(path)
+  log.out("wrote %s; next:\n  export INTERCOM_TOKEN=...   # your Intercom app's access token\n"
+    .. "  icx check                   # proves the token works\n  icx run all                 # every built-in "
+    .. "asset into ./icx.db", path)
+  return 0
+end
+
+-- `all` among run's assets: every built-in one, in icx list's order, once.
+local function expand_all(args)
+  local out, seen = {}, {}
+  for _, a in ipairs(args) do
+    for _, n in ipairs(a == "all" and require("icx.assets").names() or { a }) do
+      if not seen[n] then out[#out + 1], seen[n] = n, true end
+    end
+  end
+  return out
+end
 
 function handlers.version()
   log.out("icx %s (Lua %s, Intercom API 2.14)", VERSION, _VERSION:match("%d+%.%d+"))
@@ -759,6 +789,7 @@ local function run_many(opts, args, shard, started)
 end
 
 function handlers.run(opts, args)
+  args = expand_all(args)
   if #args == 0 then
     usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
   end

@@ -10,7 +10,7 @@ local t = dofile "tests/lib/tap.lua"
 -- module missing here fails the test: a new module takes its place in the
 -- doc and here.
 local LAYERS = {
-  { layer = "commands", rows = { { "icx.cli" }, { "icx.display" } } },
+  { layer = "commands", rows = { { "icx.cli" }, { "icx.display", "icx.init_cmd" } } },
   { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
     { "icx.totals" }, { "icx.cursor" } } },
   { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
