@@ -3,7 +3,7 @@
 --   connections:
 --     intercom:
 --       - name: "my_intercom"
---         access_token: "{{ env_var('INTERCOM_ACCESS_TOKEN') }}"
+--         access_token: "{{ env_var('INTERCOM_TOKEN') }}"
 --         region: "us"
 --         destination: "{{ env_var('ICX_PG_URI') }}"   # optional
 --
@@ -150,7 +150,7 @@ local function connection(path, node, index, getenv, only_dest)
     if not e then
       if spec.required then
         fail(path, node, "%s has no '%s'%s", what, key,
-          key == "access_token" and " (add access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\")" or "")
+          key == "access_token" and " (add access_token: \"{{ env_var('INTERCOM_TOKEN') }}\")" or "")
       end
     else
       local v = e.v
@@ -234,20 +234,68 @@ local function connection(path, node, index, getenv, only_dest)
   return c, name_e.v
 end
 
+-- The line of text a YAML error names (1-based), or nil.
+local function line_of(text, n)
+  local i = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    i = i + 1
+    if i == n then return (line:gsub("\r$", "")) end
+  end
+  return nil
+end
+
+-- What to look at for a libyaml syntax error at line n: most are a tab
+-- where YAML allows only spaces, or a line indented off its siblings.
+-- libyaml names where parsing stopped, which can be after the culprit, so
+-- a tab anywhere in the indentation up to there is named first.
+local function yaml_hint(text, n, msg)
+  local i = 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    i = i + 1
+    if i > n then break end
+    if line:match("^[ ]*\t") then
+      return ("line %d is indented with a tab: YAML indents with spaces only; replace the tab with spaces")
+        :format(i)
+    end
+  end
+  local here = line_of(text, n)
+  if here and here:find("\t", 1, true) then
+    return ("line %d holds a tab: YAML allows only spaces around keys and values"):format(n)
+  end
+  if msg:find("quoted scalar", 1, true) or msg:find("flow", 1, true) then
+    return "a quote or a bracket opened on this line or above it is not closed"
+  end
+  local indent = here and #here:match("^ *") or 0
+  return ("check the indentation of line %d (%d spaces) against the lines above it: the keys of one "
+    .. "mapping start in the same column, a connection's keys two spaces past its '- ', and a key's value "
+    .. "follows ': ' on its line"):format(n, indent)
+end
+
 -- Parses and checks configuration text; `path` is used in messages only.
 -- Returns the list of intercom connections.
 -- only_dest: each connection's name and destination only (see connection).
 function M.parse(text, path, getenv, only_dest)
   getenv = getenv or os.getenv
   local root, err = yaml.parse(text)
-  if not root then errors.raise("config", path .. ":" .. err) end
+  if not root then
+    local line, col, msg = tostring(err):match("^(%d+):(%d+): (.*)$")
+    local n = math.tointeger(tonumber(line))
+    -- libyaml's own syntax errors get a hint; icx.yaml's (a second
+    -- document, an alias) say what to change themselves.
+    if not n or not (msg:find("while scanning", 1, true) or msg:find("while parsing", 1, true)
+        or msg:find("not allowed in this context", 1, true)) then
+      errors.raise("config", path .. ":" .. tostring(err), { code = "yaml" })
+    end
+    errors.raise("config", ("%s:%d:%s: YAML syntax error: %s; %s"):format(path, n, col, msg,
+      yaml_hint(text, n, msg)), { code = "yaml", line = n })
+  end
   local top = map_entries(path, root, "the top level", { "connections" })
   if not top.connections then
-    fail(path, root, "no 'connections' key (see examples/connections.yml)")
+    fail(path, root, "no 'connections' key (icx init writes a file to start from)")
   end
   local conns = map_entries(path, top.connections.v, "'connections'", { "intercom" })
   if not conns.intercom then
-    fail(path, top.connections.v, "no 'connections.intercom' list (see examples/connections.yml)")
+    fail(path, top.connections.v, "no 'connections.intercom' list (icx init writes a file to start from)")
   end
   local list = conns.intercom.v
   if list.kind ~= "seq" or #list == 0 then
@@ -269,9 +317,9 @@ end
 function M.load(path, getenv, only_dest)
   local f, err = io.open(path, "rb")
   if not f then
-    errors.raise("config", ("%s: cannot read the configuration (%s); create it (see examples/connections.yml) "
-      .. "or pass --config FILE")
-      :format(path, err:gsub("^[^:]*: ", "")))
+    errors.raise("config", ("%s: cannot read the configuration (%s); create one with `icx init%s` (a commented "
+      .. "file to fill in), or pass --config FILE"):format(path, err:gsub("^[^:]*: ", ""),
+        path ~= "connections.yml" and (" " .. path) or ""))
   end
   local text, rerr = f:read("a")
   f:close()

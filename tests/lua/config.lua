@@ -52,7 +52,7 @@ connections:
   intercom:
     - name: a
       region: us
-]], "connections.yml:3:7: connection 'a' has no 'access_token' (add access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\")" },
+]], "connections.yml:3:7: connection 'a' has no 'access_token' (add access_token: \"{{ env_var('INTERCOM_TOKEN') }}\")" },
   { "missing name", [[
 connections:
   intercom:
@@ -97,7 +97,7 @@ connections:
   { "typo in intercom", "connections:\n  intercon: []\n",
     "connections.yml:2:3: unknown key 'intercon' in 'connections' (did you mean 'intercom'?)" },
   { "empty file", "",
-    "connections.yml:1:1: no 'connections' key (see examples/connections.yml)" },
+    "connections.yml:1:1: no 'connections' key (icx init writes a file to start from)" },
   { "empty intercom list", "connections:\n  intercom: []\n",
     "connections.yml:2:13: 'connections.intercom' must be a non-empty list of connections" },
   { "duplicate names", [[
@@ -229,9 +229,28 @@ t.raises(function() config.select(two, "prd", "c.yml") end,
   "unknown connection name")
 t.is(config.select({ two[1] }, nil, "c.yml").name, "prod", "the only connection needs no name")
 
--- load(): missing file.
-t.raises(function() config.load("/nonexistent/connections.yml") end,
-  "/nonexistent/connections.yml: cannot read the configuration (No such file or directory)",
-  "missing file")
+-- load(): missing file: icx init makes one (examples/ is not installed).
+local missing = t.raises(function() config.load("/nonexistent/connections.yml") end,
+  "/nonexistent/connections.yml: cannot read the configuration (No such file or directory); create one with "
+    .. "`icx init /nonexistent/connections.yml`", "missing file")
+t.ok(not missing:find("examples/", 1, true), "a missing file does not point at examples/ (not installed)")
+t.raises(function() config.load("connections.yml.does-not-exist") end, "create one with `icx init "
+  .. "connections.yml.does-not-exist`", "the hint names the path icx init must write")
+
+-- libyaml's syntax errors: file, line, and what to look at.
+local function yaml_error(text)
+  local ok, e = pcall(config.parse, text, "c.yml")
+  return not ok and tostring(e) or ""
+end
+t.is(yaml_error("connections:\n\tintercom:\n"), "c.yml:2:1: YAML syntax error: found character that cannot "
+  .. "start any token while scanning for the next token; line 2 is indented with a tab: YAML indents with spaces "
+  .. "only; replace the tab with spaces", "a tab in the indentation: named, with its line")
+t.like(yaml_error("connections:\n  intercom:\n    - name: a\n\t  region: us\n   access_token: x\n"),
+  "line 4 is indented with a tab", "a tab above where libyaml stopped is named")
+t.like(yaml_error("connections:\n  intercom:\n    - name: a\n   access_token: x\n"),
+  "^c%.yml:4:4: YAML syntax error: did not find expected key while parsing a block mapping; check the "
+    .. "indentation of line 4 %(3 spaces%)", "a line indented off its siblings: the indentation hint")
+t.like(yaml_error("connections:\n  intercom:\n    - name: \"a\n"), "c%.yml:4:1: YAML syntax error: .*quoted "
+  .. "scalar; a quote or a bracket opened on this line or above it is not closed", "an unclosed quote")
 
 os.exit(t.done())
