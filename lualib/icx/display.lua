@@ -1,6 +1,7 @@
 -- The live display of `icx run` on a terminal: one line per asset, redrawn
 -- in place from the run's events (icx.log), fitted to the terminal's width.
--- A running asset shows rows landed of the true total with a bar, its
+-- A running asset shows rows landed of the true total with a bar (an
+-- expansion: its parents walked of their total, and its rows), its
 -- requests per second, retries and 429s, elapsed time and an estimate of
 -- what is left; a waiting one says so; a finished one collapses into its
 -- summary. The first line is the run's: elapsed, requests per second
@@ -122,6 +123,7 @@ function Display:event(name, f)
   elseif name == "page" and f.asset then
     local a = self:asset(f.asset)
     a.rows, a.total, a.requests, a.note = f.rows or a.rows, f.total, f.requests or a.requests, nil
+    a.parents, a.parents_total, a.parent = f.parents, f.parents_total, f.parent
     sample(a.samples, now, a.requests)
     self:draw(false)
     return true
@@ -158,19 +160,24 @@ function Display:asset_line(a, now, width)
   end
   local elapsed = now - (a.started or now)
   local parts = {}
-  local rows = a.total and ("%d/%d rows"):format(a.rows, math.max(a.total, a.rows)) or ("%d rows"):format(a.rows)
-  local room = width - #name - #rows - 50
-  if a.total and a.total > 0 and room >= 8 then
-    parts[#parts + 1] = bar(a.rows / a.total, math.min(24, room))
+  -- What the bar and the estimate count: rows of the asset's table, or an
+  -- expansion's parents walked, with its rows beside (icx.totals).
+  local done, total, unit = a.rows, a.total, "rows"
+  if a.parent then done, total, unit = a.parents or 0, a.parents_total, a.parent end
+  local count = total and ("%d/%d %s"):format(done, math.max(total, done), unit) or ("%d %s"):format(done, unit)
+  local room = width - #name - #count - 50
+  if total and total > 0 and room >= 8 then
+    parts[#parts + 1] = bar(done / total, math.min(24, room))
   end
-  parts[#parts + 1] = rows
+  parts[#parts + 1] = count
+  if a.parent then parts[#parts + 1] = ("%d rows"):format(a.rows) end
   local r = rate(a.samples, now)
   if r then parts[#parts + 1] = ("%.1f req/s"):format(r) end
   if a.retries > 0 then parts[#parts + 1] = ("%d retries"):format(a.retries) end
   if a.limited > 0 then parts[#parts + 1] = ("%d x 429"):format(a.limited) end
   parts[#parts + 1] = clock(elapsed)
-  if a.total and a.rows > 0 and a.total > a.rows and elapsed > 0 then
-    parts[#parts + 1] = "ETA " .. clock((a.total - a.rows) / (a.rows / elapsed))
+  if total and done > 0 and total > done and elapsed > 0 then
+    parts[#parts + 1] = "ETA " .. clock((total - done) / (done / elapsed))
   end
   if a.note then parts[#parts + 1] = a.note end
   return name .. table.concat(parts, "  ")

@@ -139,20 +139,20 @@ end
 
 -- A page event per committed page (JSON logs, the live display); the
 -- text line at most every 5 s. The total is the whole walk's, every slice
--- and expansion counted (icx.totals).
+-- counted; an expansion's progress is its parents (icx.totals).
 local function progress(spec, res, est)
   local last = sys.now()
   return function()
     local now = sys.now()
-    local total = est:total()
+    local fig, said = est:progress(res.rows)
     local text
     if now - last >= 5 then
       last = now
-      text = ("%s%s: %d rows%s"):format(res.prefix, spec.name, res.rows, total and (" of about " .. total) or "")
+      text = ("%s%s: %d rows%s"):format(res.prefix, spec.name, res.rows, said)
     end
     log.event("page", { connection = res.connection, asset = spec.name, rows = res.rows, pages = res.pages,
-      requests = res.stats.requests,
-      total = total }, "info", text)
+      requests = res.stats.requests, total = fig.total, parents = fig.parents, parents_total = fig.parents_total,
+      parent = fig.parent }, "info", text)
   end
 end
 
