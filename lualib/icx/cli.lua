@@ -22,10 +22,11 @@ existing file is never overwritten (exit 2).
 Runs each asset and lands its records in --dest. An ASSET is the name of a
 shipped asset (contacts, companies, ...: see icx list), built into icx, or
 the path of a script (anything with a "/" or ending in .lua, or an existing
-file); `all` stands for every built-in asset, in icx list's order. Assets run at once (-j), share one rate budget, and commit
-independently: one failing asset does not roll back the others, and the exit
-code is 1 if any failed. Incremental assets resume from the cursor stored
-with their last committed page.
+file); `all` stands for every built-in asset, in icx list's order. Assets
+run at once (-j), share one rate budget, and commit independently: one
+failing asset does not roll back the others, and the exit code is 1 if any
+failed. Incremental assets resume from the cursor stored with their last
+committed page.
 
 On a terminal, a live display shows each running asset: rows landed of the
 total, requests per second against the budget, retries and 429s, elapsed

@@ -105,7 +105,8 @@ local function paged(fn, opts)
   if opts.since_exclusive ~= nil and (p == nil or type(opts.since_exclusive) ~= "boolean") then
     error(("intercom.%s: since_exclusive needs since_param and must be true or false"):format(fn), 3)
   end
-  return { query = query, per_page = opts.per_page or (query.per_page ~= nil and math.tointeger(tonumber(query.per_page))) or 150,
+  local given = query.per_page ~= nil and math.tointeger(tonumber(query.per_page)) or nil
+  return { query = query, per_page = opts.per_page or given or 150,
     since_param = p, since_default = d, since_exclusive = opts.since_exclusive or nil }
 end
 

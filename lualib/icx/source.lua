@@ -47,8 +47,9 @@
 -- (the run's lower bound as a query parameter: query_of), body (search:
 -- table or function(ctx); without it a search is bounded on key, see
 -- Search), next (custom), sources (each), expansion (an icx.expansion:
--- what each page of records expands into), and the walk's knobs scroll_wait, scroll_poll, max_restarts. Sources are built
--- by icx.intercom for scripts; a script may also give a plain table
+-- what each page of records expands into), and the walk's knobs
+-- scroll_wait, scroll_poll, max_restarts. Sources are built by
+-- icx.intercom for scripts; a script may also give a plain table
 -- {style = ..., ...}, which source.from checks.
 --
 --   source.new(style, fields) -> Source     (fields becomes the object)
