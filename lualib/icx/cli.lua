@@ -14,8 +14,8 @@ local COMMANDS = {
     text = [[
 Writes a commented connections.yml (PATH, else $ICX_CONFIG, else
 ./connections.yml) with one connection whose token is read from
-$INTERCOM_TOKEN ({{ env_var('INTERCOM_TOKEN') }}) and its region. An
-existing file is never overwritten (exit 2).
+$INTERCOM_ACCESS_TOKEN ({{ env_var('INTERCOM_ACCESS_TOKEN') }}) and its
+region. An existing file is never overwritten (exit 2).
 ]] },
   { name = "run", args = "ASSET...", summary = "land assets: built-in names (icx list) or script paths",
     text = [[
@@ -400,9 +400,9 @@ function handlers.init(_, args)
   local init = require "icx.init_cmd"
   local path = init.path(args[1])
   init.write(path)
-  log.out("wrote %s; next:\n  export INTERCOM_TOKEN=...   # your Intercom app's access token\n"
-    .. "  icx check                   # proves the token works\n  icx run all                 # every built-in "
-    .. "asset into ./icx.db", path)
+  log.out("wrote %s; next:\n  export INTERCOM_ACCESS_TOKEN=...   # your Intercom app's access token\n"
+    .. "  icx check                          # proves the token works\n"
+    .. "  icx run all                        # every built-in asset into ./icx.db", path)
   return 0
 end
 

@@ -3,7 +3,7 @@
 --   connections:
 --     intercom:
 --       - name: "my_intercom"
---         access_token: "{{ env_var('INTERCOM_TOKEN') }}"
+--         access_token: "{{ env_var('INTERCOM_ACCESS_TOKEN') }}"
 --         region: "us"
 --         destination: "{{ env_var('ICX_PG_URI') }}"   # optional
 --
@@ -150,7 +150,7 @@ local function connection(path, node, index, getenv, only_dest)
     if not e then
       if spec.required then
         fail(path, node, "%s has no '%s'%s", what, key,
-          key == "access_token" and " (add access_token: \"{{ env_var('INTERCOM_TOKEN') }}\")" or "")
+          key == "access_token" and " (add access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\")" or "")
       end
     else
       local v = e.v

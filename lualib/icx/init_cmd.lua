@@ -1,5 +1,5 @@
 -- `icx init [PATH]`: a first connections.yml, commented, that works as soon
--- as INTERCOM_TOKEN is exported. The token is never in the file (an
+-- as INTERCOM_ACCESS_TOKEN is exported. The token is never in the file (an
 -- env_var template reads it when icx runs), so the file can be committed.
 -- An existing file is never overwritten: it may hold a workspace's whole
 -- setup, and init is what a new user types twice.
@@ -24,8 +24,8 @@ connections:
       # The access token of your Intercom app (Developer Hub > your app >
       # Configure > Authentication). Keep it out of this file: icx reads
       # the environment variable when it starts.
-      #   export INTERCOM_TOKEN=...
-      access_token: "{{ env_var('INTERCOM_TOKEN') }}"
+      #   export INTERCOM_ACCESS_TOKEN=...
+      access_token: "{{ env_var('INTERCOM_ACCESS_TOKEN') }}"
       # Where the workspace is hosted: us (api.intercom.io), eu or au.
       region: "us"
       # Optional:

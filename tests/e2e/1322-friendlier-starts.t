@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Friendlier starts (issue 23): icx init writes a commented
-connections.yml that works once INTERCOM_TOKEN is exported and never
+connections.yml that works once INTERCOM_ACCESS_TOKEN is exported and never
 overwrites a file; a tab or a bad indentation gets a hint naming the file and
 line; a missing connections.yml points at icx init, not at examples/ (which
 make install does not install); icx run all runs every built-in asset in icx
@@ -25,7 +25,7 @@ ICX = icxtest.ICX
 def icx(cwd, *args, env=None):
     e = dict(os.environ)
     e.pop("ICX_CONFIG", None)
-    e.pop("INTERCOM_TOKEN", None)
+    e.pop("INTERCOM_ACCESS_TOKEN", None)
     e.update(env or {})
     p = subprocess.run([ICX] + list(args), cwd=cwd, env=e, capture_output=True, text=True, timeout=600)
     return p.returncode, p.stdout, p.stderr
@@ -42,14 +42,14 @@ with Sim(contacts=120, companies=20, conversations=15, tickets=10, seed=1322) as
     t.ok("create one with `icx init`" in err and "examples/" not in err,
          "the message points at icx init, not at examples/ (%s)" % err.strip()[-120:])
 
-    # icx init: a commented file, the token from $INTERCOM_TOKEN.
+    # icx init: a commented file, the token from $INTERCOM_ACCESS_TOKEN.
     rc, out, err = icx(d, "init")
     t.is_(rc, 0, "icx init exits 0")
     path = os.path.join(d, "connections.yml")
     with open(path) as f:
         text = f.read()
-    t.ok("access_token: \"{{ env_var('INTERCOM_TOKEN') }}\"" in text and 'region: "us"' in text,
-         "the file reads the token from INTERCOM_TOKEN and names the region")
+    t.ok("access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\"" in text and 'region: "us"' in text,
+         "the file reads the token from INTERCOM_ACCESS_TOKEN and names the region")
     t.ok(text.count("\n#") + text.count("\n      #") >= 10, "and is commented")
     rc, out, err = icx(d, "init")
     t.is_(rc, 2, "a second icx init exits 2")
@@ -59,10 +59,10 @@ with Sim(contacts=120, companies=20, conversations=15, tickets=10, seed=1322) as
     with open(path, "w") as f:
         f.write(text.replace('# base_url: "http://127.0.0.1:8080"', 'base_url: "%s"' % sim.url))
     rc, out, err = icx(d, "check")
-    t.is_(rc, 2, "without INTERCOM_TOKEN: exit 2")
-    t.ok("environment variable 'INTERCOM_TOKEN' is not set" in err, "naming the variable")
-    rc, out, err = icx(d, "check", env={"INTERCOM_TOKEN": sim.token})
-    t.is_(rc, 0, "with INTERCOM_TOKEN exported, icx check exits 0")
+    t.is_(rc, 2, "without INTERCOM_ACCESS_TOKEN: exit 2")
+    t.ok("environment variable 'INTERCOM_ACCESS_TOKEN' is not set" in err, "naming the variable")
+    rc, out, err = icx(d, "check", env={"INTERCOM_ACCESS_TOKEN": sim.token})
+    t.is_(rc, 0, "with INTERCOM_ACCESS_TOKEN exported, icx check exits 0")
     t.ok("connection  my_intercom" in out, "the connection icx init named")
 
     # YAML syntax errors: file, line, and what to look at.
@@ -83,7 +83,7 @@ with Sim(contacts=120, companies=20, conversations=15, tickets=10, seed=1322) as
     rc, out, err = icx(d, "list")
     names = [line.split()[0] for line in out.splitlines()[1:]]
     t.ok(len(names) >= 19, "icx list names %d assets" % len(names))
-    env = {"INTERCOM_TOKEN": sim.token}
+    env = {"INTERCOM_ACCESS_TOKEN": sim.token}
     rc, out, err = icx(d, "run", "all", "--dest", "all.db", "--log-format", "json", env=env)
     t.is_(rc, 0, "icx run all exits 0")
     ev = [json.loads(x) for x in err.splitlines() if x.startswith("{")]

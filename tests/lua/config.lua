@@ -52,7 +52,7 @@ connections:
   intercom:
     - name: a
       region: us
-]], "connections.yml:3:7: connection 'a' has no 'access_token' (add access_token: \"{{ env_var('INTERCOM_TOKEN') }}\")" },
+]], "connections.yml:3:7: connection 'a' has no 'access_token' (add access_token: \"{{ env_var('INTERCOM_ACCESS_TOKEN') }}\")" },
   { "missing name", [[
 connections:
   intercom:

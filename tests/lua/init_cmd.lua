@@ -1,20 +1,20 @@
 -- icx init (icx.init_cmd): the file it writes is a valid connections.yml
--- whose token is $INTERCOM_TOKEN's, it never overwrites a file, and
+-- whose token is $INTERCOM_ACCESS_TOKEN's, it never overwrites a file, and
 -- `icx init` through the command line says what to do next.
 local t = dofile "tests/lib/tap.lua"
 local config = require "icx.config"
 local init = require "icx.init_cmd"
 
 local ICX = t.sh("realpath " .. (os.getenv("ICX") or "./icx")):match("[^\n]+")
-local env = { INTERCOM_TOKEN = "tok-123" }
+local env = { INTERCOM_ACCESS_TOKEN = "tok-123" }
 local conns = config.parse(init.TEMPLATE, "connections.yml", function(k) return env[k] end)
 t.is(#conns, 1, "the template holds one connection")
-t.is(conns[1].access_token, "tok-123", "its token is $INTERCOM_TOKEN's")
+t.is(conns[1].access_token, "tok-123", "its token is $INTERCOM_ACCESS_TOKEN's")
 t.is(conns[1].region, "us", "with a region")
 t.is(conns[1].base_url, "https://api.intercom.io", "the region's host")
-t.ok(init.TEMPLATE:find("{{ env_var('INTERCOM_TOKEN') }}", 1, true), "the token is a template, not a value")
+t.ok(init.TEMPLATE:find("{{ env_var('INTERCOM_ACCESS_TOKEN') }}", 1, true), "the token is a template, not a value")
 t.raises(function() config.parse(init.TEMPLATE, "connections.yml", function() return nil end) end,
-  "environment variable 'INTERCOM_TOKEN' is not set", "without $INTERCOM_TOKEN: the config error says so")
+  "environment variable 'INTERCOM_ACCESS_TOKEN' is not set", "without $INTERCOM_ACCESS_TOKEN: the config error says so")
 for _, key in ipairs { "destination", "rate_limit", "base_url" } do
   t.ok(init.TEMPLATE:find("# " .. key .. ":", 1, true), "the optional key " .. key .. " is there, commented")
 end
@@ -24,7 +24,7 @@ local path = dir .. "/connections.yml"
 local out, rc = t.sh(("cd %s && %s init"):format(dir, ICX))
 t.is(rc, 0, "icx init exits 0")
 t.like(out, "wrote connections.yml; next:", "and says what it wrote")
-t.like(out, "export INTERCOM_TOKEN=", "and what to do next")
+t.like(out, "export INTERCOM_ACCESS_TOKEN=", "and what to do next")
 local f = assert(io.open(path, "rb"))
 t.is(f:read("a"), init.TEMPLATE, "the file is the template")
 f:close()
