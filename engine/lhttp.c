@@ -20,6 +20,8 @@
 **       blocks until at least one transfer finishes, the time is up or a
 **       signal was caught (see signals.h)
 **       (an empty list then, or at once when nothing is in flight);
+**       at most DELIVER_MAX completions per call: the rest wait, still
+**       compressed, for the next call, which returns at once
 **       completion = {id=, status=, headers={lower-case name -> value},
 **                     (an S3 object's ETag is headers.etag)
 **                     body=, bytes=, ms=, url=, http_version=,
@@ -335,8 +337,6 @@ static void harvest(Multi *m) {
     Xfer *x = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     x->result = msg->data.result;
-    if (x->result == CURLE_OK && !x->too_large && !x->oom)
-      decode_body(x);
     curl_multi_remove_handle(m->multi, x->easy);
     for (Xfer **p = &m->active; *p; p = &(*p)->next)
       if (*p == x) {
@@ -404,6 +404,8 @@ static int is_tls_refusal(CURLcode rc) {
 
 /* Pushes the completion table of a finished transfer.  [-0, +1, m] */
 static void push_completion(lua_State *L, Xfer *x) {
+  if (x->result == CURLE_OK && !x->too_large && !x->oom)
+    decode_body(x);
   long status = 0, version = 0, connects = 0;
   curl_off_t total_us = 0;
   char *url = NULL;
@@ -743,6 +745,13 @@ static int multi_start(lua_State *L) {
   return 1;
 }
 
+/* Completions handed to Lua per wait. A page is decoded (and copied into
+** Lua) only when it is handed over, and the scheduler asks again once the
+** tasks it woke have used theirs: a process pulling many workspaces whose
+** answers arrive faster than it parses them holds a few decoded pages, not
+** one per transfer in flight (gzip makes a held page about a tenth). */
+#define DELIVER_MAX 8
+
 /* Multi:wait([seconds]) -> list of completions */
 static int multi_wait(lua_State *L) {
   Multi *m = check_multi(L, 1);
@@ -771,7 +780,7 @@ static int multi_wait(lua_State *L) {
   }
   lua_newtable(L);
   int n = 0;
-  while (m->done) {
+  while (m->done && n < DELIVER_MAX) {
     Xfer *x = m->done;
     push_completion(L, x);
     lua_rawseti(L, -2, ++n);

@@ -668,6 +668,9 @@ static const luaL_Reg writer_meta[] = {{"__gc", writer_close},
                                        {"__tostring", writer_tostring},
                                        {NULL, NULL}};
 
+/* Room for about fifteen default page caches; see luaopen_icx_sqlite. */
+#define ICX_SQLITE_HEAP_SOFT ((sqlite3_int64)32 << 20)
+
 static const luaL_Reg sqlite_funcs[] = {{"open", sqlite_open},
                                         {"quote", icx_sql_quote},
                                         {"version", sqlite_version},
@@ -676,6 +679,11 @@ static const luaL_Reg sqlite_funcs[] = {{"open", sqlite_open},
 /* require "icx.sqlite": the Db, Stmt and Writer metatables and the module
 ** table. */
 int luaopen_icx_sqlite(lua_State *L) {
+  /* Page caches are per connection (2 MB each by default): one process
+  ** pulling a hundred workspaces holds a hundred of them. Past this soft
+  ** limit SQLite recycles clean cache pages instead of allocating more, so
+  ** one workspace is unaffected and many share a bounded cache. */
+  sqlite3_soft_heap_limit64(ICX_SQLITE_HEAP_SOFT);
   icx_class_new(L, DB_MT, db_meta, db_methods, 0);
   icx_class_new(L, STMT_MT, stmt_meta, stmt_methods, 0);
   icx_class_new(L, WRITER_MT, writer_meta, writer_methods, 0);

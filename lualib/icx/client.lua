@@ -158,6 +158,17 @@ function Client:shown(url)
   return url
 end
 
+-- The prefix of a human line about a request: its asset, and its workspace
+-- when this process pulls several (each has a client), so lines that read
+-- alike can be told apart.
+function Client:who(stats)
+  local asset = stats and stats.asset
+  if next(clients, next(clients)) then
+    return asset and ("%s/%s: "):format(self.conn.name, asset) or (self.conn.name .. ": ")
+  end
+  return asset and (asset .. ": ") or ""
+end
+
 -- Waits (yielding inside a task) until the shared bucket grants a request;
 -- returns the grant's ticket for observe().
 function Client:throttle(stats)
@@ -174,9 +185,10 @@ function Client:throttle(stats)
     if wait >= M.LONG_WAIT and not said and (self.rate_said[who] or -1) < sched.now() then
       self.rate_said[who] = sched.now() + wait
       said = true
-      log.event("rate_wait", { asset = stats and stats.asset, seconds = wait, reason = "rate budget" }, "info",
+      log.event("rate_wait", { connection = self.conn.name, asset = stats and stats.asset, seconds = wait,
+        reason = "rate budget" }, "info",
         ("%swaiting %.0f s for the rate budget (%d requests per 10 s)"):format(
-          stats and stats.asset and (stats.asset .. ": ") or "", wait, self.conn.rate_limit or 166))
+          self:who(stats), wait, self.conn.rate_limit or 166))
     end
     sched.sleep(wait)
   end
@@ -409,11 +421,13 @@ function Client:request(req)
     end
     if attempt >= attempts then error(failure(), 0) end
     wait = wait or self:backoff(attempt)
-    local line = ("%s %s: %s; retry %d of %d in %.2f s"):format(method, shown, why, attempt, attempts - 1, wait)
+    local line = ("%s%s %s: %s; retry %d of %d in %.2f s"):format(self:who(stats), method, shown, why, attempt,
+      attempts - 1, wait)
     -- Retries are routine at -v; one after a timeout or before a long
     -- wait is said at the default verbosity, since it can cost minutes.
     local loud = wait >= M.LONG_WAIT or c.code == "timeout"
-    log.event("retry", { asset = stats and stats.asset, method = method, url = shown, reason = why,
+    log.event("retry", { connection = self.conn.name, asset = stats and stats.asset, method = method, url = shown,
+      reason = why,
       attempt = attempt, wait = wait }, loud and "warn" or "info", (loud or log.level >= 2) and line or nil)
     sched.sleep(wait)
   end

@@ -91,10 +91,16 @@ with Sim(token="tok-a", contacts=180, companies=30, seed=31, workspace_id="wsaaa
     c.fault(path="/tags", status=500, count=100)
     os.remove(db("alpha"))
     os.remove(db("beta"))
+    summary = os.path.join(case.dir, "failures.json")
     r = case.run([icxtest.ICX, "run", "--config", case.config, "--all-connections", "--dest", dest,
-                  "--summary-json", "-", "contacts", "tags"], env=env)
+                  "--log-format", "json", "--summary-json", summary, "contacts", "tags"], env=env)
     t.is_(r.rc, 2, "a refused token in one workspace: the exit code is the worst (2)")
-    s = r.json()
+    with open(summary) as f:
+        s = json.load(f)
+    retries = [e for e in events(r.err) if e.get("event") == "retry"]
+    t.ok(retries and all(e.get("connection") == "gamma" and e.get("asset") == "tags" for e in retries),
+         "retry events name the workspace whose server failed (gamma): %s"
+         % sorted({(e.get("connection"), e.get("asset")) for e in retries}))
     by = {w["connection"]: w for w in s["workspaces"]}
     t.is_(sorted(by), ["alpha", "beta", "delta", "gamma"], "--all-connections ran every workspace")
     t.is_((by["alpha"]["status"], by["beta"]["status"]), ("ok", "ok"), "alpha and beta ok")
@@ -140,8 +146,14 @@ with Sim(token="tok-a", contacts=1500, seed=41, rate=5, workspace_id="wsaaaaaa")
     write_config(case, [("alpha", a, "TOK_A"), ("beta", b, "TOK_B")])
     dest = os.path.join(case.dir, "b-{connection}.db")
     r = case.run([icxtest.ICX, "run", "--config", case.config, "--all-connections", "--dest", dest,
-                  "--summary-json", "-", "contacts", "-j", "1"], env=env)
+                  "--log-format", "json", "--summary-json", "-", "contacts", "-j", "1"], env=env)
     t.is_(r.rc, 0, "both workspaces exit 0")
+    waits = [e for e in events(r.err) if e.get("event") == "rate_wait"]
+    # A wait is an event only when long (5 s or more), which alpha's split
+    # waits are not always; any there is names alpha, never beta.
+    t.ok(all(e.get("connection") == "alpha" for e in waits),
+         "rate_wait events name the waiting workspace, alpha: %s"
+         % sorted({e.get("connection") for e in waits}))
     secs = {w["connection"]: w["seconds"] for w in r.json()["workspaces"]}
     t.ok(secs["alpha"] > 9, "alpha (11 requests, 5 per 10 s) waits on its budget: %.1f s" % secs["alpha"])
     t.ok(secs["beta"] < 4, "beta, with a budget of its own, does not wait for alpha's: %.1f s" % secs["beta"])
