@@ -55,9 +55,10 @@ end
 local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
--- Conversations and what landed of their parts: id -> {at = updated_at,
--- total = the count, expected = min(count, cap), parts = {[part id] =
--- true}, n = #parts}.
+-- Conversations and what their last GET gave: id -> {at = updated_at,
+-- total = the count, expected = min(count, cap), n = the distinct parts
+-- it returned}. Only numbers are kept: a first load checks every
+-- conversation of the workspace.
 local Tally = {}
 Tally.__index = Tally
 
@@ -78,30 +79,33 @@ function Tally:page() end
 function Tally:conv(id)
   local c = self.convs[id]
   if not c then
-    c = { parts = {}, n = 0 }
+    c = { n = 0 }
     self.convs[id] = c
   end
   return c
 end
 
 -- One expanded page: the conversations it fetched (a counts row each,
--- parts_total the largest count the GET gave) and their parts.
+-- parts_total the largest count the GET gave) and their parts. Each
+-- answer is compared with its own count: a conversation fetched twice in
+-- a run (it changed during the walk) counts by its last answer.
 function Tally:landed(page, rows, side)
-  local at = {}
+  local at, n, seen = {}, {}, {}
   for i = 1, page:count() do at[tostring(page:get(i, "id"))] = page:get(i, "updated_at") end
+  for i = 1, rows:count() do
+    local cid, pid = tostring(rows:get(i, "conversation_id")), rows:get(i, "id")
+    -- A part an answer repeats lands as one row.
+    if pid ~= nil and not seen[cid .. "/" .. tostring(pid)] then
+      seen[cid .. "/" .. tostring(pid)] = true
+      n[cid] = (n[cid] or 0) + 1
+    end
+  end
   local counts = side and side[1] and side[1].page
   for i = 1, counts and counts:count() or 0 do
     local id, total = tostring(counts:get(i, "conversation_id")), counts:get(i, "parts_total")
     if math.type(total) == "integer" then
       local c = self:conv(id)
-      c.at, c.total, c.expected = at[id], total, math.min(total, self.cap)
-    end
-  end
-  for i = 1, rows:count() do
-    local c, pid = self:conv(tostring(rows:get(i, "conversation_id"))), rows:get(i, "id")
-    if pid ~= nil and not c.parts[tostring(pid)] then
-      c.parts[tostring(pid)] = true
-      c.n = c.n + 1
+      c.at, c.total, c.expected, c.n = at[id], total, math.min(total, self.cap), n[id] or 0
     end
   end
 end
@@ -265,14 +269,9 @@ function M.after_load(spec, env, ctx, src, t, tally)
   local function after(got)
     local now = stored(t)
     return function(id)
-      local n = tally.convs[id].n
       local g = got.convs[id]
-      if g then
-        -- Without a destination to read: the distinct parts both fetches gave.
-        for pid in pairs(g.parts) do
-          if not tally.convs[id].parts[pid] then n = n + 1 end
-        end
-      end
+      -- Without a destination to read: what the better answer gave.
+      local n = math.max(tally.convs[id].n, g and g.n or 0)
       return now and math.max(now[id] or 0, n) or n
     end
   end
@@ -315,7 +314,7 @@ function M.verify(spec, env, src)
     survey(tally, page, d:seen_get(conn, spec.name, ids))
   end)
   local walked = stats.requests
-  local rep = check(spec, setmetatable({ run_id = nil }, { __index = env }), ctx, src, t, tally,
+  local rep = check(spec, env, ctx, src, t, tally,
     function(id) return have[id] or 0 end,
     function()
       local now = stored(t) or {}
