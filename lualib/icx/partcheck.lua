@@ -131,21 +131,30 @@ local function stored(t)
 end
 
 -- Fetches the conversations again (as the walk does, every one whatever
--- _icx_seen says) and merges their parts and counts rows in one
--- transaction; returns what the fetches gave (a Tally).
+-- _icx_seen says) and merges their parts and counts rows, a transaction
+-- per BATCH as a walk's page; returns what the fetches gave (a Tally).
+local BATCH = 150
+
 local function refetch(spec, env, ctx, src, t, tally, ids)
-  local recs = {}
-  for _, id in ipairs(ids) do recs[#recs + 1] = { id = id, updated_at = tally.convs[id].at } end
   local got = new_tally(src)
   local hctx = setmetatable({ full_refresh = true, since = false,
     parts_landed = function(page, rows, side) got:landed(page, rows, side) end }, { __index = ctx })
-  local shaped, _, _, side, extra = shape.page(json.page(json.encode(recs), false), src, spec, hctx)
-  local d = env.dest
-  d:transaction(function()
-    t:write(shaped)
-    for _, s in ipairs(side or {}) do d:table { name = s.table, primary_key = s.primary_key }:write(s.page) end
-    if extra and extra.seen and next(extra.seen) then d:seen_set(env.connection.name, spec.name, extra.seen) end
-  end)
+  local d, sides = env.dest, {}
+  for first = 1, #ids, BATCH do
+    local recs = {}
+    for i = first, math.min(#ids, first + BATCH - 1) do
+      recs[#recs + 1] = { id = ids[i], updated_at = tally.convs[ids[i]].at }
+    end
+    local shaped, _, _, side, extra = shape.page(json.page(json.encode(recs), false), src, spec, hctx)
+    d:transaction(function()
+      t:write(shaped)
+      for _, s in ipairs(side or {}) do
+        sides[s.table] = sides[s.table] or d:table { name = s.table, primary_key = s.primary_key }
+        sides[s.table]:write(s.page)
+      end
+      if extra and extra.seen and next(extra.seen) then d:seen_set(env.connection.name, spec.name, extra.seen) end
+    end)
+  end
   return got
 end
 
