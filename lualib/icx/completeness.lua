@@ -402,8 +402,8 @@ function M.verify_all(env, specs, named)
         cost, n = cost + rep.requests, n + 1
         if rep.missing > 0 then code = M.EXIT end
       elseif named then
-        log.warn("%s: not verified: only merge search assets (contacts, conversations, tickets) have counts to "
-          .. "compare", spec.name)
+        log.warn("%s: not verified: only merge search assets (contacts, conversations, tickets) and "
+          .. "conversation_parts have counts to compare", spec.name)
       end
     end
   end)
