@@ -24,8 +24,9 @@
 -- the parts counted, landed those landed (each conversation's at most its
 -- count), healed what fetching again added.
 --
---   partcheck.applies(spec, src) -> boolean   a merge asset whose source's
---                                   expansion declares parts_check
+--   partcheck.applies(spec, src) -> boolean   a merge asset, no filter or
+--                                   transform, whose source's expansion
+--                                   declares parts_check
 --   partcheck.tally(spec, src, ctx) -> Tally  what the walk's GETs landed
 --                                   (it listens on ctx.parts_landed)
 --   partcheck.after_load(spec, env, ctx, src, t, tally) -> report
@@ -47,9 +48,12 @@ local M = {}
 -- An asset whose records count the parts another asset lands.
 M.COMPANIONS = { conversations = "conversation_parts" }
 
+-- A script's filter or transform may drop parts on purpose: no count
+-- says what should land then.
 function M.applies(spec, src)
   local e = src.expansion
-  return spec.mode == "merge" and #spec.primary_key == 1 and type(e) == "table" and e.parts_check ~= nil
+  return spec.mode == "merge" and #spec.primary_key == 1 and not spec.filter and not spec.transform
+    and type(e) == "table" and e.parts_check ~= nil
 end
 
 local function plural(n, word) return ("%d %s%s"):format(n, word, n == 1 and "" or "s") end
