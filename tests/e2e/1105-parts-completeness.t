@@ -97,6 +97,10 @@ def case(dest, name):
         t.is_(rows, [("parts of %d conversations" % len(counts), len(truth), len(truth) - 1, 2)],
               "%s: _icx_completeness: one row for the check" % n)
 
+        st = icx(ws, dest, "status")
+        line = [x for x in st.out.splitlines() if " conversation_parts " in x]
+        t.ok(line and "INCOMPLETE: 1 missing" in line[0], "%s: icx status shows the parts check" % n)
+
         # icx verify conversations: b is still short and still unreachable.
         r = icx(ws, dest, "verify", "conversations")
         t.is_(r.rc, 5, "%s: verify conversations: b's part still missing, exit 5" % n)
