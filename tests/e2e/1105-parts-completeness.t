@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 
@@ -166,9 +167,8 @@ def case(dest, name):
 
 
 def main():
-    work = os.path.join(os.environ.get("TMPDIR", "/tmp"), "icx-1105-%d" % os.getpid())
-    os.makedirs(work, exist_ok=True)
-    case(dest_drivers.Sqlite(work), "sqlite")
+    with tempfile.TemporaryDirectory(prefix="icx-1105-") as work:
+        case(dest_drivers.Sqlite(work), "sqlite")
     if not pgserver.available():
         t.ok(False, "PostgreSQL server binaries or psycopg2 missing: the postgresql case is untested")
         return
