@@ -18,6 +18,7 @@
 --     company_id) rows; a first load of tags may walk the tags instead
 --     (icx.tagwalk; first_load "auto", "tag walk" or "per contact")
 --   associations.conversation_parts(search_source) -> the source, expanding
+--     (its expansion's parts_check: what icx.partcheck compares)
 --   associations.contact_tags(), associations.contact_companies() -> child spec
 --
 -- Request economy (icx.expansion): a contact unchanged since its pairs
@@ -105,8 +106,22 @@ function M.contact_pairs(kind, src, first_load)
   return src
 end
 
+-- What icx.partcheck needs to prove a conversation's parts complete: the
+-- GET's cap (Intercom returns the 500 most recent) and, through
+-- ctx.parts_landed(page, rows, side) when the run asks, every page the
+-- expansion gives (the parts and their counts rows, from one GET each).
+M.PARTS_CHECK = { cap = 500, count = "statistics.count_conversation_parts" }
+
 function M.conversation_parts(src)
-  src.expansion = expansion.sublist(M.SUBLISTS.conversation_parts)
+  local e = expansion.sublist(M.SUBLISTS.conversation_parts)
+  local expand = e.expand
+  function e.expand(self, page, ctx)
+    local rows, side, extra = expand(self, page, ctx)
+    if ctx.parts_landed then ctx.parts_landed(page, rows, side) end
+    return rows, side, extra
+  end
+  e.parts_check = M.PARTS_CHECK
+  src.expansion = e
   return src
 end
 

@@ -910,7 +910,8 @@ function handlers.verify(opts, args)
         if r.connection == conn.name and require("icx.builtin").script(r.asset) then names[#names + 1] = r.asset end
       end
     end
-    local specs = runner.load_scripts(names)
+    -- Verifying conversations verifies the parts stored beside them too.
+    local specs = runner.load_scripts(require("icx.partcheck").with_parts(names, d, conn.name))
     local client = require("icx.client").new(conn, { verbose = opts.verbose })
     local env = { connection = conn, client = client, dest = d }
     local locks = runner.lock_all(env, specs)

@@ -27,7 +27,8 @@
 --   completeness.listing(spec, src, ctx) -> List | nil   a listing whose
 --                                   pages carry total_count (collections,
 --                                   a first load of articles): list:page(page,
---                                   info) keeps its ids and the last total
+--                                   info) keeps its ids and the last total;
+--                                   conversation parts: icx.partcheck's Tally
 --   completeness.after_list(spec, env, ctx, src, t, list, stopped) -> report
 --                                   distinct ids against total_count; short:
 --                                   the listing walked once more, merged
@@ -37,6 +38,7 @@
 --   completeness.line(asset, report) -> text;  completeness.EXIT
 local errors = require "icx.errors"
 local log = require "icx.log"
+local partcheck = require "icx.partcheck"
 local sched = require "icx.sched"
 local shape = require "icx.shape"
 local source = require "icx.source"
@@ -101,6 +103,8 @@ local List = {}
 List.__index = List
 
 function M.listing(spec, src, ctx)
+  -- A conversation's parts against its count (icx.partcheck).
+  if partcheck.applies(spec, src) then return partcheck.tally(spec, src, ctx) end
   if src.count or src.expansion or spec.filter or #spec.primary_key ~= 1 or ctx.since
     or src.style == "each" or src.style == "custom" or src.style == "search" then
     return nil
@@ -321,6 +325,7 @@ end
 -- it landed against the count; short, the listing is walked once more (a
 -- record can move between pages while a listing is walked) and merged.
 function M.after_list(spec, env, ctx, src, t, list, stopped)
+  if list.parts then return partcheck.after_load(spec, env, ctx, src, t, list) end
   if stopped or not list.total then return nil end
   local started, before = ctx.stats.requests, list.n
   local expected = list.total
@@ -392,9 +397,13 @@ function M.verify_all(env, specs, named)
         local rep = M.verify(spec, env, src)
         cost, n = cost + rep.requests, n + 1
         if rep.missing > 0 then code = M.EXIT end
+      elseif src and partcheck.applies(spec, src) then
+        local rep = partcheck.verify(spec, env, src)
+        cost, n = cost + rep.requests, n + 1
+        if rep.missing > 0 then code = M.EXIT end
       elseif named then
-        log.warn("%s: not verified: only merge search assets (contacts, conversations, tickets) have counts to "
-          .. "compare", spec.name)
+        log.warn("%s: not verified: only merge search assets (contacts, conversations, tickets) and "
+          .. "conversation_parts have counts to compare", spec.name)
       end
     end
   end)

@@ -11,7 +11,7 @@ local t = dofile "tests/lib/tap.lua"
 -- doc and here.
 local LAYERS = {
   { layer = "commands", rows = { { "icx.cli" }, { "icx.display", "icx.init_cmd" } } },
-  { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
+  { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.partcheck" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
     { "icx.totals" }, { "icx.cursor" } } },
   { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
   { layer = "sources", rows = { { "icx.intercom" }, { "icx.associations" }, { "icx.tagwalk" },

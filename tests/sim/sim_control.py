@@ -23,6 +23,11 @@ rate-limited or faulted, not counted in stats.
                             out, total_count still counts them; each is
                             dropped from its next `times` search pages
                             (null: from every one, unreachable)
+  POST /_sim/drop_parts    {"ids", "count", "times"}  GET /conversations/{id}
+                            of those leaves out `count` parts (the oldest
+                            shown) from its next `times` answers (null:
+                            every one); statistics.count_conversation_parts
+                            and total_count still count them; count 0 ends it
   POST /_sim/stale_scroll  {"expires_in"}
   POST /_sim/fault         {"path", "status", "count", "retry_after",
                             "reset_in", "kind", "delay_ms", "method",
@@ -151,6 +156,30 @@ class Control:
             for i in ids:
                 w.dropped[asset][str(i)] = times
         return {"dropped": [str(i) for i in ids], "times": times}
+
+    def post_drop_parts(self, data):
+        """A conversation's GET silently comes back short of parts: `count`
+        of them left out of its next `times` answers (null: every one),
+        while its counts still count them."""
+        w = self.app.world
+        ids, count = data.get("ids"), data.get("count", 1)
+        times = data.get("times", 1)
+        if not isinstance(ids, list) or not ids:
+            raise ControlError("ids must be a non-empty list")
+        if not isinstance(count, int) or count < 0:
+            raise ControlError("count must be a non-negative integer")
+        if times is not None and (not isinstance(times, int) or times < 1):
+            raise ControlError("times must be a positive integer or null")
+        with w.lock:
+            for i in ids:
+                if str(i) not in w.stores["conversations"]:
+                    raise ControlError("no such conversation %s" % i)
+            for i in ids:
+                if count == 0:
+                    w.dropped_parts.pop(str(i), None)
+                else:
+                    w.dropped_parts[str(i)] = [count, times]
+        return {"dropped": [str(i) for i in ids], "count": count, "times": times}
 
     def post_contact_lists(self, data):
         """Tag/untag a contact, attach/detach companies; updated_at moves

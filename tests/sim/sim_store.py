@@ -67,6 +67,9 @@ class World(MoreWorld):
         # pages leave these records out while total_count still counts
         # them, as Intercom's pages can come back silently short.
         self.dropped = {a: {} for a in ASSETS}
+        # conversation id -> [parts to leave out, GETs left (None: every
+        # one)]: its GET comes back short while both counts still count them.
+        self.dropped_parts = {}
         self._generate()
         self._generate_more()
 
@@ -341,12 +344,18 @@ class World(MoreWorld):
 
     def conversation_full(self, rec):
         """GET /conversations/{id}: the item plus its 500 (--max-parts) most
-        recent parts; total_count stays the true count."""
+        recent parts (/_sim/drop_parts: fewer); total_count stays the true
+        count."""
         d = self.public("conversations", rec)
         admins = [a["id"] for a in self.small["admins"]]
         ref = rec.doc["_contact"]
         cap = self.opts.max_parts
         shown = rec.parts[-cap:] if cap > 0 else []
+        drop = self.dropped_parts.get(rec.id)
+        if drop and (drop[1] is None or drop[1] > 0):
+            shown = shown[drop[0]:]
+            if drop[1] is not None:
+                drop[1] -= 1
         d["conversation_parts"] = {
             "type": "conversation_part.list",
             "conversation_parts": [gen.part(p, rec.id, admins, ref) for p in shown],
