@@ -53,6 +53,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lbudget.h"
 #include "modules.h"
 #include "runtime.h"
 
@@ -333,6 +334,63 @@ static void on_count(lua_State *L, lua_Debug *ar) {
     return;
   lua_pushstring(L, b->msg);
   lua_error(L);
+}
+
+/* Whether the script's own code is among the frames just below a C
+** function running on L: the script called it, directly or through one
+** of icx's thin wrappers (the string view's). Raising there cuts no icx
+** code that must complete, as the hook's in_script rule ensures. */
+static int called_by_script(lua_State *L, const Budget *b) {
+  lua_Debug d;
+  for (int level = 1; level <= 3; level++) {
+    if (in_script(L, b, level, &d))
+      return 1;
+  }
+  return 0;
+}
+
+/* see lbudget.h */
+int icx_budget_charge(lua_State *L, lua_Integer steps, const char *what) {
+  Budget *b = current(L);
+  if (!b)
+    return 0;
+  if (!b->spent) {
+    char why[240];
+    b->left -= steps;
+    if (b->left <= 0) {
+      snprintf(why, sizeof why,
+               "%s took the script past %lld Lua instructions and matching "
+               "steps (a backtracking pattern?)",
+               what, (long long)b->limit);
+    } else if (b->since > 0 &&
+               cpu_now(CLOCK_THREAD_CPUTIME_ID) - b->since > b->seconds) {
+      snprintf(why, sizeof why,
+               "%s ran the script past %.0f s (a backtracking pattern?)", what,
+               b->seconds);
+    } else {
+      return 1;
+    }
+    spend(L, b, why);
+    lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
+  }
+  if (called_by_script(L, b)) {
+    lua_pushstring(L, b->msg);
+    lua_error(L);
+  }
+  return 1;
+}
+
+/* see lbudget.h */
+int icx_budget_fail(lua_State *L, const char *why) {
+  Budget *b = current(L);
+  if (!b)
+    return luaL_error(L, "%s", why);
+  if (!b->spent) {
+    spend(L, b, why);
+    lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
+  }
+  lua_pushstring(L, b->msg);
+  return lua_error(L);
 }
 
 /* icx.budget.arm(n, seconds, bytes [, f]) */
