@@ -36,11 +36,14 @@
 ** spent budget keeps its hook armed and re-raises every few instructions,
 ** so a `pcall` around an endless loop only catches the first error.
 **
-** What the hook cannot see (a C function that never returns, like a
-** backtracking pattern, or a finalizer, which runs with hooks off) the
-** watchdog thread does: a stretch of running past `seconds` + GRACE ends
-** the process with the script's name and exit code 1, since no Lua can
-** run any more. The sandbox refuses __gc, so that is C code alone.
+** A C function that does a script's work in one long call charges its
+** steps itself (lbudget.h): the pattern matcher (lpattern.c) does, so a
+** backtracking pattern ends in the budget's error at the script's line.
+** What neither can see (another C function that never returns, or a
+** finalizer, which runs with hooks off) the watchdog thread does: a
+** stretch of running past `seconds` + GRACE ends the process with the
+** script's name and exit code 1, since no Lua can run any more. The
+** sandbox refuses __gc, so that is C code alone.
 */
 
 #include <limits.h>
@@ -187,8 +190,8 @@ static void *watch_main(void *arg) {
     char line[400];
     snprintf(line, sizeof line,
              "icx: error: %s ran more than %.0f s without returning, "
-             "inside a C function (a backtracking pattern?) where it "
-             "cannot be interrupted; icx stops\n",
+             "inside a C function where it cannot be interrupted; icx "
+             "stops\n",
              w->where, w->seconds + GRACE);
     ssize_t n = write(2, line, strlen(line));
     (void)n;

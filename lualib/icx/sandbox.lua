@@ -29,7 +29,7 @@ local budget = require "icx.budget"
 -- steps to the running budget. The string metatable serves methods from
 -- this table, so `("x"):find(p)` is counted too; icx's own code runs under
 -- no budget, and for it nothing changes.
-for k, f in pairs(require("icx.pattern").lib) do string[k] = f end
+for k, f in pairs(require("icx.pattern").lib) do rawset(string, k, f) end
 
 local M = {}
 
