@@ -17,12 +17,10 @@
 ** Charges `steps` units of C work (each about one Lua instruction) to the
 ** script budget running now and returns whether one is running (0: the
 ** engine's own work, which no budget limits). Past the budget's
-** instructions or seconds, or when it was spent already, it raises the
-** budget's error at the script's line, as the hook does, if the script
-** called the C function (at most a wrapper of icx's between them); called
-** from icx's own Lua, it marks the budget spent and returns, so that code
-** completes and the hook raises at the script's next line. `what` names the
-** C function in the message ("string.find"). [-0, +0, v]
+** instructions or seconds, or when it was spent already, it spends the
+** budget and raises its error at the script's line, as the hook does.
+** `what` names the work in the message ("the pattern of string.find").
+** [-0, +0, v]
 */
 int icx_budget_charge(lua_State *L, lua_Integer steps, const char *what);
 

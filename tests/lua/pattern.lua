@@ -176,4 +176,27 @@ t.is(("abc"):find("b"), 2, "a method call reaches it too")
 t.is(select(2, pcall(string.find, nil, "a")), "bad argument #1 to 'string.find' (string expected, got nil)",
   "and an argument error names string.find, as Lua's does")
 
+-- Through the sandbox, however the script calls it: a function of the
+-- string view, a method, inside its pcall (the error cannot be caught),
+-- in a coroutine of its own. Each stops within the budget's steps.
+local sandbox = require "icx.sandbox"
+local saved = sandbox.BUDGET
+sandbox.BUDGET = 1000000
+for i, body in ipairs({
+  "local x = string.find(s, p)",
+  "local x = s:match(p)",
+  "local ok = pcall(string.gsub, s, p, '')\nlocal x = ok",
+  "local ok = pcall(function() for _ in s:gmatch(p) do end end)\nlocal x = ok",
+  "local x = coroutine.wrap(function() return s:find(p) end)()",
+}) do
+  local started = os.clock()
+  local ok, e = pcall(sandbox.run_text, "local s, p = ('a'):rep(40), ('a*'):rep(40) .. 'b'\n" .. body
+    .. "\nreturn x", "bad" .. i .. ".lua")
+  t.ok(not ok and tostring(e):find("^bad" .. i .. "%.lua:%d: the pattern of string%.%a+ took the script past "
+    .. "1000000 Lua instructions"), ("script %d: stopped at its line: %s"):format(i, tostring(e)))
+  t.is(type(e) == "table" and e.kind, "script", ("script %d: a script error"):format(i))
+  t.ok(os.clock() - started < 2, ("script %d: at once (%.2f s)"):format(i, os.clock() - started))
+end
+sandbox.BUDGET = saved
+
 os.exit(t.done())
