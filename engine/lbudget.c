@@ -36,11 +36,14 @@
 ** spent budget keeps its hook armed and re-raises every few instructions,
 ** so a `pcall` around an endless loop only catches the first error.
 **
-** What the hook cannot see (a C function that never returns, like a
-** backtracking pattern, or a finalizer, which runs with hooks off) the
-** watchdog thread does: a stretch of running past `seconds` + GRACE ends
-** the process with the script's name and exit code 1, since no Lua can
-** run any more. The sandbox refuses __gc, so that is C code alone.
+** A C function that does a script's work in one long call charges its
+** steps itself (lbudget.h): the pattern matcher (lpattern.c) does, so a
+** backtracking pattern ends in the budget's error at the script's line.
+** What neither can see (another C function that never returns, or a
+** finalizer, which runs with hooks off) the watchdog thread does: a
+** stretch of running past `seconds` + GRACE ends the process with the
+** script's name and exit code 1, since no Lua can run any more. The
+** sandbox refuses __gc, so that is C code alone.
 */
 
 #include <limits.h>
@@ -53,6 +56,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lbudget.h"
 #include "modules.h"
 #include "runtime.h"
 
@@ -186,8 +190,8 @@ static void *watch_main(void *arg) {
     char line[400];
     snprintf(line, sizeof line,
              "icx: error: %s ran more than %.0f s without returning, "
-             "inside a C function (a backtracking pattern?) where it "
-             "cannot be interrupted; icx stops\n",
+             "inside a C function where it cannot be interrupted; icx "
+             "stops\n",
              w->where, w->seconds + GRACE);
     ssize_t n = write(2, line, strlen(line));
     (void)n;
@@ -333,6 +337,52 @@ static void on_count(lua_State *L, lua_Debug *ar) {
     return;
   lua_pushstring(L, b->msg);
   lua_error(L);
+}
+
+/* see lbudget.h */
+int icx_budget_charge(lua_State *L, lua_Integer steps, const char *what) {
+  Budget *b = current(L);
+  if (!b)
+    return 0;
+  if (!b->spent) {
+    char why[240];
+    b->left -= steps;
+    if (b->left <= 0) {
+      snprintf(why, sizeof why,
+               "%s took the script past %lld Lua instructions and matching "
+               "steps (a backtracking pattern?)",
+               what, (long long)b->limit);
+    } else if (b->since > 0 &&
+               cpu_now(CLOCK_THREAD_CPUTIME_ID) - b->since > b->seconds) {
+      snprintf(why, sizeof why,
+               "%s ran the script past %.0f s (a backtracking pattern?)", what,
+               b->seconds);
+    } else {
+      return 1;
+    }
+    spend(L, b, why);
+    lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
+  }
+  /* Unlike the hook, which may fire at any instruction of icx's Lua, this
+  ** raises only where a C function was called, which may raise anyway
+  ** (a malformed pattern): the caller, a wrapper or a pcall of the
+  ** script's, passes the error on; icx's code between arm and disarm
+  ** runs no counted work. */
+  lua_pushstring(L, b->msg);
+  return lua_error(L);
+}
+
+/* see lbudget.h */
+int icx_budget_fail(lua_State *L, const char *why) {
+  Budget *b = current(L);
+  if (!b)
+    return luaL_error(L, "%s", why);
+  if (!b->spent) {
+    spend(L, b, why);
+    lua_sethook(L, on_count, LUA_MASKCOUNT, SPENT_STEP);
+  }
+  lua_pushstring(L, b->msg);
+  return lua_error(L);
 }
 
 /* icx.budget.arm(n, seconds, bytes [, f]) */

@@ -217,7 +217,8 @@ local EXIT_CODES = [[
 exit codes:
   0  success
   1  the run failed (an API, network or destination error; see the message)
-  2  usage or configuration error (found before any request is sent)
+  2  usage or configuration error (found before any request is sent), or a
+     script error (past its budget, a yield outside its coroutines)
   3  internal error (a bug in icx: please report it)
   4  an asset is locked by another run on the same destination (see --wait)
   5  incomplete: Intercom counts records no walk found (named per asset)

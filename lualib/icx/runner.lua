@@ -401,6 +401,11 @@ function M.finish(env, specs, locks, results, started)
   local failed, not_started = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
   local code = failed == 0 and 0 or 1
+  -- An asset failed by its script breaking a sandbox rule (its budget, a
+  -- yield out of icx's task) is the script's error, as at load: exit 2.
+  for _, r in pairs(results) do
+    if not r.ok and r.error.kind == "script" then code = 2 end
+  end
   -- Records Intercom counts that no walk found: a distinct exit code.
   for _, r in pairs(results) do
     if code == 0 and r.ok and r.completeness and r.completeness.missing > 0 then code = completeness.EXIT end

@@ -23,6 +23,14 @@
 local errors = require "icx.errors"
 local budget = require "icx.budget"
 
+-- Lua's matcher can run for ages inside one C call (a backtracking
+-- pattern), where the hook cannot stop it: the string library's find,
+-- match, gmatch and gsub become icx.pattern's copy of it, which charges its
+-- steps to the running budget. The string metatable serves methods from
+-- this table, so `("x"):find(p)` is counted too; icx's own code runs under
+-- no budget, and for it nothing changes.
+for k, f in pairs(require("icx.pattern").lib) do rawset(string, k, f) end
+
 local M = {}
 
 -- Everything an asset script may require; anything else is refused when
@@ -348,7 +356,12 @@ local function co_resume(co, ...)
 end
 local function co_yield(...)
   if not own[raw.running()] then
-    raw.error("coroutine.yield() outside a coroutine the script created (a script function cannot suspend icx)", 2)
+    -- At the script's line, as error(msg, 2) puts it (levels: error, pcall,
+    -- this function, its caller); an icx error, so the run fails as the
+    -- script's (exit 2) wherever the script runs.
+    local _, where = raw.pcall(raw.error, "", 3)
+    errors.raise("script", where .. "coroutine.yield() outside a coroutine the script created (a script "
+      .. "function cannot suspend icx)", { located = true })
   end
   return raw.yield(...)
 end
@@ -441,22 +454,26 @@ function M.line_of(text, field)
   return pos and line_at(pos) or 1
 end
 
+-- A budget spent is the script's error (exit 2, as at load), its message
+-- already naming the script's line.
+local function over_budget(msg) return errors.new("script", msg, { located = true }) end
+
 -- The error of a failed call as a string or an icx error, made while the
 -- budget still runs: an error object's __tostring is script code too.
 local function settle(e)
   if errors.is(e) then return e end
   local spent = budget.spent()
-  if spent then return spent end
+  if spent then return over_budget(spent) end
   if raw.type(e) == "string" then
     if e:find("not enough memory", 1, true) and budget.over_memory() then
-      return ("the script used more than %d MB of memory (a runaway table or string?)")
-        :format(M.MEMORY // (1024 * 1024))
+      return over_budget(("the script used more than %d MB of memory (a runaway table or string?)")
+        :format(M.MEMORY // (1024 * 1024)))
     end
     return e
   end
   local ok, s = raw.pcall(tostring, e)
   spent = budget.spent()
-  if spent then return spent end
+  if spent then return over_budget(spent) end
   if ok and raw.type(s) == "string" then return s end
   return ("(error object is a %s value)"):format(raw.type(e))
 end

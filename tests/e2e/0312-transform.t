@@ -74,7 +74,7 @@ with Sim(seed=30) as sim, Workspace(sim) as ws:
     with open(path, "w") as f:
         f.write(ENDLESS)
     r = ws.run(path, "teams", timeout=120)
-    t.is_(r.rc, 1, "a looping transform fails the run (exit 1) instead of hanging")
+    t.is_(r.rc, 2, "a looping transform fails the run as a script error (exit 2) instead of hanging")
     t.ok(re.search(r"stuck\.lua: failed: .*stuck\.lua:(9|10|11): the script ran more than \d+ Lua "
                    r"instructions", r.err), "the error names the script and the looping line")
     landed.compare(t, ws.db, "teams", sim.dump("teams"), name="teams landed regardless")

@@ -15,7 +15,11 @@
  * error in lualib/icx/, or one icx reports as internal); the token, or 12
  * characters of it, in any line icx logged (print, errors) or anywhere in
  * what the script returned; icx.json.encode, icx.intercom.search or the
- * string library changed for the next script; the engine's ctx changed. */
+ * string library changed for the next script; the engine's ctx changed.
+ *
+ * Patterns run in the sandbox's step-counted matcher (engine/lpattern.c):
+ * a backtracking one ends within the budget like a loop, so the watchdog's
+ * exit (which libFuzzer takes for a crash) is a bug here too. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +42,8 @@ static const char src[] =
     "local client = require('icx.client').new({ name = 'fuzz', access_token = TOKEN,\n"
     "  base_url = 'https://fuzz.invalid' })\n"
     "local encode, search, sub = json.encode, require('icx.intercom').search, string.sub\n"
+    "local find, gsub = string.find, string.gsub\n"
+    "assert(find == require('icx.pattern').lib.find, 'string.find is not the counted matcher')\n"
     "local function leaked(v, seen)\n"
     "  local t = type(v)\n"
     "  if t == 'string' then return v:find(TOKEN:sub(1, 12), 1, true) or v:find(TOKEN:sub(-12), 1, true) end\n"
@@ -76,6 +82,7 @@ static const char src[] =
     "    if leaked(l, {}) then bug('a logged line holds the token: %s', l) end\n"
     "  end\n"
     "  if json.encode ~= encode or require('icx.intercom').search ~= search or string.sub ~= sub\n"
+    "      or string.find ~= find or string.gsub ~= gsub\n"
     "      or getmetatable('').__index ~= string then\n"
     "    bug('the script changed what the next script calls')\n"
     "  end\n"
