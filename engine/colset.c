@@ -427,8 +427,8 @@ static int dup_column(struct icx_cs *cs, const js_val *k,
 static int put_overflow(struct icx_cs *cs, struct icx_cs_err *e) {
   if (cs->overcol < 0 &&
       add(cs, ICX_CS_OVERFLOW, OVERLEN,
-          name_hash(ICX_CS_OVERFLOW, OVERLEN, cs->style->fold),
-          ICX_CS_OVERFLOW, ICX_K_NULL, e) < 0)
+          name_hash(ICX_CS_OVERFLOW, OVERLEN, cs->style->fold), ICX_CS_OVERFLOW,
+          ICX_K_NULL, e) < 0)
     return -1;
   struct buf *b = &cs->over;
   size_t need = 2;

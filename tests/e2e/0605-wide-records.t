@@ -159,7 +159,10 @@ rep2 = [record("y%d" % i, ["h%04d" % j for j in range(800)], i) for i in range(3
 def parsed_overflow(text):
     if text is None:
         return {}
-    v = json.loads(text)
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return {"<not JSON>": text}
     return v if isinstance(v, dict) else {"<not an object>": v}
 
 
