@@ -14,6 +14,13 @@
 /* How many times one key may repeat in a record before it is refused. */
 #define MAX_REPEAT 1000
 
+/* What place() answers besides a column: the name is the record's already,
+** or it has no column and the table is full (the member overflows). */
+#define TAKEN (-2)
+#define SPILL (-3)
+
+#define OVERLEN (sizeof ICX_CS_OVERFLOW - 1)
+
 static const char *const kind_names[ICX_NKIND] = {
     "null", "boolean", "bigint", "numeric", "double", "text", "json", "id"};
 
@@ -127,6 +134,8 @@ int icx_cs_init(struct icx_cs *cs, const struct icx_cs_style *style,
                 const char *table, const char *const *pk, int npk) {
   memset(cs, 0, sizeof *cs);
   cs->style = style;
+  cs->limit = ICX_CS_MAX_FIELDS;
+  cs->overcol = -1;
   if (!(cs->table = strdup(table)))
     return -1;
   if (npk > 0 && (!(cs->pk = calloc((size_t)npk, sizeof *cs->pk)) ||
@@ -154,6 +163,7 @@ static void free_names(struct icx_cs *cs) {
 void icx_cs_clear(struct icx_cs *cs) {
   free_names(cs);
   cs->ncols = cs->ntable = cs->norder = 0;
+  cs->overcol = -1;
   for (int i = 0; i < cs->npk; i++)
     cs->pkcol[i] = -1;
   icx_colindex_clear(&cs->index);
@@ -173,7 +183,12 @@ void icx_cs_free(struct icx_cs *cs) {
   free(cs->vals);
   free(cs->seen);
   buf_free(&cs->key);
+  free(cs->spill);
+  icx_colindex_free(&cs->spillindex);
+  buf_free(&cs->spillnames);
+  buf_free(&cs->over);
   memset(cs, 0, sizeof *cs);
+  cs->overcol = -1;
 }
 
 /* Makes room for one more column in every per-column array. 0 or -1; each
@@ -244,6 +259,9 @@ static int add(struct icx_cs *cs, const char *field, size_t len, uint32_t h,
   if (c->pk || c->id)
     kind = ICX_K_ID;
   c->kind = c->want = (unsigned char)kind;
+  if (len == OVERLEN && memcmp(f, ICX_CS_OVERFLOW, OVERLEN) == 0 &&
+      strcmp(nm, ICX_CS_OVERFLOW) == 0)
+    cs->overcol = i;
   cs->seen[i] = 0;
   icx_colindex_put(&cs->index, h, i);
   cs->ncols++;
@@ -268,8 +286,92 @@ int icx_cs_add_pk(struct icx_cs *cs, struct icx_cs_err *e) {
   return 0;
 }
 
-/* The column of member key k at position pos of its record, adding it when
-** new. -1 with e filled. */
+/* The spill entry i's hash, for the spill index (ctx is the colset). */
+static uint32_t spill_hash(const void *ctx, int i) {
+  return ((const struct icx_cs *)ctx)->spill[i].hash;
+}
+
+/* Whether spill entry i is the name k, compared as the style compares. */
+static int spill_is(const void *ctx, int i, const void *key) {
+  const struct icx_cs *cs = ctx;
+  const struct icx_cs_spill *s = &cs->spill[i];
+  const Key *k = key;
+  const char *name = cs->spillnames.data + s->off;
+  return s->hash == k->hash && s->len == k->len &&
+         (cs->style->fold ? folded_eq(name, k->name, k->len)
+                          : memcmp(name, k->name, k->len) == 0);
+}
+
+/* Appends a spill entry for the member with key token k going in under
+** name[0, len) (hash h; KEY__suffix when suffix is not 0). 0, or -1 out of
+** memory; the caller sets its value. */
+static int spill_new(struct icx_cs *cs, const char *name, size_t len,
+                     uint32_t h, const js_val *k, int suffix,
+                     struct icx_cs_err *e) {
+  if (cs->nspill == cs->capspill) {
+    int cap = cs->capspill ? cs->capspill * 2 : 64;
+    struct icx_cs_spill *s = realloc(cs->spill, (size_t)cap * sizeof *s);
+    if (!s)
+      return icx_cs_nomem(cs, e);
+    cs->spill = s;
+    cs->capspill = cap;
+  }
+  if (icx_colindex_room(&cs->spillindex, cs->nspill, spill_hash, cs) != 0)
+    return icx_cs_nomem(cs, e);
+  struct icx_cs_spill *s = &cs->spill[cs->nspill];
+  s->off = cs->spillnames.len;
+  if (buf_append(&cs->spillnames, name, len) != 0)
+    return icx_cs_nomem(cs, e);
+  s->len = len;
+  s->hash = h;
+  s->key = *k;
+  s->suffix = suffix;
+  icx_colindex_put(&cs->spillindex, h, cs->nspill++);
+  return 0;
+}
+
+/* Whether the table may give one more field a column: the overflow column
+** does not count (colset.h, "Wide records"). */
+static int room(const struct icx_cs *cs) {
+  return cs->ncols - (cs->overcol >= 0) < cs->limit;
+}
+
+/* 1 when name[0, len) is the overflow column's, as the style compares. */
+static int is_overflow_name(const struct icx_cs *cs, const char *name,
+                            size_t len) {
+  return len == OVERLEN &&
+         (cs->style->fold ? folded_eq(name, ICX_CS_OVERFLOW, len)
+                          : memcmp(name, ICX_CS_OVERFLOW, len) == 0);
+}
+
+/*
+** Where the member with key token k goes in the gathered record under the
+** name name[0, len) (hash h; KEY__suffix when suffix is not 0): its column
+** when the record has not set it, a new column while the table has room,
+** TAKEN when the record already holds the name (in a column, in the
+** overflow object, or it is the overflow column's), else SPILL (a spill
+** entry made, its value for the caller to set). -1 with e filled.
+*/
+static int place(struct icx_cs *cs, const char *name, size_t len, uint32_t h,
+                 const js_val *k, int suffix, struct icx_cs_err *e) {
+  int i = find(cs, name, len, h);
+  if (i >= 0)
+    return i == cs->overcol || cs->seen[i] == cs->stamp ? TAKEN : i;
+  if (is_overflow_name(cs, name, len))
+    return TAKEN;
+  if (cs->nspill) {
+    Key key = {name, len, h};
+    if (icx_colindex_find(&cs->spillindex, h, spill_is, cs, &key) >= 0)
+      return TAKEN;
+  }
+  if (room(cs))
+    return add(cs, name, len, h, NULL, ICX_K_NULL, e);
+  return spill_new(cs, name, len, h, k, suffix, e) ? -1 : SPILL;
+}
+
+/* Where member key k at position pos of its record goes (see place). The
+** column the previous record had at pos is tried first, unchecked: the
+** caller sends a column the record already set to dup_column. */
 static int member_column(struct icx_cs *cs, const js_val *k, int pos,
                          struct icx_cs_err *e) {
   const char *name = k->p + 1;
@@ -277,7 +379,7 @@ static int member_column(struct icx_cs *cs, const js_val *k, int pos,
   int escaped = memchr(name, '\\', len) != NULL;
   if (!escaped && pos < cs->norder) {
     int g = cs->order[pos];
-    if (g < cs->ncols && cs->cols[g].flen == len &&
+    if (g >= 0 && g < cs->ncols && cs->cols[g].flen == len &&
         memcmp(cs->cols[g].field, name, len) == 0)
       return g;
   }
@@ -288,21 +390,18 @@ static int member_column(struct icx_cs *cs, const js_val *k, int pos,
     len = js_unescape_to(k, cs->key.data);
     name = cs->key.data;
   }
-  uint32_t h = name_hash(name, len, cs->style->fold);
-  int i = find(cs, name, len, h);
-  if (i < 0)
-    i = add(cs, name, len, h, NULL, ICX_K_NULL, e);
-  if (i >= 0 && pos < cs->caporder) {
-    cs->order[pos] = i;
+  int i = place(cs, name, len, name_hash(name, len, cs->style->fold), k, 0, e);
+  if (pos < cs->caporder) { /* -1: no guess for a member without a column */
+    cs->order[pos] = i >= 0 ? i : -1;
     if (pos >= cs->norder)
       cs->norder = pos + 1;
   }
   return i;
 }
 
-/* The column for a member whose name an earlier member of the same record
-** already took (a repeat, or a case variant where names fold): KEY__2,
-** KEY__3 ..., the first this record has not set. -1 with e filled. */
+/* Where a member goes whose name the record already holds (a repeat, a
+** case variant where names fold, or the overflow column's name): KEY__2,
+** KEY__3 ..., the first the record does not hold, as place() says. */
 static int dup_column(struct icx_cs *cs, const js_val *k,
                       struct icx_cs_err *e) {
   size_t klen = k->n - 2;
@@ -313,14 +412,53 @@ static int dup_column(struct icx_cs *cs, const js_val *k,
     size_t len = js_unescape_to(k, cs->key.data);
     len += (size_t)snprintf(cs->key.data + len, 8, "__%d", n);
     uint32_t h = name_hash(cs->key.data, len, cs->style->fold);
-    int i = find(cs, cs->key.data, len, h);
-    if (i < 0)
-      return add(cs, cs->key.data, len, h, NULL, ICX_K_NULL, e);
-    if (cs->seen[i] != cs->stamp)
+    int i = place(cs, cs->key.data, len, h, k, n, e);
+    if (i != TAKEN)
       return i;
   }
   return icx_cs_fail(e, "record", "%s: table '%s': a key repeated %d times",
                      cs->style->module, cs->table, MAX_REPEAT);
+}
+
+/* The overflow object of the gathered record's spill entries, as the
+** overflow column's value (the column made when the table has none):
+** each key token as sent (with __n before its closing quote for KEY__n)
+** and each value's slice. 0, or -1 with e filled. */
+static int put_overflow(struct icx_cs *cs, struct icx_cs_err *e) {
+  if (cs->overcol < 0 &&
+      add(cs, ICX_CS_OVERFLOW, OVERLEN,
+          name_hash(ICX_CS_OVERFLOW, OVERLEN, cs->style->fold), ICX_CS_OVERFLOW,
+          ICX_K_NULL, e) < 0)
+    return -1;
+  struct buf *b = &cs->over;
+  size_t need = 2;
+  for (int i = 0; i < cs->nspill; i++)
+    need += cs->spill[i].key.n + 16 + cs->spill[i].val.n;
+  buf_reset(b);
+  if (buf_reserve(b, need) != 0)
+    return icx_cs_nomem(cs, e);
+  b->data[b->len++] = '{';
+  for (int i = 0; i < cs->nspill; i++) {
+    const struct icx_cs_spill *s = &cs->spill[i];
+    if (i)
+      b->data[b->len++] = ',';
+    if (s->suffix) {
+      memcpy(b->data + b->len, s->key.p, s->key.n - 1);
+      b->len += s->key.n - 1;
+      b->len += (size_t)snprintf(b->data + b->len, 16, "__%d\"", s->suffix);
+    } else {
+      memcpy(b->data + b->len, s->key.p, s->key.n);
+      b->len += s->key.n;
+    }
+    b->data[b->len++] = ':';
+    memcpy(b->data + b->len, s->val.p, s->val.n);
+    b->len += s->val.n;
+  }
+  b->data[b->len++] = '}';
+  cs->vals[cs->overcol] = (js_val){JS_OBJECT, b->data, b->len};
+  cs->seen[cs->overcol] = cs->stamp;
+  cs->extra = b->len;
+  return 0;
 }
 
 /* Gathers one record; see colset.h. */
@@ -337,6 +475,12 @@ int icx_cs_gather(struct icx_cs *cs, const js_val *rec, js_memiter *ms,
     memset(cs->seen, 0, (size_t)cs->capcols * sizeof *cs->seen);
     cs->stamp = 1;
   }
+  if (cs->nspill) {
+    icx_colindex_clear(&cs->spillindex);
+    buf_reset(&cs->spillnames);
+    cs->nspill = 0;
+  }
+  cs->extra = 0;
   while (js_memiter_next(ms, &k, &v)) {
     if (pos >= cs->caporder) { /* without room, only the guess is lost */
       int cap = cs->caporder ? cs->caporder * 2 : 64;
@@ -347,13 +491,21 @@ int icx_cs_gather(struct icx_cs *cs, const js_val *rec, js_memiter *ms,
       }
     }
     int c = member_column(cs, &k, pos++, e);
-    if (c >= 0 && cs->seen[c] == cs->stamp)
+    if (c >= 0 && (c == cs->overcol || cs->seen[c] == cs->stamp))
+      c = TAKEN;
+    if (c == TAKEN)
       c = dup_column(cs, &k, e);
+    if (c == SPILL) {
+      cs->spill[cs->nspill - 1].val = v;
+      continue;
+    }
     if (c < 0)
       return -1;
     cs->vals[c] = v;
     cs->seen[c] = cs->stamp;
   }
+  if (cs->nspill && put_overflow(cs, e) != 0)
+    return -1;
   for (int i = 0; i < cs->npk; i++) {
     int c = cs->pkcol[i];
     if (c < 0 || cs->seen[c] != cs->stamp || cs->vals[c].type == JS_NULL)

@@ -21,6 +21,31 @@
 ** ("record"). A column's name in the database is its field's name unless the
 ** style's `name` hook chooses another (PostgreSQL's 63-byte limit).
 **
+** Wide records: a table gives at most ICX_CS_MAX_FIELDS (300) of its
+** fields columns, counting every column it holds (primary key, KEY__2
+** and columns someone else added) but the overflow column. Once that many
+** exist, a field with no column of its own goes, in every record, into the
+** one column ICX_CS_OVERFLOW ("_icx_overflow", kind json): a JSON object of
+** the record's fields that have no column, each member's key and value
+** copied as sent (integers beyond 2^53 exact, nested objects whole), in
+** record order; NULL when the record has none. So the choice is the same
+** on every run and page: a field that got a column keeps it, a new field
+** in a full table overflows, and a replace (a new table) gives columns to
+** the first 300 fields its records bring, in record order. A repeat of a
+** name the record already put in the overflow object goes in as KEY__2,
+** as with columns; a field named "_icx_overflow" itself is a repeat of the
+** overflow column (it lands as _icx_overflow__2). The column exists only
+** in tables that overflowed.
+** Why 300: PostgreSQL keeps a row in one 8 KB page (8160 bytes) and
+** leaves any value of up to 23 bytes in the row (a longer one moves out
+** to TOAST, leaving an 18-byte pointer): a row of C columns can need 24
+** bytes each, so 336 columns is the most that always fits (measured: 340
+** columns of 23-byte strings fail with "row is too big"; 1,500 bigint
+** columns do too). 300 leaves room for the overflow column, PostgreSQL's
+** staging ordinal and the row header, and is far under every back end's
+** column limit (PostgreSQL 1,600, SQLite 2,000; DuckDB's is larger), so
+** every destination lands one record in the same columns.
+**
 ** Kinds, the types a column may be declared with, from narrow to wide (their
 ** names are what a back end stores in its column registry):
 **   null     only NULL seen so far
@@ -38,7 +63,10 @@
 ** Use, per page: icx_cs_gather each record, then read cols[i] and
 ** vals[i] for every i with icx_cs_has(cs, i); icx_cs_widen when the back end
 ** declares types. Columns [ntable, ncols) are new: the back end creates them
-** and then sets ntable = ncols.
+** and then sets ntable = ncols. The overflow column is one of them: its
+** value is a JSON object in the colset's own memory, not a slice of the
+** record, and up to cs->extra bytes long (0 when the record has none): a
+** back end that sizes its scratch space by the record's length adds it.
 */
 #ifndef ICX_COLSET_H
 #define ICX_COLSET_H
@@ -49,6 +77,12 @@
 #include "buf.h"
 #include "colindex.h"
 #include "jscan.h"
+
+/* The most columns a table gives its fields; see "Wide records" above. */
+#define ICX_CS_MAX_FIELDS 300
+
+/* The column of a wide record's fields beyond them. */
+#define ICX_CS_OVERFLOW "_icx_overflow"
 
 /* Why a write failed: what the Lua binding returns as nil, msg, code. */
 struct icx_cs_err {
@@ -99,6 +133,16 @@ struct icx_cs_col {
                          (SQLite: added by someone else, never written) */
 };
 
+/* A member of the gathered record that has no column: it goes into the
+** overflow object. */
+struct icx_cs_spill {
+  js_val key;      /* its key token, quotes included (a slice of the record) */
+  int suffix;      /* 0, or n when it goes in as KEY__n */
+  js_val val;      /* its value (a slice of the record) */
+  size_t off, len; /* its unescaped name, KEY__n included, in spillnames */
+  uint32_t hash;   /* of that name, folded when the style folds */
+};
+
 /* The columns of one table and the record being gathered into them. */
 struct icx_cs {
   const struct icx_cs_style *style; /* borrowed, static */
@@ -118,6 +162,16 @@ struct icx_cs {
   uint32_t *seen; /* owned, capcols: stamp of the record that set it */
   uint32_t stamp; /* the gathered record's stamp (never 0) */
   struct buf key; /* owned: an unescaped member name */
+  int limit;      /* columns for fields at most: ICX_CS_MAX_FIELDS (a unit
+                     test may lower it) */
+  int overcol;    /* the overflow column, or -1 while the table has none */
+  struct icx_cs_spill *spill; /* owned, capspill: the gathered record's
+                                 members without a column */
+  int nspill, capspill;
+  struct icx_colindex spillindex; /* owned: spill by name */
+  struct buf spillnames;          /* owned: the spill entries' names */
+  struct buf over;                /* owned: the overflow object's text */
+  size_t extra; /* over's length when the gathered record has one, else 0 */
 };
 
 /*
@@ -140,8 +194,10 @@ int icx_cs_find(const struct icx_cs *cs, const char *name, size_t len);
 /*
 ** Appends a column for field[0, len) (which must be absent) with the
 ** database name `name` (NULL: the style's choice) and the given kind
-** (ICX_K_ID anyway for a primary key or id column). Its index, or -1 with e
-** filled ("record" for a NUL in field, "nomem").
+** (ICX_K_ID anyway for a primary key or id column). A column whose field
+** and name are both ICX_CS_OVERFLOW is the overflow column (a table loaded
+** with one). Its index, or -1 with e filled ("record" for a NUL in field,
+** "nomem").
 */
 int icx_cs_add(struct icx_cs *cs, const char *field, size_t len,
                const char *name, int kind, struct icx_cs_err *e);
@@ -152,9 +208,11 @@ int icx_cs_add_pk(struct icx_cs *cs, struct icx_cs_err *e);
 
 /*
 ** Gathers the record rec (nth counts from 1, for messages), whose members
-** ms yields, into vals and seen, adding columns for new members. Refuses
-** ("record") a record that is not an object or lacks a value for a primary
-** key column. vals point into rec until the next gather. 0, or -1 with e.
+** ms yields, into vals and seen, adding columns for new members while the
+** table has room, and the overflow column's object for the others (see
+** "Wide records"). Refuses ("record") a record that is not an object or
+** lacks a value for a primary key column. vals point into rec, and the
+** overflow value into cs, until the next gather. 0, or -1 with e.
 */
 int icx_cs_gather(struct icx_cs *cs, const js_val *rec, js_memiter *ms,
                   size_t nth, struct icx_cs_err *e);

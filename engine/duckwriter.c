@@ -303,7 +303,7 @@ static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
     if ((rc = icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e)) != 0)
       break;
     buf_reset(&w->scratch);
-    if (buf_reserve(&w->scratch, recs[i].n + 1) != 0) {
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0) {
       rc = nomem(w, e);
       break;
     }

@@ -457,9 +457,11 @@ static int copy_records(Writer *w, const js_val *recs, size_t n,
     js_memiter_init(&ms, rec, mem, i);
     if ((rc = icx_cs_gather(&w->cs, rec, &ms, i + 1, e)) != 0)
       break;
+    /* the overflow object (cs.extra) is no slice of the record */
+    size_t size = rec->n + w->cs.extra;
     buf_reset(&w->scratch);
-    if (buf_reserve(&w->scratch, rec->n) != 0 ||
-        buf_reserve(&w->copy, 2 * rec->n + 3 * (size_t)w->cs.ncols + 16) != 0) {
+    if (buf_reserve(&w->scratch, size) != 0 ||
+        buf_reserve(&w->copy, 2 * size + 3 * (size_t)w->cs.ncols + 16) != 0) {
       rc = nomem(w, e);
       break;
     }

@@ -517,10 +517,11 @@ static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
   if ((!w->ins || w->nins != w->cs.ncols) && prepare_insert(w, e) != 0)
     return -1;
   /* Every unescaped or minified value is no longer than its slice, so the
-  ** record's size bounds them all and no bound pointer moves; twice, as
-  ** the comparison binds the key and the compared value again. */
+  ** record's size (and the overflow object's, which is no slice of it)
+  ** bounds them all and no bound pointer moves; twice, as the comparison
+  ** binds the key and the compared value again. */
   buf_reset(&w->scratch);
-  if (buf_reserve(&w->scratch, 2 * rec->n) != 0)
+  if (buf_reserve(&w->scratch, 2 * (rec->n + w->cs.extra)) != 0)
     return nomem(w, e);
   for (int i = 0, p = 1; i < w->cs.ncols; i++) {
     if (w->cs.cols[i].user)

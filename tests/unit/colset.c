@@ -2,7 +2,8 @@
 ** tests/unit/colset.c: TAP tests of records to columns (engine/colset.c) on
 ** their own, with no database: which column each member lands in, KEY__2
 ** for repeats, folded and exact naming, the primary key check, the naming
-** hook, and the kinds a column widens to.
+** hook, the kinds a column widens to, and the overflow object of a wide
+** record (with the limit lowered to 3 columns).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,116 @@ static void test_naming(void) {
   icx_cs_free(&cs);
 }
 
+/* A column set with pk id whose table gives at most 3 fields columns. */
+static void narrow(struct icx_cs *cs, const struct icx_cs_style *st) {
+  const char *pk[] = {"id"};
+  icx_cs_init(cs, st, "t", pk, 1);
+  cs->limit = 3;
+}
+
+static void test_overflow(void) {
+  struct icx_cs cs;
+  struct icx_cs_err e;
+  TAP_IS_INT(ICX_CS_MAX_FIELDS, 300, "the documented limit: 300 columns");
+  narrow(&cs, &exact);
+  gather_ok(&cs, "{\"id\":1,\"a\":2}", "a record within the limit");
+  TAP_IS_STR(names(&cs), "id,a", "... makes no overflow column");
+  TAP_IS_INT(cs.overcol, -1, "... none yet");
+  TAP_IS_INT((int)cs.extra, 0, "... and nothing extra");
+  gather_ok(&cs,
+            "{\"id\":2,\"a\":3,\"b\":4,\"c\":9223372036854775808,"
+            "\"d\": {\"x\": [1, 2.50]}}",
+            "a record beyond it");
+  TAP_IS_STR(names(&cs), "id,a,b,_icx_overflow",
+             "the first fields met take the room, then the overflow column");
+  TAP_IS_STR(value(&cs, "_icx_overflow"),
+             "{\"c\":9223372036854775808,\"d\":{\"x\": [1, 2.50]}}",
+             "the rest as one object, values as sent");
+  TAP_IS_INT((int)cs.extra, (int)strlen(value(&cs, "_icx_overflow")),
+             "extra is the object's length");
+  TAP_IS_INT(cs.vals[cs.overcol].type, JS_OBJECT, "... an object");
+  gather_ok(&cs, "{\"e\":5,\"id\":3,\"c\":1,\"b\":null}", "a later record");
+  TAP_IS_STR(value(&cs, "_icx_overflow"), "{\"e\":5,\"c\":1}",
+             "a new field overflows, an overflowed one still does");
+  TAP_IS_STR(value(&cs, "b"), "null", "a field with a column keeps it");
+  TAP_IS_STR(names(&cs), "id,a,b,_icx_overflow", "no column is added");
+  gather_ok(&cs, "{\"id\":4,\"a\":1}", "a record with no field beyond");
+  TAP_IS_STR(value(&cs, "_icx_overflow"), "-", "... leaves it unset (NULL)");
+  TAP_IS_INT((int)cs.extra, 0, "... and extra 0");
+  gather_ok(&cs,
+            "{\"id\":5,\"c\":1,\"c\":2,\"a\":3,\"a\":4,\"\\u0063\":5,"
+            "\"_icx_overflow\":6,\"C\":7}",
+            "repeats beyond the limit");
+  TAP_IS_STR(value(&cs, "_icx_overflow"),
+             "{\"c\":1,\"c__2\":2,\"a__2\":4,\"\\u0063__3\":5,"
+             "\"_icx_overflow__2\":6,\"C\":7}",
+             "KEY__2 as with columns; the column's own name is a repeat");
+  TAP_IS_INT(gather(&cs, "{\"a\":1,\"x\":2}", 6, &e), -1,
+             "the primary key is still checked");
+  TAP_IS_STR(e.code, "record", "... code record");
+  gather_ok(&cs, "{\"id\":7,\"z\":1}", "one more");
+  TAP_IS_INT(icx_cs_widen(&cs, 1, &e), 0, "widens");
+  TAP_IS_INT(cs.cols[cs.overcol].want, ICX_K_JSON, "the overflow column: json");
+  icx_cs_free(&cs);
+
+  narrow(&cs, &folded);
+  gather_ok(&cs, "{\"id\":1,\"a\":1,\"b\":1,\"c\":1,\"c\":2,\"C\":3}",
+            "folded names");
+  TAP_IS_STR(value(&cs, "_icx_overflow"), "{\"c\":1,\"c__2\":2,\"C__3\":3}",
+             "a case variant of an overflowed field is a repeat");
+  gather_ok(&cs, "{\"id\":1,\"_ICX_OVERFLOW\":1}", "a variant of its name");
+  TAP_IS_STR(value(&cs, "_icx_overflow"), "{\"_ICX_OVERFLOW__2\":1}",
+             "... is a repeat of the overflow column");
+  icx_cs_free(&cs);
+
+  narrow(&cs, &exact);
+  gather_ok(&cs, "{\"id\":1,\"_icx_overflow\":1}", "the name, no overflow");
+  TAP_IS_STR(names(&cs), "id,_icx_overflow__2",
+             "a field named _icx_overflow never is the overflow column");
+  TAP_IS_INT(cs.overcol, -1, "... which is not made");
+  icx_cs_clear(&cs);
+  TAP_IS_INT(icx_cs_add(&cs, "id", 2, NULL, ICX_K_ID, &e), 0, "load: id");
+  TAP_IS_INT(icx_cs_add(&cs, "_icx_overflow", 13, "_icx_overflow_1a2b", 0, &e),
+             1, "load: a field _icx_overflow renamed by the database");
+  TAP_IS_INT(cs.overcol, -1, "... is a field's column");
+  TAP_IS_INT(icx_cs_add(&cs, "x", 1, NULL, ICX_K_NULL, &e), 2, "load: x");
+  TAP_IS_INT(
+      icx_cs_add(&cs, "_icx_overflow__9", 16, "_icx_overflow", ICX_K_JSON, &e),
+      3, "load: another field in a column of that name");
+  TAP_IS_INT(cs.overcol, -1, "... is not it either");
+  icx_cs_clear(&cs);
+  icx_cs_add(&cs, "id", 2, NULL, ICX_K_ID, &e);
+  icx_cs_add(&cs, "a", 1, NULL, ICX_K_ID, &e);
+  TAP_IS_INT(
+      icx_cs_add(&cs, "_icx_overflow", 13, "_icx_overflow", ICX_K_JSON, &e), 2,
+      "load: the overflow column");
+  TAP_IS_INT(cs.overcol, 2, "... is known as such");
+  cs.ntable = cs.ncols;
+  gather_ok(&cs, "{\"id\":1,\"b\":2,\"c\":3}", "a loaded table with room");
+  TAP_IS_STR(names(&cs), "id,a,_icx_overflow,b",
+             "the overflow column does not count against the limit");
+  TAP_IS_STR(value(&cs, "_icx_overflow"), "{\"c\":3}", "... then it is full");
+  icx_cs_free(&cs);
+
+  /* Many overflowed members: the spill index grows and is emptied per
+  ** record. */
+  narrow(&cs, &folded);
+  char rec[40000];
+  for (int round = 0; round < 2; round++) {
+    size_t n = (size_t)snprintf(rec, sizeof rec, "{\"id\":1");
+    for (int i = 0; i < 2000; i++)
+      n += (size_t)snprintf(rec + n, sizeof rec - n, ",\"k%d\":%d", i,
+                            i + round);
+    snprintf(rec + n, sizeof rec - n, "}");
+    gather_ok(&cs, rec, round ? "the same keys again" : "2,000 fields");
+  }
+  const char *o = value(&cs, "_icx_overflow");
+  TAP_IS_INT(strncmp(o, "{\"k2\":3,\"k3\":4,", 15), 0,
+             "... beyond the first two, in the object");
+  TAP_IS_INT((int)cs.nspill, 1998, "... every one of them");
+  icx_cs_free(&cs);
+}
+
 int main(void) {
   test_members();
   test_repeats();
@@ -268,5 +379,6 @@ int main(void) {
   test_ids();
   test_kinds();
   test_naming();
+  test_overflow();
   return tap_done();
 }
