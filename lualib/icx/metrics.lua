@@ -47,12 +47,13 @@ local function label(v)
   return (tostring(v):gsub("[\\\"\n]", { ["\\"] = "\\\\", ['"'] = '\\"', ["\n"] = "\\n" }))
 end
 
--- Integers as integers; others with enough digits to read back the same.
+-- Integers as integers; others to the microsecond (seconds and times:
+-- anything finer is noise of the float, not a figure).
 local function value(v)
   if math.type(v) == "integer" or (v == math.floor(v) and math.abs(v) < 2 ^ 53) then
     return ("%d"):format(math.tointeger(v))
   end
-  return ("%.17g"):format(v)
+  return (("%.6f"):format(v):gsub("0+$", ""))
 end
 
 -- The workspaces of a summary: {connection, exit_code, seconds, requests,
@@ -116,17 +117,18 @@ function M.render(summary, connection)
 end
 
 function M.write(path, summary, connection)
+  local sys = require "icx.sys"
   local text = M.render(summary, connection)
-  local tmp = ("%s.%d.tmp"):format(path, require("icx.sys").pid())
+  local tmp = ("%s.%d.tmp"):format(path, sys.pid())
   local f, err = io.open(tmp, "wb")
   local ok, werr = f ~= nil, err
   if f then
     ok, werr = f:write(text)
     ok = ok and f:close()
   end
-  if ok then ok, werr = os.rename(tmp, path) end
+  if ok then ok, werr = sys.rename(tmp, path) end
   if not ok then
-    os.remove(tmp)
+    sys.remove(tmp)
     errors.raise("usage", ("--metrics-file: cannot write '%s': %s"):format(path, tostring(werr)))
   end
 end

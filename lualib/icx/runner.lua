@@ -344,7 +344,8 @@ local function report(specs, results, verbose)
       not_started[#not_started + 1] = specs[i].name
     elseif r.skipped then
       skipped[#skipped + 1] = r.asset
-      log.error("%s%s; run it again when that one ends, or pass --wait", r.prefix, r.message)
+      log.error("%s%s; run it again when that one ends%s", r.prefix, r.message,
+        r.waited and "" or ", or pass --wait")
     elseif r.ok then
       log.info("%s%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.prefix, r.asset,
         r.rows, r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
@@ -407,7 +408,7 @@ function M.lock_each(env, specs, strict)
         errors.raise("locked", msg .. "; it was not started. Run again when that one ends, or pass --wait",
           { code = "locked", asset = spec.name })
       end
-      skipped[spec.name] = { holder = holder, message = msg }
+      skipped[spec.name] = { holder = holder, message = msg, waited = said }
       log.event("asset_skipped", { connection = conn, asset = spec.name, holder = holder, message = msg },
         "warn", ("%s%s; skipped, the other assets run"):format(prefix, msg))
     end
@@ -443,7 +444,7 @@ function M.start(env, specs)
     local s = skipped and skipped[spec.name]
     if s then
       results[i] = { asset = spec.name, connection = env.connection.name, skipped = true, ok = false,
-        status = "skipped", message = s.message, holder = s.holder, rows = 0, pages = 0, seconds = 0,
+        status = "skipped", message = s.message, holder = s.holder, waited = s.waited, rows = 0, pages = 0, seconds = 0,
         started = started, prefix = env.many and (env.connection.name .. "/") or "",
         error = errors.new("locked", s.message, { code = "locked" }),
         stats = { requests = 0, retries = 0, rate_limited = 0 } }
