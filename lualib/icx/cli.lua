@@ -18,7 +18,9 @@ the path of a script (anything with a "/" or ending in .lua, or an existing
 file). Assets run at once (-j), share one rate budget, and commit
 independently: one failing asset does not roll back the others, and the exit
 code is 1 if any failed. Incremental assets resume from the cursor stored
-with their last committed page.
+with their last committed page. An asset another run on the destination
+holds is skipped, said at once, while the others run (exit 4 at the end);
+--wait waits for it instead, --wait=DURATION at most that long in all.
 
 On a terminal, a live display shows each running asset: rows landed of the
 total, requests per second against the budget, retries and 429s, elapsed
@@ -68,17 +70,25 @@ Runs FILE with the full Lua standard library and every icx module
 preloaded; `arg` holds ARGS (options after FILE are passed on untouched).
 Used by the test suite and for tooling.
 ]] },
-  { name = "status", args = "", summary = "per asset: stored cursor, last run, its status and rows",
+  { name = "status", args = "", summary = "per asset: cursor, last run, last success and failure",
     text = [[
 Per asset and connection in DEST: the stored cursor (as stored, and as UTC
-time), the last run's status, when it started and the rows it wrote. A run
-left "running" by a process that died (its lock is free) shows as
-"interrupted". LAST CHECK is the asset's last completeness check (after a
-run, or icx verify): complete, or how many records Intercom counts that
-never landed, with its windows and what it healed. --json prints a list of
-objects with connection, asset, cursor, cursor_utc, last_status,
-last_run_at, rows and last_check ({checked_at, windows, expected, landed,
-healed, missing, complete}).
+time), the last run's status, when it started and the rows it wrote, and
+when the asset last succeeded. A run left "running" by a process that died
+(its lock is free) shows as "interrupted". The last failure and its error
+text are shown under the asset while no success followed it. LAST CHECK is
+the asset's last completeness check (after a run, or icx verify):
+complete, or how many records Intercom counts that never landed, with its
+windows and what it healed. --history N lists each asset's last N runs.
+--json prints a list of objects with connection, asset, cursor,
+cursor_utc, last_status, last_run_at, rows, run_id, icx_version,
+last_success_at, last_failure_at, last_error, last_check ({checked_at,
+windows, expected, landed, healed, missing, complete}) and, with
+--history, history (the runs, newest first: id, run_id, icx_version,
+started_at, finished_at, status, rows, requests, retries, rate_limited,
+error, columns_added). --max-age DURATION (6h, 2 days) exits 6 naming each
+asset whose last success is older, or that never succeeded; with --json
+each object also says fresh (true or false).
 ]] },
   { name = "verify", args = "[ASSET...]", summary = "prove the stored history complete against Intercom's counts",
     text = [[
@@ -218,8 +228,9 @@ exit codes:
   1  the run failed (an API, network or destination error; see the message)
   2  usage or configuration error (found before any request is sent)
   3  internal error (a bug in icx: please report it)
-  4  an asset is locked by another run on the same destination (see --wait)
+  4  an asset was skipped: another run on the destination holds it (--wait)
   5  incomplete: Intercom counts records no walk found (named per asset)
+  6  icx status --max-age: an asset's last success is older than the limit
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]]
 
