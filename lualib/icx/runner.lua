@@ -501,7 +501,8 @@ function M.finish(env, specs, locks, results, started)
     local r = results[i]
     local item = r and M.summary_of(r) or { connection = env.connection.name, asset = spec.name,
       status = "not_started", rows = 0, pages = 0,
-      requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null }
+      requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null,
+      columns_added = {} }
     summary.requests = summary.requests + item.requests
     summary.assets[i] = item
   end
