@@ -33,8 +33,10 @@ function M.seconds(text)
   if type(text) ~= "string" then return nil end
   local y, mo, d, h, mi, s, frac = text:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)(%.?%d*)Z?$")
   if not y then return nil end
-  return days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60
-    + tonumber(s) + (tonumber("0" .. frac) or 0)
+  local whole = days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 86400 + tonumber(h) * 3600
+    + tonumber(mi) * 60 + tonumber(s)
+  local part = tonumber("0" .. frac) or 0
+  return part == 0 and whole or whole + part
 end
 
 -- The fields of one asset's row, in the order --json documents them.
