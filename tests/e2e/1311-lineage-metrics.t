@@ -14,7 +14,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from workspace import Workspace, ROOT  # noqa: E402
+from workspace import Workspace, ROOT, ICX  # noqa: E402
+from icxtest import Case  # noqa: E402
 from simctl import Sim  # noqa: E402
 import promtext  # noqa: E402
 import tap as t  # noqa: E402
@@ -140,7 +141,8 @@ with Sim(contacts=20, seed=41) as sim, Workspace(sim) as ws:
     t.ok(r.rc == 0 and "new column" not in r.err, "the next run adds none and says nothing")
 
     # A failing run still writes the file: exit 1, the last success kept.
-    sim.fault(path="/tags", kind="status", status=400, count=5)
+    # Two runs reach /tags below: this one and the unwritable file's.
+    sim.fault(path="/tags", kind="status", status=400, count=2)
     r = ws.run("tags", "--metrics-file", prom)
     t.is_(r.rc, 1, "the failing run exits 1")
     fams = metrics(prom)
@@ -158,5 +160,26 @@ with Sim(contacts=20, seed=41) as sim, Workspace(sim) as ws:
     r = ws.run("tags", "--metrics-file", os.path.join(ws.dir, "nodir", "x.prom"))
     t.is_(r.rc, 2, "an unwritable metrics file is a usage error")
     t.ok("--metrics-file: cannot write" in r.err, "said: " + r.err.strip()[-200:])
+
+    # Several workspaces in one process: one series per connection.
+    cfg2 = os.path.join(ws.dir, "two.yml")
+    with open(cfg2, "w") as f:
+        f.write("connections:\n  intercom:\n" + "".join(
+            "    - name: %s\n      access_token: \"{{ env_var('ICX_TEST_TOKEN') }}\"\n      base_url: %s\n"
+            % (n, sim.url) for n in ("east", "west")))
+    r = Case.run(ws, [ICX, "run", "--config", cfg2, "--all-connections", "--dest",
+                      os.path.join(ws.dir, "w-{connection}.db"), "--metrics-file", prom,
+                      "--summary-json", summary_path, plain])
+    t.is_(r.rc, 0, "two workspaces in one process exit 0")
+    fams = metrics(prom)
+    with open(summary_path) as f:
+        s3 = json.load(f)
+    for n in ("east", "west"):
+        t.is_(sample(fams, "icx_run_exit_code", connection=n), 0.0, "metrics: %s's exit code" % n)
+        t.is_(sample(fams, "icx_asset_rows", connection=n, asset="labels"),
+              float(query(os.path.join(ws.dir, "w-%s.db" % n), "select count(*) from labels")[0][0]),
+              "metrics: %s's rows" % n)
+        rid = query(os.path.join(ws.dir, "w-%s.db" % n), "select distinct run_id from _icx_runs")
+        t.is_(rid, [(s3["run_id"],)], "%s's run rows carry the one run id of the process" % n)
 
 t.done_testing()
