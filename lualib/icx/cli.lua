@@ -26,7 +26,9 @@ file); `all` stands for every built-in asset, in icx list's order. Assets
 run at once (-j), share one rate budget, and commit independently: one
 failing asset does not roll back the others, and the exit code is 1 if any
 failed. Incremental assets resume from the cursor stored with their last
-committed page.
+committed page. An asset another run on the destination holds is skipped,
+said at once, while the others run (exit 4 at the end); --wait waits for it
+instead, --wait=DURATION at most that long in all.
 
 On a terminal, a live display shows each running asset: rows landed of the
 total, requests per second against the budget, retries and 429s, elapsed
@@ -76,17 +78,25 @@ Runs FILE with the full Lua standard library and every icx module
 preloaded; `arg` holds ARGS (options after FILE are passed on untouched).
 Used by the test suite and for tooling.
 ]] },
-  { name = "status", args = "", summary = "per asset: stored cursor, last run, its status and rows",
+  { name = "status", args = "", summary = "per asset: cursor, last run, last success and failure",
     text = [[
 Per asset and connection in DEST: the stored cursor (as stored, and as UTC
-time), the last run's status, when it started and the rows it wrote. A run
-left "running" by a process that died (its lock is free) shows as
-"interrupted". LAST CHECK is the asset's last completeness check (after a
-run, or icx verify): complete, or how many records Intercom counts that
-never landed, with its windows and what it healed. --json prints a list of
-objects with connection, asset, cursor, cursor_utc, last_status,
-last_run_at, rows and last_check ({checked_at, windows, expected, landed,
-healed, missing, complete}).
+time), the last run's status, when it started and the rows it wrote, and
+when the asset last succeeded. A run left "running" by a process that died
+(its lock is free) shows as "interrupted". The last failure and its error
+text are shown under the asset while no success followed it. LAST CHECK is
+the asset's last completeness check (after a run, or icx verify):
+complete, or how many records Intercom counts that never landed, with its
+windows and what it healed. --history N lists each asset's last N runs.
+--json prints a list of objects with connection, asset, cursor,
+cursor_utc, last_status, last_run_at, rows, run_id, icx_version,
+last_success_at, last_failure_at, last_error, last_check ({checked_at,
+windows, expected, landed, healed, missing, complete}) and, with
+--history, history (the runs, newest first: id, run_id, icx_version,
+started_at, finished_at, status, rows, requests, retries, rate_limited,
+error, columns_added). --max-age DURATION (6h, 2 days) exits 6 naming each
+asset whose last success is older, or that never succeeded; with --json
+each object also says fresh (true or false).
 ]] },
   { name = "verify", args = "[ASSET...]", summary = "prove the stored history complete against Intercom's counts",
     text = [[
@@ -136,12 +146,18 @@ local OPTIONS = {
     help = "ignore stored cursors: re-read everything" },
   { long = "--since", value = "WHEN", key = "since", commands = "run",
     help = "lower bound with no stored cursor: YYYY-MM-DD, ISO 8601, Unix s" },
-  { long = "--wait", key = "wait", commands = "run",
-    help = "wait for another run of the asset instead of exit 4" },
+  { long = "--wait", optional = "DURATION", key = "wait", commands = "run",
+    help = "wait for another run of an asset (at most DURATION, e.g. --wait=10m) instead of skipping it" },
   { long = "--summary-json", value = "FILE", key = "summary_json", commands = "run",
     help = "write the run's summary as JSON to FILE (- is stdout)" },
+  { long = "--metrics-file", value = "PATH", key = "metrics_file", commands = "run",
+    help = "write the run's figures in Prometheus text format to PATH (node_exporter's textfile collector)" },
   { long = "--json", key = "json", commands = "status",
     help = "a JSON list instead of a table" },
+  { long = "--history", value = "N", key = "history", commands = "status",
+    help = "also list each asset's last N runs" },
+  { long = "--max-age", value = "DURATION", key = "max_age", commands = "status",
+    help = "exit 6 naming each asset whose last success is older than DURATION (e.g. 6h)" },
   { long = "--reconcile", key = "reconcile", commands = "run",
     help = "also delete rows Intercom no longer has (SQLite, PostgreSQL)" },
   { long = "--jobs", short = "-j", value = "N", key = "jobs", commands = "run",
@@ -194,6 +210,7 @@ local function option_lines(list)
   local heads, width = {}, 0
   for i, o in ipairs(list) do
     heads[i] = "  " .. (o.short and (o.short .. ", ") or "    ") .. o.long .. (o.value and (" " .. o.value) or "")
+      .. (o.optional and ("[=" .. o.optional .. "]") or "")
     width = math.max(width, #heads[i])
   end
   local out = {}
@@ -220,8 +237,9 @@ exit codes:
   2  usage or configuration error (found before any request is sent), or a
      script error (past its budget, a yield outside its coroutines)
   3  internal error (a bug in icx: please report it)
-  4  an asset is locked by another run on the same destination (see --wait)
+  4  an asset was skipped: another run on the destination holds it (--wait)
   5  incomplete: Intercom counts records no walk found (named per asset)
+  6  icx status --max-age: an asset's last success is older than the limit
   130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
 ]]
 
@@ -334,6 +352,9 @@ function M.parse_args(argv)
           opts.connections = opts.connections or {}
           opts.connections[#opts.connections + 1] = v
         end
+      elseif o.optional then
+        -- Only --wait=VALUE: a bare --wait never takes the next argument.
+        opts[o.key] = inline or true
       else
         if inline then usage("option '%s' takes no value", name) end
         opts[o.key] = true
@@ -370,6 +391,20 @@ function M.parse_args(argv)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
   if opts.since then opts.since = M.parse_when(opts.since) end
+  -- Durations keep their text too, for the messages that quote them.
+  for _, o in ipairs({ { "wait", "--wait", 0 }, { "max_age", "--max-age", 1 } }) do
+    local v = opts[o[1]]
+    if type(v) == "string" then
+      local secs, why = require("icx.duration").parse(v)
+      if not secs or secs < o[3] then usage("%s=%s: %s", o[2], v, why or "must be at least 1 s") end
+      opts[o[1]], opts[o[1] .. "_text"] = secs, v
+    end
+  end
+  if opts.history then
+    local n = math.tointeger(tonumber(opts.history))
+    if not n or n < 1 or n > 1000 then usage("--history '%s' must be a whole number from 1 to 1000", opts.history) end
+    opts.history = n
+  end
   if opts.log_format and opts.log_format ~= "text" and opts.log_format ~= "json" then
     usage("--log-format '%s' must be text or json", opts.log_format)
   end
@@ -572,7 +607,9 @@ end
 -- a lock, a configuration error).
 local function failed_summary(e, started)
   local json = require "icx.json"
-  return { status = "error", exit_code = errors.exit_code(e), requests = 0,
+  local lineage = require "icx.lineage"
+  return { status = "error", exit_code = errors.exit_code(e), requests = 0, run_id = lineage.run_id(),
+    icx_version = lineage.version(),
     seconds = require("icx.sys").now() - started, assets = setmetatable({}, json.array_mt),
     failed = setmetatable({}, json.array_mt),
     error = { kind = errors.is(e) and e.kind or "internal", message = log.redact(tostring(errors.is(e) and e or e)) } }
@@ -616,19 +653,24 @@ local function prepare(opts, args, conn, cfg_path)
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
   local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
     full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
-    since = opts.since, wait = opts.wait, many = many }
+    since = opts.since, wait = opts.wait, wait_text = opts.wait_text, many = many }
   -- An existing destination is locked before the preflight, so a second
-  -- run of a running asset exits 4 at once; a new one is created only
-  -- once the token is known to work.
+  -- run of a running asset is skipped at once (exit 4 with nothing else to
+  -- run, and no request); a new one is created only once the token is
+  -- known to work.
   local d = existing_dest(uri, { state = opts.state })
   if d then
     env.dest = d
-    local lok, locks = pcall(runner.lock_all, env, specs)
+    local lok, locks, skipped = pcall(runner.lock_each, env, specs)
     if not lok then
       d:close()
       error(locks, 0)
     end
-    env.locks = locks
+    env.locks, env.skipped = locks, skipped
+    if #locks == 0 and #specs > 0 then
+      env.no_preflight = true
+      return env, specs
+    end
   end
   local pok, me = pcall(preflight, client, conn, config_path)
   if not pok then
@@ -656,7 +698,7 @@ local function run(opts, args)
   if live then live:stop() end
   env.dest:close()
   if not ok then error(code, 0) end
-  summary.requests = summary.requests + 1 -- the preflight
+  if not env.no_preflight then summary.requests = summary.requests + 1 end -- the preflight
   return code, summary
 end
 
@@ -753,7 +795,7 @@ local function run_many(opts, args, shard, started)
       if finish[i] then
         local fok, code, summary = pcall(finish[i])
         if fok then
-          summary.requests = summary.requests + 1 -- the preflight
+          if not prepared[i].env.no_preflight then summary.requests = summary.requests + 1 end -- the preflight
           results[i] = summary
         else
           failed(i, code)
@@ -767,7 +809,9 @@ local function run_many(opts, args, shard, started)
   if live then live:stop() end
   if not ok then error(err, 0) end
   for i, c in ipairs(conns) do results[i].connection, results[i].dest = c.name, dest.shown(dests[i]) end
+  local lineage = require "icx.lineage"
   local summary = { exit_code = 0, requests = 0, seconds = sys.now() - started, shard = shown or json.null,
+    run_id = lineage.run_id(), icx_version = lineage.version(), skipped = setmetatable({}, json.array_mt),
     workspaces = setmetatable({}, json.array_mt), assets = setmetatable({}, json.array_mt),
     failed = setmetatable({}, json.array_mt) }
   local count = { ok = 0, interrupted = 0 }
@@ -780,6 +824,7 @@ local function run_many(opts, args, shard, started)
     for _, a in ipairs(w.assets) do
       summary.assets[#summary.assets + 1] = a
       if a.status == "failed" then summary.failed[#summary.failed + 1] = w.connection .. "/" .. a.asset end
+      if a.status == "skipped" then summary.skipped[#summary.skipped + 1] = w.connection .. "/" .. a.asset end
     end
     if w.status == "error" then summary.failed[#summary.failed + 1] = w.connection end
   end
@@ -792,6 +837,8 @@ end
 
 function handlers.run(opts, args)
   args = expand_all(args)
+  -- Every JSON event of this run carries its id (icx.lineage).
+  log.stamp.run_id = require("icx.lineage").run_id()
   if #args == 0 then
     usage("icx run needs at least one ASSET (e.g. icx run contacts companies; icx list shows them)")
   end
@@ -806,10 +853,16 @@ function handlers.run(opts, args)
   end)
   if not ok then
     code = name_dest(code, opts.dest or "icx.db")
-    if opts.summary_json then write_summary(opts.summary_json, failed_summary(code, started)) end
+    local s = failed_summary(code, started)
+    if opts.summary_json then write_summary(opts.summary_json, s) end
+    if opts.metrics_file then
+      local mok, merr = pcall(require("icx.metrics").write, opts.metrics_file, s, opts.connection)
+      if not mok then log.error("%s", tostring(merr)) end
+    end
     error(code, 0)
   end
   if opts.summary_json then write_summary(opts.summary_json, summary) end
+  if opts.metrics_file then require("icx.metrics").write(opts.metrics_file, summary, opts.connection) end
   return code
 end
 
@@ -843,50 +896,14 @@ local function open_existing(opts)
   return d
 end
 
--- `icx status`: per asset, the cursor and the last run.
+-- `icx status`: per asset, the cursor, the last run, success and failure,
+-- the last check (icx.status); exit 6 for --max-age's stale assets.
 function handlers.status(opts)
   local d = open_existing(opts)
-  local out = {}
-  local ok, err = pcall(function()
-    local checks = {}
-    for _, c in ipairs(d:completeness_last()) do checks[c.connection .. "\0" .. c.asset] = c end
-    for _, r in ipairs(d:status()) do
-      local status = r.last_status
-      -- A run row left "running" whose lock is free: its process is gone.
-      if status == "running" and d:lock_free(r.connection, r.asset) then status = "interrupted" end
-      local n = math.tointeger(tonumber(r.cursor))
-      out[#out + 1] = { connection = r.connection, asset = r.asset, cursor = r.cursor,
-        cursor_utc = n and os.date("!%Y-%m-%dT%H:%M:%SZ", n) or nil, last_status = status,
-        last_run_at = r.last_run_at, rows = r.rows, last_check = checks[r.connection .. "\0" .. r.asset] }
-      local c = out[#out].last_check
-      if c then
-        out[#out].last_check = { checked_at = c.checked_at, windows = c.windows, expected = c.expected,
-          landed = c.landed, healed = c.healed, missing = c.missing, complete = c.missing == 0 }
-      end
-    end
-  end)
+  local ok, code = pcall(require("icx.status").report, d, opts)
   d:close()
-  if not ok then error(err, 0) end
-  if opts.json then
-    local json = require "icx.json"
-    for _, o in ipairs(out) do
-      for _, k in ipairs({ "cursor", "cursor_utc", "last_status", "last_run_at", "rows", "last_check" }) do
-        if o[k] == nil then o[k] = json.null end
-      end
-    end
-    log.out("%s", json.encode(setmetatable(out, json.array_mt)))
-    return 0
-  end
-  log.out("%-14s %-20s %-12s %-21s %-12s %-24s %-8s %s", "CONNECTION", "ASSET", "CURSOR", "CURSOR (UTC)",
-    "LAST STATUS", "LAST RUN", "ROWS", "LAST CHECK")
-  for _, o in ipairs(out) do
-    local c = o.last_check
-    log.out("%-14s %-20s %-12s %-21s %-12s %-24s %-8s %s", o.connection, o.asset, tostring(o.cursor or "-"),
-      o.cursor_utc or "-", o.last_status or "-", o.last_run_at or "-", tostring(o.rows or "-"),
-      c and (c.missing == 0 and "complete" or ("INCOMPLETE: %d missing"):format(c.missing))
-        .. (" (%d windows, %d healed, %s)"):format(c.windows, c.healed, c.checked_at) or "-")
-  end
-  return 0
+  if not ok then error(code, 0) end
+  return code
 end
 
 -- `icx verify [ASSET...]`: the completeness check over the stored history
@@ -984,6 +1001,7 @@ function M.main(argv)
     if not h then usage("unknown command '%s'%s", cmd, errors.did_you_mean(cmd, COMMAND_NAMES)) end
     log.level = opts.quiet and 0 or opts.verbose and 2 or 1
     log.format = opts.log_format or "text"
+    log.stamp.icx_version = VERSION
     -- Off a terminal (cron mail, CI, a pod's log) lines say when.
     log.timestamps = log.format == "text" and not require("icx.sys").isatty(2)
     M.verbose = opts.verbose

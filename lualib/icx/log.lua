@@ -15,6 +15,8 @@
 --
 --   log.level                        0 quiet, 1 normal, 2 verbose
 --   log.format, log.timestamps       set by the CLI
+--   log.stamp                        fields every JSON line carries (the
+--                                    lineage: run_id, icx_version), set by the CLI
 --   log.error/warn/info/verbose(fmt, ...)
 --   log.event(name, fields [, level [, text]])
 --   log.listen(fn) -> remove          fn(name, fields, level, text) for every event;
@@ -22,7 +24,7 @@
 --   log.sink                          nil, or fn(line) writing text lines (the display)
 --   log.out(fmt, ...)                 command output on stdout
 --   log.add_secret(s), log.redact(line), log.mask(s)
-local M = { level = 1, format = "text", timestamps = false }
+local M = { level = 1, format = "text", timestamps = false, stamp = {} }
 
 local listeners = {}
 
@@ -44,10 +46,12 @@ local function now_iso()
   return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t)) .. ("%.3fZ"):format(t % 1):sub(2)
 end
 
--- One JSON line for an event; fields never override ts, level, event.
+-- One JSON line for an event; fields never override ts, level, event, nor
+-- the stamp (a line's lineage is the process's).
 local function json_line(name, fields, level)
   local obj = {}
   for k, v in pairs(fields or {}) do obj[k] = v end
+  for k, v in pairs(M.stamp) do obj[k] = v end
   obj.ts, obj.level, obj.event = now_iso(), level, name
   local ok, text = pcall(require("icx.json").encode, obj)
   if not ok then text = require("cjson").encode(obj) end

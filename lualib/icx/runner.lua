@@ -11,12 +11,16 @@
 --   runner.start(env, specs) -> finish      the same in two halves: workers spawned,
 --                                           finish() -> code, summary after sched.run
 --   runner.run_asset(spec, env) -> result   {asset, ok, error, rows, pages, stats, seconds, ...}
---   runner.lock_all(env, specs) -> locks    one run per asset (exit 4)
+--   runner.lock_each(env, specs) -> locks, skipped   one run per asset: a
+--                                           locked asset is skipped ({[name] =
+--                                           {holder =, message =}}), the others run
+--   runner.lock_all(env, specs) -> locks    every asset or none (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
 local completeness = require "icx.completeness"
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
 local json = require "icx.json"
+local lineage = require "icx.lineage"
 local log = require "icx.log"
 local reconcile = require "icx.reconcile"
 local sandbox = require "icx.sandbox"
@@ -244,6 +248,36 @@ local function as_error(e)
   return errors.new("run", tostring(e), { traceback = sys.traceback(nil, 2) })
 end
 
+-- The tables an asset wrote: its own, its children's, the side tables its
+-- expansion opened.
+local function tables_written(spec, ts)
+  local names = { spec.table }
+  for _, c in ipairs(spec.children or {}) do names[#names + 1] = c.table end
+  local side = {}
+  for name in pairs(ts and ts.side or {}) do side[#side + 1] = name end
+  table.sort(side)
+  table.move(side, 1, #side, #names + 1, names)
+  return names
+end
+
+-- The columns this run added to tables that existed before it (a new
+-- table's are not news): in res.columns_added, and an event and a line
+-- per table, so a new field in Intercom's records never lands unsaid.
+local function columns_added(d, res, before, names)
+  local ok, after = pcall(lineage.columns, d)
+  if not ok then return end
+  res.columns_added = lineage.added(before, after, names)
+  for _, name in ipairs(names) do
+    local cols = res.columns_added[name]
+    if cols then
+      log.event("columns_added", { connection = res.connection, asset = res.asset, table = name,
+        columns = setmetatable(table.move(cols, 1, #cols, 1, {}), json.array_mt) }, "info",
+        ("%s%s: %d new column%s in %s: %s"):format(res.prefix, res.asset, #cols, #cols == 1 and "" or "s", name,
+          table.concat(cols, ", ")))
+    end
+  end
+end
+
 -- Runs one asset to completion; returns a result record for the summary.
 -- Every failure (the run row, the tables, the walk, the swap, the run
 -- row's close) fails this asset with its message: none is silent.
@@ -255,14 +289,19 @@ function M.run_asset(spec, env)
     prefix = env.many and (env.connection.name .. "/") or "",
     stats = { requests = 0, retries = 0, rate_limited = 0, asset = spec.name } }
   log.event("asset_start", { connection = res.connection, asset = spec.name, table = spec.table, mode = spec.mode })
-  local run_id
+  local run_id, before
   local ok, err = xpcall(function()
-    run_id = d:run_start { connection = env.connection.name, asset = spec.name }
+    run_id = d:run_start { connection = env.connection.name, asset = spec.name, run_id = lineage.run_id(),
+      version = lineage.version() }
     res.run_id = run_id
+    before = lineage.columns(d)
     land(spec, env, res)
   end, as_error)
+  local names = tables_written(spec, res.tables)
   if not ok and res.tables then res.tables:close(false) end
   res.tables = nil
+  -- Pages that committed before a failure keep the columns they added.
+  if before then columns_added(d, res, before, names) end
   res.ok, res.error = ok, not ok and err or nil
   res.interrupted = not ok and err.kind == "interrupted"
   res.seconds = sys.now() - res.started
@@ -270,7 +309,7 @@ function M.run_asset(spec, env)
     local fok, ferr = xpcall(d.run_finish, as_error, d, run_id, {
       status = ok and "ok" or res.interrupted and "interrupted" or "failed", rows = res.rows,
       requests = res.stats.requests, retries = res.stats.retries, rate_limited = res.stats.rate_limited,
-      error = not ok and tostring(err) or nil })
+      error = not ok and tostring(err) or nil, columns_added = res.columns_added })
     if not fok and ok then res.ok, res.error = false, ferr end
   end
   if spec.incremental then
@@ -289,19 +328,24 @@ function M.summary_of(r)
     retries = r.stats.retries, rate_limited = r.stats.rate_limited, seconds = r.seconds,
     cursor = r.cursor == nil and json.null or r.cursor, new = r.new, changed = r.changed, unchanged = r.unchanged,
     error = r.error and { kind = r.error.kind, code = r.error.code, message = log.redact(tostring(r.error)) }
-      or json.null,
+      or json.null, columns_added = r.columns_added or {},
     reconciled = r.reconciled, completeness = r.completeness and { complete = r.completeness.missing == 0,
       windows = r.completeness.windows, expected = r.completeness.expected, landed = r.completeness.landed,
       healed = r.completeness.healed, missing = r.completeness.missing, requests = r.completeness.requests } }
 end
 
--- Says how each asset ended; returns the number that failed.
+-- Says how each asset ended; returns the number that failed, the names
+-- of those not started and of those skipped.
 local function report(specs, results, verbose)
-  local failed, not_started = 0, {}
+  local failed, not_started, skipped = 0, {}, {}
   for i = 1, #specs do
     local r = results[i]
     if not r then
       not_started[#not_started + 1] = specs[i].name
+    elseif r.skipped then
+      skipped[#skipped + 1] = r.asset
+      log.error("%s%s; run it again when that one ends%s", r.prefix, r.message,
+        r.waited and "" or ", or pass --wait")
     elseif r.ok then
       log.info("%s%s: %d rows%s, %d pages, %d requests (%d retries, %d rate-limited) in %.1f s%s", r.prefix, r.asset,
         r.rows, r.new and (" (%d new, %d changed, %d re-read unchanged)"):format(r.new, r.changed, r.unchanged) or "",
@@ -318,42 +362,61 @@ local function report(specs, results, verbose)
       if verbose and r.error.traceback then log.error("%s", r.error.traceback) end
     end
   end
-  return failed, not_started
+  return failed, not_started, skipped
 end
 
--- One run per asset per destination: takes every asset's lock before any
--- request, so a second run exits 4 at once, naming the holder (--wait
--- waits instead). A "running" row of an asset whose lock was free is from
--- a run that died: it is closed as interrupted.
-function M.lock_all(env, specs)
-  local d, conn, locks = env.dest, env.connection.name, {}
+-- One run per asset per destination: takes each asset's lock before any
+-- request. A locked asset is skipped (said at once, exit 4 at the end)
+-- while the others run; env.wait (true: as long as it takes, or seconds)
+-- waits for it instead, and a limited wait that runs out skips it. With
+-- strict (icx verify), one locked asset releases every lock taken and
+-- raises. A "running" row of an asset whose lock was free is from a run
+-- that died: it is closed as interrupted.
+function M.lock_each(env, specs, strict)
+  local d, conn, locks, skipped = env.dest, env.connection.name, {}, {}
+  local prefix = env.many and (conn .. "/") or ""
+  local limit = type(env.wait) == "number" and env.wait or nil
+  local started = sys.now()
   -- One order for every run (by name): two --wait runs of the same assets
   -- given in different orders would otherwise each hold what the other
-  -- waits for, forever.
+  -- waits for, forever (or, with a limit, until both give up).
   local ordered = table.move(specs, 1, #specs, 1, {})
   table.sort(ordered, function(a, b) return a.name < b.name end)
   for _, spec in ipairs(ordered) do
     local lk, holder = d:lock(conn, spec.name)
     local said = false
     while not lk and env.wait and not sys.caught_signal() do
+      local left = limit and limit - (sys.now() - started)
+      if left and left <= 0 then break end
       if not said then
         said = true
-        log.info("%s: waiting for the run that holds it (%s)", spec.name, holder)
+        log.info("%s%s: waiting for the run that holds it (%s)%s", prefix, spec.name, holder,
+          limit and (", at most %d s more"):format(math.ceil(left)) or "")
       end
-      sched.sleep(0.5)
+      sched.sleep(math.min(0.5, left or 0.5))
       lk, holder = d:lock(conn, spec.name)
     end
-    if not lk then
-      for _, held in ipairs(locks) do held:release() end
-      errors.raise("locked", ("%s: another run holds it on this destination (%s); it was not started. "
-        .. "Run again when that one ends, or pass --wait"):format(spec.name, holder),
-        { code = "locked", asset = spec.name })
+    if lk then
+      locks[#locks + 1] = lk
+      d:close_stale(conn, spec.name)
+    else
+      local msg = ("%s: another run holds it on this destination (%s)%s"):format(spec.name, holder,
+        said and (", still after waiting %d s (--wait=%s)"):format(math.floor(sys.now() - started), env.wait_text)
+          or "")
+      if strict then
+        for _, held in ipairs(locks) do held:release() end
+        errors.raise("locked", msg .. "; it was not started. Run again when that one ends, or pass --wait",
+          { code = "locked", asset = spec.name })
+      end
+      skipped[spec.name] = { holder = holder, message = msg, waited = said }
+      log.event("asset_skipped", { connection = conn, asset = spec.name, holder = holder, message = msg },
+        "warn", ("%s%s; skipped, the other assets run"):format(prefix, msg))
     end
-    locks[#locks + 1] = lk
-    d:close_stale(conn, spec.name)
   end
-  return locks
+  return locks, skipped
 end
+
+function M.lock_all(env, specs) return (M.lock_each(env, specs, true)) end
 
 -- `icx run`: exit 0 when every asset landed, 1 when any failed, 128+N on
 -- a signal; and the run's summary (see README, "For ops").
@@ -374,19 +437,32 @@ function M.start(env, specs)
   -- SIGINT/SIGTERM from here on stop the run between pages: what committed
   -- stays, each asset's run row says "interrupted", the exit code is 128+N.
   sys.trap_signals()
-  local locks = env.locks or M.lock_all(env, specs)
-  local jobs = math.min(env.jobs or math.min(#specs, 8), #specs)
-  local names = {}
-  for i, spec in ipairs(specs) do names[i] = spec.name end
+  local locks, skipped = env.locks, env.skipped
+  if not locks then locks, skipped = M.lock_each(env, specs) end
+  local results, todo, names = {}, {}, {}
+  for i, spec in ipairs(specs) do
+    local s = skipped and skipped[spec.name]
+    if s then
+      results[i] = { asset = spec.name, connection = env.connection.name, skipped = true, ok = false,
+        status = "skipped", message = s.message, holder = s.holder, waited = s.waited, rows = 0, pages = 0, seconds = 0,
+        started = started, prefix = env.many and (env.connection.name .. "/") or "",
+        error = errors.new("locked", s.message, { code = "locked" }),
+        stats = { requests = 0, retries = 0, rate_limited = 0 } }
+    else
+      todo[#todo + 1] = i
+      names[#names + 1] = spec.name
+    end
+  end
+  local jobs = math.min(env.jobs or math.min(#todo, 8), #todo)
   log.event("run_start", { connection = env.connection.name, assets = setmetatable(names, json.array_mt),
     jobs = jobs, dest = env.dest_shown })
-  local results, next_i = {}, 0
+  local next_i = 0
   -- A fixed pool of workers pulling assets keeps at most `jobs` running.
   for _ = 1, jobs do
     sched.spawn(function()
-      while next_i < #specs and not sys.caught_signal() do
+      while next_i < #todo and not sys.caught_signal() do
         next_i = next_i + 1
-        local i = next_i
+        local i = todo[next_i]
         results[i] = M.run_asset(specs[i], env)
       end
     end)
@@ -398,7 +474,7 @@ end
 -- returns the exit code and the summary.
 function M.finish(env, specs, locks, results, started)
   for _, lk in ipairs(locks) do lk:release() end
-  local failed, not_started = report(specs, results, env.verbose)
+  local failed, not_started, skipped = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
   local code = failed == 0 and 0 or 1
   -- An asset failed by its script breaking a sandbox rule (its budget, a
@@ -410,6 +486,8 @@ function M.finish(env, specs, locks, results, started)
   for _, r in pairs(results) do
     if code == 0 and r.ok and r.completeness and r.completeness.missing > 0 then code = completeness.EXIT end
   end
+  -- A skipped asset (locked by another run) is the mildest failure.
+  if code == 0 and #skipped > 0 then code = errors.exit_code(errors.new("locked", "")) end
   if name then
     if #not_started > 0 then log.error("not started: %s", table.concat(not_started, ", ")) end
     log.error("interrupted by %s: every committed page is kept; run again to resume", name)
@@ -422,25 +500,38 @@ function M.finish(env, specs, locks, results, started)
     ended = started
     for _, r in pairs(results) do ended = math.max(ended, r.started + r.seconds) end
   end
-  local summary = { exit_code = code, seconds = ended - started, requests = 0, assets = {} }
+  local summary = { exit_code = code, seconds = ended - started, requests = 0, assets = {},
+    run_id = lineage.run_id(), icx_version = lineage.version() }
   for i, spec in ipairs(specs) do
     local r = results[i]
     local item = r and M.summary_of(r) or { connection = env.connection.name, asset = spec.name,
       status = "not_started", rows = 0, pages = 0,
-      requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null }
+      requests = 0, retries = 0, rate_limited = 0, seconds = 0, cursor = json.null, error = json.null,
+      columns_added = {} }
     summary.requests = summary.requests + item.requests
     summary.assets[i] = item
   end
   summary.assets = setmetatable(summary.assets, json.array_mt)
-  summary.status = name and "interrupted" or failed == 0 and (code == completeness.EXIT and "incomplete" or "ok")
+  summary.connection = env.connection.name
+  -- Each asset's last success, this run's or an earlier one's: what a
+  -- freshness alert on the summary or the metrics file compares with now.
+  local sok, rows = pcall(env.dest.status, env.dest)
+  local last = {}
+  for _, r in ipairs(sok and rows or {}) do
+    if r.connection == env.connection.name then last[r.asset] = r.last_success_at end
+  end
+  for _, item in ipairs(summary.assets) do item.last_success_at = last[item.asset] or json.null end
+  summary.status = name and "interrupted" or failed == 0 and (code == completeness.EXIT and "incomplete"
+    or #skipped == 0 and "ok" or #skipped == #specs and "skipped" or "partial")
     or failed == #specs and "failed" or "partial"
   summary.failed = setmetatable({}, json.array_mt)
+  summary.skipped = setmetatable(skipped, json.array_mt)
   for _, item in ipairs(summary.assets) do
     if item.status == "failed" then summary.failed[#summary.failed + 1] = item.asset end
   end
   log.event("run_end", { connection = env.connection.name, status = summary.status, exit_code = code,
     requests = summary.requests,
-    seconds = summary.seconds, failed = summary.failed }, code == 0 and "info" or "error")
+    seconds = summary.seconds, failed = summary.failed, skipped = summary.skipped }, code == 0 and "info" or "error")
   return code, summary
 end
 

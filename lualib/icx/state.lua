@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS _icx_runs (
   error TEXT,
   pid INTEGER,
   pid_start INTEGER,
-  host TEXT);
+  host TEXT,
+  run_id TEXT,
+  icx_version TEXT,
+  columns_added TEXT);
 CREATE TABLE IF NOT EXISTS _icx_deleted (
   connection TEXT NOT NULL,
   asset TEXT NOT NULL,
@@ -76,7 +79,11 @@ CREATE TABLE IF NOT EXISTS _icx_completeness (
 ]]
 
 -- Columns added after the first release; older files gain them on open.
-local RUNS_ADDED = { { "pid", "INTEGER" }, { "pid_start", "INTEGER" }, { "host", "TEXT" } }
+-- run_id and icx_version are the lineage of a row (the invocation that
+-- wrote it, shared by its assets, and the icx that ran it); columns_added
+-- is a JSON object {table: [column, ...]} of the columns that run added.
+local RUNS_ADDED = { { "pid", "INTEGER" }, { "pid_start", "INTEGER" }, { "host", "TEXT" }, { "run_id", "TEXT" },
+  { "icx_version", "TEXT" }, { "columns_added", "TEXT" } }
 
 local NOW = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
@@ -297,23 +304,49 @@ function M.completeness_last(db)
   return check(db:query(LAST_CHECK))
 end
 
--- Per (connection, asset): the stored cursor and the last run, for
--- `icx status`; ordered by connection and asset.
+-- Per (connection, asset): the stored cursor, the last run, the last
+-- success (when it finished) and the last failure (when, and its error),
+-- for `icx status`; ordered by connection and asset.
 function M.status(db)
   return check(db:query([[
     WITH last AS (
       SELECT connection, asset, max(id) AS id FROM _icx_runs GROUP BY connection, asset),
+    good AS (
+      SELECT connection, asset, max(id) AS id FROM _icx_runs WHERE status = 'ok' GROUP BY connection, asset),
+    bad AS (
+      SELECT connection, asset, max(id) AS id FROM _icx_runs WHERE status = 'failed' GROUP BY connection, asset),
     assets AS (
       SELECT connection, asset FROM _icx_state WHERE instr(asset, '/') = 0
       UNION SELECT connection, asset FROM _icx_runs)
     SELECT a.connection, a.asset, s.key AS cursor_key, s.value AS cursor, r.status AS last_status,
       r.started_at AS last_run_at, r.finished_at AS last_finished_at, r.rows AS rows, r.error AS error,
-      r.pid AS pid, r.host AS host
+      r.pid AS pid, r.host AS host, r.run_id AS run_id, r.icx_version AS icx_version,
+      g.finished_at AS last_success_at, b.finished_at AS last_failure_at, b.error AS last_error
     FROM assets a
     LEFT JOIN _icx_state s ON s.connection = a.connection AND s.asset = a.asset
     LEFT JOIN last l ON l.connection = a.connection AND l.asset = a.asset
     LEFT JOIN _icx_runs r ON r.id = l.id
+    LEFT JOIN good gl ON gl.connection = a.connection AND gl.asset = a.asset
+    LEFT JOIN _icx_runs g ON g.id = gl.id
+    LEFT JOIN bad bl ON bl.connection = a.connection AND bl.asset = a.asset
+    LEFT JOIN _icx_runs b ON b.id = bl.id
     ORDER BY a.connection, a.asset]]))
+end
+
+-- The last n run rows of each (connection, asset), newest first: what
+-- `icx status --history N` lists.
+function M.runs(db, n)
+  return check(db:query([[
+    SELECT id, connection, asset, run_id, icx_version, started_at, finished_at, status, rows, requests, retries,
+      rate_limited, error, columns_added FROM (
+      SELECT *, row_number() OVER (PARTITION BY connection, asset ORDER BY id DESC) AS nth FROM _icx_runs)
+    WHERE nth <= ? ORDER BY connection, asset, id DESC]], n))
+end
+
+-- The columns icx made, per table (_icx_columns): a run compares them
+-- before and after to name the columns it added.
+function M.columns(db)
+  return check(db:query("SELECT tbl, col FROM _icx_columns ORDER BY tbl, col"))
 end
 
 -- Deletes the stored cursors of an asset (every connection's when
@@ -327,26 +360,28 @@ function M.reset(db, connection, asset)
   end)
 end
 
--- Inserts a "running" row; returns its id.
-function M.run_start(db, connection, asset)
+-- Inserts a "running" row with its lineage ({run_id =, version =});
+-- returns its id.
+function M.run_start(db, connection, asset, lineage)
   local sys = require "icx.sys"
   local pid, host = sys.pid(), sys.hostname()
+  lineage = lineage or {}
   return M.atomic(db, function()
     close_abandoned(db, host)
-    local rows = check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host) "
-      .. "VALUES (?, ?, " .. NOW .. ", 'running', ?, ?, ?) RETURNING id", connection, asset, pid,
-      sys.process_start(pid), host))
+    local rows = check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host, "
+      .. "run_id, icx_version) VALUES (?, ?, " .. NOW .. ", 'running', ?, ?, ?, ?, ?) RETURNING id", connection,
+      asset, pid, sys.process_start(pid), host, lineage.run_id, lineage.version))
     return rows[1].id
   end)
 end
 
 -- Closes a run row with its outcome and counters (t.error already
--- redacted).
+-- redacted; t.columns_added JSON text or nil).
 function M.run_finish(db, id, t)
   M.atomic(db, function()
     check(db:query("UPDATE _icx_runs SET finished_at = " .. NOW .. ", status = ?, rows = ?, requests = ?, "
-      .. "retries = ?, rate_limited = ?, error = ? WHERE id = ?", t.status, t.rows, t.requests,
-      t.retries, t.rate_limited, t.error, id))
+      .. "retries = ?, rate_limited = ?, error = ?, columns_added = ? WHERE id = ?", t.status, t.rows, t.requests,
+      t.retries, t.rate_limited, t.error, t.columns_added, id))
   end)
 end
 

@@ -10,7 +10,7 @@ local t = dofile "tests/lib/tap.lua"
 -- module missing here fails the test: a new module takes its place in the
 -- doc and here.
 local LAYERS = {
-  { layer = "commands", rows = { { "icx.cli" }, { "icx.display", "icx.init_cmd" } } },
+  { layer = "commands", rows = { { "icx.cli" }, { "icx.display", "icx.init_cmd" }, { "icx.metrics" }, { "icx.status" } } },
   { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.partcheck" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
     { "icx.totals" }, { "icx.cursor" } } },
   { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
@@ -23,7 +23,7 @@ local LAYERS = {
     { "icx.dest.duckstore" }, { "icx.dest.filestore", "icx.dest.pgstore" }, { "icx.dest.base" }, { "icx.state" },
     { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
   { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" },
-    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz" } } },
+    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz", "icx.lineage" } } },
 }
 
 local function read(path)

@@ -20,8 +20,11 @@
 --   d:cursor_get(connection, asset) -> value | nil, key
 --   d:cursor_set(connection, asset, key, value)   inside a transaction
 --   d:cursor_delete(connection, asset)            inside a transaction
---   d:run_start{connection =, asset =} -> run_id
---   d:run_finish(run_id, {status =, rows =, requests =, retries =, rate_limited =, error =})
+--   d:run_start{connection =, asset =, run_id =, version =} -> id   run_id, version: lineage
+--   d:run_finish(id, {status =, rows =, requests =, retries =, rate_limited =, error =,
+--                     columns_added = {table = {column, ...}} | nil})
+--   d:runs(n) -> rows                the last n run rows of each asset, newest first
+--   d:columns() -> {{tbl =, col =}}  the columns icx made (a run's added columns)
 --   d:lock(connection, asset) -> Lock | nil, holder   one run per asset
 --   d:holder(connection, asset) -> "pid N on HOST" | nil   nil: the lock is free
 --   d:lock_free(connection, asset) -> boolean
@@ -70,6 +73,7 @@ M.STORE = {
   "seen_get", "seen_set", "deleted_add",
   "meta_get", "meta_set", "status", "reset",
   "completeness_add", "completeness_last",
+  "runs", "columns",
   "close",
 }
 
@@ -260,7 +264,7 @@ function Dest:run_start(t)
   if type(t.connection) ~= "string" or type(t.asset) ~= "string" then
     misuse("run_start needs connection and asset names")
   end
-  return self.store:run_start(t.connection, t.asset)
+  return self.store:run_start(t.connection, t.asset, { run_id = t.run_id, version = t.version })
 end
 
 local STATUS = { ok = true, failed = true, interrupted = true }
@@ -275,7 +279,9 @@ function Dest:run_finish(id, t)
   end
   self.store:run_finish(id, { status = t.status, rows = t.rows or 0, requests = t.requests or 0,
     retries = t.retries or 0, rate_limited = t.rate_limited or 0,
-    error = t.error ~= nil and log.redact(tostring(t.error)) or nil })
+    error = t.error ~= nil and log.redact(tostring(t.error)) or nil,
+    columns_added = t.columns_added and next(t.columns_added) and require("icx.json").encode(t.columns_added)
+      or nil })
 end
 
 function Dest:close_stale(connection, asset)
@@ -331,6 +337,17 @@ end
 function Dest:status()
   open(self, "status")
   return self.store:status()
+end
+
+function Dest:runs(n)
+  open(self, "runs")
+  if math.type(n) ~= "integer" or n < 1 then misuse("runs() needs a count >= 1") end
+  return self.store:runs(n)
+end
+
+function Dest:columns()
+  open(self, "columns")
+  return self.store:columns()
 end
 
 -- The windows one completeness check compared (icx.completeness), in a

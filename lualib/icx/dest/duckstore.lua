@@ -34,7 +34,11 @@ CREATE TABLE IF NOT EXISTS _icx_runs (
   connection VARCHAR NOT NULL, asset VARCHAR NOT NULL,
   started_at VARCHAR NOT NULL, finished_at VARCHAR, status VARCHAR NOT NULL,
   rows BIGINT, requests BIGINT, retries BIGINT, rate_limited BIGINT,
-  error VARCHAR, pid BIGINT, pid_start BIGINT, host VARCHAR);
+  error VARCHAR, pid BIGINT, pid_start BIGINT, host VARCHAR,
+  run_id VARCHAR, icx_version VARCHAR, columns_added VARCHAR);
+ALTER TABLE _icx_runs ADD COLUMN IF NOT EXISTS run_id VARCHAR;
+ALTER TABLE _icx_runs ADD COLUMN IF NOT EXISTS icx_version VARCHAR;
+ALTER TABLE _icx_runs ADD COLUMN IF NOT EXISTS columns_added VARCHAR;
 CREATE TABLE IF NOT EXISTS _icx_deleted (
   connection VARCHAR NOT NULL, asset VARCHAR NOT NULL, id VARCHAR NOT NULL,
   detected_at VARCHAR NOT NULL, PRIMARY KEY (connection, asset, id));
@@ -231,8 +235,9 @@ local function still_running(pid, start)
   return sys.alive(pid)
 end
 
-function Store:run_start(connection, asset)
+function Store:run_start(connection, asset, lineage)
   local pid, host = sys.pid(), sys.hostname()
+  lineage = lineage or {}
   return atomic(self, function(db)
     -- This host's "running" rows of processes gone (killed, crashed).
     for _, r in ipairs(check(db:query("SELECT id, pid, pid_start FROM _icx_runs WHERE status = 'running' "
@@ -243,17 +248,17 @@ function Store:run_start(connection, asset)
           ("icx (pid %d on %s) ended without finishing the run: killed or crashed"):format(p, host), r.id))
       end
     end
-    return check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host) "
-      .. "VALUES (?, ?, ?, 'running', ?, ?, ?) RETURNING id", connection, asset, now(), pid,
-      sys.process_start(pid), host))[1].id
+    return check(db:query("INSERT INTO _icx_runs (connection, asset, started_at, status, pid, pid_start, host, "
+      .. "run_id, icx_version) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id", connection, asset, now(),
+      pid, sys.process_start(pid), host, lineage.run_id, lineage.version))[1].id
   end)
 end
 
 function Store:run_finish(id, t)
   atomic(self, function(db)
     check(db:query("UPDATE _icx_runs SET finished_at = ?, status = ?, rows = ?, requests = ?, retries = ?, "
-      .. "rate_limited = ?, error = ? WHERE id = ?", now(), t.status, t.rows, t.requests, t.retries,
-      t.rate_limited, t.error, id))
+      .. "rate_limited = ?, error = ?, columns_added = ? WHERE id = ?", now(), t.status, t.rows, t.requests,
+      t.retries, t.rate_limited, t.error, t.columns_added, id))
   end)
 end
 
@@ -270,22 +275,44 @@ function Store:status()
   local rows = read(self, [[
     WITH last AS (
       SELECT connection, asset, max(id) AS id FROM _icx_runs GROUP BY connection, asset),
+    good AS (
+      SELECT connection, asset, max(id) AS id FROM _icx_runs WHERE status = 'ok' GROUP BY connection, asset),
+    bad AS (
+      SELECT connection, asset, max(id) AS id FROM _icx_runs WHERE status = 'failed' GROUP BY connection, asset),
     assets AS (
       SELECT connection, asset FROM _icx_state WHERE strpos(asset, '/') = 0
       UNION SELECT connection, asset FROM _icx_runs)
     SELECT a.connection, a.asset, s.key AS cursor_key, s.value AS cursor, s.vtype AS vtype,
       r.status AS last_status, r.started_at AS last_run_at, r.finished_at AS last_finished_at,
-      r.rows AS rows, r.error AS error, r.pid AS pid, r.host AS host
+      r.rows AS rows, r.error AS error, r.pid AS pid, r.host AS host, r.run_id AS run_id,
+      r.icx_version AS icx_version, g.finished_at AS last_success_at, b.finished_at AS last_failure_at,
+      b.error AS last_error
     FROM assets a
     LEFT JOIN _icx_state s ON s.connection = a.connection AND s.asset = a.asset
     LEFT JOIN last l ON l.connection = a.connection AND l.asset = a.asset
     LEFT JOIN _icx_runs r ON r.id = l.id
+    LEFT JOIN good gl ON gl.connection = a.connection AND gl.asset = a.asset
+    LEFT JOIN _icx_runs g ON g.id = gl.id
+    LEFT JOIN bad bl ON bl.connection = a.connection AND bl.asset = a.asset
+    LEFT JOIN _icx_runs b ON b.id = bl.id
     ORDER BY a.connection, a.asset]])
   for _, r in ipairs(rows) do
     r.cursor = decode(r.cursor, r.vtype)
     r.vtype = nil
   end
   return rows
+end
+
+function Store:runs(n)
+  return read(self, [[
+    SELECT id, connection, asset, run_id, icx_version, started_at, finished_at, status, rows, requests, retries,
+      rate_limited, error, columns_added FROM (
+      SELECT *, row_number() OVER (PARTITION BY connection, asset ORDER BY id DESC) AS nth FROM _icx_runs)
+    WHERE nth <= ? ORDER BY connection, asset, id DESC]], n)
+end
+
+function Store:columns()
+  return read(self, "SELECT tbl, col FROM _icx_columns ORDER BY tbl, col")
 end
 
 function Store:reset(connection, asset)

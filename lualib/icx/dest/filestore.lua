@@ -42,7 +42,7 @@ end
 function Store:cursor_get(connection, asset) return state.cursor_get(self.db, connection, asset) end
 function Store:cursor_set(connection, asset, key, value) state.cursor_set(self.db, connection, asset, key, value) end
 function Store:cursor_delete(connection, asset) state.cursor_delete(self.db, connection, asset) end
-function Store:run_start(connection, asset) return state.run_start(self.db, connection, asset) end
+function Store:run_start(connection, asset, lineage) return state.run_start(self.db, connection, asset, lineage) end
 function Store:run_finish(id, t) state.run_finish(self.db, id, t) end
 function Store:close_stale(connection, asset) state.close_stale(self.db, connection, asset) end
 function Store:seen_get(connection, asset, ids) return state.seen_get(self.db, connection, asset, ids) end
@@ -51,6 +51,8 @@ function Store:deleted_add(connection, asset, ids) state.deleted_add(self.db, co
 function Store:meta_get(key) return state.meta_get(self.db, key) end
 function Store:meta_set(key, value) state.meta_set(self.db, key, value) end
 function Store:status() return state.status(self.db) end
+function Store:runs(n) return state.runs(self.db, n) end
+function Store:columns() return state.columns(self.db) end
 function Store:completeness_add(connection, asset, run, rows)
   state.completeness_add(self.db, connection, asset, run, rows)
 end

@@ -139,7 +139,7 @@ function Store:deleted_add(connection, asset, ids)
 end
 
 for _, name in ipairs({ "meta_get", "meta_set", "status", "reset", "close_stale", "lock", "holder",
-    "lock_free", "run_start", "completeness_add", "completeness_last" }) do
+    "lock_free", "run_start", "completeness_add", "completeness_last", "runs", "columns" }) do
   Store[name] = function(self, ...) return self.shared[name](self.shared, ...) end
 end
 

@@ -189,7 +189,10 @@ CREATE TABLE IF NOT EXISTS %s (
   error text,
   pid integer,
   pid_start bigint,
-  host text);
+  host text,
+  run_id text,
+  icx_version text,
+  columns_added text);
 CREATE TABLE IF NOT EXISTS %s (
   connection text NOT NULL,
   asset text NOT NULL,
@@ -238,6 +241,19 @@ function Store:init()
     self:check(self.conn:exec(SCHEMA:format(self:qualified("_icx_state"), self:qualified("_icx_runs"),
       self:qualified("_icx_deleted"), self:qualified("_icx_columns"), self:qualified("_icx_meta"),
       self:qualified("_icx_seen"), self:qualified("_icx_completeness"))))
+    -- A schema an older icx made gains the lineage columns of _icx_runs;
+    -- asked first, so an up-to-date schema takes no ACCESS EXCLUSIVE lock.
+    local have = {}
+    for _, r in ipairs(self:q("SELECT column_name::text AS c FROM information_schema.columns WHERE table_schema = $1 "
+        .. "AND table_name = '_icx_runs'", self.schema)) do
+      have[r.c] = true
+    end
+    for _, col in ipairs({ "run_id", "icx_version", "columns_added" }) do
+      if not have[col] then
+        self:check(self.conn:exec(("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s text"):format(
+          self:qualified("_icx_runs"), col)))
+      end
+    end
   end)
 end
 
@@ -324,8 +340,9 @@ local function still_running(pid, start)
   return sys.alive(pid)
 end
 
-function Store:run_start(connection, asset)
+function Store:run_start(connection, asset, lineage)
   local pid, host = sys.pid(), sys.hostname()
+  lineage = lineage or {}
   local runs = self:qualified("_icx_runs")
   return self:atomic(function()
     -- Close the rows of processes on this host that died mid-run.
@@ -336,9 +353,9 @@ function Store:run_start(connection, asset)
           ("icx (pid %d on %s) ended without finishing the run: killed or crashed"):format(r.pid, host), r.id)
       end
     end
-    return self:q("INSERT INTO " .. runs .. " (connection, asset, started_at, status, pid, pid_start, host) "
-      .. "VALUES ($1, $2, now(), 'running', $3, $4, $5) RETURNING id", connection, asset, pid,
-      sys.process_start(pid), host)[1].id
+    return self:q("INSERT INTO " .. runs .. " (connection, asset, started_at, status, pid, pid_start, host, run_id, "
+      .. "icx_version) VALUES ($1, $2, now(), 'running', $3, $4, $5, $6, $7) RETURNING id", connection, asset, pid,
+      sys.process_start(pid), host, lineage.run_id, lineage.version)[1].id
   end)
 end
 
@@ -346,8 +363,8 @@ function Store:run_finish(id, t)
   local msg = t.error ~= nil and M.scrub(t.error, self.secrets) or nil
   self:atomic(function()
     self:q("UPDATE " .. self:qualified("_icx_runs") .. " SET finished_at = now(), status = $1, rows = $2, "
-      .. "requests = $3, retries = $4, rate_limited = $5, error = $6 WHERE id = $7", t.status, t.rows,
-      t.requests, t.retries, t.rate_limited, msg, id)
+      .. "requests = $3, retries = $4, rate_limited = $5, error = $6, columns_added = $7 WHERE id = $8", t.status,
+      t.rows, t.requests, t.retries, t.rate_limited, msg, t.columns_added, id)
   end)
 end
 
@@ -450,24 +467,50 @@ function Store:meta_set(key, value)
   end)
 end
 
+-- Times as icx.state writes them (UTC, milliseconds), so status reads alike.
+local function utc(col)
+  return ("to_char(%s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"):format(col)
+end
+
 function Store:status()
+  local runs = self:qualified("_icx_runs")
   local rows = self:q(([[
     WITH last AS (SELECT connection, asset, max(id) AS id FROM %s GROUP BY connection, asset),
+    good AS (SELECT connection, asset, max(id) AS id FROM %s WHERE status = 'ok' GROUP BY connection, asset),
+    bad AS (SELECT connection, asset, max(id) AS id FROM %s WHERE status = 'failed' GROUP BY connection, asset),
     assets AS (SELECT connection, asset FROM %s WHERE strpos(asset, '/') = 0
       UNION SELECT connection, asset FROM %s)
     SELECT a.connection, a.asset, s.key AS cursor_key, s.value::text AS cursor, r.status AS last_status,
-      to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS last_run_at, r.rows AS rows
+      %s AS last_run_at, r.rows AS rows, r.run_id, r.icx_version,
+      %s AS last_success_at, %s AS last_failure_at, b.error AS last_error
     FROM assets a
     LEFT JOIN %s s ON s.connection = a.connection AND s.asset = a.asset
     LEFT JOIN last l ON l.connection = a.connection AND l.asset = a.asset
     LEFT JOIN %s r ON r.id = l.id
-    ORDER BY a.connection, a.asset]]):format(self:qualified("_icx_runs"), self:qualified("_icx_state"),
-    self:qualified("_icx_runs"), self:qualified("_icx_state"), self:qualified("_icx_runs")))
+    LEFT JOIN good gl ON gl.connection = a.connection AND gl.asset = a.asset
+    LEFT JOIN %s g ON g.id = gl.id
+    LEFT JOIN bad bl ON bl.connection = a.connection AND bl.asset = a.asset
+    LEFT JOIN %s b ON b.id = bl.id
+    ORDER BY a.connection, a.asset]]):format(runs, runs, runs, self:qualified("_icx_state"), runs,
+    utc("r.started_at"), utc("g.finished_at"), utc("b.finished_at"), self:qualified("_icx_state"), runs, runs, runs))
   for _, r in ipairs(rows) do
     local v = r.cursor and json.decode(r.cursor)
     r.cursor = v ~= json.null and v or nil
   end
   return rows
+end
+
+function Store:runs(n)
+  return self:q(([[
+    SELECT id, connection, asset, run_id, icx_version, %s AS started_at, %s AS finished_at, status, rows, requests,
+      retries, rate_limited, error, columns_added FROM (
+      SELECT *, row_number() OVER (PARTITION BY connection, asset ORDER BY id DESC) AS nth FROM %s) r
+    WHERE nth <= $1 ORDER BY connection, asset, id DESC]]):format(utc("started_at"), utc("finished_at"),
+    self:qualified("_icx_runs")), n)
+end
+
+function Store:columns()
+  return self:q("SELECT tbl, col FROM " .. self:qualified("_icx_columns") .. " ORDER BY tbl, col")
 end
 
 -- Completeness checks (as in icx.state): one check's rows share checked_at.
