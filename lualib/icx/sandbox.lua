@@ -463,8 +463,12 @@ end
 
 local function finish(ok, ...)
   if not ok then
-    local e = settle((...))
+    local raised = ...
+    local e = settle(raised)
     budget.disarm()
+    -- The script's own code failed (a typo, a nil indexed): its error
+    -- (file:line) is the script's, exit 2, not a failed request.
+    if raw.type(e) == "string" and e == raised then e = errors.new("script", e) end
     error(e, 0)
   end
   budget.disarm()
