@@ -93,17 +93,17 @@ end
 function M.requests(src, ctx)
   local n = fixed(src)
   if n then return tostring(n) end
-  local range = ""
+  local range, note = "", ""
   if ctx.since or ctx.before then
     range = (" with %s in %s .. %s"):format(src.key or "the key", ctx.since and M.when(ctx.since) or "the beginning",
       ctx.before and M.when(ctx.before) or "now")
   end
-  local note = ""
   if src.style == "search" then
     note = "; a window of 4 pages or more over a week adds a survey of up to 4 requests, and the "
       .. "completeness check about 2% more"
-  elseif src.since_filter and (ctx.since or ctx.before) and not src.newest_first then
-    note = "; Intercom cannot bound this listing: the walk reads every record and keeps the window's"
+  elseif src.since_filter and range ~= "" and not src.newest_first then
+    range, note = "", ("; Intercom cannot bound this listing: the walk reads every record and keeps those%s")
+      :format(range)
   end
   return ("at least 1: %s%s%s"):format(src:describe().cost, range, note)
 end
