@@ -465,10 +465,12 @@ local function finish(ok, ...)
   if not ok then
     local raised = ...
     local e = settle(raised)
+    local spent = budget.spent()
     budget.disarm()
     -- The script's own code failed (a typo, a nil indexed): its error
-    -- (file:line) is the script's, exit 2, not a failed request.
-    if raw.type(e) == "string" and e == raised then e = errors.new("script", e) end
+    -- (file:line) is the script's, exit 2, not a failed request. A spent
+    -- budget stays a failed run: how far a script gets depends on the data.
+    if raw.type(e) == "string" and e == raised and not spent then e = errors.new("script", e) end
     error(e, 0)
   end
   budget.disarm()
