@@ -470,7 +470,7 @@ local function finish(ok, ...)
     -- The script's own code failed (a typo, a nil indexed): its error
     -- (file:line) is the script's, exit 2, not a failed request. A spent
     -- budget stays a failed run: how far a script gets depends on the data.
-    if raw.type(e) == "string" and e == raised and not spent then e = errors.new("script", e) end
+    if raw.type(e) == "string" and e == raised and not spent then e = errors.new("script", e, { located = true }) end
     error(e, 0)
   end
   budget.disarm()
