@@ -17,8 +17,12 @@ shipped asset (contacts, companies, ...: see icx list), built into icx, or
 the path of a script (anything with a "/" or ending in .lua, or an existing
 file). Assets run at once (-j), share one rate budget, and commit
 independently: one failing asset does not roll back the others, and the exit
-code is 1 if any failed. Incremental assets resume from the cursor stored
-with their last committed page.
+code is the failed asset's (1; 2 for an error in a script's code).
+Incremental assets resume from the cursor stored with their last committed
+page. --since WHEN [--until WHEN] re-reads that window of the incremental
+key whatever the cursor (a backfill) and merges it; the cursor moves only if
+the window reaches past it, and the run's first line says what happens to
+it. On a first run --since is where the run starts.
 
 On a terminal, a live display shows each running asset: rows landed of the
 total, requests per second against the budget, retries and 429s, elapsed
@@ -53,8 +57,12 @@ for run), 1 when the host cannot be reached (check does not retry).
   { name = "plan", args = "ASSET...", summary = "validate assets and config offline; show the first request",
     text = [[
 Validates the configuration and each asset (names or paths, as for run)
-without touching the network, and prints the first request each would send:
-from the cursors stored in --dest when it exists, else as a first run.
+without touching the network (so the token's variable may be unset), and
+prints the first request each would send: from the cursors stored in --dest
+when it exists, else as a first run, within the --since/--until window when
+given (and what the window does with the cursor). "requests:" says what the
+walk costs: a number where its shape fixes it, else per record of the window
+(Intercom alone knows how many records it holds).
 ]] },
   { name = "list", args = "", summary = "the built-in assets: tables, mode, endpoint, cost",
     text = [[
