@@ -63,7 +63,9 @@ function M.describe(spec, stored, env)
   local since, before, refill = M.bounds(spec, stored, env)
   local span = ("%s .. %s (%s)"):format(since and M.when(since) or "the beginning",
     before and M.when(before) or "now", key)
-  if not refill then
+  if not refill and env.full_refresh then
+    return ("%s: full refresh %s: stored cursors ignored"):format(spec.name, span)
+  elseif not refill then
     return ("%s: first run %s: no stored cursor, the cursor starts from what lands"):format(spec.name, span)
   end
   local at = M.when(int(stored))

@@ -70,8 +70,12 @@ local function context(spec, env, stored, stats)
     since = since, before = before, backfill = refill,
     jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end,
     -- The updated_at each parent id had when this asset last landed its
-    -- sub-resources (_icx_seen), so expansions skip parents re-read unchanged.
-    seen = function(ids) return env.dest:seen_get(env.connection.name, spec.name, ids) end }
+    -- sub-resources (_icx_seen), so expansions skip parents re-read
+    -- unchanged; a backfill re-reads its window's whole, repairing rows.
+    seen = function(ids)
+      if refill then return {} end
+      return env.dest:seen_get(env.connection.name, spec.name, ids)
+    end }
 end
 
 -- request economy: a sliced walk's progress lives in its own _icx_state
