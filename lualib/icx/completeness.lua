@@ -347,7 +347,7 @@ function M.after_load(spec, env, ctx, src, t, tally)
   local align = aligner(src, env)
   local lo = ctx.since and align(math.max(ctx.since, 0)) or 0
   -- A backfill window is checked, not more: what lies past its end was not read.
-  local hi = align(math.min(tally.started - M.SETTLE, ctx.before or math.huge))
+  local hi = align(math.min(tally.started - M.SETTLE, ctx.before and src:upper(ctx.before) or math.huge))
   local load_requests = ctx.stats.requests
   local n = math.max(1, math.floor(load_requests * M.SHARE))
   if ctx.since then n = math.min(n, M.INCREMENTAL) end

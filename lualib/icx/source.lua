@@ -32,6 +32,8 @@
 --                                        ctx.since and above by ctx.before
 --                                        (or the slice's range)
 --   src:sliceable() -> boolean; src:slice_of(i, watermark, lo, hi) -> Source
+--   src:upper(before) -> key             the `<` bound that reads every record
+--                                        below before (a backfill's end)
 --   src:edge(t) -> key                   the cut nearest t that slices meet
 --                                        at exactly (icx.slices)
 --   src:newest_first_of(ctx) -> Source | nil   a day-granular incremental
@@ -205,6 +207,16 @@ function Search:bound(since)
   return since - 1
 end
 
+-- The `<` bound that reads every record below `before` (a backfill's
+-- end): on day-granular search `<` ends before its value's whole day, so
+-- the bound moves to a day after before's last second (DAY_MARGIN, as in
+-- bound), reading the rest of that day too; the cursor's ceiling keeps
+-- the cursor below `before`.
+function Search:upper(before)
+  if self.granularity == "day" then return before - 1 + DAY_MARGIN end
+  return before
+end
+
 function Search:body_of(ctx)
   local body = self.body
   if body ~= nil then
@@ -216,7 +228,7 @@ function Search:body_of(ctx)
   -- `<` excludes the whole day of hi on day-granular search; the next
   -- slice's lower bound re-reads that day, so slices overlap, never gap.
   -- The last slice (and an unsliced walk) ends where the run's window does.
-  local hi = self.hi or (ctx and ctx.before)
+  local hi = self.hi or (ctx and ctx.before and self:upper(ctx.before))
   if hi then parts[#parts + 1] = { field = key, operator = "<", value = hi } end
   if self.where then parts[#parts + 1] = self.where end
   return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = self.sort }

@@ -57,9 +57,12 @@ with Sim(contacts=300, companies=40, tickets=80, seed=1301, timezone="UTC") as s
 
     tickets = sim.dump("tickets")
     keys = sorted(x["updated_at"] for x in tickets)
-    # A 30-day window of whole UTC days in the older half of the tickets.
-    since = keys[len(keys) // 4] // DAY * DAY
-    until = since + 30 * DAY
+    # A 30-day window from a midnight to just past a contact changed late
+    # in its day: contact search bounds by whole days, and the window's
+    # last day must still be read up to --until.
+    late = sorted(x["updated_at"] for x in sim.dump("contacts") if x["updated_at"] % DAY > 7200)
+    until = late[len(late) // 3] + 1
+    since = (until - 30 * DAY) // DAY * DAY
     t.ok(until < min(cur.values()), "the window ends before every cursor")
 
     # The destination loses the window's rows and one far outside it, and
@@ -104,7 +107,7 @@ with Sim(contacts=300, companies=40, tickets=80, seed=1301, timezone="UTC") as s
     lines = r.err.splitlines()
     for a in ("tickets", "companies", "contacts"):
         want = "%s: backfill %s .. %s (updated_at); cursor stays at %s" % (
-            a, time.strftime("%Y-%m-%d", time.gmtime(since)), time.strftime("%Y-%m-%d", time.gmtime(until)),
+            a, time.strftime("%Y-%m-%d", time.gmtime(since)), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until)),
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cur[a])))
         t.ok(any(want in x for x in lines[:4]), "%s: the run's first lines say the cursor stays" % a)
         t.is_(cursor(ws.db, a), cur[a], "%s: the cursor did not move" % a)
