@@ -12,6 +12,9 @@
 --     the run's lower bound (the window's start, else the cursor minus the
 --     lookback, else --since), its exclusive upper bound (--until or nil)
 --     and whether this run is a backfill over a stored cursor
+--   backfill.ceiling(ctx) -> key | nil   the highest cursor this run may
+--     store: below the window's end, and none past the stored cursor when
+--     the window starts after it (what lies between was not read)
 --   backfill.describe(spec, stored, env) -> line | nil   what the run does
 --     with the window and the cursor (the run's first line, icx plan)
 --   backfill.announce(env, specs)          that line per asset, and a
@@ -57,6 +60,12 @@ function M.bounds(spec, stored, env)
   return cursor.since(spec, stored, env.since), env.before, false
 end
 
+function M.ceiling(ctx)
+  local c = int(ctx.cursor)
+  if ctx.backfill and c and ctx.since > c then return c end
+  return ctx.before and ctx.before - 1 or nil
+end
+
 function M.describe(spec, stored, env)
   if not spec.incremental or not env.since then return nil end
   local key = spec.incremental.key
@@ -69,6 +78,10 @@ function M.describe(spec, stored, env)
     return ("%s: first run %s: no stored cursor, the cursor starts from what lands"):format(spec.name, span)
   end
   local at = M.when(int(stored))
+  if since > int(stored) then
+    return ("%s: backfill %s; cursor stays at %s: the window starts after it, and the next run reads what "
+      .. "lies between"):format(spec.name, span, at)
+  end
   if before and before <= int(stored) + 1 then
     return ("%s: backfill %s; cursor stays at %s"):format(spec.name, span, at)
   end

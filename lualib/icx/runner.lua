@@ -194,7 +194,7 @@ local function land(spec, env, res)
   ctx.resume_slices = resumed and require("cjson.safe").decode(resumed) or nil
   local wm
   local src = source_of(spec, ctx)
-  local cur, key = cursor.new(stored, ctx.before and ctx.before - 1), spec.incremental and spec.incremental.key
+  local cur, key = cursor.new(stored, backfill.ceiling(ctx)), spec.incremental and spec.incremental.key
   local listed = env.reconcile and spec.reconcile and reconcile.listing(spec, src)
   local est = totals.new()
   local tick = progress(spec, res, est)

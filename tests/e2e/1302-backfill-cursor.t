@@ -64,6 +64,20 @@ with Sim(tickets=80, companies=40, seed=1302, timezone="UTC") as sim, Workspace(
     t.is_(cursor(ws.db, "tickets"), newest, "the cursor moved to the newest ticket")
     t.ok(newest >= now - 5, "which is one of the changed ones")
 
+    # A window that starts after the cursor leaves a gap it did not read:
+    # the cursor stays, so the next run still reads that gap.
+    time.sleep(2)
+    sim.control("POST", "/_sim/mutate", {"asset": "tickets", "count": 3})
+    held = cursor(ws.db, "tickets")
+    r = ws.run("tickets", "--since", str(held + 2))
+    t.is_(r.rc, 0, "a window starting after the cursor exits 0")
+    t.ok("cursor stays at" in r.err.splitlines()[0] and "starts after it" in r.err.splitlines()[0],
+         "its first line says the cursor stays: " + r.err.splitlines()[0])
+    t.is_(cursor(ws.db, "tickets"), held, "the cursor did not jump the unread gap")
+    fresh = [x["id"] for x in sim.dump("tickets") if x["updated_at"] >= held + 2]
+    got = {row[0] for row in q(ws.db, "select id from tickets where updated_at >= ?", held + 2)}
+    t.ok(len(fresh) == 3 and set(fresh) == got, "the window's tickets landed (%d)" % len(got))
+
     # A first run bounded both ways lands exactly the window.
     db2 = os.path.join(ws.dir, "first.db")
     lo, hi = keys[10], keys[40]
