@@ -5,6 +5,7 @@ stored cursor moves it to what landed below its end (records changed after
 re-reads from S to now, and on a first run --since S --until U lands exactly
 the records of [S, U) with the cursor at the newest of them. --until without
 --since, or not after it, is a usage error (exit 2)."""
+import json
 import os
 import sqlite3
 import sys
@@ -77,6 +78,15 @@ with Sim(tickets=80, companies=40, seed=1302, timezone="UTC") as sim, Workspace(
     fresh = [x["id"] for x in sim.dump("tickets") if x["updated_at"] >= held + 2]
     got = {row[0] for row in q(ws.db, "select id from tickets where updated_at >= ?", held + 2)}
     t.ok(len(fresh) == 3 and set(fresh) == got, "the window's tickets landed (%d)" % len(got))
+
+    # The same as a JSON event, for schedulers reading the log.
+    held = cursor(ws.db, "tickets")
+    r = ws.run("tickets", "--since", "2026-01-01", "--until", "2026-02-01", "--log-format", "json")
+    ev = [json.loads(x) for x in r.err.splitlines() if x.startswith("{")]
+    bf = [e for e in ev if e.get("event") == "backfill"]
+    t.ok(bf and bf[0]["asset"] == "tickets" and bf[0]["since"] == 1767225600 and bf[0]["until"] == 1769904000
+         and bf[0]["cursor"] == held and bf[0]["backfill"] is True, "a backfill event names the window: %r" % bf)
+    t.ok(ev and ev[0].get("event") == "backfill", "before any other event")
 
     # A first run bounded both ways lands exactly the window.
     db2 = os.path.join(ws.dir, "first.db")
