@@ -1,6 +1,7 @@
--- Backfill windows: `--since WHEN [--until WHEN]` re-reads exactly that
--- window of an asset's incremental key and merges it, whatever the stored
--- cursor. With no cursor (a first run, --full-refresh) --since is where
+-- Backfill windows: `--since WHEN [--until WHEN]` re-reads that window of
+-- an asset's incremental key and merges it, whatever the stored cursor
+-- (contact search, which bounds by whole days, reads the window's first and
+-- last days whole). With no cursor (a first run, --full-refresh) --since is where
 -- the run starts. The cursor never moves back: a window that ends at or
 -- before it leaves it where it is, one reaching past it lets it move to
 -- what landed below the window's end (icx.cursor's ceiling).
@@ -40,11 +41,10 @@ end
 -- silent no-op this module exists to end.
 function M.check(specs, since)
   if not since then return end
-  local flag = "--since"
   for _, spec in ipairs(specs) do
     if not spec.incremental then
-      errors.raise("usage", ("%s: asset '%s' has no incremental key (mode %s: every run reads it whole), so it "
-        .. "has no window to read; run it without %s"):format(flag, spec.name, spec.mode, flag))
+      errors.raise("usage", ("--since: asset '%s' has no incremental key (mode %s: every run reads it whole), so "
+        .. "it has no window to read; run it without --since"):format(spec.name, spec.mode))
     end
   end
 end
