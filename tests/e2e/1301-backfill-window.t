@@ -49,7 +49,7 @@ def in_window(db, table, truth, lo, hi, name):
     os.remove(copy)
 
 
-with Sim(contacts=300, companies=40, tickets=80, seed=1301, timezone="UTC") as sim, Workspace(sim) as ws:
+with Sim(contacts=300, companies=150, tickets=80, seed=1301, timezone="UTC") as sim, Workspace(sim) as ws:
     r = ws.run("tickets", "companies", "contacts", "contact_tags")
     t.is_(r.rc, 0, "the first load exits 0")
     cur = {a: cursor(ws.db, a) for a in ("tickets", "companies", "contacts")}
@@ -57,12 +57,12 @@ with Sim(contacts=300, companies=40, tickets=80, seed=1301, timezone="UTC") as s
 
     tickets = sim.dump("tickets")
     keys = sorted(x["updated_at"] for x in tickets)
-    # A 30-day window from a midnight to just past a contact changed late
+    # A 60-day window from a midnight to just past a contact changed late
     # in its day: contact search bounds by whole days, and the window's
     # last day must still be read up to --until.
     late = sorted(x["updated_at"] for x in sim.dump("contacts") if x["updated_at"] % DAY > 7200)
     until = late[len(late) // 3] + 1
-    since = (until - 30 * DAY) // DAY * DAY
+    since = (until - 60 * DAY) // DAY * DAY
     t.ok(until < min(cur.values()), "the window ends before every cursor")
 
     # The destination loses the window's rows and one far outside it, and

@@ -33,7 +33,7 @@ def cursor(db, asset):
     return int(rows[0][0]) if rows else None
 
 
-with Sim(tickets=80, companies=40, seed=1302, timezone="UTC") as sim, Workspace(sim) as ws:
+with Sim(tickets=80, companies=120, seed=1302, timezone="UTC") as sim, Workspace(sim) as ws:
     r = ws.run("tickets", "companies")
     t.is_(r.rc, 0, "the first load exits 0")
     cur = cursor(ws.db, "tickets")
@@ -99,7 +99,7 @@ with Sim(tickets=80, companies=40, seed=1302, timezone="UTC") as sim, Workspace(
         landed.compare(t, db2, asset, truth, name="first run, %s" % asset)
         # A search reads only the window: the cursor is its newest record;
         # the scroll reads everything, so it vouches for the window to its end.
-        want = max(x["updated_at"] for x in truth)
+        want = max(x["updated_at"] for x in truth) if truth else lo
         c = cursor(db2, asset)
         t.ok(c is not None and want <= c <= hi - 1,
              "%s: the cursor is within the window, at or past its newest record (%r, %d..%d)" % (asset, c, want, hi - 1))
