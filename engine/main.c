@@ -1,10 +1,13 @@
 /* icx: the command line. Everything past creating the state lives in
 ** lualib/icx/cli.lua; this file turns its result into an exit code.
 **
-** Exit codes: 0 success, 1 the run failed, 2 usage or configuration error,
-** 3 internal error (a bug in icx, or out of memory before Lua could say so).
+** Exit codes (the table: lualib/icx/exitcodes.lua): 0 success, 1 the run
+** failed, 2 usage, configuration or script error, 3 internal error (a bug in
+** icx, or out of memory before Lua could say so), 4 an asset was skipped, 5
+** incomplete.
 */
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -52,9 +55,13 @@ static void no_core_dumps(void) {
 }
 
 /* Protects the process, makes the state, runs the CLI, maps its result to
-** the exit code. */
+** the exit code. SIGPIPE is ignored: a reader that closes stdout (icx run
+** --dest jsonl:- | head -1) would otherwise kill icx silently with 141 in
+** the middle of a page; ignored, the write fails with EPIPE and the
+** destination reports it (exit 1, a message on stderr). */
 int main(int argc, char **argv) {
   no_core_dumps();
+  signal(SIGPIPE, SIG_IGN);
   /* `icx lua` is the developer's runner: it keeps io and the full os. */
   int flags = (argc > 1 && strcmp(argv[1], "lua") == 0) ? ICX_RT_DEV : 0;
   struct icx_alloc alloc = {0, 0, 0};

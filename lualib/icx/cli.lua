@@ -24,11 +24,15 @@ shipped asset (contacts, companies, ...: see icx list), built into icx, or
 the path of a script (anything with a "/" or ending in .lua, or an existing
 file); `all` stands for every built-in asset, in icx list's order. Assets
 run at once (-j), share one rate budget, and commit independently: one
-failing asset does not roll back the others, and the exit code is 1 if any
-failed. Incremental assets resume from the cursor stored with their last
-committed page. An asset another run on the destination holds is skipped,
-said at once, while the others run (exit 4 at the end); --wait waits for it
-instead, --wait=DURATION at most that long in all.
+failing asset does not roll back the others, and the exit code is the failed
+asset's (1; 2 for an error in a script's code). Incremental assets resume
+from the cursor stored with their last committed page. --since WHEN [--until
+WHEN] re-reads that window of the incremental key whatever the cursor (a
+backfill) and merges it; the cursor moves only if the window reaches past
+it, and the run's first line says what happens to it. On a first run
+--since is where the run starts. An asset another run on the destination
+holds is skipped, said at once, while the others run (exit 4 at the end);
+--wait waits for it instead, --wait=DURATION at most that long in all.
 
 On a terminal, a live display shows each running asset: rows landed of the
 total, requests per second against the budget, retries and 429s, elapsed
@@ -57,14 +61,18 @@ uncommitted page is rolled back when the file is next opened).
   { name = "check", args = "", summary = "call GET /me: proves the token works, shows the workspace",
     text = [[
 Calls GET /me and prints the workspace, the admin and the region, so a new
-token can be tried before a long run. Exit 1 when the token is rejected or
-the host cannot be reached (check does not retry those).
+token can be tried before a long run. Exit 2 when the token is rejected (as
+for run), 1 when the host cannot be reached (check does not retry).
 ]] },
   { name = "plan", args = "ASSET...", summary = "validate assets and config offline; show the first request",
     text = [[
 Validates the configuration and each asset (names or paths, as for run)
-without touching the network, and prints the first request each would send:
-from the cursors stored in --dest when it exists, else as a first run.
+without touching the network (so the token's variable may be unset), and
+prints the first request each would send: from the cursors stored in --dest
+when it exists, else as a first run, within the --since/--until window when
+given (and what the window does with the cursor). "requests:" says what the
+walk costs: a number where its shape fixes it, else per record of the window
+(Intercom alone knows how many records it holds).
 ]] },
   { name = "list", args = "", summary = "the built-in assets: tables, mode, endpoint, cost",
     text = [[
@@ -144,8 +152,10 @@ local OPTIONS = {
     help = "cursors of a jsonl destination (default beside it)" },
   { long = "--full-refresh", key = "full_refresh", commands = "run plan",
     help = "ignore stored cursors: re-read everything" },
-  { long = "--since", value = "WHEN", key = "since", commands = "run",
-    help = "lower bound with no stored cursor: YYYY-MM-DD, ISO 8601, Unix s" },
+  { long = "--since", value = "WHEN", key = "since", commands = "run plan",
+    help = "backfill from WHEN whatever the cursor (a first run starts there): YYYY-MM-DD, ISO 8601, Unix s" },
+  { long = "--until", value = "WHEN", key = "before", commands = "run plan",
+    help = "end the --since window before WHEN; the cursor moves only if the window reaches past it" },
   { long = "--wait", optional = "DURATION", key = "wait", commands = "run",
     help = "wait for another run of an asset (at most DURATION, e.g. --wait=10m) instead of skipping it" },
   { long = "--summary-json", value = "FILE", key = "summary_json", commands = "run",
@@ -230,18 +240,8 @@ local function option_lines(list)
   return table.concat(out, "\n") .. "\n"
 end
 
-local EXIT_CODES = [[
-exit codes:
-  0  success
-  1  the run failed (an API, network or destination error; see the message)
-  2  usage or configuration error (found before any request is sent), or a
-     script error (past its budget, a yield outside its coroutines)
-  3  internal error (a bug in icx: please report it)
-  4  an asset was skipped: another run on the destination holds it (--wait)
-  5  incomplete: Intercom counts records no walk found (named per asset)
-  6  icx status --max-age: an asset's last success is older than the limit
-  130, 143  stopped by SIGINT (Ctrl-C) or SIGTERM; committed pages are kept
-]]
+-- The exit-code table, the same text README and the man page carry.
+local EXIT_CODES = require("icx.exitcodes").help()
 
 -- The text of `icx help [COMMAND]`.
 function M.help_text(topic)
@@ -293,13 +293,13 @@ local function days_from_civil(y, m, d)
   return era * 146097 + doe - 719468
 end
 
--- --since WHEN -> Unix seconds: YYYY-MM-DD (UTC midnight), ISO 8601 with
--- Z or an offset (no zone: UTC), or Unix seconds.
-function M.parse_when(s)
+-- --since/--until WHEN -> Unix seconds: YYYY-MM-DD (UTC midnight), ISO
+-- 8601 with Z or an offset (no zone: UTC), or Unix seconds.
+function M.parse_when(s, flag)
   if s:match("^%d+$") then return math.tointeger(tonumber(s)) end
   local y, mo, d, rest = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)(.*)$")
-  local bad = ("--since '%s' is not a date: give YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds")
-    :format(s)
+  local bad = ("%s '%s' is not a date: give YYYY-MM-DD, ISO 8601 (2024-05-01T12:00:00Z) or Unix seconds")
+    :format(flag or "--since", s)
   if not y then usage("%s", bad) end
   y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
   if mo < 1 or mo > 12 or d < 1 or d > 31 then usage("%s", bad) end
@@ -390,7 +390,13 @@ function M.parse_args(argv)
     opts.jobs = math.tointeger(n)
   end
   if opts.max_memory then opts.max_memory = parse_size(opts.max_memory) end
-  if opts.since then opts.since = M.parse_when(opts.since) end
+  if opts.since then opts.since = M.parse_when(opts.since, "--since") end
+  if opts.before then
+    opts.before = M.parse_when(opts.before, "--until")
+    if not opts.since then usage("--until needs --since: a window has a start (e.g. --since 2026-01-01 --until "
+      .. "2026-02-01)") end
+    if opts.before <= opts.since then usage("--until must be later than --since") end
+  end
   -- Durations keep their text too, for the messages that quote them.
   for _, o in ipairs({ { "wait", "--wait", 0 }, { "max_age", "--max-age", 1 } }) do
     local v = opts[o[1]]
@@ -420,10 +426,10 @@ local function config_file(opts)
 end
 
 -- The configuration file and the chosen connection.
-function M.connection(opts)
+function M.connection(opts, getenv)
   local config = require "icx.config"
   local path = config_file(opts)
-  local conn = config.select(config.load(path), opts.connection, path)
+  local conn = config.select(config.load(path, getenv), opts.connection, path)
   log.add_secret(conn.access_token)
   return conn, path
 end
@@ -505,7 +511,7 @@ function handlers.lua(_, args)
 end
 
 -- `icx check`: GET /me, then the workspace, the admin and the region on
--- stdout; exit 1 when Intercom refuses the token.
+-- stdout; exit 2 when Intercom refuses the token.
 function handlers.check(opts)
   local conn = M.connection(opts)
   -- A host that does not resolve or answer fails at once: check is the
@@ -515,7 +521,8 @@ function handlers.check(opts)
   if not ok then
     if errors.is(me) and me.kind == "http" then
       log.error("%s", tostring(me))
-      return 1
+      -- A rejected token is a configuration error, as for run (exit 2).
+      return (me.status == 401 or me.status == 403) and 2 or 1
     end
     error(me, 0)
   end
@@ -536,17 +543,29 @@ local function existing_dest(uri, opts)
   return require("icx.dest").open(uri, { state = opts.state, existing = true })
 end
 
+-- Plan sends no request, so the token's variable may be unset: its value
+-- is never read (the file's other checks still apply).
 function handlers.plan(opts, args)
   if #args == 0 then usage("icx plan needs at least one ASSET (a name from icx list, or a script path)") end
   local runner = require "icx.runner"
   local specs = runner.load_scripts(args)
-  local conn = M.connection(opts)
+  require("icx.backfill").check(specs, opts.since)
+  local unset = {}
+  local conn = M.connection(opts, function(name)
+    local v = os.getenv(name)
+    if v == nil then unset[#unset + 1] = name end
+    return v or "(unset)"
+  end)
+  if #unset > 0 then
+    log.info("$%s is not set: fine for a plan, which sends no request", table.concat(unset, ", $"))
+  end
   local uri, named = require("icx.dest").choose(opts.dest, conn)
   local d = named and not opts.full_refresh and existing_dest(uri)
   if named and not d and not opts.full_refresh then
     log.info("%s does not exist yet: showing a first run", require("icx.dest").shown(uri))
   end
-  local ok, res = pcall(runner.plan, { connection = conn, dest = d }, specs)
+  local ok, res = pcall(runner.plan, { connection = conn, dest = d, since = opts.since, before = opts.before,
+    full_refresh = opts.full_refresh }, specs)
   if d then d:close() end
   if not ok then error(res, 0) end
   return res
@@ -640,6 +659,7 @@ local function prepare(opts, args, conn, cfg_path)
   local dest = require "icx.dest"
   if opts.dest then dest.parse(opts.dest) end
   local specs = runner.load_scripts(args)
+  require("icx.backfill").check(specs, opts.since)
   local many = conn ~= nil
   local config_path = cfg_path
   if not many then conn, config_path = M.connection(opts) end
@@ -653,7 +673,7 @@ local function prepare(opts, args, conn, cfg_path)
   local client = require("icx.client").new(conn, { verbose = opts.verbose })
   local env = { dest_shown = dest.shown(uri), connection = conn, client = client,
     full_refresh = opts.full_refresh, jobs = opts.jobs, reconcile = opts.reconcile, verbose = opts.verbose,
-    since = opts.since, wait = opts.wait, wait_text = opts.wait_text, many = many }
+    since = opts.since, before = opts.before, wait = opts.wait, wait_text = opts.wait_text, many = many }
   -- An existing destination is locked before the preflight, so a second
   -- run of a running asset is skipped at once (exit 4 with nothing else to
   -- run, and no request); a new one is created only once the token is
@@ -681,7 +701,11 @@ local function prepare(opts, args, conn, cfg_path)
   env.dest = d
   -- Contact search counts whole days of the workspace's timezone.
   env.timezone = type(me.app) == "table" and me.app.timezone or nil
-  local wok, werr = pcall(check_workspace, d, uri, conn, me)
+  local wok, werr = pcall(function()
+    check_workspace(d, uri, conn, me)
+    -- The run's first line: what a --since window does with each cursor.
+    require("icx.backfill").announce(env, specs)
+  end)
   if not wok then
     d:close()
     error(werr, 0)
@@ -711,13 +735,6 @@ local function shard_of(opts)
   local i, n = require("icx.config").parse_shard(index .. "/" .. count)
   if not i then usage("JOB_COMPLETION_INDEX/ICX_SHARD_COUNT: %s", n) end
   return { index = i, count = n }
-end
-
--- Exit codes from best to worst, for a run of several workspaces: the
--- process exits with the worst any workspace had.
-local function severity(code)
-  if code >= 128 then return 6 end
-  return ({ [0] = 0, [4] = 1, [5] = 2, [1] = 3, [2] = 4, [3] = 5 })[code] or 5
 end
 
 -- Several workspaces in one process, each with its own client (its own
@@ -816,7 +833,8 @@ local function run_many(opts, args, shard, started)
     failed = setmetatable({}, json.array_mt) }
   local count = { ok = 0, interrupted = 0 }
   for i, w in ipairs(results) do
-    if severity(w.exit_code) > severity(summary.exit_code) then summary.exit_code = w.exit_code end
+    -- The process exits with the worst code any workspace had.
+    summary.exit_code = require("icx.exitcodes").worst(summary.exit_code, w.exit_code)
     summary.requests = summary.requests + w.requests
     count[w.status] = (count[w.status] or 0) + 1
     summary.workspaces[i] = { connection = w.connection, dest = w.dest, status = w.status, exit_code = w.exit_code,
@@ -854,16 +872,45 @@ function handlers.run(opts, args)
   if not ok then
     code = name_dest(code, opts.dest or "icx.db")
     local s = failed_summary(code, started)
-    if opts.summary_json then write_summary(opts.summary_json, s) end
+    if opts.summary_json then
+      M.summary_written = true
+      write_summary(opts.summary_json, s)
+    end
     if opts.metrics_file then
       local mok, merr = pcall(require("icx.metrics").write, opts.metrics_file, s, opts.connection)
       if not mok then log.error("%s", tostring(merr)) end
     end
     error(code, 0)
   end
-  if opts.summary_json then write_summary(opts.summary_json, summary) end
+  if opts.summary_json then
+    M.summary_written = true
+    write_summary(opts.summary_json, summary)
+  end
   if opts.metrics_file then require("icx.metrics").write(opts.metrics_file, summary, opts.connection) end
   return code
+end
+
+-- The --summary-json FILE of an `icx run` command line, read leniently:
+-- the parser may be what refused it, and the summary is still owed.
+local function summary_target(argv)
+  local cmd, target, i = nil, nil, 1
+  while i <= #argv and argv[i] ~= "--" do
+    local a = argv[i]
+    local name, inline = a:match("^(%-%-[%w-]+)=(.*)$")
+    local o = FLAGS[name or a]
+    if o and o.value then
+      local v = inline
+      if v == nil then
+        i = i + 1
+        v = argv[i]
+      end
+      if o.key == "summary_json" then target = v end
+    elseif a:sub(1, 1) ~= "-" and not cmd then
+      cmd = a
+    end
+    i = i + 1
+  end
+  return cmd == "run" and target or nil
 end
 
 -- An existing destination for status and reset (neither creates one),
@@ -988,6 +1035,8 @@ end
 
 -- Entry point from main.c.
 function M.main(argv)
+  local started = require("icx.sys").now()
+  M.summary_written = false
   local ok, res = xpcall(function()
     local cmd, opts, args = M.parse_args(argv)
     if opts.version and not cmd then cmd = "version" end
@@ -1022,6 +1071,13 @@ function M.main(argv)
       or "out of memory")
   end
   local code = errors.exit_code(res)
+  -- Every `icx run` writes its summary, also one refused before it began
+  -- (a bad option, an unreadable configuration).
+  local where = not M.summary_written and summary_target(argv)
+  if where then
+    local wok, werr = pcall(write_summary, where, failed_summary(res, started))
+    if not wok then log.error("%s", tostring(werr)) end
+  end
   if res.kind == "internal" then
     log.error("internal error: %s", res.message)
     if M.verbose and res.traceback then log.error("%s", res.traceback) end

@@ -8,7 +8,8 @@
 --     opts: attempts=8, retry_base=1, retry_cap=60 (seconds, full jitter),
 --           max_bytes, timeout, connect_timeout, multi, bucket, verbose,
 --           max_in_flight=16 (requests on the wire at once, all walks together),
---           fail_fast (an unresolvable or unreachable host fails at once: icx check);
+--           fail_fast (an unreachable host fails at once: icx check; an unresolvable
+--           one always does, retry.LASTING);
 --           the connection's max_attempts, retry_base, retry_cap, timeout
 --           and connect_timeout are the defaults
 --   Client:request{method=, path=, query={k=v}, body=table|string,
@@ -333,11 +334,12 @@ function Client:request(req)
       errors.raise("http", ("%s %s: TLS verification failed: %s (%s)"):format(method, shown, c.err, hint),
         { code = "tls", url = url })
     elseif c.code == "resolve" or c.code == "connect" then
-      -- Said at once, not after minutes of silent retries; `icx check`
-      -- (fail_fast) does not retry at all.
+      -- Said at once, not after minutes of silent retries; a name that
+      -- does not resolve (retry.LASTING) and `icx check` (fail_fast) are
+      -- not retried at all.
       local host = url:match("^https?://([^/?#]+)") or url
       local msg = ("cannot reach %s: %s"):format(host, c.err)
-      if self.fail_fast then
+      if self.fail_fast or retry.LASTING[c.code] then
         errors.raise("http", ("%s %s: %s (check base_url/region of connection '%s', DNS and proxy settings)")
           :format(method, shown, msg, self.conn.name or "?"), { code = c.code, url = url })
       end

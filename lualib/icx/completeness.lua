@@ -105,7 +105,7 @@ List.__index = List
 function M.listing(spec, src, ctx)
   -- A conversation's parts against its count (icx.partcheck).
   if partcheck.applies(spec, src) then return partcheck.tally(spec, src, ctx) end
-  if src.count or src.expansion or spec.filter or #spec.primary_key ~= 1 or ctx.since
+  if src.count or src.expansion or spec.filter or #spec.primary_key ~= 1 or ctx.since or ctx.before
     or src.style == "each" or src.style == "custom" or src.style == "search" then
     return nil
   end
@@ -351,7 +351,8 @@ end
 function M.after_load(spec, env, ctx, src, t, tally)
   local align = aligner(src, env)
   local lo = ctx.since and align(math.max(ctx.since, 0)) or 0
-  local hi = align(tally.started - M.SETTLE)
+  -- A backfill window is checked, not more: what lies past its end was not read.
+  local hi = align(math.min(tally.started - M.SETTLE, ctx.before and src:upper(ctx.before) or math.huge))
   local load_requests = ctx.stats.requests
   local n = math.max(1, math.floor(load_requests * M.SHARE))
   if ctx.since then n = math.min(n, M.INCREMENTAL) end

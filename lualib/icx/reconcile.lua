@@ -68,10 +68,10 @@ end
 -- search listing is walked as time slices at once.
 local function list_ids(client, source, ctx, key)
   local seen = {}
-  -- A listing reads everything: no lower bound, whatever the cursor.
+  -- A listing reads everything: no bound, whatever the cursor or window.
   local lctx = {}
   for k, v in pairs(ctx) do lctx[k] = v end
-  lctx.since, lctx.cursor, lctx.resume_slices = nil, nil, nil
+  lctx.since, lctx.cursor, lctx.resume_slices, lctx.before, lctx.backfill = nil, nil, nil, nil, nil
   walk.run(client, source, lctx, function(page) M.collect(seen, page, key) end)
   return seen
 end

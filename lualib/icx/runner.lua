@@ -16,9 +16,11 @@
 --                                           {holder =, message =}}), the others run
 --   runner.lock_all(env, specs) -> locks    every asset or none (exit 4)
 --   runner.plan(env, specs) -> exit code    the first request of each, as the next run sends it
+local backfill = require "icx.backfill"
 local completeness = require "icx.completeness"
 local cursor = require "icx.cursor"
 local errors = require "icx.errors"
+local exitcodes = require "icx.exitcodes"
 local json = require "icx.json"
 local lineage = require "icx.lineage"
 local log = require "icx.log"
@@ -65,13 +67,19 @@ end
 -- The context an asset's callbacks see (ctx): names, the cursor, the
 -- lower bound, a capped map and a client that can only send requests.
 local function context(spec, env, stored, stats)
+  -- A backfill window (icx.backfill): since .. before, whatever the cursor.
+  local since, before, refill = backfill.bounds(spec, stored, env)
   return { connection = env.connection.name, client = env.client:for_scripts(), stats = stats,
     asset = spec.name, cursor = stored, full_refresh = env.full_refresh,
-    since = cursor.since(spec, stored, env.since),
+    since = since, before = before, backfill = refill,
     jobs = env.jobs, map = function(items, fn) return sched.map(items, fn, env.fanout or 8) end,
     -- The updated_at each parent id had when this asset last landed its
-    -- sub-resources (_icx_seen), so expansions skip parents re-read unchanged.
-    seen = function(ids) return env.dest:seen_get(env.connection.name, spec.name, ids) end }
+    -- sub-resources (_icx_seen), so expansions skip parents re-read
+    -- unchanged; a backfill re-reads its window's whole, repairing rows.
+    seen = function(ids)
+      if refill then return {} end
+      return env.dest:seen_get(env.connection.name, spec.name, ids)
+    end }
 end
 
 -- request economy: a sliced walk's progress lives in its own _icx_state
@@ -183,12 +191,14 @@ local function land(spec, env, res)
   res.tables = ts
   local stored = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name) or nil
   local ctx = context(spec, env, stored, res.stats)
-  -- An interrupted sliced walk resumes every slice where it stopped.
-  local resumed = spec.incremental and not env.full_refresh and d:cursor_get(conn.name, spec.name .. SLICES)
+  -- An interrupted sliced walk resumes every slice where it stopped; a
+  -- backfill walks its own window and leaves that walk's resume point.
+  local resumed = spec.incremental and not env.full_refresh and not ctx.backfill
+    and d:cursor_get(conn.name, spec.name .. SLICES)
   ctx.resume_slices = resumed and require("cjson.safe").decode(resumed) or nil
   local wm
   local src = source_of(spec, ctx)
-  local cur, key = cursor.new(stored), spec.incremental and spec.incremental.key
+  local cur, key = cursor.new(stored, backfill.ceiling(ctx)), spec.incremental and spec.incremental.key
   local listed = env.reconcile and spec.reconcile and reconcile.listing(spec, src)
   local est = totals.new()
   local tick = progress(spec, res, est)
@@ -214,7 +224,7 @@ local function land(spec, env, res)
       if key and from.watermark then from.watermark:page(from.slice, max_key) end
       local to = key and cur:advance(from:landed(max_key, cur.best))
       if to then d:cursor_set(conn.name, spec.name, key, to) end
-      if key and from.watermark then
+      if key and from.watermark and not ctx.backfill then
         d:cursor_set(conn.name, spec.name .. SLICES, "slices", require("cjson").encode(from.watermark:state()))
       end
       return to
@@ -235,7 +245,7 @@ local function land(spec, env, res)
   end
   ts:close(true)
   if env.reconcile and spec.reconcile then res.reconciled = reconcile.land(env, spec, ctx, ts, src, listed, res) end
-  finish_cursor(d, conn.name, spec, cur, wm, resumed)
+  finish_cursor(d, conn.name, spec, cur, not ctx.backfill and wm or nil, resumed)
   if tally then
     res.completeness = completeness.after_load(spec, setmetatable({ run_id = res.run_id }, { __index = env }), ctx,
       src, ts.main, tally)
@@ -476,11 +486,10 @@ function M.finish(env, specs, locks, results, started)
   for _, lk in ipairs(locks) do lk:release() end
   local failed, not_started, skipped = report(specs, results, env.verbose)
   local name, num = sys.caught_signal()
-  local code = failed == 0 and 0 or 1
-  -- An asset failed by its script breaking a sandbox rule (its budget, a
-  -- yield out of icx's task) is the script's error, as at load: exit 2.
+  -- A failed asset's own code (a script's error is 2, icx.exitcodes).
+  local code = 0
   for _, r in pairs(results) do
-    if not r.ok and r.error.kind == "script" then code = 2 end
+    if not r.ok and not r.interrupted then code = exitcodes.worst(code, errors.exit_code(r.error)) end
   end
   -- Records Intercom counts that no walk found: a distinct exit code.
   for _, r in pairs(results) do
@@ -537,16 +546,21 @@ end
 
 -- `icx plan`: the first request of each script, from the stored cursor
 -- when env.dest is given (what the next run will ask for), else as a first
--- run. No request is sent. The body is printed by icx.json, the encoder the
--- client sends with: its keys are sorted, so two plans of one script print
--- the same text (cjson's order follows the hash seed, which changes per run).
+-- run, within env.since .. env.before (a backfill window), and what the
+-- walk costs (icx.backfill.requests). No request is sent. The body is
+-- printed by icx.json, the encoder the client sends with: its keys are
+-- sorted, so two plans of one script print the same text (cjson's order
+-- follows the hash seed, which changes per run).
 function M.plan(env, specs)
   local conn = env.connection
   for _, spec in ipairs(specs) do
-    local stored = env.dest and spec.incremental and env.dest:cursor_get(conn.name, spec.name) or nil
-    local ctx = { connection = conn.name, asset = spec.name, cursor = stored, since = cursor.since(spec, stored),
-      plan = true }
-    local req = source_of(spec, ctx):first(ctx)
+    local stored = env.dest and spec.incremental and not env.full_refresh
+      and env.dest:cursor_get(conn.name, spec.name) or nil
+    local since, before, refill = backfill.bounds(spec, stored, env)
+    local ctx = { connection = conn.name, asset = spec.name, cursor = stored, since = since, before = before,
+      backfill = refill, full_refresh = env.full_refresh, plan = true }
+    local src = source_of(spec, ctx)
+    local req = src:first(ctx)
     local q = {}
     for k, v in pairs(req.query or {}) do q[#q + 1] = k .. "=" .. tostring(v) end
     table.sort(q)
@@ -556,10 +570,13 @@ function M.plan(env, specs)
       log.out("  cursor: %s", stored ~= nil and (("%s (%s UTC), reading from %s"):format(tostring(stored),
         os.date("!%Y-%m-%d %H:%M:%S", math.tointeger(tonumber(stored)) or 0), tostring(ctx.since)))
         or "none (a first run reads everything)")
+      local line = backfill.describe(spec, stored, env)
+      if line then log.out("  window: %s", line:gsub("^[^:]*: ", "")) end
     end
     local path = req.path:match("^https?://") and req.path or conn.base_url .. req.path
     log.out("  %s %s%s%s", req.method or "GET", path, #q > 0 and "?" or "", table.concat(q, "&"))
     if req.body then log.out("  %s", type(req.body) == "string" and req.body or json.encode(req.body)) end
+    log.out("  requests: %s", backfill.requests(src, ctx))
   end
   return 0
 end

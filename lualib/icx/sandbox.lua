@@ -480,8 +480,14 @@ end
 
 local function finish(ok, ...)
   if not ok then
-    local e = settle((...))
+    local raised = ...
+    local e = settle(raised)
+    local spent = budget.spent()
     budget.disarm()
+    -- The script's own code failed (a typo, a nil indexed): its error
+    -- (file:line) is the script's, exit 2, not a failed request. A spent
+    -- budget stays a failed run: how far a script gets depends on the data.
+    if raw.type(e) == "string" and e == raised and not spent then e = errors.new("script", e, { located = true }) end
     error(e, 0)
   end
   budget.disarm()

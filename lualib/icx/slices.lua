@@ -186,7 +186,9 @@ function M.plan(client, source, ctx, now)
   -- An explicit -j bounds the walks of one asset too; slices = 1 turns
   -- slicing off.
   if (source.slices or 1) < 2 or (ctx.jobs or 2) < 2 then return nil end
+  -- A backfill window ends at ctx.before: the survey counts up to there.
   now = now or os.time()
+  if ctx.before and source:upper(ctx.before) < now then now = source:upper(ctx.before) end
   if ctx.since and now - ctx.since < M.MIN_SPAN then return nil end
   local cuts = survey(client, source, ctx, now)
   if not cuts then return nil end

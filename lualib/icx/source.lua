@@ -13,7 +13,8 @@
 --   src:abandon(walk)                    the walk ends before its last page
 --   src:keep(key_value, ctx) -> boolean  whether a record is written: a source
 --                                        the server cannot filter drops what
---                                        is older than ctx.since
+--                                        is older than ctx.since or at or past
+--                                        ctx.before (a backfill's end)
 --   src:filters(ctx) -> boolean          whether keep can drop anything
 --   src:past(oldest, ctx) -> boolean     whether the walk may stop after a page
 --                                        whose oldest key is `oldest`
@@ -28,8 +29,11 @@
 --   src:expand(page, ctx) -> page, side, extra   src.expansion's rows
 -- A search (the class of intercom.search) also has:
 --   src:body_of(ctx) -> body             the search body, bounded below by
---                                        ctx.since (or the slice's range)
+--                                        ctx.since and above by ctx.before
+--                                        (or the slice's range)
 --   src:sliceable() -> boolean; src:slice_of(i, watermark, lo, hi) -> Source
+--   src:upper(before) -> key             the `<` bound that reads every record
+--                                        below before (a backfill's end)
 --   src:edge(t) -> key                   the cut nearest t that slices meet
 --                                        at exactly (icx.slices)
 --   src:newest_first_of(ctx) -> Source | nil   a day-granular incremental
@@ -109,11 +113,14 @@ function Source:__tostring()
   return ("icx.source %s %s"):format(self.style, tostring(self.path or ""))
 end
 
+-- A source the server does not bound keeps the run's window itself: from
+-- ctx.since, and below ctx.before (a backfill's --until).
 function Source:keep(v, ctx)
-  return not (self.since_filter and ctx.since and math.type(v) == "integer" and v < ctx.since)
+  if not self.since_filter or math.type(v) ~= "integer" then return true end
+  return not ((ctx.since and v < ctx.since) or (ctx.before and v >= ctx.before))
 end
 
-function Source:filters(ctx) return (self.since_filter and ctx.since) and true or false end
+function Source:filters(ctx) return (self.since_filter and (ctx.since or ctx.before)) and true or false end
 
 function Source:past(oldest, ctx)
   return (self.newest_first and ctx.since and oldest and oldest < ctx.since) and true or false
@@ -218,6 +225,16 @@ function Search:bound(since)
   return since - 1
 end
 
+-- The `<` bound that reads every record below `before` (a backfill's
+-- end): on day-granular search `<` ends before its value's whole day, so
+-- the bound moves to a day after before's last second (DAY_MARGIN, as in
+-- bound), reading the rest of that day too; the cursor's ceiling keeps
+-- the cursor below `before`.
+function Search:upper(before)
+  if self.granularity == "day" then return before - 1 + DAY_MARGIN end
+  return before
+end
+
 function Search:body_of(ctx)
   local body = self.body
   if body ~= nil then
@@ -228,7 +245,9 @@ function Search:body_of(ctx)
   local parts = { { field = key, operator = ">", value = self:bound(self.lo or (ctx and ctx.since)) } }
   -- `<` excludes the whole day of hi on day-granular search; the next
   -- slice's lower bound re-reads that day, so slices overlap, never gap.
-  if self.hi then parts[#parts + 1] = { field = key, operator = "<", value = self.hi } end
+  -- The last slice (and an unsliced walk) ends where the run's window does.
+  local hi = self.hi or (ctx and ctx.before and self:upper(ctx.before))
+  if hi then parts[#parts + 1] = { field = key, operator = "<", value = hi } end
   if self.where then parts[#parts + 1] = self.where end
   return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = self.sort }
 end
@@ -278,8 +297,9 @@ end
 -- updated during the walk jumps above the walk's start and past that key,
 -- so the next run reads it.
 function Search:newest_first_of(ctx)
+  -- A backfill window is walked ascending, its end bound on the server.
   if self.slice or not self.ascending or self.granularity ~= "day" or self.body ~= nil
-    or ctx.cursor == nil or ctx.since == nil or ctx.resume_slices then
+    or ctx.cursor == nil or ctx.since == nil or ctx.resume_slices or ctx.backfill or ctx.before then
     return nil
   end
   local sub = copy(self)

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """icx check against the simulator's GET /me: what it prints, its exit code,
-the headers every Intercom request carries, and a rejected token (exit 1,
+the headers every Intercom request carries, and a rejected token (exit 2,
 one request, the hint naming the connection, the request_id shown)."""
 import os
 import sys
@@ -34,7 +34,7 @@ with Sim(contacts=5, companies=2, conversations=1, tickets=1, articles=1) as sim
     with icxtest.Case("0101-check-bad-token", sim, token="not-the-token-0123456789") as case:
         before = len(icxtest.requests_to(sim, "/me"))
         r = case.icx("check")
-        t.is_(r.rc, 1, "a rejected token exits 1")
+        t.is_(r.rc, 2, "a rejected token exits 2 (as for run)")
         t.ok("the access token was rejected: check connection 'sim'" in r.err,
              "the hint names the connection")
         t.ok("401" in r.err and "unauthorized" in r.err, "Intercom's status and code are shown")

@@ -36,7 +36,7 @@ with Sim(contacts=25, companies=10, scroll_size=4, token=TOKEN, seed=11) as sim:
         t.ok(any("retry" in r.err for _, r in outputs), "the runs include retry lines")
     with icxtest.Case("0110-token-wrong", sim, token=WRONG) as case:
         r = case.icx("check", "-v")
-        t.is_(r.rc, 1, "a rejected token exits 1")
+        t.is_(r.rc, 2, "a rejected token exits 2")
         outputs.append(("check -v, rejected", r))
         outputs.append(("walk -v, rejected", case.lua("walk.lua", "--style", "single", "--path", "/tags",
                                                       "--verbose")))

@@ -12,7 +12,7 @@ local t = dofile "tests/lib/tap.lua"
 local LAYERS = {
   { layer = "commands", rows = { { "icx.cli" }, { "icx.display", "icx.init_cmd" }, { "icx.metrics" }, { "icx.status" } } },
   { layer = "run", rows = { { "icx.runner" }, { "icx.completeness" }, { "icx.partcheck" }, { "icx.reconcile" }, { "icx.walk" }, { "icx.shape" },
-    { "icx.totals" }, { "icx.cursor" } } },
+    { "icx.totals" }, { "icx.backfill" }, { "icx.cursor" } } },
   { layer = "scripts", rows = { { "icx.assets" }, { "icx" }, { "icx.sandbox" } } },
   { layer = "sources", rows = { { "icx.intercom" }, { "icx.associations" }, { "icx.tagwalk" },
     { "icx.expansion" }, { "icx.reflist" }, { "icx.paginate" }, { "icx.source" }, { "icx.slices" },
@@ -23,7 +23,7 @@ local LAYERS = {
     { "icx.dest.duckstore" }, { "icx.dest.filestore", "icx.dest.pgstore" }, { "icx.dest.base" }, { "icx.state" },
     { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
   { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" },
-    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz", "icx.lineage" } } },
+    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz", "icx.lineage", "icx.exitcodes" } } },
 }
 
 local function read(path)

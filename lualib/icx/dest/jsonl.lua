@@ -36,9 +36,15 @@ Writer.__name = "icx.dest.JsonlWriter"
 
 M.Store, M.Writer = filestore.Store, Writer
 
-local function io_check(v, err, ...)
+local EPIPE = 32 -- Linux; main.c ignores SIGPIPE so a closed reader shows here
+
+local function io_check(v, err, errno, ...)
+  if v == nil and errno == EPIPE then
+    errors.raise("dest", "jsonl: the output was closed by its reader (broken pipe, e.g. | head): the rest "
+      .. "was not written and the page's cursor not stored", { code = "closed_pipe" })
+  end
   if v == nil then errors.raise("dest", "jsonl: " .. tostring(err), { code = "io" }) end
-  return v, err, ...
+  return v, err, errno, ...
 end
 
 -- jsonl:- or jsonl:DIR -> "-" or DIR.

@@ -246,7 +246,7 @@ CASES = [
     dict(name="dest-jsonl-reconcile", kind="dest", argv=RUN_TAGS + ["--dest", "jsonl:out", "--reconcile"],
          exit=2, err=r"icx: --reconcile needs a SQLite destination"),
     # ---------------------------------------------------------- server answers
-    dict(name="server-401", kind="server", mode="s401", argv=CHECK, exit=1,
+    dict(name="server-401", kind="server", mode="s401", argv=CHECK, exit=2,
          err=r"icx: GET /s401/me: HTTP 401 unauthorized: Access Token Invalid; the access token was rejected"),
     dict(name="server-403-run", kind="server", mode="s403", argv=RUN_TAGS, exit=2,
          err=r"icx: connection 'h': Intercom refused the access token \(HTTP 403"),
