@@ -478,6 +478,14 @@ local function settle(e)
   return ("(error object is a %s value)"):format(raw.type(e))
 end
 
+-- The traceback of the last error a script raised, taken where it was
+-- raised (for -v); memory errors skip handlers and have none.
+local last_traceback
+local function note_traceback(e)
+  if raw.type(e) == "string" then last_traceback = require("icx.sys").traceback(nil, 2) end
+  return e
+end
+
 local function finish(ok, ...)
   if not ok then
     local raised = ...
@@ -485,9 +493,13 @@ local function finish(ok, ...)
     local spent = budget.spent()
     budget.disarm()
     -- The script's own code failed (a typo, a nil indexed): its error
-    -- (file:line) is the script's, exit 2, not a failed request. A spent
-    -- budget stays a failed run: how far a script gets depends on the data.
-    if raw.type(e) == "string" and e == raised and not spent then e = errors.new("script", e, { located = true }) end
+    -- (file:line) is the script's, exit 2, not a failed request. The
+    -- process's --max-memory is not the script's: that error goes up as
+    -- it came, for the command to name the limit.
+    if raw.type(e) == "string" and e == raised and not spent and not e:find("not enough memory", 1, true) then
+      e = errors.new("script", e, { located = true, traceback = last_traceback })
+    end
+    last_traceback = nil
     error(e, 0)
   end
   budget.disarm()
@@ -501,7 +513,7 @@ end
 function M.call(f, ...)
   if budget.armed() then return f(...) end
   budget.arm(M.BUDGET, M.SECONDS, M.MEMORY, guarded[f] or f)
-  return finish(raw.pcall(run, f, ...))
+  return finish(raw.xpcall(run, note_traceback, f, ...))
 end
 
 -- Loads a script as text and runs it in a fresh sandbox; returns what it

@@ -12,7 +12,7 @@ end
 local out, rc = icx("")
 t.is(rc, 2, "no command prints the usage, exit 2")
 t.like(out, "usage: icx COMMAND", "help text")
-t.like(out, "2  usage or configuration error", "help documents exit codes")
+t.like(out, "2  usage, configuration or script error", "help documents exit codes")
 out, rc = icx("help")
 t.is(rc, 0, "icx help exits 0")
 
