@@ -450,10 +450,16 @@ end
 
 -- `all` among run's assets: every built-in one, in icx list's order, once.
 local function expand_all(args)
-  local out, seen = {}, {}
+  local named, out, added = {}, {}, {}
+  for _, a in ipairs(args) do if a ~= "all" then named[a] = true end end
   for _, a in ipairs(args) do
-    for _, n in ipairs(a == "all" and require("icx.assets").names() or { a }) do
-      if not seen[n] then out[#out + 1], seen[n] = n, true end
+    if a ~= "all" then
+      -- Named twice is kept: the run refuses two assets writing one table.
+      out[#out + 1] = a
+    else
+      for _, n in ipairs(require("icx.assets").names()) do
+        if not named[n] and not added[n] then out[#out + 1], added[n] = n, true end
+      end
     end
   end
   return out
