@@ -83,12 +83,14 @@ local function refresh(self)
   if body then write_file(self.path, body) end
   self.etag, self.dirty = etag, false
   self.inner = duckstore.open(self.path, "the copy of " .. self.shown .. "'s state", self.opts)
+  -- The copy is this process's alone: kept open as a run lock keeps a
+  -- DuckDB destination's file (opening one costs more than the change).
+  self.inner.held = 1
 end
 
--- The copy as DuckDB wrote it, whole (no WAL), released for the upload.
+-- The copy as DuckDB wrote it, whole: its WAL folded into the file.
 local function settle(self)
   duckstore.check(self.inner.db:exec("CHECKPOINT"))
-  self.inner.db:release()
 end
 
 function M.open(cache, objects, opts)
