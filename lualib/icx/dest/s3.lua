@@ -22,6 +22,8 @@ local M = {
   name = "s3", title = "Parquet on S3", schemes = { "s3" }, form = "s3://BUCKET/PREFIX",
   paths = false, state = false, reads_keys = false,
 }
+-- The Parquet destination's own, over another object store and state.
+M.Store, M.Writer = parquetstore.Store, parquet.Writer
 
 local STORE_OPTS = { endpoint_url = true, region = true, access_key_id = true, secret_access_key = true,
   session_token = true }
@@ -73,7 +75,7 @@ function M.open(target, opts)
     shared:close()
     error(store, 0)
   end
-  local writer = setmetatable({ store = store, tables = {} }, parquet.Writer)
+  local writer = setmetatable({ store = store, tables = {} }, M.Writer)
   return base.new(M, store, writer, { store = store, objects = objects, target = target.uri })
 end
 
