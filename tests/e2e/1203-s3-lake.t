@@ -117,7 +117,7 @@ with Sim(contacts=300, companies=60, conversations=30, tickets=20, articles=30, 
             sim.control("POST", "/_sim/mutate", {"asset": "contacts", "count": 40})
             sim.control("POST", "/_sim/mutate", {"asset": "conversations", "count": 5})
         left = [os.path.basename(f) for f in glob.glob(os.path.join(cache, "icx", "s3-*", "*"))
-                if os.path.basename(f).startswith(("staging-", "state-"))]
-        t.is_(left, [], "no staging or state copy of a killed run is left in the cache once a run ends")
+                if os.path.basename(f).startswith(("staging-", "state-", "out-"))]
+        t.is_(left, [], "no staging, state copy or Parquet file of a killed run is left in the cache once a run ends")
 
 t.done_testing()

@@ -211,14 +211,19 @@ Held.__name = "icx.dest.BucketLock"
 
 function Held:__tostring() return ("icx.dest.BucketLock(%s%s)"):format(self.key, self.done and ", released" or "") end
 
--- The object goes first, then this host's lock. Not from __gc: a
--- finalizer must not send requests; a lock object left behind by a
--- process that is gone is taken over by the next run.
+-- The object goes first (if it is still this run's: a conditional DELETE
+-- is not served by every store, so its etag is read first), then this
+-- host's lock. Not from __gc: a finalizer must not send requests; a lock
+-- object left behind by a process that is gone is taken over by the next run.
 function Held:release()
   if self.done then return end
   self.done = true
   self.store.held[self] = nil
-  pcall(self.store.objects.delete, self.store.objects, self.key, { if_match = self.etag })
+  local objects = self.store.objects
+  pcall(function()
+    local body, etag = objects:get(self.key)
+    if body and etag == self.etag then objects:delete(self.key) end
+  end)
   self.lock:release()
 end
 

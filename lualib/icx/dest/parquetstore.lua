@@ -47,13 +47,15 @@ CREATE TABLE IF NOT EXISTS _icx_p_tables (tbl VARCHAR PRIMARY KEY, name VARCHAR,
   .. "kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field));"
 
 -- Staging files of processes that are gone: their rows were never
--- published and their cursors never moved.
+-- published and their cursors never moved; and their Parquet files
+-- written aside for an upload that never finished.
 local function drop_dead_staging(dir)
   local db = require("icx.duckdb").open(":memory:")
-  local rows = db:query("SELECT file FROM glob(?)", dir .. "/staging-*.duckdb*")
+  local rows = db:query("SELECT file FROM glob(?) UNION ALL SELECT file FROM glob(?)", dir .. "/staging-*.duckdb*",
+    dir .. "/out-*.parquet")
   db:close()
   for _, r in ipairs(rows or {}) do
-    local pid = math.tointeger(tonumber(r.file:match("staging%-(%d+)%.duckdb")))
+    local pid = math.tointeger(tonumber(r.file:match("staging%-(%d+)%.duckdb") or r.file:match("out%-(%d+)%-")))
     if pid and pid ~= sys.pid() and not sys.alive(pid) then sys.remove(r.file) end
   end
 end
