@@ -5,8 +5,9 @@ over mutated and new records and a replace run, read back through DuckDB
 from a mirror of the bucket (as 1201 reads parquet:DIR). The bucket is the
 whole destination: the local cache (staging and a copy of the state) is
 deleted between runs and nothing is lost. Then runs SIGKILLed at random
-moments and a rerun leave the latest-per-key view exact; the credentials
-given in AWS_* variables appear in no output, even with -v."""
+moments and a rerun leave the latest-per-key view exact; the credentials,
+given in AWS_* variables or in the connection's destination:, appear in no
+output, even with -v."""
 import glob
 import json
 import os
@@ -98,6 +99,20 @@ with Sim(contacts=300, companies=60, conversations=30, tickets=20, articles=30, 
             cur = json.load(f)
         tag_files = [k for k in s3.keys("intercom") if k.startswith("tags/")]
         t.ok(sorted(cur["files"]) == sorted(tag_files), "the tags manifest names the only tags files in the bucket")
+
+        # The place and credentials in the connection's destination: (a
+        # template over variables of other names), no AWS_* variable: the
+        # secret is in no output either.
+        cfg = os.path.join(ws.dir, "dest.yml")
+        with open(ws.config) as f, open(cfg, "w") as g:
+            g.write(f.read() + "      destination: \"s3://lake/cfg?endpoint_url=%s&access_key_id=AKIDCFG&"
+                    "secret_access_key={{ env_var('LAKE_SECRET') }}\"\n" % s3.endpoint)
+        env = {k: "" for k in os.environ if k.startswith("AWS_")}
+        env["LAKE_SECRET"] = "cfg-secret-Never-Shown-42"
+        r = Case.run(ws, [ICX, "run", "-v", "--config", cfg, ws.script("tags")], env=env)
+        t.is_(r.rc, 0, "credentials and endpoint from the connection's destination: alone")
+        t.ok("cfg-secret-Never-Shown-42" not in r.out + r.err, "that secret is in no output (-v)")
+        t.ok("tags/" in " ".join(s3.keys("cfg")), "the files went to the bucket it names")
 
         # Killed at random moments (mid-page, mid-upload, between a file and
         # the state), then run to the end: the latest-per-key view is exact.
