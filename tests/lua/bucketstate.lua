@@ -17,7 +17,8 @@ if not port then
   print("Bail out! tests/lib/s3server.py did not start (is moto_server installed?)")
   os.exit(1)
 end
-local URI = ("s3://state/p?endpoint_url=http://127.0.0.1:%s&access_key_id=AKIDTEST&secret_access_key=s3cr3t"):format(port)
+local URI = ("s3://state/p?endpoint_url=http://127.0.0.1:%s&access_key_id=AKIDTEST&secret_access_key=s3cr3t&"
+  .. "cache=%s/cache"):format(port, dir)
 
 -- Each child writes N run records and N meta keys of its own, one change each.
 local N = 8

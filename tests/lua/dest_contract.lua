@@ -245,7 +245,7 @@ local FIXTURES = {
   s3 = {
     uri = function(n)
       return s3_endpoint and ("s3://contract/c%d?rows=1&endpoint_url=%s&access_key_id=AKIDTEST&"
-        .. "secret_access_key=contract-secret-0123456789"):format(n, s3_endpoint)
+        .. "secret_access_key=contract-secret-0123456789&cache=%s/s3cache"):format(n, s3_endpoint, dir)
     end,
     rows = function(d, tbl) return lake_rows(d, tbl, function(k) return download(d, k) end) end,
     leftovers = function(d, tbl) return lake_leftovers(d, tbl) end,

@@ -8,7 +8,8 @@
 --
 -- Options (each else its AWS_* variable, icx.objstore.s3): endpoint_url,
 -- region, access_key_id, secret_access_key, session_token; rows=N (rows
--- per Parquet file, as parquet:). A secret belongs in the environment or
+-- per Parquet file, as parquet:); cache=DIR (the cache directory; every
+-- run of one prefix on a host must share it: it holds the local locks). A secret belongs in the environment or
 -- in connections.yml's destination: (ps shows a command line to every
 -- local user); it is masked wherever the URI is shown.
 local base = require "icx.dest.base"
@@ -52,10 +53,12 @@ function M.target(uri)
     if k == "rows" then
       if not math.tointeger(tonumber(v)) or tonumber(v) < 1 then usage("'%s': rows=N needs N >= 1", M.shown(uri)) end
       target.rows = math.tointeger(tonumber(v))
+    elseif k == "cache" and v ~= "" then
+      target.cache = unescape(v)
     elseif STORE_OPTS[k] then
       target.store[k] = unescape(v)
     else
-      usage("'%s': unknown option '%s'; s3:// takes rows, endpoint_url, region, access_key_id, "
+      usage("'%s': unknown option '%s'; s3:// takes rows, cache, endpoint_url, region, access_key_id, "
         .. "secret_access_key and session_token", M.shown(uri), k)
     end
   end
@@ -67,7 +70,7 @@ function M.open(target, opts)
   if not duckstore.available() then errors.raise("usage", "--dest s3: " .. duckstore.WITHOUT) end
   local objects = require("icx.objstore").open(target.uri, target.store)
   if opts.existing and #objects:list(bucketstate.KEY) == 0 then return nil end
-  local cache = bucketstate.cache_dir(urls.masked(objects:shown()))
+  local cache = target.cache or bucketstate.cache_dir(urls.masked(objects:shown()))
   local shared = bucketstate.open(cache, objects, { busy_timeout = opts.busy_timeout })
   local ok, store = pcall(parquetstore.open, cache, objects,
     { file_rows = target.rows, busy_timeout = opts.busy_timeout, shared = shared })
