@@ -270,11 +270,24 @@ image-test: test-deps-check
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its man page and
 # the shipped asset scripts (also built in; installed for reading and copying).
+# With DuckDB, libduckdb.so goes to PREFIX/lib/icx (no system-wide library
+# of that name to clash with) and the installed icx is linked again with
+# its RUNPATH there, relative to itself ($ORIGIN/../lib/icx): it runs
+# without the build tree, from DESTDIR staging and from a moved PREFIX.
 PREFIX ?= /usr/local
 install: all $(BUILD)/icx.1
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	  $(DESTDIR)$(PREFIX)/share/icx/scripts
+ifeq ($(DUCKDB_CFLAGS),)
 	install -m 755 icx $(DESTDIR)$(PREFIX)/bin/icx
+else
+	install -d $(DESTDIR)$(PREFIX)/lib/icx
+	install -m 644 $(duckdb_dir)/libduckdb.so $(DESTDIR)$(PREFIX)/lib/icx/libduckdb.so
+	@echo "  LINK  $(DESTDIR)$(PREFIX)/bin/icx (RUNPATH \$$ORIGIN/../lib/icx)"
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $(BUILD)/icx-install $(BUILD)/main.o $(ENGINE_OBJ) \
+	  $(subst -Wl$(comma)-rpath$(comma)$(abspath $(duckdb_dir)),-Wl$(comma)-rpath$(comma)'$$ORIGIN/../lib/icx',$(LDLIBS))
+	install -m 755 $(BUILD)/icx-install $(DESTDIR)$(PREFIX)/bin/icx
+endif
 	install -m 644 $(BUILD)/icx.1 $(DESTDIR)$(PREFIX)/share/man/man1/icx.1
 	install -m 644 $(ASSETS) $(DESTDIR)$(PREFIX)/share/icx/scripts/
 

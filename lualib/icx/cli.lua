@@ -145,9 +145,10 @@ local OPTIONS = {
   { long = "--shard", value = "I/N", key = "shard", commands = "run",
     help = "only shard I of N of the connections (default $JOB_COMPLETION_INDEX/$ICX_SHARD_COUNT)" },
   { long = "--dest", value = "DEST", key = "dest", commands = "run plan status reset verify",
-    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..., duckdb:FILE, parquet:DIR"
+    help = "icx.db (default), a file, sqlite:///PATH, jsonl:DIR, postgresql://..., duckdb:FILE, parquet:DIR, "
+      .. "s3://BUCKET/PREFIX"
       -- A build without DuckDB says so where the destinations are listed.
-      .. (package.preload["icx.duckdb"] and "" or " (duckdb: and parquet: not in this build)") },
+      .. (package.preload["icx.duckdb"] and "" or " (duckdb:, parquet: and s3:// not in this build)") },
   { long = "--state", value = "PATH", key = "state", commands = "run",
     help = "cursors of a jsonl destination (default beside it)" },
   { long = "--full-refresh", key = "full_refresh", commands = "run plan",

@@ -6,6 +6,7 @@
 --   postgresql://user:pw@host:port/db?schema=S (or postgres://)   PostgreSQL
 --   duckdb:FILE                                              DuckDB
 --   parquet:DIR                                              Parquet files
+--   s3://BUCKET/PREFIX                                       Parquet files on S3
 -- A destination is a Store plus a Writer plus their shared transaction,
 -- written once in icx.dest.base, whose header lists the surface the runner
 -- drives (d.kind, d:transaction, d:table{}, t:write, d:cursor_get ...).
@@ -39,6 +40,7 @@ local DRIVERS = {
   base.check_driver(require "icx.dest.postgres"),
   base.check_driver(require "icx.dest.duckdb"),
   base.check_driver(require "icx.dest.parquet"),
+  base.check_driver(require "icx.dest.s3"),
 }
 
 function M.drivers()

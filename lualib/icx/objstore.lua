@@ -7,9 +7,14 @@
 --   store:delete(key)
 --   store:shown() -> string           for messages; no secret
 -- Failures raise dest errors. Keys are '/'-separated, relative to the
--- store's root.
+-- store's root. A store other processes reach only through the network
+-- (s3) also takes conditions, which icx.dest.bucketstate keeps its state
+-- and locks by: put and put_file(key, x, {if_none_match = "*"} |
+-- {if_match = etag}) -> etag | nil when the condition fails; get(key,
+-- etag) -> false when unchanged; delete(key, {if_match = etag}).
 --
---   objstore.open(uri) -> store   a directory path (or file://PATH), or s3://BUCKET/PREFIX
+--   objstore.open(uri [, opts]) -> store   a directory path (or file://PATH),
+--       or s3://BUCKET/PREFIX (opts: icx.objstore.s3's)
 --   objstore.local_dir(uri) -> path | nil   the directory of a local store
 local errors = require "icx.errors"
 
@@ -34,7 +39,7 @@ function M.local_dir(uri)
   return nil
 end
 
-function M.open(uri)
+function M.open(uri, opts)
   if type(uri) ~= "string" or uri == "" then
     errors.raise("usage", "an object store needs a path or s3://BUCKET/PREFIX")
   end
@@ -46,7 +51,7 @@ function M.open(uri)
   if not ok then
     errors.raise("usage", ("'%s': this icx has no '%s' object store (%s)"):format(uri, s, tostring(mod)))
   end
-  return mod.open(s == "file" and M.local_dir(uri) or uri)
+  return mod.open(s == "file" and M.local_dir(uri) or uri, opts)
 end
 
 return M

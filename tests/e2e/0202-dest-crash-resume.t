@@ -5,7 +5,11 @@ of a page, between pages, or at random moments leaves exactly the pages its
 cursor names, and a resumed run lands the rest with nothing lost and
 nothing duplicated. For append-only JSONL files a duplicate would show as
 a second line: bytes written past the committed length by a page killed
-before its state commit are cut off when the file is next opened."""
+before its state commit are cut off when the file is next opened.
+Parquet files (parquet:DIR and s3:// on moto, one publish per page here)
+are published before the cursor that vouches for them: a kill between the
+two leaves rows one publish ahead of the cursor, never behind, and the
+rerun's repeats fold into one row per key in the latest-per-key view."""
 import json
 import os
 import random
@@ -113,7 +117,7 @@ def ids_through(k):
     return [i for i in ALL_IDS if i // 1000 <= k]
 
 
-with dest_drivers.each(t, work) as drivers:
+with dest_drivers.each(t, work, lake=True) as drivers:
     for d in drivers:
         kind, uri = d.name, d.uri
 
@@ -138,21 +142,25 @@ with dest_drivers.each(t, work) as drivers:
         t.is_(cur, 9, "%s: after kill -9 between pages the cursor names page 9" % kind)
         t.ok(ids == ids_through(9), "%s: exactly pages 1-9, each record once" % kind)
 
-        # Random kills: at every one, the rows are exactly the pages the cursor names.
+        # Random kills: at every one, the rows are exactly the pages the
+        # cursor names (a lake's: those and at most the next page). A lake
+        # run's open and publishes take longer, so its kills come later.
         rng = random.Random(11)
         consistent, kills = True, 0
+        window = (0.2, 1.2) if d.ahead else (0.03, 0.2)
         for _ in range(12):
             p = start(uri, "sleep=0.01")
-            time.sleep(rng.uniform(0.03, 0.2))
+            time.sleep(rng.uniform(*window))
             kill(p)
             kills += 1
             cur, ids = state()
-            if ids != ids_through(cur):
+            if not (ids == ids_through(cur) or (d.ahead and ids == ids_through(cur + 1))):
                 consistent = False
                 t.diag("%s: cursor %d but %d rows" % (kind, cur, len(ids)))
             if cur == PAGES:
                 break
-        t.ok(consistent, "%s: after %d random kills the rows always match the cursor" % (kind, kills))
+        t.ok(consistent, "%s: after %d random kills the rows always match the cursor%s"
+             % (kind, kills, " (or run one page ahead)" if d.ahead else ""))
 
         t.is_(run_to_end(uri), 0, "%s: the resumed run exits 0" % kind)
         cur, ids = state()

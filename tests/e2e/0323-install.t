@@ -2,7 +2,9 @@
 """make install PREFIX=...: the binary, the man page (its version filled in
 from VERSION) and the shipped asset scripts; the installed icx runs `icx run
 contacts` from another directory (the scripts are built in) and `man` finds
-its page."""
+its page. With DuckDB, libduckdb.so is installed beside it (lib/icx) and
+the installed icx finds it there, relative to itself: moved to another
+prefix, it runs `icx run contacts --dest duckdb:FILE`."""
 import os
 import shutil
 import sqlite3
@@ -53,6 +55,31 @@ try:
         t.is_(n, 40, "every contact landed in ./icx.db")
         r = subprocess.run([icx, "list"], cwd=elsewhere, env=e, capture_output=True, text=True)
         t.ok(r.returncode == 0 and "conversation_parts" in r.stdout, "icx list names the built-in assets")
+
+        duck = b"libduckdb" in subprocess.run(["ldd", icxtest.ICX], capture_output=True).stdout
+        if duck:
+            lib = os.path.join(prefix, "lib", "icx", "libduckdb.so")
+            t.ok(os.path.isfile(lib), "DuckDB build: lib/icx/libduckdb.so is installed")
+            dyn = subprocess.run(["readelf", "-d", icx], capture_output=True, text=True).stdout
+            runpath = [x for x in dyn.splitlines() if "RUNPATH" in x or "RPATH" in x]
+            t.ok(len(runpath) == 1 and "[$ORIGIN/../lib/icx]" in runpath[0],
+                 "the installed icx's RUNPATH is $ORIGIN/../lib/icx only, no build tree: %r" % runpath)
+            moved = prefix + "-moved"
+            os.rename(prefix, moved)
+            try:
+                mic = os.path.join(moved, "bin", "icx")
+                ld = subprocess.run(["ldd", mic], capture_output=True, text=True).stdout
+                t.ok(os.path.join(moved, "bin", "../lib/icx/libduckdb.so") in ld,
+                     "moved, it loads the library installed beside it")
+                r = subprocess.run([mic, "run", "contacts", "--dest", "duckdb:" + os.path.join(elsewhere, "c.duckdb")],
+                                   cwd=elsewhere, env=e, capture_output=True, text=True)
+                t.is_(r.returncode, 0, "the moved icx runs `icx run contacts --dest duckdb:FILE`")
+                if r.returncode:
+                    t.diag(r.stderr[-2000:])
+            finally:
+                os.rename(moved, prefix)
+        else:
+            t.ok(not os.path.exists(os.path.join(prefix, "lib", "icx")), "built without DuckDB: no lib/icx")
         shutil.rmtree(elsewhere, ignore_errors=True)
 finally:
     shutil.rmtree(prefix, ignore_errors=True)

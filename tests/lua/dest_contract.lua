@@ -6,7 +6,8 @@
 -- that dies mid-page leaves nothing, an abandoned replace leaves the old
 -- table). A driver gets here with one FIXTURES entry: how to name a fresh
 -- destination and how to read its rows back. PostgreSQL runs against a
--- server of its own (tests/lib/pgserver.py); without one the test fails.
+-- server of its own (tests/lib/pgserver.py), s3:// against moto
+-- (tests/lib/s3server.py); without either the test fails.
 local t = dofile "tests/lib/tap.lua"
 local dest = require "icx.dest"
 local errors = require "icx.errors"
@@ -69,6 +70,16 @@ do
   t.ok(pg_uri ~= nil, "a PostgreSQL server for the contract (" .. tostring(info or "none"):gsub("\n.*", "") .. ")")
 end
 
+------------------------------------------------------------ S3 server
+local s3_endpoint, s3_server, s3_pid
+do
+  s3_server = io.popen("exec /usr/bin/python3 tests/lib/s3server.py --bucket contract")
+  local port, _, pid = (s3_server:read("l") or ""):match("^(%d+) (%d+) (%d+) ")
+  t.ok(port ~= nil, "an S3 server (moto) for the contract")
+  s3_endpoint = port and "http://127.0.0.1:" .. port
+  s3_pid = pid
+end
+
 ------------------------------------------------------------ fixtures
 -- Per driver: uri(n) names a fresh destination; rows(d, table) -> {[id] =
 -- {field = value}} as the contract states values; leftovers(d, table) ->
@@ -91,6 +102,56 @@ end
 
 local function sqlite_state(db, tbl, cols)
   return assert(db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
+end
+
+-- A lake destination's rows: files(key) -> a local path of that object.
+local function lake_rows(d, tbl, path_of)
+  d.store:publish()
+  local files = {}
+  local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
+  if current then
+    for _, k in ipairs(json.decode(current).files) do files[#files + 1] = path_of(k) end
+  else
+    for _, k in ipairs(d.objects:list(tbl .. "/")) do files[#files + 1] = path_of(k) end
+  end
+  local out = {}
+  if #files == 0 then return out end
+  local db = require("icx.duckdb").open(":memory:")
+  local view = require("icx.dest.parquet").latest_sql(files)
+  local cols = assert(db:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE " .. view .. ")"))
+  local sel = {}
+  for i, c in ipairs(cols) do sel[i] = "CAST(" .. require("icx.duckdb").quote(c.name) .. " AS VARCHAR) AS c" .. i end
+  for _, r in ipairs(assert(db:query("SELECT " .. table.concat(sel, ", ") .. " FROM (" .. view .. ")"))) do
+    local rec = {}
+    for i, c in ipairs(cols) do
+      local v = r["c" .. i]
+      if v ~= nil and c.type == "JSON" then v = from_json(json.decode(v)) end
+      rec[c.name] = v
+    end
+    out[rec.id] = rec
+  end
+  db:close()
+  return out
+end
+
+local function lake_leftovers(d, tbl)
+  local keep = {}
+  local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
+  for _, k in ipairs(current and json.decode(current).files or {}) do keep[k] = true end
+  local n = 0
+  for _, k in ipairs(d.objects:list(tbl .. "/")) do
+    if not keep[k] then n = n + 1 end
+  end
+  return n
+end
+
+-- An object of d's bucket as a local file (a fresh one per call).
+local downloads = 0
+local function download(d, key)
+  downloads = downloads + 1
+  local path = ("%s/s3-%d-%s"):format(dir, downloads, key:gsub("[^%w.]", "_"))
+  t.write(path, assert(d.objects:get(key), "no object " .. key))
+  return path
 end
 
 local FIXTURES = {
@@ -167,49 +228,32 @@ local FIXTURES = {
   -- the files its table manifest names), after what is staged is published.
   parquet = {
     uri = function(n) return ("parquet:%s/p%d?rows=1"):format(dir, n) end,
-    rows = function(d, tbl)
-      d.store:publish()
-      local files = {}
-      local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
-      if current then
-        for _, k in ipairs(json.decode(current).files) do files[#files + 1] = d.target .. "/" .. k end
-      else
-        for _, k in ipairs(d.objects:list(tbl .. "/")) do files[#files + 1] = d.target .. "/" .. k end
-      end
-      local out = {}
-      if #files == 0 then return out end
-      local db = require("icx.duckdb").open(":memory:")
-      local view = require("icx.dest.parquet").latest_sql(files)
-      local cols = assert(db:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE " .. view .. ")"))
-      local sel = {}
-      for i, c in ipairs(cols) do sel[i] = "CAST(" .. require("icx.duckdb").quote(c.name) .. " AS VARCHAR) AS c" .. i end
-      for _, r in ipairs(assert(db:query("SELECT " .. table.concat(sel, ", ") .. " FROM (" .. view .. ")"))) do
-        local rec = {}
-        for i, c in ipairs(cols) do
-          local v = r["c" .. i]
-          if v ~= nil and c.type == "JSON" then v = from_json(json.decode(v)) end
-          rec[c.name] = v
-        end
-        out[rec.id] = rec
-      end
-      db:close()
-      return out
-    end,
-    leftovers = function(d, tbl)
-      local keep = {}
-      local current = d.objects:get("_icx/tables/" .. tbl .. ".json")
-      for _, k in ipairs(current and json.decode(current).files or {}) do keep[k] = true end
-      local n = 0
-      for _, k in ipairs(d.objects:list(tbl .. "/")) do
-        if not keep[k] then n = n + 1 end
-      end
-      return n
-    end,
+    rows = function(d, tbl) return lake_rows(d, tbl, function(k) return d.target .. "/" .. k end) end,
+    leftovers = function(d, tbl) return lake_leftovers(d, tbl) end,
     state = function(d, tbl, cols)
       d.store:publish()
       local db = d.store.shared.db
       local rows = assert(db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
       db:release()
+      return rows
+    end,
+  },
+
+  -- Parquet on S3 (moto): the same, each object read from the bucket
+  -- into a local file first (DuckDB here cannot read S3 itself); the
+  -- state is the bucket's _icx/state.duckdb.
+  s3 = {
+    uri = function(n)
+      return s3_endpoint and ("s3://contract/c%d?rows=1&endpoint_url=%s&access_key_id=AKIDTEST&"
+        .. "secret_access_key=contract-secret-0123456789&cache=%s/s3cache"):format(n, s3_endpoint, dir)
+    end,
+    rows = function(d, tbl) return lake_rows(d, tbl, function(k) return download(d, k) end) end,
+    leftovers = function(d, tbl) return lake_leftovers(d, tbl) end,
+    state = function(d, tbl, cols)
+      d.store:publish()
+      local db = require("icx.duckdb").open(download(d, "_icx/state.duckdb"))
+      local rows = assert(db:query(("SELECT %s FROM %s ORDER BY 1"):format(cols, tbl)))
+      db:close()
       return rows
     end,
   },
@@ -566,5 +610,7 @@ for _, drv in ipairs(dest.drivers()) do
 end
 
 server:close()
+if s3_pid then os.execute("kill " .. s3_pid) end
+s3_server:close()
 os.execute("rm -rf '" .. dir .. "'")
 os.exit(t.done())

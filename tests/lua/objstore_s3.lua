@@ -105,6 +105,22 @@ t.is(table.concat(st:list("a/"), ","), "a/empty,a/one.json", "delete: list no lo
 st:delete("a/bin")
 t.ok(true, "deleting a missing key is not an error")
 
+-- Conditional writes (icx.dest.bucketstate's state and locks).
+local e1 = st:put("c/x", "one", { if_none_match = "*" })
+t.ok(type(e1) == "string" and e1 ~= "", "a conditional create returns the etag")
+t.is(st:put("c/x", "two", { if_none_match = "*" }), nil, "a second create fails its condition: nil")
+local body, etag = st:get("c/x")
+t.ok(body == "one" and etag == e1, "get returns the bytes and the etag of the write")
+t.is(st:get("c/x", e1), false, "a get with the current etag: unchanged (304)")
+local e2 = st:put("c/x", "two", { if_match = e1 })
+t.ok(e2 and e2 ~= e1 and st:get("c/x") == "two", "a write over the etag it read lands")
+t.is(st:put("c/x", "three", { if_match = e1 }), nil, "a write over an older etag fails its condition")
+t.is(st:get("c/x"), "two", "and changes nothing")
+t.is(select(1, st:get("c/x", e1)), "two", "a get with an older etag returns the new bytes")
+t.is(st:delete("c/x", { if_match = e1 }), nil, "a delete over an older etag fails its condition")
+t.is(st:delete("c/x", { if_match = e2 }), true, "a delete over the current etag deletes")
+t.is(st:get("c/x"), nil, "and the object is gone")
+
 ---------------------------------------------------------------- files
 local small = file_of(dir .. "/small", 1000)
 st:put_file("f/small", dir .. "/small")
@@ -222,6 +238,9 @@ good:put_file("x/big", dir .. "/big")
 t.ok(good:get("x/big") == big, "signed multipart upload accepted")
 good:delete("x/one")
 t.is(good:get("x/one"), nil, "signed delete accepted")
+local ce = good:put("x/cond", "c", { if_none_match = "*" })
+t.ok(ce and good:put("x/cond", "d", { if_match = ce }) and good:get("x/cond", ce) ~= false,
+  "signed conditional writes and reads accepted")
 
 ok, e = pcall(function()
   open("s3://bkt/signed", authed.port, { access_key_id = authed.key, region = "us-east-1" }):get("x/big")

@@ -19,7 +19,8 @@ local LAYERS = {
     { "icx.watermark" } } },
   { layer = "client", rows = { { "icx.client" } } },
   -- The drivers: every icx.dest.* not named on another row.
-  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.*" }, { "icx.dest.parquetstore" },
+  { layer = "destinations", rows = { { "icx.dest" }, { "icx.dest.s3" }, { "icx.dest.*" },
+    { "icx.dest.parquetstore", "icx.dest.bucketstate" },
     { "icx.dest.duckstore" }, { "icx.dest.filestore", "icx.dest.pgstore" }, { "icx.dest.base" }, { "icx.state" },
     { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
   { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" },

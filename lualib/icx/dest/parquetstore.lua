@@ -5,18 +5,25 @@
 -- at a replace's finish, before a run record closes, at close) writes each
 -- staged table as a Parquet file through the object store, then a
 -- manifest, and only then applies the staged state to the shared state
--- file beside the data (_icx/state.duckdb, icx.dest.duckstore: runs,
--- locks, status). A kill at any moment therefore loses only records whose
+-- beside the data (parquet:DIR: DIR/_icx/state.duckdb, icx.dest.duckstore;
+-- s3://: the object _icx/state.duckdb, icx.dest.bucketstate: runs, locks,
+-- status). A kill at any moment therefore loses only records whose
 -- cursor never moved: the rerun reads them again (a file published just
 -- before the kill may hold some twice; the latest-per-key view keeps one).
+-- An object store's upload parks its task: while one publishes, no other
+-- task of this process begins a page, so what it publishes and then
+-- empties from the staging is exactly what it copied.
 --
 --   parquetstore.open(dir, store, opts) -> Store   dir: the local directory
---       of the shared state and the staging; store: an icx.objstore
+--       of the staging (and of the shared state unless opts.shared);
+--       store: an icx.objstore; opts: file_rows, busy_timeout, shared (a
+--       Store of the shared state with mutate(f), as icx.dest.bucketstate)
 --   Store.staging        the icx.duckdb staging handle (the Writer's)
 --   Store:publish(final_table)   see above; final_table: a replace's name
 local duckstore = require "icx.dest.duckstore"
 local errors = require "icx.errors"
 local json = require "icx.json"
+local sched = require "icx.sched"
 local sys = require "icx.sys"
 
 local check, decode = duckstore.check, duckstore.decode
@@ -40,13 +47,15 @@ CREATE TABLE IF NOT EXISTS _icx_p_tables (tbl VARCHAR PRIMARY KEY, name VARCHAR,
   .. "kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field));"
 
 -- Staging files of processes that are gone: their rows were never
--- published and their cursors never moved.
+-- published and their cursors never moved; and their Parquet files
+-- written aside for an upload that never finished.
 local function drop_dead_staging(dir)
   local db = require("icx.duckdb").open(":memory:")
-  local rows = db:query("SELECT file FROM glob(?)", dir .. "/staging-*.duckdb*")
+  local rows = db:query("SELECT file FROM glob(?) UNION ALL SELECT file FROM glob(?)", dir .. "/staging-*.duckdb*",
+    dir .. "/out-*.parquet")
   db:close()
   for _, r in ipairs(rows or {}) do
-    local pid = math.tointeger(tonumber(r.file:match("staging%-(%d+)%.duckdb")))
+    local pid = math.tointeger(tonumber(r.file:match("staging%-(%d+)%.duckdb") or r.file:match("out%-(%d+)%-")))
     if pid and pid ~= sys.pid() and not sys.alive(pid) then sys.remove(r.file) end
   end
 end
@@ -54,7 +63,7 @@ end
 function M.open(dir, store, opts)
   local ok, err = sys.mkdir(dir)
   if not ok then errors.raise("usage", ("cannot create '%s': %s"):format(dir, tostring(err))) end
-  local shared = duckstore.open(dir .. "/state.duckdb", "the Parquet destination's state file", opts)
+  local shared = opts.shared or duckstore.open(dir .. "/state.duckdb", "the Parquet destination's state file", opts)
   drop_dead_staging(dir)
   local path = ("%s/staging-%d.duckdb"):format(dir, sys.pid())
   sys.remove(path)
@@ -69,11 +78,21 @@ end
 
 function Store:__tostring() return "icx.dest.ParquetStore(" .. self.dir .. ")" end
 
-function Store:begin() check(self.staging:begin()) end
+-- A task waits while another publishes (see the header).
+local function wait_publish(self)
+  while self.publishing do sched.sleep(0.005) end
+end
 
--- The page is staged; once enough rows wait, they are published.
+function Store:begin()
+  wait_publish(self)
+  check(self.staging:begin())
+end
+
+-- The page is staged; once enough rows wait, they are published. A run
+-- lock kept in the object store is renewed as pages commit.
 function Store:commit()
   check(self.staging:commit())
+  if self.shared.renew then self.shared:renew() end
   if self.staged >= self.rows then self:publish() end
 end
 
@@ -160,15 +179,16 @@ local function apply_state(self)
   local seen = check(st:query("SELECT * FROM _icx_p_seen"))
   local deleted = check(st:query("SELECT * FROM _icx_p_deleted"))
   if #states + #seen + #deleted == 0 then return end
-  local shared = self.shared
-  duckstore.atomic(shared, function()
+  local function apply(shared)
     for _, r in ipairs(states) do
       if r.gone then shared:cursor_delete(r.connection, r.asset)
       else shared:cursor_set(r.connection, r.asset, r.key, decode(r.value, r.vtype)) end
     end
     for _, r in ipairs(seen) do shared:seen_set(r.connection, r.asset, { [r.id] = (not r.gone) and r.updated_at }) end
     for _, r in ipairs(deleted) do shared:deleted_add(r.connection, r.asset, { r.id }) end
-  end)
+  end
+  if self.shared.mutate then return self.shared:mutate(apply) end
+  duckstore.atomic(self.shared, function() apply(self.shared) end)
 end
 
 -- Publishes every staged table (see the header): files, manifest, state,
@@ -176,8 +196,17 @@ end
 -- any other; final_table names the replace whose files become current
 -- (its table manifest, _icx/tables/NAME.json, names them).
 function Store:publish(final_table)
+  wait_publish(self)
   local st = self.staging
   if not st or st:in_transaction() then return end
+  self.publishing = true
+  local ok, err = pcall(self.publish_now, self, final_table)
+  self.publishing = false
+  if not ok then error(err, 0) end
+end
+
+function Store:publish_now(final_table)
+  local st = self.staging
   local tables = check(st:query("SELECT t.tbl, t.name, t.mode FROM _icx_p_tables t ORDER BY t.tbl"))
   local files = {}
   local loaded_at = os.date("!%Y-%m-%d %H:%M:%S", math.floor(sys.time())) .. (".%06d"):format(
@@ -230,7 +259,11 @@ function Store:publish(final_table)
   check(st:begin())
   local ok, err = pcall(function()
     for _, t in ipairs(tables) do
-      if t.exists then check(st:exec("DELETE FROM " .. quote(t.tbl))) end
+      -- (an abandoned replace's table is dropped while an upload waits)
+      if t.exists and #check(st:query("SELECT 1 AS x FROM duckdb_tables() WHERE table_name = ? AND NOT "
+          .. "temporary", t.tbl)) > 0 then
+        check(st:exec("DELETE FROM " .. quote(t.tbl)))
+      end
     end
     check(st:exec("DELETE FROM _icx_p_state; DELETE FROM _icx_p_seen; DELETE FROM _icx_p_deleted"))
   end)

@@ -19,12 +19,18 @@
 --       max_keys=1000      keys per ListObjectsV2 page
 --       attempts, retry_base, retry_cap   icx.retry's policy by default
 --       timeout=600, connect_timeout=10, ca_file
---   Store:put_file(key, path)   the object appears whole at key or not at all:
---                               one PUT, or a multipart upload (aborted on failure)
---   Store:put(key, bytes)       a small object
---   Store:get(key) -> bytes | nil   nil when the key does not exist
+--   Store:put_file(key, path [, cond]) -> etag   the object appears whole at
+--                               key or not at all: one PUT, or a multipart
+--                               upload (aborted on failure)
+--   Store:put(key, bytes [, cond]) -> etag   a small object
+--     cond: {if_none_match = "*"} (only if no object is there) or
+--     {if_match = ETAG} (only over that version): S3's conditional writes
+--     (AWS since 2024, MinIO, R2, moto); nil instead of the etag when the
+--     condition fails (412, or 409 for a concurrent conditional write)
+--   Store:get(key [, etag]) -> bytes, etag | nil   nil when the key does not
+--                               exist; with etag, false, etag when unchanged
 --   Store:list(prefix) -> {key, ...}   sorted, every page of ListObjectsV2
---   Store:delete(key)
+--   Store:delete(key [, cond]) -> true | nil   cond: {if_match = ETAG}
 --   Store:shown() -> "s3://bucket/prefix (at http://host:port)"; never a secret
 -- Keys are relative to PREFIX. Failures raise errors.new("dest", ...) with
 -- code = S3's error code (NoSuchBucket, AccessDenied, ...) or http_NNN, or
@@ -217,16 +223,18 @@ end
 -- Sends one request with retries. r: method, key (full, or nil for the
 -- bucket), query, body, upload = {path, offset, size}, content_type,
 -- missing_ok (a 404 NoSuchKey returns nil), error_in_200 (S3 may answer a
--- CompleteMultipartUpload with 200 and an <Error> body).
+-- CompleteMultipartUpload with 200 and an <Error> body), extra (more
+-- headers), accept (statuses returned as they are: 304, 412 ...).
 function Store:request(r)
   local url = self.base .. (r.key and ("/" .. key_path(r.key)) or "/")
   local qs = urls.query(r.query)
   if qs ~= "" then url = url .. "?" .. qs end
   local shown = r.key or "/"
   local headers = self.headers
-  if r.content_type then
+  if r.content_type or r.extra then
     headers = { table.unpack(self.headers) }
-    headers[#headers + 1] = "Content-Type: " .. r.content_type
+    if r.content_type then headers[#headers + 1] = "Content-Type: " .. r.content_type end
+    for _, h in ipairs(r.extra or {}) do headers[#headers + 1] = h end
   end
   local creq = { method = r.method, url = url, headers = headers, body = r.body, userpwd = self.userpwd,
     aws_sigv4 = self.sigv4, timeout = self.timeout, connect_timeout = self.connect_timeout, ca_file = self.ca_file }
@@ -253,7 +261,7 @@ function Store:request(r)
       failure = self:status_error(c, r.method, shown, code)
       if code ~= "InternalError" and code ~= "SlowDown" then error(failure, 0) end
       why = "200 with " .. tostring(code)
-    elseif c.status >= 200 and c.status < 300 then
+    elseif (c.status >= 200 and c.status < 300) or (r.accept and r.accept[c.status]) then
       return c
     elseif c.status == 404 and r.missing_ok and tag(c.body, "Code") ~= "NoSuchBucket" then
       return nil
@@ -283,12 +291,29 @@ local function file_size(path)
   return size
 end
 
-function Store:put_file(key, path)
+-- A conditional write's headers, and the statuses that say it failed.
+local FAILED = { [412] = true, [409] = true }
+local function conditions(cond)
+  if not cond then return nil, nil end
+  local extra = {}
+  if cond.if_none_match then extra[#extra + 1] = "If-None-Match: " .. cond.if_none_match end
+  if cond.if_match then extra[#extra + 1] = "If-Match: " .. cond.if_match end
+  return extra, FAILED
+end
+
+-- The etag of a write's answer, or nil when its condition failed.
+local function written(c)
+  if FAILED[c.status] then return nil end
+  return c.headers.etag or ""
+end
+
+function Store:put_file(key, path, cond)
   local full = self:full(key)
   local size = file_size(path)
+  local extra, accept = conditions(cond)
   if size <= self.part_size then
-    self:request { method = "PUT", key = full, upload = { path, 0, size }, content_type = "application/octet-stream" }
-    return
+    return written(self:request { method = "PUT", key = full, upload = { path, 0, size },
+      content_type = "application/octet-stream", extra = extra, accept = accept })
   end
   -- Past 10,000 parts of part_size, the parts grow instead.
   local part = math.max(self.part_size, (size + MAX_PARTS - 1) // MAX_PARTS)
@@ -312,6 +337,7 @@ function Store:put_file(key, path)
     end
     return etag
   end
+  local done
   local ok, err = pcall(function()
     local etags = {}
     if sched.current() then
@@ -324,25 +350,36 @@ function Store:put_file(key, path)
       xml[#xml + 1] = ("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>"):format(i, xml_escape(etag))
     end
     xml[#xml + 1] = "</CompleteMultipartUpload>"
-    self:request { method = "POST", key = full, query = { uploadId = id }, body = table.concat(xml),
-      content_type = "application/xml", error_in_200 = true }
+    done = self:request { method = "POST", key = full, query = { uploadId = id }, body = table.concat(xml),
+      content_type = "application/xml", error_in_200 = true, extra = extra, accept = accept }
+    if FAILED[done.status] then error(done, 0) end
   end)
+  if not ok and type(err) == "table" and err.status and FAILED[err.status] then
+    pcall(self.request, self, { method = "DELETE", key = full, query = { uploadId = id } })
+    return nil
+  end
   if not ok then
     -- Parts of an unfinished upload are stored (and billed) until aborted;
     -- the object itself never appeared. The first failure is the one said.
     pcall(self.request, self, { method = "DELETE", key = full, query = { uploadId = id } })
     error(err, 0)
   end
+  return tag(done.body, "ETag") or done.headers.etag or ""
 end
 
-function Store:put(key, bytes)
+function Store:put(key, bytes, cond)
   assert(type(bytes) == "string", "icx.objstore.s3: put needs a string")
-  self:request { method = "PUT", key = self:full(key), body = bytes, content_type = "application/octet-stream" }
+  local extra, accept = conditions(cond)
+  return written(self:request { method = "PUT", key = self:full(key), body = bytes,
+    content_type = "application/octet-stream", extra = extra, accept = accept })
 end
 
-function Store:get(key)
-  local c = self:request { method = "GET", key = self:full(key), missing_ok = true }
-  return c and c.body
+function Store:get(key, etag)
+  local c = self:request { method = "GET", key = self:full(key), missing_ok = true,
+    extra = etag and { "If-None-Match: " .. etag }, accept = etag and { [304] = true } }
+  if not c then return nil end
+  if c.status == 304 then return false, etag end
+  return c.body, c.headers.etag
 end
 
 function Store:list(prefix)
@@ -361,8 +398,10 @@ function Store:list(prefix)
   return out
 end
 
-function Store:delete(key)
-  self:request { method = "DELETE", key = self:full(key) }
+function Store:delete(key, cond)
+  local extra, accept = conditions(cond)
+  local c = self:request { method = "DELETE", key = self:full(key), extra = extra, accept = accept }
+  return not FAILED[c.status] or nil
 end
 
 return M

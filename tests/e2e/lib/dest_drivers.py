@@ -14,14 +14,24 @@ a server of its own; a new driver is one class and one line of DRIVERS):
             d.compare(t, "records", truth)   # TAP checks: the table holds
                                          # exactly the truth records (0: equal)
             d.snapshot("records")        # what a reader sees, to compare runs
+            d.ahead                      # rows may run ahead of the cursor
+    with dest_drivers.each(t, work, lake=True) as drivers:
+                                         # and Parquet files, local and on S3
     dest_drivers.write_pages(work, uri, "records", pages_dir, 1, n)
                                          # icx lua: one transaction per page
+    with dest_drivers.Moto() as s3:      # a moto_server of the test's own
+        s3.uri("prefix"), s3.mirror("prefix", local_dir)
 
-PostgreSQL is part of every case: without its server binaries the case
-fails (a skipped destination would pass unnoticed)."""
+PostgreSQL is part of every case, and S3 of every lake case: without
+their servers the case fails (a skipped destination would pass
+unnoticed). The lake destinations publish files before the cursors that
+vouch for them, so after a kill their rows may run ahead of the cursor
+(ahead = True): the rerun reads those records again and the latest-per-key
+view keeps one row per key."""
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 from decimal import Decimal
@@ -30,6 +40,7 @@ from icxtest import ICX  # first: it puts tests/lib and tests/sim on the path
 import landed  # noqa: E402
 import landed_pg  # noqa: E402
 import pgserver  # noqa: E402
+import s3server  # noqa: E402
 
 # icx lua PAGE_WRITER DEST TABLE PAGES_DIR FIRST LAST: pages FIRST..LAST of
 # PAGES_DIR/N.json into TABLE (merge, key id), one transaction per page
@@ -68,6 +79,7 @@ def write_pages(t, work, uri, table, pages, first, last):
 
 class Sqlite:
     name = "sqlite"
+    ahead = False
 
     def __init__(self, work):
         self.db = os.path.join(work, "dest.db")
@@ -127,6 +139,7 @@ class Jsonl:
     the file up to its committed length in the state file (bytes past it
     belong to a page whose cursor never moved: the next open cuts them)."""
     name = "jsonl"
+    ahead = False
 
     def __init__(self, work):
         self.dir = os.path.join(work, "out")
@@ -200,6 +213,7 @@ class Duckdb:
     typed here by the column's kind, then judged as PostgreSQL's are (the
     same kinds: docs/DUCKDB.md)."""
     name = "duckdb"
+    ahead = False
 
     def __init__(self, work):
         self.db = os.path.join(work, "dest.duckdb")
@@ -290,6 +304,7 @@ def compare_lake(t, kind, path, table, truth, key=("id",), name=None):
 
 class Postgres:
     name = "postgresql"
+    ahead = False
 
     def __init__(self, server):
         self.server = server
@@ -338,21 +353,179 @@ class Postgres:
         self.con.close()
 
 
+# icx lua MIRROR s3://BUCKET/PREFIX [DIR]: prints every key under PREFIX
+# and, given DIR, writes each object to DIR/KEY (through icx.objstore.s3
+# and the AWS_* variables: Debian's python3 has no S3 client).
+MIRROR = r'''
+local s3 = require "icx.objstore.s3"
+local sys = require "icx.sys"
+local uri, into = ...
+local st = s3.open(uri)
+for _, k in ipairs(st:list("")) do
+  print(k)
+  if into then
+    local path = into .. "/" .. k
+    assert(sys.mkdir(path:match("^(.*)/")))
+    local f = assert(io.open(path, "wb"))
+    f:write((assert(st:get(k))))
+    f:close()
+  end
+end
+'''
+
+
+class Moto:
+    """moto_server on a free port with one bucket, for as long as the
+    case runs (tests/lib/s3server.py's stops after 300 s). It takes any
+    credentials; icx gets them from AWS_* variables set here (children
+    inherit them), and its cache directory is moved under the case's."""
+
+    def __init__(self, bucket="lake", cache=None):
+        moto = s3server.find_moto()
+        if not moto:
+            raise RuntimeError("moto_server not found: the S3 destination cannot be tested")
+        self.bucket = bucket
+        self.port = s3server.free_port()
+        self.proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(self.port)], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            s3server.wait_listening(self.port, self.proc)
+            s3server.call(self.port, "PUT", "/" + bucket)
+        except BaseException:
+            self.proc.kill()
+            raise
+        self.endpoint = "http://127.0.0.1:%d" % self.port
+        os.environ.update(AWS_ACCESS_KEY_ID="AKIDMOTO", AWS_SECRET_ACCESS_KEY="moto-secret-0123456789",
+                          AWS_REGION="us-east-1", AWS_ENDPOINT_URL=self.endpoint)
+        if cache:
+            os.environ["XDG_CACHE_HOME"] = cache
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def uri(self, prefix, rows=None):
+        return "s3://%s/%s%s" % (self.bucket, prefix, "?rows=%d" % rows if rows else "")
+
+    def _mirror(self, prefix, into):
+        script = os.path.join(os.environ.get("XDG_CACHE_HOME") or "/tmp", "icx-s3-mirror.lua")
+        if not os.path.exists(script):
+            os.makedirs(os.path.dirname(script), exist_ok=True)
+            with open(script, "w") as f:
+                f.write(MIRROR)
+        p = subprocess.run([ICX, "lua", script, self.uri(prefix)] + ([into] if into else []),
+                           capture_output=True, timeout=300)
+        if p.returncode != 0:
+            raise RuntimeError("s3 mirror: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+        return p.stdout.decode().split()
+
+    def keys(self, prefix):
+        """Every object key under prefix/ (relative to it), sorted."""
+        return self._mirror(prefix, None)
+
+    def mirror(self, prefix, into):
+        """The objects under prefix/ as files under into (emptied first)."""
+        shutil.rmtree(into, ignore_errors=True)
+        self._mirror(prefix, into)
+        return into
+
+
+class Parquet:
+    """parquet:DIR, one file per commit (?rows=1), read back through the
+    latest-per-key view (duckread.lua's parquet); the cursor from
+    DIR/_icx/state.duckdb."""
+    name = "parquet"
+    ahead = True
+
+    def __init__(self, work):
+        self.dir = os.path.join(work, "lake")
+        self.uri = "parquet:%s?rows=1" % self.dir
+
+    def local(self):
+        """The directory of files and state as a reader sees it now."""
+        return self.dir
+
+    def ids(self, table):
+        d = self.local()
+        if not os.path.isdir(os.path.join(d, table)):
+            return []
+        rows, _ = read_lake("parquet", d, table)
+        return sorted(r["id"] for r in rows)
+
+    def landed(self, table, connection):
+        d = self.local()
+        state = os.path.join(d, "_icx", "state.duckdb")
+        if not os.path.exists(state):
+            return 0, []
+        p = subprocess.run([ICX, "lua", DUCKREAD, state, "landed", table, connection], capture_output=True,
+                           timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError("duckread: %s" % p.stderr.decode("utf-8", "replace")[-2000:])
+        c = json.loads(p.stdout).get("cursor")
+        ids = sorted(r["id"] for r in read_lake("parquet", d, table)[0]) \
+            if os.path.isdir(os.path.join(d, table)) else []
+        return (int(c) if c is not None else 0), ids
+
+    def compare(self, t, table, truth, name=None):
+        return compare_lake(t, "parquet", self.local(), table, truth, name=name)
+
+    def snapshot(self, table):
+        return json.dumps(read_lake("parquet", self.local(), table), sort_keys=True, default=str)
+
+    def staged(self, table):
+        cur = os.path.join(self.local(), "_icx", "tables", table + ".json")
+        keep = set(json.load(open(cur))["files"]) if os.path.exists(cur) else set()
+        d = os.path.join(self.local(), table)
+        return [f for f in (os.listdir(d) if os.path.isdir(d) else []) if table + "/" + f not in keep]
+
+
+class S3(Parquet):
+    """s3://BUCKET/PREFIX on the case's moto, read through a local mirror
+    of the bucket's objects (DuckDB here cannot read S3 itself)."""
+    name = "s3"
+
+    def __init__(self, work, moto):
+        self.moto = moto
+        self.mirror_dir = os.path.join(work, "s3-mirror")
+        self.uri = moto.uri("e2e", rows=1)
+
+    def local(self):
+        return self.moto.mirror("e2e", self.mirror_dir)
+
+
 @contextlib.contextmanager
-def each(t, work):
-    """The drivers, each on a destination of its own under work."""
+def each(t, work, lake=False):
+    """The drivers, each on a destination of its own under work; with
+    lake, Parquet (local and on S3) too."""
     drivers = [Sqlite(os.path.join(work, "sqlite")), Jsonl(os.path.join(work, "jsonl")),
                Duckdb(os.path.join(work, "duckdb"))]
     for d in drivers:
         os.makedirs(os.path.dirname(d.uri.replace("jsonl:", "").replace("duckdb:", "")), exist_ok=True)
-    if not pgserver.available():
-        t.ok(False, "PostgreSQL server binaries or psycopg2 missing (%s): the postgresql driver is untested"
-             % pgserver.BIN)
-        yield drivers
-        return
-    with pgserver.PgServer() as server:
-        pg = Postgres(server)
-        try:
-            yield drivers + [pg]
-        finally:
-            pg.close()
+    with contextlib.ExitStack() as stack:
+        if lake:
+            drivers.append(Parquet(os.path.join(work, "parquet")))
+            try:
+                moto = stack.enter_context(Moto(cache=os.path.join(work, "cache")))
+                drivers.append(S3(os.path.join(work, "s3"), moto))
+            except RuntimeError as e:
+                t.ok(False, "%s: the s3 driver is untested" % e)
+        if not pgserver.available():
+            t.ok(False, "PostgreSQL server binaries or psycopg2 missing (%s): the postgresql driver is untested"
+                 % pgserver.BIN)
+            yield drivers
+            return
+        with pgserver.PgServer() as server:
+            pg = Postgres(server)
+            try:
+                yield drivers + [pg]
+            finally:
+                pg.close()
