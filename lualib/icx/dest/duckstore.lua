@@ -168,8 +168,9 @@ end
 function Store:cursor_set(connection, asset, key, value)
   local text, vtype = encode(value)
   local at = now()
-  if #check(self.db:query("UPDATE _icx_state SET key = ?, value = ?, vtype = ?, updated_at = ? "
-      .. "WHERE connection = ? AND asset = ? RETURNING 1 AS x", key, text, vtype, at, connection, asset)) == 0 then
+  local r = check(self.db:query("UPDATE _icx_state SET key = ?, value = ?, vtype = ?, updated_at = ? "
+    .. "WHERE connection = ? AND asset = ?", key, text, vtype, at, connection, asset))[1]
+  if not r or r.Count == 0 then
     check(self.db:query("INSERT INTO _icx_state (connection, asset, key, value, vtype, updated_at) "
       .. "VALUES (?, ?, ?, ?, ?, ?)", connection, asset, key, text, vtype, at))
   end
