@@ -7,7 +7,8 @@
 **       database file is opened on first use and closed by db:release(),
 **       so other processes can take it between transactions (DuckDB lets
 **       one process at a time hold a file). opts: busy_timeout = ms to wait
-**       while another process holds it (default 30000)
+**       while another process holds it (default 30000). Every database
+**       runs one thread (DuckDB's setting threads = 1)
 **   icx.duckdb.quote(name) -> string     "name" with inner quotes doubled
 **   icx.duckdb.version() -> string       the library's, e.g. "v1.5.6"
 **
