@@ -6,16 +6,24 @@
 -- (os.clock: every thread of the process, DuckDB's included) and the bytes
 -- on disk per 100,000 contacts (Parquet: the .parquet files).
 --
+-- Then how a page best reaches DuckDB (--staging N pages, default 40): the
+-- writer (DuckDB's appender into a typed staging table, then the merge)
+-- against one batched INSERT ... VALUES per page into a table of the
+-- writer's types, as SQL literals (built before the clock starts) and as
+-- bound parameters (a prepared statement per page, as db:query makes),
+-- each page its own transaction in an in-memory database; the INSERTs do
+-- no merge, which only favours them.
+--
 --   icx lua bench/lake.lua [--records N] [--dir DIR]
 local dest = require "icx.dest"
 local json = require "icx.json"
 
-local opts = { records = 30000, dir = os.getenv("TMPDIR") or "/tmp" }
+local opts = { records = 30000, dir = os.getenv("TMPDIR") or "/tmp", staging = 40 }
 local args = { ... }
 for i = 1, #args, 2 do
   local k = args[i]:match("^%-%-(%w+)$")
   if not k or opts[k] == nil or args[i + 1] == nil then error("usage: see the header of bench/lake.lua") end
-  opts[k] = k == "records" and math.tointeger(tonumber(args[i + 1])) or args[i + 1]
+  opts[k] = k == "dir" and args[i + 1] or math.tointeger(tonumber(args[i + 1]))
 end
 
 local PER_PAGE = 150
@@ -111,3 +119,71 @@ for _, ext in ipairs({ ".db", ".db-wal", ".db-shm", ".db.lock", ".duckdb", ".duc
   os.remove(base .. ext)
 end
 os.execute("rm -rf '" .. base .. "-lake'")
+
+-- Appender against batched INSERT ... VALUES (see the header).
+local cjson = require "cjson"
+local npages = math.min(opts.staging, #bodies)
+local mem = duckdb.open(":memory:")
+assert(mem:exec("CREATE TABLE _icx_columns (tbl VARCHAR NOT NULL, field VARCHAR NOT NULL, col VARCHAR NOT NULL, "
+  .. "kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field))"))
+local w = mem:writer("appended", { primary_key = "id" })
+local t0 = os.clock()
+for i = 1, npages do
+  assert(mem:begin())
+  assert(w:write(assert(json.page(bodies[i], "data"))))
+  assert(mem:commit())
+end
+local appender = os.clock() - t0
+local TYPE = { id = "VARCHAR", boolean = "BOOLEAN", bigint = "BIGINT", double = "DOUBLE", text = "VARCHAR",
+  numeric = "JSON", json = "JSON", null = "VARCHAR" }
+local cols, defs = w:columns(), {}
+for i, c in ipairs(cols) do defs[i] = duckdb.quote(c.column) .. " " .. TYPE[c.kind] end
+assert(mem:exec("CREATE TABLE lit (" .. table.concat(defs, ", ") .. "); CREATE TABLE par ("
+  .. table.concat(defs, ", ") .. ")"))
+local function value(v, kind)
+  if v == nil or v == cjson.null then return nil end
+  if type(v) == "table" then return cjson.encode(v) end
+  if (kind == "json" or kind == "numeric") and type(v) == "string" then return cjson.encode(v) end
+  if kind == "id" or kind == "text" then return tostring(v) end
+  return v
+end
+local literals, params = {}, {}
+for i = 1, npages do
+  local rows, marks, args = {}, {}, {}
+  for r, rec in ipairs(cjson.decode(bodies[i]).data) do
+    local vals, m = {}, {}
+    for c, col in ipairs(cols) do
+      local v = value(rec[col.field], col.kind)
+      vals[c] = v == nil and "NULL" or type(v) == "string" and "'" .. v:gsub("'", "''") .. "'" or tostring(v)
+      m[c] = "?"
+      args[#args + 1] = v == nil and cjson.null or v
+    end
+    rows[r] = "(" .. table.concat(vals, ", ") .. ")"
+    marks[r] = "(" .. table.concat(m, ", ") .. ")"
+  end
+  literals[i] = "INSERT INTO lit VALUES " .. table.concat(rows, ", ")
+  params[i] = { "INSERT INTO par VALUES " .. table.concat(marks, ", "), args }
+end
+t0 = os.clock()
+for i = 1, npages do
+  assert(mem:begin())
+  assert(mem:exec(literals[i]))
+  assert(mem:commit())
+end
+local lit_cpu = os.clock() - t0
+t0 = os.clock()
+for i = 1, npages do
+  local args = params[i][2]
+  for k, v in ipairs(args) do if v == cjson.null then args[k] = nil end end
+  assert(mem:begin())
+  assert(mem:query(params[i][1], table.unpack(args, 1, #cols * PER_PAGE)))
+  assert(mem:commit())
+end
+local par_cpu = os.clock() - t0
+mem:close()
+print(("\nstaging a page of %d records into DuckDB (%d pages, in memory)"):format(PER_PAGE, npages))
+print(("%-44s %10s %14s"):format("how", "ms/page", "records/CPU-s"))
+for _, r in ipairs({ { "appender + merge (icx's writer)", appender }, { "INSERT ... VALUES, literals", lit_cpu },
+    { "INSERT ... VALUES, bound parameters", par_cpu } }) do
+  print(("%-44s %10.2f %14.0f"):format(r[1], r[2] / npages * 1000, npages * PER_PAGE / r[2]))
+end

@@ -2,28 +2,45 @@
 ** duckwriter.c: the typed record writer of the DuckDB destination
 ** (Lua-free). See duckwriter.h for what lands how. Records become columns
 ** in colset.c; this file is the DuckDB back end: the DDL, the appender into
-** a staging table of text, and the statements that merge it.
+** a typed staging table, and the statements that merge it.
+**
+** What a page costs is DuckDB's per-statement work (parsing, planning,
+** buffers), not the records, so a page is as few statements as the
+** contract allows: the columns and the staging table are kept from page to
+** page while the column epoch (duckwriter.h) stands still, values are
+** converted in C rather than by SQL casts, and the window that keeps a
+** key's last record runs only when the page repeats a key.
 */
 /* Built only with DuckDB (the Makefile defines ICX_DUCKDB when it finds
 ** the library). */
 #ifdef ICX_DUCKDB
 #include "duckwriter.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <strings.h>
 
 #include "buf.h"
 #include "colset.h"
 
 struct icx_dkw {
-  struct icx_cs cs;   /* owned: the columns and the record gathered */
-  char stage[32];     /* the staging table's name (a temp table) */
-  struct buf sql;     /* owned: statements being built */
-  struct buf scratch; /* owned: one value, unescaped or minified */
-  int minified;       /* the current write's slices are minified */
+  struct icx_cs cs;      /* owned: the columns and the record gathered */
+  char stage[32];        /* the staging table's name (a temp table) */
+  struct buf sql;        /* owned: statements being built */
+  struct buf merge;      /* owned: the merge of the current staging table */
+  struct buf merge_dups; /* owned: the same, keeping a key's last record */
+  struct buf scratch;    /* owned: one value, unescaped or minified */
+  struct buf keys;       /* owned: the page's primary keys, end to end */
+  size_t *key_end;       /* owned, cap_keys: where each record's key ends */
+  size_t cap_keys;
+  int minified;          /* the current write's slices are minified */
+  int fresh;             /* cs holds the table's columns as of `epoch` */
+  int staged;            /* the staging table fits cs as of `epoch` */
+  unsigned long epoch;   /* the column epoch cs and the stage were made at */
+  duckdb_connection con; /* the connection they were made on (borrowed) */
 };
 
 typedef struct icx_dkw Writer;
@@ -242,8 +259,43 @@ static int apply_ddl(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
   return 0;
 }
 
-/* A new staging table for the current columns: the page's position, then
-** one text column per table column. */
+/* The merge of the staging table into the table: the staged keys' rows
+** go, the staged rows go in (their types are the table's: no cast), and
+** the staging table is emptied for the next page. dups: keep only the last
+** staged row of each key. */
+static int put_merge(Writer *w, struct buf *b, int dups) {
+  const char *t = w->cs.table;
+  int bad = 0;
+  buf_reset(b);
+  if (w->cs.npk) {
+    bad = buf_puts(b, "DELETE FROM ") || put_ident(b, t) ||
+          buf_puts(b, " AS t USING ") || buf_puts(b, w->stage) ||
+          buf_puts(b, " AS s WHERE ");
+    for (int k = 0; k < w->cs.npk; k++)
+      bad = bad || (k && buf_puts(b, " AND ")) || buf_puts(b, "t.") ||
+            put_ident(b, w->cs.cols[w->cs.pkcol[k]].name) ||
+            buf_puts(b, " = ") || put_stage_col(b, w->cs.pkcol[k]);
+    bad = bad || buf_puts(b, "; ");
+  }
+  bad = bad || buf_puts(b, "INSERT INTO ") || put_ident(b, t) ||
+        buf_puts(b, " (") || icx_cs_put_names(&w->cs, b, ICX_CS_ALL, ", ") ||
+        buf_puts(b, ") SELECT ");
+  for (int i = 0; i < w->cs.ncols; i++)
+    bad = bad || (i && buf_puts(b, ", ")) || put_stage_col(b, i);
+  bad = bad || buf_puts(b, " FROM ") || buf_puts(b, w->stage) ||
+        buf_puts(b, " AS s");
+  if (dups && w->cs.npk) {
+    bad = bad || buf_puts(b, " QUALIFY row_number() OVER (PARTITION BY ");
+    for (int k = 0; k < w->cs.npk; k++)
+      bad = bad || (k && buf_puts(b, ", ")) || put_stage_col(b, w->cs.pkcol[k]);
+    bad = bad || buf_puts(b, " ORDER BY s._icx_pos DESC) = 1");
+  }
+  bad = bad || buf_puts(b, "; DELETE FROM ") || buf_puts(b, w->stage);
+  return bad || !buf_cstr(b) ? -1 : 0;
+}
+
+/* A new staging table for the current columns, each of its column's type
+** (the page's position first), and the statements that merge it. */
 static int make_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
   struct buf *b = &w->sql;
   buf_reset(b);
@@ -251,22 +303,31 @@ static int make_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
             buf_puts(b, w->stage) || buf_puts(b, " (_icx_pos BIGINT");
   for (int i = 0; i < w->cs.ncols; i++) {
     char s[24];
-    snprintf(s, sizeof s, ", c%d VARCHAR", i);
-    bad = bad || buf_puts(b, s);
+    snprintf(s, sizeof s, ", c%d ", i);
+    bad = bad || buf_puts(b, s) || buf_puts(b, kind_type[w->cs.cols[i].kind]);
   }
-  if (bad || buf_puts(b, ")") || !buf_cstr(b))
+  if (bad || buf_puts(b, ")") || !buf_cstr(b) || put_merge(w, &w->merge, 0) ||
+      put_merge(w, &w->merge_dups, 1))
     return nomem(w, e);
   return run(w, con, b->data, "creating its staging table", e);
 }
 
-/* The value v of a column of kind k as the text its cast takes
-** (duckwriter.h), appended. */
-static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
-                                 const js_val *v) {
+/* Copies the literal v (a number) NUL-terminated into scratch. */
+static const char *literal(Writer *w, const js_val *v) {
+  char *s = w->scratch.data;
+  memcpy(s, v->p, v->n);
+  s[v->n] = '\0';
+  return s;
+}
+
+/* The text of value v in a column of kind k (duckwriter.h): a string
+** unescaped, unless the column keeps JSON literals; an object or array
+** minified; a number as written. *n gets its length; it may live in
+** scratch until the next call. */
+static const char *value_text(Writer *w, int kind, const js_val *v,
+                              size_t *len) {
   const char *s = v->p;
   size_t n = v->n;
-  if (v->type == JS_NULL)
-    return duckdb_append_null(a);
   if (v->type == JS_ARRAY || v->type == JS_OBJECT) {
     if (!w->minified) {
       n = js_minify_to(v, w->scratch.data);
@@ -281,12 +342,97 @@ static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
       s = w->scratch.data;
     }
   }
-  return duckdb_append_varchar_length(a, s, (idx_t)n);
+  *len = n;
+  return s;
 }
 
-/* Appends the records to the staging table (pass 2: every column exists). */
+/* Appends the value v of a column of kind k as the column's type: numbers
+** and booleans converted here (strtoll, strtod: what DuckDB's casts
+** give), JSON appended as its text (DuckDB keeps JSON as VARCHAR, and jscan
+** has validated it). */
+static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
+                                 const js_val *v) {
+  size_t n;
+  if (v->type == JS_NULL)
+    return duckdb_append_null(a);
+  switch (kind) {
+  case ICX_K_BOOL:
+    return duckdb_append_bool(a, v->type == JS_TRUE);
+  case ICX_K_INT: {
+    errno = 0;
+    long long x = strtoll(literal(w, v), NULL, 10);
+    if (errno)
+      return DuckDBError;
+    return duckdb_append_int64(a, (int64_t)x);
+  }
+  case ICX_K_FLOAT:
+    return duckdb_append_double(a, strtod(literal(w, v), NULL));
+  default: {
+    const char *s = value_text(w, kind, v, &n);
+    return duckdb_append_varchar_length(a, s, (idx_t)n);
+  }
+  }
+}
+
+/* A key of the page: bytes in w->keys. */
+typedef struct {
+  const char *p;
+  size_t n;
+} Key;
+
+static int cmp_keys(const void *x, const void *y) {
+  const Key *a = x, *b = y;
+  int c = memcmp(a->p, b->p, a->n < b->n ? a->n : b->n);
+  return c ? c : (a->n > b->n) - (a->n < b->n);
+}
+
+/* The page's key of record i (its primary key values' text, each ending in
+** a NUL: no key text holds one), kept in w->keys. 0, or -1 out of memory. */
+static int keep_key(Writer *w, size_t i) {
+  if (i >= w->cap_keys) {
+    size_t cap = w->cap_keys ? 2 * w->cap_keys : 256;
+    size_t *more = realloc(w->key_end, cap * sizeof *more);
+    if (!more)
+      return -1;
+    w->key_end = more;
+    w->cap_keys = cap;
+  }
+  for (int k = 0; k < w->cs.npk; k++) {
+    int c = w->cs.pkcol[k];
+    size_t n = 0;
+    const char *s = icx_cs_has(&w->cs, c)
+                        ? value_text(w, w->cs.cols[c].kind, &w->cs.vals[c], &n)
+                        : "";
+    if (buf_append(&w->keys, s, n) || buf_putc(&w->keys, 0))
+      return -1;
+  }
+  w->key_end[i] = w->keys.len;
+  return 0;
+}
+
+/* Whether two of the page's n keys are equal (then the merge keeps the
+** last). */
+static int repeats_key(Writer *w, size_t n) {
+  Key *k = malloc(n * sizeof *k);
+  int dup = 0;
+  if (!k)
+    return 1; /* the window is right either way */
+  for (size_t i = 0; i < n; i++) {
+    size_t start = i ? w->key_end[i - 1] : 0;
+    k[i].p = w->keys.data + start;
+    k[i].n = w->key_end[i] - start;
+  }
+  qsort(k, n, sizeof *k, cmp_keys);
+  for (size_t i = 1; !dup && i < n; i++)
+    dup = cmp_keys(&k[i - 1], &k[i]) == 0;
+  free(k);
+  return dup;
+}
+
+/* Appends the records to the staging table (pass 2: every column exists);
+** *dups gets whether the page repeats a key. */
 static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
-                         size_t n, const js_members *mem,
+                         size_t n, const js_members *mem, int *dups,
                          struct icx_cs_err *e) {
   duckdb_appender a;
   if (duckdb_appender_create_ext(con, "temp", "main", w->stage, &a) ==
@@ -297,13 +443,15 @@ static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
     return -1;
   }
   int rc = 0;
+  buf_reset(&w->keys);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     js_memiter ms;
     js_memiter_init(&ms, &recs[i], mem, i);
     if ((rc = icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e)) != 0)
       break;
     buf_reset(&w->scratch);
-    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0) {
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0 ||
+        (w->cs.npk && keep_key(w, i) != 0)) {
       rc = nomem(w, e);
       break;
     }
@@ -322,75 +470,63 @@ static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
     rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
                      w->cs.table, duckdb_appender_error(a));
   duckdb_appender_destroy(&a);
+  *dups = rc == 0 && w->cs.npk && n > 1 && repeats_key(w, n);
   return rc;
 }
 
-/* Moves the staged rows into the table: the staged keys' rows go, then the
-** last staged row of each key goes in, each value cast to its column's
-** type. */
-static int merge_stage(Writer *w, duckdb_connection con, struct icx_cs_err *e) {
-  struct buf *b = &w->sql;
-  const char *t = w->cs.table;
-  int bad = 0;
-  buf_reset(b);
-  if (w->cs.npk) {
-    bad = buf_puts(b, "DELETE FROM ") || put_ident(b, t) ||
-          buf_puts(b, " AS t USING ") || buf_puts(b, w->stage) ||
-          buf_puts(b, " AS s WHERE ");
-    for (int k = 0; k < w->cs.npk; k++)
-      bad = bad || (k && buf_puts(b, " AND ")) || buf_puts(b, "t.") ||
-            put_ident(b, w->cs.cols[w->cs.pkcol[k]].name) ||
-            buf_puts(b, " = ") || put_stage_col(b, w->cs.pkcol[k]);
-    bad = bad || buf_puts(b, "; ");
-  }
-  bad = bad || buf_puts(b, "INSERT INTO ") || put_ident(b, t) ||
-        buf_puts(b, " (") || icx_cs_put_names(&w->cs, b, ICX_CS_ALL, ", ") ||
-        buf_puts(b, ") SELECT ");
-  for (int i = 0; i < w->cs.ncols; i++)
-    bad = bad || (i && buf_puts(b, ", ")) || buf_puts(b, "CAST(") ||
-          put_stage_col(b, i) || buf_puts(b, " AS ") ||
-          buf_puts(b, kind_type[w->cs.cols[i].kind]) || buf_puts(b, ")");
-  bad = bad || buf_puts(b, " FROM ") || buf_puts(b, w->stage) ||
-        buf_puts(b, " AS s");
-  if (w->cs.npk) {
-    bad = bad || buf_puts(b, " QUALIFY row_number() OVER (PARTITION BY ");
-    for (int k = 0; k < w->cs.npk; k++)
-      bad = bad || (k && buf_puts(b, ", ")) || put_stage_col(b, w->cs.pkcol[k]);
-    bad = bad || buf_puts(b, " ORDER BY s._icx_pos DESC) = 1");
-  }
-  if (bad || !buf_cstr(b))
-    return nomem(w, e);
-  return run(w, con, b->data, "merging the page", e);
+/* Forgets the columns and the staging table: the next write loads them
+** again. */
+static int forget(Writer *w) {
+  w->fresh = w->staged = 0;
+  return -1;
 }
 
 /* Writes records; see duckwriter.h. Pass 1 finds the columns and their
 ** kinds, so the DDL runs before pass 2 appends. */
-int icx_dkw_write(Writer *w, duckdb_connection con, const js_val *recs,
-                  size_t n, int minified, const js_members *mem,
-                  struct icx_cs_err *e) {
+int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
+                  const js_val *recs, size_t n, int minified,
+                  const js_members *mem, struct icx_cs_err *e) {
+  int dups = 0;
   w->minified = minified;
-  if (load_columns(w, con, e) != 0)
-    return -1;
+  if (w->con != con || w->epoch != *epoch)
+    w->fresh = w->staged = 0;
+  if (!w->fresh) {
+    if (load_columns(w, con, e) != 0)
+      return forget(w);
+    w->con = con;
+    w->epoch = *epoch;
+    w->fresh = 1;
+  }
   for (size_t i = 0; i < n; i++) {
     js_memiter ms;
     js_memiter_init(&ms, &recs[i], mem, i);
     if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
         icx_cs_widen(&w->cs, i + 1, e) != 0)
-      return -1;
+      return forget(w);
   }
-  if ((w->cs.ntable == 0 || icx_cs_changed(&w->cs)) &&
-      apply_ddl(w, con, e) != 0)
-    return -1;
+  if (w->cs.ntable == 0 || icx_cs_changed(&w->cs)) {
+    if (apply_ddl(w, con, e) != 0)
+      return forget(w);
+    /* Other writers of the table must see the new columns. */
+    w->epoch = ++*epoch;
+    w->staged = 0;
+  }
   if (n == 0)
     return 0;
-  if (make_stage(w, con, e) != 0 || stage_records(w, con, recs, n, mem, e) != 0)
-    return -1;
-  return merge_stage(w, con, e);
+  if (!w->staged && make_stage(w, con, e) != 0)
+    return forget(w);
+  w->staged = 1;
+  if (stage_records(w, con, recs, n, mem, &dups, e) != 0 ||
+      run(w, con, (dups ? &w->merge_dups : &w->merge)->data, "merging the page",
+          e) != 0)
+    return forget(w);
+  return 0;
 }
 
 /* Writes JSON text; see duckwriter.h. */
-int icx_dkw_write_json(Writer *w, duckdb_connection con, const char *text,
-                       size_t len, size_t *n, struct icx_cs_err *e) {
+int icx_dkw_write_json(Writer *w, duckdb_connection con, unsigned long *epoch,
+                       const char *text, size_t len, size_t *n,
+                       struct icx_cs_err *e) {
   js_val top;
   js_info info;
   js_err je;
@@ -401,7 +537,7 @@ int icx_dkw_write_json(Writer *w, duckdb_connection con, const char *text,
                        w->cs.table, (int)je.offset, je.msg);
   if (top.type != JS_ARRAY) {
     *n = 1;
-    return icx_dkw_write(w, con, &top, 1, info.minified, NULL, e);
+    return icx_dkw_write(w, con, epoch, &top, 1, info.minified, NULL, e);
   }
   size_t cap = 16, k = 0;
   js_val *recs = malloc(cap * sizeof *recs), rec;
@@ -421,7 +557,7 @@ int icx_dkw_write_json(Writer *w, duckdb_connection con, const char *text,
     }
     recs[k++] = rec;
   }
-  int rc = icx_dkw_write(w, con, recs, k, info.minified, NULL, e);
+  int rc = icx_dkw_write(w, con, epoch, recs, k, info.minified, NULL, e);
   free(recs);
   *n = k;
   return rc;
@@ -447,6 +583,10 @@ void icx_dkw_free(Writer *w) {
   icx_cs_free(&w->cs);
   buf_free(&w->sql);
   buf_free(&w->scratch);
+  buf_free(&w->merge);
+  buf_free(&w->merge_dups);
+  buf_free(&w->keys);
+  free(w->key_end);
   free(w);
 }
 

@@ -3,10 +3,10 @@
 ** docs/DUCKDB.md).
 **
 ** Each page goes through DuckDB's appender into a temporary staging table
-** of text columns, then one DELETE of the staged keys and one INSERT ...
-** SELECT with a cast per column move it into the table, keeping the last
-** occurrence of a key in the page: the row becomes exactly the latest
-** record (absent fields NULL). The table has no PRIMARY KEY constraint:
+** of the table's types, then one DELETE of the staged keys and one INSERT
+** ... SELECT move it into the table, keeping the last occurrence of a key
+** in the page: the row becomes exactly the latest record (absent fields
+** NULL). The table has no PRIMARY KEY constraint:
 ** DuckDB cannot change a column's type while an index depends on it, and
 ** columns here only widen, so the writer keeps one row per key itself.
 **
@@ -27,9 +27,13 @@
 **
 ** Column names are the member names (DuckDB matches identifiers without
 ** regard to case, so names fold as SQLite's do; a repeated member goes to
-** KEY__2, colset.h). The writer reads _icx_columns at every write, so it
-** holds no connection: each write is given the connection of the current
-** transaction.
+** KEY__2, colset.h). Each write is given the connection of the current
+** transaction and the column epoch: a counter the caller bumps whenever
+** the columns or the staging table the writer knows may be gone or stale
+** (a rollback, another connection, SQL that changes _icx_columns). The
+** writer reads _icx_columns again and makes a new staging table when the
+** epoch moved since its last write, and bumps it when it changes the
+** table's columns, so other writers of the table reload theirs.
 */
 #ifndef ICX_DUCKWRITER_H
 #define ICX_DUCKWRITER_H
@@ -58,20 +62,22 @@ struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk);
 void icx_dkw_free(struct icx_dkw *w);
 
 /*
-** Writes the records recs[0, n) over con, inside its open transaction.
-** minified: the slices hold no whitespace outside strings. mem (may be
-** NULL): the page's member index (js_parse_records). 0, or -1 with e
-** filled: "record", "nomem", "constraint", "io" or "duckdb".
+** Writes the records recs[0, n) over con, inside its open transaction;
+** epoch: the column epoch (above). minified: the slices hold no whitespace
+** outside strings. mem (may be NULL): the page's member index
+** (js_parse_records). 0, or -1 with e filled: "record", "nomem",
+** "constraint", "io" or "duckdb" (after a failure the writer loads
+** everything again).
 */
-int icx_dkw_write(struct icx_dkw *w, duckdb_connection con, const js_val *recs,
-                  size_t n, int minified, const js_members *mem,
-                  struct icx_cs_err *e);
+int icx_dkw_write(struct icx_dkw *w, duckdb_connection con,
+                  unsigned long *epoch, const js_val *recs, size_t n,
+                  int minified, const js_members *mem, struct icx_cs_err *e);
 
 /* Writes JSON text: one record object or an array of them; *n gets the
 ** records written. 0, or -1 with e filled. */
 int icx_dkw_write_json(struct icx_dkw *w, duckdb_connection con,
-                       const char *text, size_t len, size_t *n,
-                       struct icx_cs_err *e);
+                       unsigned long *epoch, const char *text, size_t len,
+                       size_t *n, struct icx_cs_err *e);
 
 /* The columns as last loaded or written: [0, ntable) in table order. */
 const struct icx_cs *icx_dkw_columns(const struct icx_dkw *w);

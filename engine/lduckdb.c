@@ -7,7 +7,8 @@
 **       database file is opened on first use and closed by db:release(),
 **       so other processes can take it between transactions (DuckDB lets
 **       one process at a time hold a file). opts: busy_timeout = ms to wait
-**       while another process holds it (default 30000)
+**       while another process holds it (default 30000). Every database
+**       runs one thread (DuckDB's setting threads = 1)
 **   icx.duckdb.quote(name) -> string     "name" with inner quotes doubled
 **   icx.duckdb.version() -> string       the library's, e.g. "v1.5.6"
 **
@@ -73,6 +74,11 @@ typedef struct {
 
 static duckdb_instance_cache cache;
 
+/* The column epoch of every writer (duckwriter.h). Process-wide as the
+** instance cache is: two Dbs of one file share one database, so what one
+** changes (or rolls back) the other's writers must see. */
+static unsigned long epoch;
+
 /* The instance cache goes with the Lua state: a sentinel made when the
 ** module opens is finalized after every Db made since (Lua finalizes in
 ** reverse order), so leak checkers see DuckDB's memory returned. */
@@ -98,6 +104,21 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
+/* The settings of every database icx opens. One thread: a page is a few
+** small statements, and DuckDB's worker threads cost more CPU waking and
+** locking than they save (docs/MEASUREMENTS.md, the lake route). NULL out
+** of memory. */
+static duckdb_config make_config(void) {
+  duckdb_config config;
+  if (duckdb_create_config(&config) == DuckDBError)
+    return NULL;
+  if (duckdb_set_config(config, "threads", "1") == DuckDBError) {
+    duckdb_destroy_config(&config);
+    return NULL;
+  }
+  return config;
+}
+
 /* Opens d's file if released: waits up to busy_ms while another process
 ** holds it. 0, or pushes nil, err, code and returns 3. */
 static int acquire(lua_State *L, Db *d) {
@@ -108,8 +129,13 @@ static int acquire(lua_State *L, Db *d) {
     cache = duckdb_create_instance_cache();
   for (;;) {
     char *err = NULL;
-    if (duckdb_get_or_create_from_cache(cache, d->path, &d->db, NULL, &err) ==
-        DuckDBSuccess) {
+    duckdb_config config = make_config();
+    duckdb_state st;
+    if (!config)
+      return luaL_error(L, "icx.duckdb: out of memory");
+    st = duckdb_get_or_create_from_cache(cache, d->path, &d->db, config, &err);
+    duckdb_destroy_config(&config);
+    if (st == DuckDBSuccess) {
       if (duckdb_connect(d->db, &d->con) == DuckDBSuccess)
         return 0;
       duckdb_close(&d->db);
@@ -135,6 +161,7 @@ static int acquire(lua_State *L, Db *d) {
 }
 
 static void release(Db *d) {
+  epoch++; /* the staging tables were the connection's */
   if (d->con) {
     duckdb_disconnect(&d->con);
     duckdb_close(&d->db);
@@ -183,6 +210,7 @@ static int simple(lua_State *L, Db *d, const char *sql) {
 
 static int db_exec(lua_State *L) {
   Db *d = check_db(L, 1);
+  epoch++; /* exec is for DDL: a writer's table may have changed */
   int n = simple(L, d, luaL_checkstring(L, 2));
   if (n)
     return n;
@@ -265,6 +293,8 @@ static void push_rows(lua_State *L, duckdb_result *r) {
 static int db_query(lua_State *L) {
   Db *d = check_db(L, 1);
   const char *sql = luaL_checkstring(L, 2);
+  if (strstr(sql, "_icx_columns"))
+    epoch++; /* the writers' columns may have changed */
   duckdb_prepared_statement ps;
   duckdb_result r;
   int n = acquire(L, d);
@@ -312,6 +342,7 @@ static int db_commit(lua_State *L) {
   duckdb_result r;
   d->txn = 0;
   if (duckdb_query(d->con, "COMMIT", &r) == DuckDBError) {
+    epoch++; /* rolled back: what the writers made may be gone */
     duckdb_result rb;
     duckdb_query(d->con, "ROLLBACK", &rb);
     duckdb_destroy_result(&rb);
@@ -327,6 +358,7 @@ static int db_rollback(lua_State *L) {
   if (d->txn) {
     duckdb_result r;
     d->txn = 0;
+    epoch++; /* what the writers made in the transaction is gone */
     if (duckdb_query(d->con, "ROLLBACK", &r) == DuckDBError)
       return push_err(L, &r);
     duckdb_destroy_result(&r);
@@ -406,13 +438,13 @@ static int writer_write(lua_State *L) {
   if (lua_type(L, 2) == LUA_TSTRING) {
     size_t len;
     const char *s = lua_tolstring(L, 2, &len);
-    rc = icx_dkw_write_json(w->dw, w->owner->con, s, len, &n, &e);
+    rc = icx_dkw_write_json(w->dw, w->owner->con, &epoch, s, len, &n, &e);
   } else {
     js_members mem;
     int minified = 0;
     const js_val *recs = icx_json_checkpage(L, 2, &n, &minified);
     int indexed = icx_json_page_members(L, 2, &mem);
-    rc = icx_dkw_write(w->dw, w->owner->con, recs, n, minified,
+    rc = icx_dkw_write(w->dw, w->owner->con, &epoch, recs, n, minified,
                        indexed ? &mem : NULL, &e);
   }
   if (rc != 0)
