@@ -147,7 +147,8 @@ local function read(self, name, ...)
   end)
 end
 
-for _, name in ipairs({ "cursor_get", "seen_get", "meta_get", "status", "completeness_last" }) do
+for _, name in ipairs({ "cursor_get", "seen_get", "meta_get", "status", "completeness_last", "runs",
+    "columns" }) do
   Store[name] = function(self, ...) return read(self, name, ...) end
 end
 
