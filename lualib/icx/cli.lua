@@ -226,17 +226,9 @@ local function option_lines(list)
   end
   local out = {}
   for i, o in ipairs(list) do
-    local line = heads[i] .. (" "):rep(width - #heads[i] + 2)
-    local indent = #line
-    for word in o.help:gmatch("%S+") do
-      if #line + #word + 1 > 79 and #line > indent then
-        out[#out + 1] = line
-        line = (" "):rep(indent) .. word
-      else
-        line = line .. (#line > indent and " " or "") .. word
-      end
+    for _, line in ipairs(require("icx.text").hang(heads[i] .. (" "):rep(width - #heads[i] + 2), o.help)) do
+      out[#out + 1] = line
     end
-    out[#out + 1] = line
   end
   return table.concat(out, "\n") .. "\n"
 end

@@ -29,17 +29,7 @@ M.TABLE = {
 function M.help()
   local out = { "exit codes:" }
   for _, row in ipairs(M.TABLE) do
-    local line = "  " .. row.codes .. "  "
-    local indent = #line
-    for word in row.text:gmatch("%S+") do
-      if #line + #word + 1 > 79 and #line > indent then
-        out[#out + 1] = line
-        line = (" "):rep(indent) .. word
-      else
-        line = line .. (#line > indent and " " or "") .. word
-      end
-    end
-    out[#out + 1] = line
+    for _, line in ipairs(require("icx.text").hang("  " .. row.codes .. "  ", row.text)) do out[#out + 1] = line end
   end
   return table.concat(out, "\n") .. "\n"
 end

@@ -20,6 +20,7 @@ from icxtest import Case  # noqa: E402
 from simctl import Sim  # noqa: E402
 import landed  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import query  # noqa: E402
 
 
 def icx(ws, *args):
@@ -31,14 +32,6 @@ def count(db, table):
     c = sqlite3.connect(db)
     try:
         return c.execute('select count(*) from "%s"' % table).fetchone()[0]
-    finally:
-        c.close()
-
-
-def query(db, sql, *args):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql, args).fetchall()
     finally:
         c.close()
 

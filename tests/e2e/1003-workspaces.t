@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import icxtest  # noqa: E402
 import landed  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import events  # noqa: E402
 from simctl import Sim  # noqa: E402
 
 
@@ -36,16 +37,6 @@ def write_config(case, conns, extra=""):
                   "      base_url: %s" % sim.url] + (["      " + x for x in extra.split("\n") if x] if extra else [])
     with open(case.config, "w") as f:
         f.write("\n".join(lines) + "\n")
-
-
-def events(err):
-    out = []
-    for line in err.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
 
 
 with Sim(token="tok-a", contacts=180, companies=30, seed=31, workspace_id="wsaaaaaa") as a, \

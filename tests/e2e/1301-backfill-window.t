@@ -17,16 +17,9 @@ from workspace import Workspace  # noqa: E402
 from simctl import Sim  # noqa: E402
 import landed  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import query as q  # noqa: E402
 
 DAY = 86400
-
-
-def q(db, sql, *args):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql, args).fetchall()
-    finally:
-        c.close()
 
 
 def cursor(db, asset):

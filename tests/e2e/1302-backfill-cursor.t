@@ -7,7 +7,6 @@ the records of [S, U) with the cursor at the newest of them. --until without
 --since, or not after it, is a usage error (exit 2)."""
 import json
 import os
-import sqlite3
 import sys
 import time
 
@@ -16,16 +15,9 @@ from workspace import Workspace  # noqa: E402
 from simctl import Sim  # noqa: E402
 import landed  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import query as q  # noqa: E402
 
 DAY = 86400
-
-
-def q(db, sql, *args):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql, args).fetchall()
-    finally:
-        c.close()
 
 
 def cursor(db, asset):

@@ -6,7 +6,6 @@ _icx_runs) and, with --history N, its last N runs newest first (table and
 when every asset is fresh."""
 import json
 import os
-import sqlite3
 import sys
 import time
 
@@ -15,19 +14,12 @@ from workspace import Workspace, ICX  # noqa: E402
 from icxtest import Case  # noqa: E402
 from simctl import Sim  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import query  # noqa: E402
 
 
 def icx(ws, *args):
     """./icx COMMAND --config ... ARGS in the case directory."""
     return Case.run(ws, [ICX, args[0], "--config", ws.config] + list(args[1:]))
-
-
-def query(db, sql, *args):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql, args).fetchall()
-    finally:
-        c.close()
 
 
 with Sim(contacts=60, companies=10, seed=31) as sim, Workspace(sim) as ws:

@@ -19,6 +19,7 @@ from icxtest import Case  # noqa: E402
 from simctl import Sim  # noqa: E402
 import promtext  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import query  # noqa: E402
 
 with open(os.path.join(ROOT, "VERSION")) as f:
     VERSION = f.read().strip()
@@ -46,14 +47,6 @@ CREATE TABLE _icx_runs (id INTEGER PRIMARY KEY, connection TEXT NOT NULL, asset 
 INSERT INTO _icx_runs (connection, asset, started_at, finished_at, status, rows, requests, retries, rate_limited)
   VALUES ('sim', 'labels', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:01.000Z', 'ok', 3, 1, 0, 0);
 """
-
-
-def query(db, sql, *args):
-    c = sqlite3.connect(db)
-    try:
-        return c.execute(sql, args).fetchall()
-    finally:
-        c.close()
 
 
 def metrics(path):

@@ -7,7 +7,6 @@ companies scroll), parents walked of their total for expansions
 ever goes back, done never passes the total, and a finished walk's total is
 exact. Off a terminal, each rate-budget wait is one line per asset: an
 asset's next line comes only after its previous wait has passed."""
-import json
 import os
 import re
 import sys
@@ -15,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import icxtest  # noqa: E402
 import tap as t  # noqa: E402
+from icxtest import events  # noqa: E402
 from workspace import Workspace  # noqa: E402
 from simctl import Sim  # noqa: E402
 
@@ -29,16 +29,6 @@ return icx.asset { name = "parts_by_20", table = "parts_by_20", primary_key = "i
 """
 UNITS = {"contacts": "rows", "tickets": "rows", "companies": "rows", "parts_by_20": "conversations",
          "contact_companies": "contacts", "company_segments": "companies"}
-
-
-def events(err):
-    out = []
-    for line in err.splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return out
 
 
 def check_pages(evs, label, final=None):

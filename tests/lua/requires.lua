@@ -24,7 +24,7 @@ local LAYERS = {
     { "icx.dest.duckstore" }, { "icx.dest.filestore", "icx.dest.pgstore" }, { "icx.dest.base" }, { "icx.state" },
     { "icx.objstore" }, { "icx.objstore.local", "icx.objstore.s3" } } },
   { layer = "base", rows = { { "icx.sched", "icx.retry" }, { "icx.config" }, { "icx.tablespec" }, { "icx.keys" },
-    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz", "icx.lineage", "icx.exitcodes" } } },
+    { "icx.log" }, { "icx.url" }, { "icx.permissions" }, { "icx.errors", "icx.duration", "icx.tz", "icx.lineage", "icx.exitcodes" }, { "icx.text" } } },
 }
 
 local function read(path)

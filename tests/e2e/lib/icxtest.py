@@ -17,6 +17,7 @@ ICX names the binary (default ./icx, relative to the repository root).
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,6 +44,26 @@ def _uncaught(kind, value, tb):
 
 
 sys.excepthook = _uncaught
+
+
+def events(text):
+    """The JSON lines of a run's stderr (--log-format json), in order."""
+    out = []
+    for line in text.splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def query(db, sql, *args):
+    """Rows of one query on a SQLite file, the connection closed after."""
+    c = sqlite3.connect(db)
+    try:
+        return c.execute(sql, args).fetchall()
+    finally:
+        c.close()
 
 
 class Result:
