@@ -4,8 +4,7 @@
 **
 **   icx.sqlite.open(path [, opts]) -> Db | nil, err, code
 **       opts: busy_timeout = ms (default 30000), wal = bool (default true:
-**             WAL, synchronous=NORMAL, a checkpoint per 40 MB of WAL,
-**             16 KB pages in a new file),
+**             WAL, synchronous=NORMAL, a checkpoint per 10,000 WAL pages),
 **             readonly = bool (default false), check = bool (default
 **             true: PRAGMA quick_check before anything is written, see
 **             db_quick_check)
@@ -70,8 +69,7 @@
 #define WRITER_MT "icx.sqlite.Writer"
 
 #define BUSY_TIMEOUT_MS 30000
-#define WAL_CHECKPOINT_BYTES (40 << 20) /* see db_set_wal */
-#define NEW_PAGE_SIZE "16384"           /* a new file's; see db_set_wal */
+#define WAL_AUTOCHECKPOINT "10000" /* pages; see db_set_wal */
 
 /* An open connection. Stmt and Writer objects pin it with a user value. */
 typedef struct {
@@ -186,46 +184,25 @@ static int db_run(Db *d, const char *sql) {
 ** upgrading their locks (two processes opening a new file together). So it
 ** is retried here, with growing sleeps, for as long as the busy timeout.
 **
-** Checkpoints every WAL_CHECKPOINT_BYTES (10,000 pages of 4 KB) instead of
-** SQLite's 1,000 pages. A page of records dirties one index leaf per record
-** (ids are random), so a 1,000-page WAL holds the same leaves five commits
-** over and a checkpoint (read from the WAL, write to the database, two
-** fsyncs) copies most of them again; 40 MB of WAL lets each leaf be copied
-** once per many commits. Measured on 100,000 contacts: 323k -> 286k pwrite,
+** Checkpoints every WAL_AUTOCHECKPOINT pages instead of SQLite's 1,000. A
+** page of records dirties one index leaf per record (ids are random), so a
+** 1,000-page WAL holds the same leaves five commits over and a checkpoint
+** (read from the WAL, write to the database, two fsyncs) copies most of them
+** again; 10,000 pages (40 MB of WAL at most) lets each leaf be copied once
+** per fifty commits. Measured on 100,000 contacts: 323k -> 286k pwrite,
 ** 106k -> 68k pread, 350 -> 44 fdatasync. Durability is unchanged: a commit
-** is in the WAL either way.
-**
-** A new file gets 16 KB pages (an existing one keeps its own): a commit of
-** 150 contacts wrote about 200 frames of 4 KB, two pwrites each, nearly one
-** per record for the index leaves alone; 16 KB leaves hold four times the
-** ids, so the same commit writes about 120 frames, and the same 2 MB cache
-** holds four times the index. Measured on 100,000 contacts: 286k -> 130k pwrite,
-** 68k -> 10k pread, 128 -> 115 MB on disk. */
+** is in the WAL either way. */
 static int db_set_wal(Db *d, int busy_ms) {
   int slept = 0, nap = 1;
   for (;;) {
-    int rc = db_run(d, "PRAGMA page_size=" NEW_PAGE_SIZE
-                       "; PRAGMA journal_mode=WAL; "
-                       "PRAGMA synchronous=NORMAL");
-    if ((rc & 0xff) != SQLITE_BUSY || slept >= busy_ms) {
-      if (rc != SQLITE_OK)
-        return rc;
-      break;
-    }
+    int rc = db_run(d, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                       "PRAGMA wal_autocheckpoint=" WAL_AUTOCHECKPOINT);
+    if ((rc & 0xff) != SQLITE_BUSY || slept >= busy_ms)
+      return rc;
     sqlite3_sleep(nap);
     slept += nap;
     nap = nap < 64 ? nap * 2 : 64;
   }
-  sqlite3_stmt *st = NULL;
-  int rc = sqlite3_prepare_v2(d->db, "PRAGMA page_size", -1, &st, NULL);
-  int page = 4096;
-  if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-      sqlite3_column_int(st, 0) > 0)
-    page = sqlite3_column_int(st, 0);
-  sqlite3_finalize(st);
-  return rc == SQLITE_OK
-             ? sqlite3_wal_autocheckpoint(d->db, WAL_CHECKPOINT_BYTES / page)
-             : rc;
 }
 
 /* A corrupted file SQLite still opens would take writes into the damaged

@@ -38,24 +38,6 @@ local function dump(db, tbl)
   return table.concat(out, "\n")
 end
 
----------------------------------------------------------------- page size
--- A new file gets 16 KB pages (half the WAL writes of a contacts load); a
--- file made with another page size keeps it. Either way a checkpoint comes
--- at 40 MB of WAL, in pages of the file's own size.
-do
-  local db = assert(sqlite.open(path("pages16.db")))
-  t.is(q(db, "PRAGMA page_size")[1].page_size, 16384, "a new file has 16 KB pages")
-  t.is(q(db, "PRAGMA wal_autocheckpoint")[1].wal_autocheckpoint, 2560, "checkpoint at 40 MB of 16 KB pages")
-  db:close()
-  local old = assert(sqlite.open(path("pages4.db"), { wal = false }))
-  assert(old:exec("PRAGMA page_size=4096; CREATE TABLE x (a)"))
-  old:close()
-  old = assert(sqlite.open(path("pages4.db")))
-  t.is(q(old, "PRAGMA page_size")[1].page_size, 4096, "an existing file keeps its page size")
-  t.is(q(old, "PRAGMA wal_autocheckpoint")[1].wal_autocheckpoint, 10240, "checkpoint at 40 MB of 4 KB pages")
-  old:close()
-end
-
 ---------------------------------------------------------------- lifecycle
 do
   local db = assert(sqlite.open(path("life.db")))
