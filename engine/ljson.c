@@ -19,6 +19,9 @@
 **   page:meta(key) -> value           top-level member of the body, decoded
 **   page:record(i) -> table           record i decoded
 **   page:body() -> text               the body string the page was made from
+**   page:tally(id, key, t) -> t       t[h] = key of each record whose key
+**                                     member is an integer and whose id is
+**                                     present, h a 64-bit hash of tostring(id)
 **   page:close()                      drop the index and the body (idempotent)
 **
 ** "Decoded" means lossless: an integer literal that fits int64 becomes a Lua
@@ -42,6 +45,7 @@
 */
 #include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +503,52 @@ static int page_meta(lua_State *L) {
 static int page_record(lua_State *L) {
   Page *pg = check_page(L, 1);
   push_value(L, check_record(L, pg, 2), 1);
+  return 1;
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t fnv1a(const char *p, size_t n) {
+  uint64_t h = 14695981039346656037u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)p[i]) * 1099511628211u;
+  return h;
+}
+
+/* page:tally(id, key, t) -> t: t[h] = the key member of each record where
+** it is an integer and the id member is present and not null; h hashes the
+** id as tostring would spell it, so 7 and "7" are one id, and an escaped
+** string hashes as its text. icx.completeness keeps one such table across
+** a load: an integer key per record instead of a string, a third of the
+** memory, and no Lua call per member. [-0, +1, m] */
+static int page_tally(lua_State *L) {
+  Page *pg = check_page(L, 1);
+  size_t idn, keyn;
+  const char *id = luaL_checklstring(L, 2, &idn);
+  const char *key = luaL_checklstring(L, 3, &keyn);
+  luaL_checktype(L, 4, LUA_TTABLE);
+  for (size_t i = 0; i < pg->count; i++) {
+    js_val iv, kv;
+    if (!record_find(pg, &pg->recs[i], key, keyn, &kv) ||
+        !record_find(pg, &pg->recs[i], id, idn, &iv) || iv.type == JS_NULL)
+      continue;
+    push_value(L, &kv, 0);
+    if (!lua_isinteger(L, -1)) {
+      lua_pop(L, 1);
+      continue;
+    }
+    uint64_t h;
+    if (iv.type == JS_STRING && memchr(iv.p, '\\', iv.n) == NULL) {
+      h = fnv1a(iv.p + 1, iv.n - 2);
+    } else {
+      size_t n;
+      push_value(L, &iv, 0);
+      const char *text = luaL_tolstring(L, -1, &n);
+      h = fnv1a(text, n);
+      lua_pop(L, 2);
+    }
+    lua_rawseti(L, 4, (lua_Integer)h);
+  }
+  lua_settop(L, 4);
   return 1;
 }
 
@@ -1021,10 +1071,9 @@ static int json_encode(lua_State *L) {
 /* ---------------------------------------------------------------- tables */
 
 static const luaL_Reg page_methods[] = {
-    {"count", page_count},   {"raw", page_raw},
-    {"get", page_get},       {"meta", page_meta},
-    {"record", page_record}, {"body", page_body},
-    {"close", page_close},   {NULL, NULL}};
+    {"count", page_count}, {"raw", page_raw},       {"get", page_get},
+    {"meta", page_meta},   {"record", page_record}, {"body", page_body},
+    {"close", page_close}, {"tally", page_tally},   {NULL, NULL}};
 
 static const luaL_Reg page_meta_methods[] = {{"__gc", page_close},
                                              {"__close", page_close},
