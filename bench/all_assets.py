@@ -153,6 +153,11 @@ def run(name, shape):
         print("  requests per second / budget %.2f (target >= 0.90): %s" % (rate, "met" if rate >= 0.9
                                                                             else "NOT MET"))
     print("    (one in flight: wall / limit %.2f; icx %.2f)" % (bwall / limit, wall / limit))
+    # The budget comes in fixed 10 s windows of 166: a run's last window
+    # cannot begin before (windows - 1) x 10 s, whatever the client does.
+    win = (int(math.ceil(reqs / 166.0)) - 1) * 10 + crit
+    print("  fixed windows: %d requests begin their last window at %d s at the earliest; wall / (that + "
+          "critical path %.1f s) = %.2f" % (reqs, win - crit, crit, wall / win))
     return rc
 
 
