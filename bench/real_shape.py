@@ -74,17 +74,22 @@ def part1(d):
         rc, wall, cpu, rss = economy.icx(conf, os.path.join(d, "one.db"), "contacts")
         log = sim.request_log()[before:]
         reqs = len(log)
-        survey = sum(1 for x in log if isinstance(x.get("body"), dict)
-                     and x["body"].get("pagination", {}).get("per_page") == 1)
-        ranges = {bounds(x["body"]["query"]) for x in log if isinstance(x.get("body"), dict)
-                  and x["body"].get("pagination", {}).get("per_page") != 1}
+        counts1 = sum(1 for x in log if isinstance(x.get("body"), dict)
+                      and x["body"].get("pagination", {}).get("per_page") == 1)
+        # The slices' first pages; the survey's newest count is a whole page
+        # with no upper bound too: a slice's only where the last slice
+        # started with it.
+        firsts = [bounds(x["body"]["query"]) for x in log if isinstance(x.get("body"), dict)
+                  and x["body"].get("pagination", {}).get("per_page") != 1
+                  and "starting_after" not in x["body"]["pagination"]]
+        ranges = {b for b in firsts if b[1] is not None} | set([b for b in firsts if b[1] is None][-1:])
         counts = sorted((sum(1 for c in truth if in_range(c["updated_at"], lo, hi)) for lo, hi in ranges),
                         reverse=True)
         slices = len(ranges)
         print("  limit: max(%d pages / %.1f per s = %.1f s, densest day %d pages x %d ms = %.1f s) = %.1f s"
               % (floor, BUDGET, floor / BUDGET, chain, LATENCY * 1000, chain * LATENCY, limit))
-        print("  icx contacts asset: %d requests (%d survey, %d slices) in %.1f s (exit %d), %.2f CPU-s"
-              % (reqs, survey, slices, wall, rc, cpu))
+        print("  icx contacts asset: %d requests (%d per_page=1 counts: the survey's and the completeness"
+              " check's; %d slices) in %.1f s (exit %d), %.2f CPU-s" % (reqs, counts1, slices, wall, rc, cpu))
         print("  slices' contacts: %s (the longest chain %d pages)" % (" ".join(map(str, counts)),
                                                                     pages(counts[0]) if counts else 0))
         print("  one in flight:      %d requests in %.1f s" % (b["requests"], b["wall"]))

@@ -176,7 +176,10 @@ function Client:throttle(stats)
   local said = false
   while true do
     local wait, ticket = self.bucket:take()
-    if wait <= 0 then return ticket end
+    if wait <= 0 then
+      self.last_ticket = math.max(self.last_ticket or 0, ticket)
+      return ticket
+    end
     wait = math.min(wait, M.MAX_WAIT)
     -- A long wait is said once, at the default verbosity: silence would
     -- look like a hang. Once per asset too: the requests of one asset that
@@ -223,7 +226,16 @@ end
 -- Retry-After gives its limit only: its Remaining 0 and the window's reset
 -- would hold every request until the window ends, when the server asked
 -- for a pause of Retry-After (Client:request holds the bucket that long).
+--
+-- The server's count is as old as the request that carried it, and it
+-- counted requests in its own order, not in the order they were granted:
+-- of the others granted so far, only those still in flight may be missing
+-- from it (an answered one was counted before its answer). So the bucket
+-- is told the grants less those in flight; counting every later grant as
+-- missing, answered or not, ratcheted the window's count down until the
+-- budget looked spent at two thirds (issue 21, benchmark 2).
 function Client:observe(h, ticket, status)
+  if ticket and self.last_ticket then ticket = self.last_ticket - (self.in_flight or 0) end
   local limit = tonumber(h["x-ratelimit-limit"])
   if status == 429 and retry_after(h) then
     if limit then self.bucket:sync(limit, nil, nil, sys.time(), sys.now(), ticket) end
@@ -309,7 +321,10 @@ function Client:request(req)
         stats.requests = (stats.requests or 0) + 1
         if attempt > 1 then stats.retries = (stats.retries or 0) + 1 end
       end
-      local done = sched.request(self.multi, creq)
+      self.in_flight = (self.in_flight or 0) + 1
+      local ok, done = pcall(sched.request, self.multi, creq)
+      self.in_flight = self.in_flight - 1
+      if not ok then error(done, 0) end
       done.ticket = ticket
       return done
     end)

@@ -47,8 +47,14 @@ function Walk:__tostring()
 end
 
 -- Sends one request of the walk; a status the source accepts (its
--- trouble answers it) comes back instead of raising.
+-- trouble answers it) comes back instead of raising. A request carrying
+-- its answer (a page a survey fetched) is answered without sending.
 function Walk:send(req)
+  local answer = req.answer
+  if answer then
+    req.answer = nil
+    return answer
+  end
   return self.client:request {
     method = req.method, path = req.path, query = req.query, body = req.body,
     stats = self.ctx.stats, accept = self.source.accept,

@@ -37,8 +37,13 @@ M.MIN_PAGES = 4
 -- Where the survey counts, in days before now: the first few days at day
 -- resolution (where a real workspace keeps most of its updates), then
 -- coarser toward the oldest record. At most this many requests, sent at
--- once after the first, so the survey costs one more round trip.
-M.PROBE_DAYS = { 1, 3, 30 }
+-- once after the first, so the survey costs one more round trip. The
+-- newest asks for a whole page: where the last slice starts at it (a real
+-- workspace's newest day is its densest), that page is the slice's first
+-- and the count cost nothing. Between the oldest record and the oldest
+-- probe the counts are read as spread evenly (a 30-day probe moved the
+-- real shape's plan by nothing and cost a request).
+M.PROBE_DAYS = { 0, 1, 3 }
 -- The plan takes the fewest slices (each costs about half a request: its
 -- partial last page) whose longest chain of pages, estimated from the
 -- survey, takes at most this share of the time the budget needs for all
@@ -47,11 +52,14 @@ M.CHAIN_SHARE = 0.75
 -- Never more slices than requests the client keeps on the wire.
 M.MAX_SLICES = 16
 
--- One per_page=1 search of the source from lo on (nil: the run's own
--- bound): {total=, first=, ms=}, first being the oldest key in the range.
-local function count(client, source, ctx, lo)
-  local total, first, ms = source:probe(client, source:slice_of(nil, nil, lo, nil):body_of(ctx), ctx.stats)
-  return { total = total, first = first, ms = ms }
+-- One search of the source from lo on (nil: the run's own bound), of
+-- per_page records (default 1): {total=, first=, ms=, resp=}, first being
+-- the oldest key in the range, resp the answer (a first page when per_page
+-- is the walk's).
+local function count(client, source, ctx, lo, per_page)
+  local total, first, ms, resp = source:probe(client, source:slice_of(nil, nil, lo, nil):body_of(ctx), ctx.stats,
+    per_page)
+  return { total = total, first = first, ms = ms, resp = resp }
 end
 
 -- The slices of an interrupted walk still to do, from their marks.
@@ -140,7 +148,8 @@ local function survey(client, source, ctx, now)
     local p = source:edge(now - d * 86400)
     if p > oldest and p < now and (#probes == 0 or probes[#probes] ~= p) then probes[#probes + 1] = p end
   end
-  local answers = sched.map(probes, function(p) return count(client, source, ctx, p) end, #probes)
+  local answers = sched.map(probes, function(p, i) return count(client, source, ctx, p, i == 1 and per_page or 1) end,
+    #probes)
   answers[#answers + 1] = first
   local points = { { t = oldest, above = total } }
   for i = #probes, 1, -1 do
@@ -171,10 +180,11 @@ local function survey(client, source, ctx, now)
     end
   end
   if not cuts then return nil end
-  log.info("%s: survey of %d requests (per_page=1): %d records, %d slices of about %d (%.0f ms a request)",
-    ctx.asset or source.path, #probes + 1, total, #cuts + 1, total // (#cuts + 1), lat * 1000)
+  log.info("%s: survey of %d requests (per_page=1, the newest a page): %d records, %d slices of %d"
+    .. " (%.0f ms a request)", ctx.asset or source.path, #probes + 1, total, #cuts + 1, total // (#cuts + 1),
+    lat * 1000)
   if #cuts == 0 then return nil end
-  return cuts
+  return cuts, cuts[#cuts] == probes[1] and answers[1].resp or nil
 end
 
 function M.plan(client, source, ctx, now)
@@ -190,7 +200,7 @@ function M.plan(client, source, ctx, now)
   now = now or os.time()
   if ctx.before and source:upper(ctx.before) < now then now = source:upper(ctx.before) end
   if ctx.since and now - ctx.since < M.MIN_SPAN then return nil end
-  local cuts = survey(client, source, ctx, now)
+  local cuts, last_page = survey(client, source, ctx, now)
   if not cuts then return nil end
   local n = #cuts + 1
   local bounds = {}
@@ -202,6 +212,7 @@ function M.plan(client, source, ctx, now)
   local wm = watermark.new(n, bounds)
   local out = {}
   for i = 1, n do out[i] = source:slice_of(i, wm, bounds[i][1], bounds[i][2]) end
+  out[n].answer = last_page
   return out
 end
 

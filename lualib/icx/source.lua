@@ -252,10 +252,14 @@ function Search:body_of(ctx)
   return { query = #parts == 1 and parts[1] or { operator = "AND", value = parts }, sort = self.sort }
 end
 
+-- A slice whose first page the survey already fetched (answer) hands it to
+-- the walk once instead of asking again.
 function Search:first(ctx)
   local body = self:body_of(ctx)
   body.pagination = { per_page = self.per_page or 150 }
-  return { method = self.method or "POST", path = self.path, query = copy(self.query), body = body }
+  local answer = self.answer
+  self.answer = nil
+  return { method = self.method or "POST", path = self.path, query = copy(self.query), body = body, answer = answer }
 end
 function Search:after(req, page)
   local sa = next_cursor(page)
@@ -321,9 +325,10 @@ end
 
 -- One per_page=1 search with this body: how many records match
 -- (total_count), the first one's key, and how long the answer took. The
--- one way icx counts (the slice survey, the completeness check).
-function Search:probe(client, body, stats)
-  body.pagination = { per_page = 1 }
+-- one way icx counts (the slice survey, the completeness check). per_page
+-- (default 1) other than 1 makes the answer (the 4th value) a first page.
+function Search:probe(client, body, stats, per_page)
+  body.pagination = { per_page = per_page or 1 }
   local method = self.method or "POST"
   local resp = client:request { method = method, path = self.path, body = body, stats = stats }
   local page, err = json.page(resp.body, self.list_key)
@@ -336,7 +341,7 @@ function Search:probe(client, body, stats)
   if math.type(n) ~= "integer" then
     errors.raise("json", ("%s %s: no total_count in the answer to a count"):format(method, resp.url or self.path))
   end
-  return n, math.type(first) == "integer" and first or nil, resp.ms or 0
+  return n, math.type(first) == "integer" and first or nil, resp.ms or 0, resp
 end
 
 function Search:count(client, lo, hi, stats)

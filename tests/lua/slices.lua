@@ -39,6 +39,8 @@ local function fake(keys, day, ms)
       end
     end
     local list = req.path:match("^/(%w+)/")
+    c.pages = c.pages or {}
+    if req.body.pagination.per_page ~= 1 then c.pages[#c.pages + 1] = cjson.encode(req.body) end
     return { ms = ms or 150, body = cjson.encode { type = "list", total_count = n,
       [list == "contacts" and "data" or list] = first and { { id = "x", updated_at = first } } or {} } }
   end
@@ -102,6 +104,16 @@ t.ok(#cplan >= 4 and max_of(counts) <= 0.3 * 6000,
 for i = 2, #cplan do
   t.is(cplan[i].lo % DAY, 43200, ("contacts: cut %d at noon UTC, where day bounds meet exactly"):format(i - 1))
 end
+
+-- The newest probe asks for a whole page: the last slice, which starts
+-- there, hands it to its walk instead of asking again, once.
+t.is(#(cc.pages or {}), 1, "one survey request asked for a whole page")
+local last = cplan[#cplan]
+local req1 = last:first({})
+t.is(cjson.encode(req1.body), cc.pages[1], "the last slice's first request is that survey request")
+t.ok(req1.answer and req1.answer.body, "and carries its answer")
+t.is(last:first({}).answer, nil, "only once")
+t.is(cplan[1]:first({}).answer, nil, "other slices ask")
 
 -- Few records: one survey request, one walk, whatever the span.
 local sparse = { now - 400 * DAY, now - 200 * DAY, now - 10 }
