@@ -158,7 +158,7 @@ local function decode(text, vtype)
   if vtype == "float" then return tonumber(text) end
   return text
 end
-M.decode = decode
+M.encode, M.decode = encode, decode
 
 function Store:cursor_get(connection, asset)
   local r = read(self, "SELECT key, value, vtype FROM _icx_state WHERE connection = ? AND asset = ?",
