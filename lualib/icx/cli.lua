@@ -35,8 +35,9 @@ holds is skipped, said at once, while the others run (exit 4 at the end);
 --wait waits for it instead, --wait=DURATION at most that long in all.
 
 On a terminal, a live display shows each running asset: rows landed of the
-total, requests per second against the budget, retries and 429s, elapsed
-time and an estimate of what is left. Off a terminal (or with -q), plain
+total (an expansion: its parents walked of theirs, rows beside), requests
+per second against the budget, retries and 429s, elapsed time and an
+estimate of what is left. Off a terminal (or with -q), plain
 progress lines are written instead.
 
 --reconcile also finds records deleted in Intercom (or contacts merged away):
@@ -115,7 +116,10 @@ stored cursor, each compared with Intercom's count for it (one request per
 window: about one per 1,500 stored rows, at most 500; the cost is printed).
 A window short of rows is cut in halves by counts and walked again, and
 what the walk finds is merged; what it cannot find is reported, and icx
-exits 5. Every window checked is a row of _icx_completeness, and icx status
+exits 5. Conversations also check their parts (conversation_parts, when
+stored): each conversation's parts against its count_conversation_parts
+(at most 500), one search request per 150 conversations; a short one is
+fetched again. Every check is a row of _icx_completeness, and icx status
 shows each asset's last check. Needs a SQLite or PostgreSQL destination.
 ]] },
   { name = "reset", args = "ASSET...", summary = "clear stored cursors: the next run re-reads those assets whole",

@@ -1,10 +1,11 @@
 -- Error objects raised across lualib. One shape for every failure, so the CLI
 -- can pick the exit code and the runner can record the message in _icx_runs:
 -- {kind, code, message, status, url, request_id}. `kind` decides the exit
--- code: usage, config and script errors are found before any request (2);
--- http, json, dest and run errors mean the run failed (1); an asset another
--- run holds is "locked" (4); an error may
--- carry its own `exit` (interrupted: 128 + the signal's number).
+-- code: usage and config errors, found before any request, and script
+-- errors, also a script's code failing during the run (2); http, json, dest
+-- and run errors mean the run failed (1); an asset another run holds is
+-- "locked" (4); an error may carry its own `exit` (interrupted: 128 + the
+-- signal's number). icx.exitcodes says which code wins.
 local M = {}
 
 local Error = {}
