@@ -45,6 +45,12 @@ with Sim(contacts=1200, companies=20, conversations=120, seed=13) as sim, Worksp
         kills = 0
         for _ in range(4):
             kills += killed_run(ws, uri, rng.uniform(0.3, 2.5))
+        # A quiet machine may finish a run before its kill: sooner ones
+        # until one is cut.
+        for _ in range(10):
+            if kills:
+                break
+            kills += killed_run(ws, uri, rng.uniform(0.05, 0.3))
         t.ok(kills >= 1, "%s: at least one run was killed mid-load (%d)" % (phase, kills))
         r = ws.run(*ASSETS, dest=uri)
         t.is_(r.rc, 0, "%s: the run after the kills exits 0" % phase)
