@@ -58,10 +58,10 @@ def check_pages(evs, label, final=None):
             t.is_(tot[-1], final[asset], "%s: %s ends at the true total" % (label, asset))
 
 
-# 70 requests per 10 s: the run needs about three windows, so the budget
+# 35 requests per 10 s: the run needs about five windows, so the budget
 # runs out early in each and the waits are long enough (5 s) to be said.
 with Sim(contacts=CONTACTS, conversations=CONVERSATIONS, companies=COMPANIES, tickets=TICKETS, seed=1320,
-         rate=70) as sim, Workspace(sim) as ws:
+         rate=35) as sim, Workspace(sim) as ws:
     parts = os.path.join(ws.dir, "parts_by_20.lua")
     with open(parts, "w") as f:
         f.write(PARTS)
