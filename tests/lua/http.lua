@@ -73,6 +73,30 @@ t.is(c.status, 302, "a redirect is the completion")
 t.is(c.url, base .. "/redirect", "the effective URL is the one asked for")
 t.is(count(), before + 1, "the Location was not followed (one request reached the server)")
 
+---------------------------------------------------------------- deliveries
+-- A wait hands over at most 8 completions (decoded as handed over); the
+-- rest come with the next waits, none lost, none twice.
+local want, got, most = {}, {}, 0
+local function take(cs)
+  most = math.max(most, #cs)
+  for _, x in ipairs(cs) do
+    if want[x.id] and x.body == "ok" then want[x.id], got[#got + 1] = nil, x.id end
+  end
+end
+for _ = 1, 20 do want[m:start { url = base .. "/ok" }] = true end
+-- Short waits send the requests; the answers then pile up unread, so one
+-- later wait finds them all finished at once.
+for _ = 1, 5 do
+  take(m:wait(0))
+  sys.sleep(0.2)
+end
+for _ = 1, 200 do
+  if next(want) == nil then break end
+  take(m:wait(5))
+end
+t.is(#got, 20, "20 transfers at once: every completion handed over once, body whole")
+t.is(most, 8, "a wait hands over at most 8, and the pile-up reached that")
+
 m:close()
 os.execute("kill " .. math.tointeger(pid))
 srv:close()
