@@ -91,13 +91,41 @@ Tally.__index = Tally
 
 function M.tally(spec)
   -- Made as the walk starts: windows close SETTLE before then.
-  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {},
+  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {}, firsts = {},
     started = math.floor(sys.time()) }, Tally)
 end
 
-function Tally:page(page)
+-- The `>` and `<` values a search query bounds key with (nil: absent),
+-- and whether it holds anything else (the source's `where`).
+local function bounds_of(q, key)
+  local parts = type(q) == "table" and (q.operator == "AND" and q.value or { q }) or {}
+  local gt, lt, other = nil, nil, false
+  for _, p in ipairs(parts) do
+    if type(p) == "table" and p.field == key and p.operator == ">" and math.type(p.value) == "integer" and not gt then
+      gt = p.value
+    elseif type(p) == "table" and p.field == key and p.operator == "<" and math.type(p.value) == "integer"
+      and not lt then
+      lt = p.value
+    else
+      other = true
+    end
+  end
+  return gt, lt, other
+end
+
+-- info: the walk's (icx.paginate); a heal's pages come without. The first
+-- page of each of the load's walks (a slice) says how many records its
+-- query matched as it was answered: kept with the query's bounds, which
+-- run_check may take as a window's count (see reusable).
+function Tally:page(page, info)
   self.all = nil
   page:tally(self.pk, self.key, self.keys)
+  local req = info and info.number == 1 and info.request
+  local body = req and type(req.body) == "table" and req.body
+  if body and info.total_count then
+    local gt, lt, other = bounds_of(body.query, self.key)
+    self.firsts[#self.firsts + 1] = { gt = gt, lt = lt, other = other, total = info.total_count }
+  end
 end
 
 -- The landed keys sorted, made once per check rather than a pass over
@@ -171,15 +199,61 @@ local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
 -- How window edges fall: midnights of the workspace on day-granular
 -- search, any second elsewhere.
+-- The second value, where the windows are exact (second-granular search,
+-- or a zone the system knows): the zone, or true.
 local function aligner(src, env)
-  if src.granularity ~= "day" then return function(t) return t end end
+  if src.granularity ~= "day" then return function(t) return t end, true end
   local zone, known = tz.load(env.timezone)
   if not known and not env.tz_warned then
     env.tz_warned = true
     log.warn("workspace timezone %s is not in the system's zoneinfo: contact windows are UTC days, so a "
       .. "window's count may differ by the records of its edge days", tostring(env.timezone))
   end
-  return function(t) return zone:day_start(t) end
+  return function(t) return zone:day_start(t) end, known and zone
+end
+
+-- The keys [a, b) a walk's query matched (b nil: no `<`, open above), as
+-- the search reads them: `> v` from v + 1, on day-granular search from
+-- the midnight after v's day; `< w` below w, or below w's midnight. `> 0`
+-- is taken as from 0, as window_body sends the window from 0.
+local function window_of(f, exact)
+  local v, w = f.gt or 0, f.lt
+  if exact == true then return { a = v > 0 and v + 1 or 0, b = w, f = f } end
+  return { a = v > 0 and exact:next_day(v) or 0, b = w and exact:day_start(w), f = f }
+end
+
+-- The closed windows in [lo, hi) whose count the load's own walks took
+-- with their first page, ascending. Such a count proves its window
+-- without asking again, where the window is closed (it ends SETTLE
+-- before the walk began) and no other walk of the load read keys in it:
+-- a record only leaves a closed window (an update moves it past the
+-- walk's start, a delete removes it; one created or indexed late lands
+-- past the window, SETTLE covers the indexing lag), so whatever the walk
+-- of that query landed there after its first page, it held there when
+-- that page was answered: landed there is a subset of the N the page
+-- counted. Landed N of them, it landed all N, and any later count of the
+-- window is a subset of those N: nothing Intercom holds there from that
+-- page on was missed. (That holds for the rows this load read, the
+-- tally, not for rows an earlier run stored: a stored row may have left
+-- the window since.) The proof needs the very query the count was of,
+-- and every read of its keys after the count: windows overlapping another
+-- walk's (a day read by two slices where the workspace is past UTC+-11,
+-- see Search:edge) or holding more than the query's bounds are counted
+-- as before, and so is every window where the zone is not known.
+local function reusable(tally, lo, hi, exact, where)
+  if not exact or not tally.firsts then return {} end
+  local ws = {}
+  for _, f in ipairs(tally.firsts) do ws[#ws + 1] = window_of(f, exact) end
+  local out = {}
+  for i, w in ipairs(ws) do
+    local ok = w.b and w.a >= lo and w.b <= hi and w.a < w.b and w.f.other == where
+    for j, o in ipairs(ws) do
+      if ok and j ~= i and o.a < w.b and w.a < (o.b or math.huge) then ok = false end
+    end
+    if ok then out[#out + 1] = w end
+  end
+  table.sort(out, function(x, y) return x.a < y.a end)
+  return out
 end
 
 -- Edges lo < e1 < ... < hi cutting keys (sorted, in [lo, hi)) into at
@@ -247,23 +321,49 @@ function Check:heal(lo, hi, expected)
   self:heal(mid, hi, expected - left)
 end
 
+-- The windows to compare, ascending: those reusable gives (w.f.total:
+-- their count), and the stretches between them cut into windows of
+-- about equal landed rows, n in all where nothing is reusable.
+local function windows(landed, lo, hi, n, align, proven)
+  local out, at = {}, lo
+  local all = math.max(1, landed:count(lo, hi))
+  local function gap(x, y)
+    if y <= x then return end
+    local k = #proven == 0 and n or math.max(1, n * landed:count(x, y) // all)
+    local cut = edges(landed:sorted(x, y), x, y, k, align)
+    for i = 1, #cut - 1 do out[#out + 1] = { a = cut[i], b = cut[i + 1] } end
+  end
+  for _, w in ipairs(proven) do
+    gap(at, w.a)
+    out[#out + 1] = w
+    at = w.b
+  end
+  gap(at, hi)
+  return out
+end
+
 -- Compares each window, heals the short ones, records and reports.
 local function run_check(spec, env, ctx, src, landed, lo, hi, n, why)
   local started = ctx.stats.requests
+  local align, exact = aligner(src, env)
   local c = setmetatable({ env = env, ctx = ctx, src = src, landed = landed, counts = 0, rewalks = 0,
-    align = aligner(src, env) }, Check)
+    align = align }, Check)
   c.write = env.write
   local rep = { asset = spec.name, windows = 0, expected = 0, landed = 0, healed = 0, missing = 0, rows = {},
-    short = {}, why = why }
+    short = {}, why = why, walk_counts = 0 }
   if hi <= lo then
     rep.requests = 0
     return rep
   end
-  local cut = edges(landed:sorted(lo, hi), lo, hi, n, c.align)
+  local tally = landed
   local at = iso(sys.time())
-  for i = 1, #cut - 1 do
-    local a, b = cut[i], cut[i + 1]
-    local expected = c:count(a, b)
+  for _, w in ipairs(windows(landed, lo, hi, n, align, reusable(tally, lo, hi, exact, src.where ~= nil))) do
+    local a, b = w.a, w.b
+    -- The walk's count, where this load landed exactly that many there
+    -- (reusable says why that proves the window); else asked now.
+    local reuse = w.f and tally:count(a, b) == w.f.total
+    local expected = reuse and w.f.total or c:count(a, b)
+    if reuse then rep.walk_counts = rep.walk_counts + 1 end
     local before = landed:count(a, b)
     -- Short by what this walk read: rows earlier runs landed count too,
     -- when the destination can say (one read of the key column).
@@ -303,7 +403,7 @@ local function report(spec, env, rep, load_requests)
   end
   log.event("completeness", { asset = spec.name, complete = rep.missing == 0, windows = rep.windows,
     expected = rep.expected, landed = rep.landed, healed = rep.healed, missing = rep.missing,
-    requests = rep.requests, load_requests = load_requests }, rep.missing == 0 and "info" or "error",
+    requests = rep.requests, load_requests = load_requests, walk_counts = rep.walk_counts }, rep.missing == 0 and "info" or "error",
     M.line(spec.name, rep, load_requests))
 end
 
@@ -323,8 +423,10 @@ function M.line(asset, rep, load_requests)
     return ("icx: %s: INCOMPLETE: %d record%s missing in %d of %d windows%s; the check cost %s"):format(asset,
       rep.missing, rep.missing == 1 and "" or "s", #rep.short, rep.windows, healed, cost)
   end
-  return ("%s: complete: %d window%s, Intercom counts %d records there and all landed%s; the check cost %s")
-    :format(asset, rep.windows, rep.windows == 1 and "" or "s", rep.expected, healed, cost)
+  local walked = (rep.walk_counts or 0) > 0 and (" (%d counted by the load's own first page%s)"):format(
+    rep.walk_counts, rep.walk_counts == 1 and "" or "s") or ""
+  return ("%s: complete: %d window%s%s, Intercom counts %d records there and all landed%s; the check cost %s")
+    :format(asset, rep.windows, rep.windows == 1 and "" or "s", walked, rep.expected, healed, cost)
 end
 
 -- A listing that reported total_count and was walked to its end: the ids

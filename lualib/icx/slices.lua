@@ -43,7 +43,7 @@ M.MIN_PAGES = 4
 -- and the count cost nothing. Between the oldest record and the oldest
 -- probe the counts are read as spread evenly (a 30-day probe moved the
 -- real shape's plan by nothing and cost a request).
-M.PROBE_DAYS = { 0, 1, 3 }
+M.PROBE_DAYS = { 0, 3 }
 -- The plan takes the fewest slices (each costs about half a request: its
 -- partial last page) whose longest chain of pages, estimated from the
 -- survey, takes at most this share of the time the budget needs for all
