@@ -247,6 +247,7 @@ local function reusable(tally, lo, hi, exact, where)
   local out = {}
   for i, w in ipairs(ws) do
     local ok = w.b and w.a >= lo and w.b <= hi and w.a < w.b and w.f.other == where
+      and tally:count(w.a, w.b) == w.f.total
     for j, o in ipairs(ws) do
       if ok and j ~= i and o.a < w.b and w.a < (o.b or math.huge) then ok = false end
     end
@@ -321,24 +322,32 @@ function Check:heal(lo, hi, expected)
   self:heal(mid, hi, expected - left)
 end
 
--- The windows to compare, ascending: those reusable gives (w.f.total:
--- their count), and the stretches between them cut into windows of
--- about equal landed rows, n in all where nothing is reusable.
+-- The windows to compare, ascending: the proven ones (w.f.total: their
+-- count; those where this load landed as many as the walk counted), and
+-- the stretches between them, asked: n requests in all, as many as with
+-- nothing proven (the largest stretch takes what one each leaves over).
+-- More stretches than n: nothing proven is taken.
 local function windows(landed, lo, hi, n, align, proven)
-  local out, at = {}, lo
-  local all = math.max(1, landed:count(lo, hi))
-  local function gap(x, y)
-    if y <= x then return end
-    local k = #proven == 0 and n or math.max(1, n * landed:count(x, y) // all)
-    local cut = edges(landed:sorted(x, y), x, y, k, align)
-    for i = 1, #cut - 1 do out[#out + 1] = { a = cut[i], b = cut[i + 1] } end
-  end
+  local gaps, at = {}, lo
   for _, w in ipairs(proven) do
-    gap(at, w.a)
-    out[#out + 1] = w
+    if w.a > at then gaps[#gaps + 1] = { a = at, b = w.a } end
     at = w.b
   end
-  gap(at, hi)
+  if hi > at then gaps[#gaps + 1] = { a = at, b = hi } end
+  if #gaps > n then proven, gaps = {}, { { a = lo, b = hi } } end
+  local big = gaps[1]
+  for _, g in ipairs(gaps) do
+    g.k = 1
+    if landed:count(g.a, g.b) > landed:count(big.a, big.b) then big = g end
+  end
+  if big then big.k = n - #gaps + 1 end
+  local out = {}
+  for _, g in ipairs(gaps) do
+    local cut = edges(landed:sorted(g.a, g.b), g.a, g.b, g.k, align)
+    for i = 1, #cut - 1 do out[#out + 1] = { a = cut[i], b = cut[i + 1] } end
+  end
+  table.move(proven, 1, #proven, #out + 1, out)
+  table.sort(out, function(x, y) return x.a < y.a end)
   return out
 end
 
@@ -360,7 +369,8 @@ local function run_check(spec, env, ctx, src, landed, lo, hi, n, why)
   for _, w in ipairs(windows(landed, lo, hi, n, align, reusable(tally, lo, hi, exact, src.where ~= nil))) do
     local a, b = w.a, w.b
     -- The walk's count, where this load landed exactly that many there
-    -- (reusable says why that proves the window); else asked now.
+    -- (reusable says why that proves the window); else asked now. (A heal
+    -- of another window reads only keys of that window.)
     local reuse = w.f and tally:count(a, b) == w.f.total
     local expected = reuse and w.f.total or c:count(a, b)
     if reuse then rep.walk_counts = rep.walk_counts + 1 end

@@ -38,11 +38,13 @@ M.MIN_PAGES = 4
 -- resolution (where a real workspace keeps most of its updates), then
 -- coarser toward the oldest record. At most this many requests, sent at
 -- once after the first, so the survey costs one more round trip. The
--- newest asks for a whole page: where the last slice starts at it (a real
--- workspace's newest day is its densest), that page is the slice's first
--- and the count cost nothing. Between the oldest record and the oldest
--- probe the counts are read as spread evenly (a 30-day probe moved the
--- real shape's plan by nothing and cost a request).
+-- newest (a day further back where its edge is still ahead: see survey)
+-- asks for a whole page: the last slice starts at it, so that page is the
+-- slice's first and the count cost nothing. Between two
+-- points the counts are read as spread evenly: a 30-day probe moved the
+-- real shape's plan by nothing and cost a request, and so did a 1-day
+-- one (benchmark 1: the same six slices without it; the cuts are whole
+-- days, and between 3 days back and today the real shape is even).
 M.PROBE_DAYS = { 0, 3 }
 -- The plan takes the fewest slices (each costs about half a request: its
 -- partial last page) whose longest chain of pages, estimated from the
@@ -146,6 +148,9 @@ local function survey(client, source, ctx, now)
   local probes = {}
   for _, d in ipairs(M.PROBE_DAYS) do
     local p = source:edge(now - d * 86400)
+    -- The newest is the newest edge already passed (before noon UTC on
+    -- day-granular search, and always on second-granular, a day back).
+    if #probes == 0 and p >= now then p = source:edge(now - (d + 1) * 86400) end
     if p > oldest and p < now and (#probes == 0 or probes[#probes] ~= p) then probes[#probes + 1] = p end
   end
   local answers = sched.map(probes, function(p, i) return count(client, source, ctx, p, i == 1 and per_page or 1) end,
@@ -180,6 +185,11 @@ local function survey(client, source, ctx, now)
     end
   end
   if not cuts then return nil end
+  -- The newest probe's page is paid for: a plan that slices ends with a
+  -- slice from there, whose first page it is. Never more requests:
+  -- ceil(a / p) + ceil(b / p) - 1 <= ceil((a + b) / p), and the chain
+  -- only shortens.
+  if #cuts > 0 and probes[1] and cuts[#cuts] < probes[1] and #cuts + 2 <= cap then cuts[#cuts + 1] = probes[1] end
   log.info("%s: survey of %d requests (per_page=1, the newest a page): %d records, %d slices of %d"
     .. " (%.0f ms a request)", ctx.asset or source.path, #probes + 1, total, #cuts + 1, total // (#cuts + 1),
     lat * 1000)
