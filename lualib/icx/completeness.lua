@@ -413,8 +413,8 @@ local function report(spec, env, rep, load_requests)
   end
   log.event("completeness", { asset = spec.name, complete = rep.missing == 0, windows = rep.windows,
     expected = rep.expected, landed = rep.landed, healed = rep.healed, missing = rep.missing,
-    requests = rep.requests, load_requests = load_requests, walk_counts = rep.walk_counts }, rep.missing == 0 and "info" or "error",
-    M.line(spec.name, rep, load_requests))
+    requests = rep.requests, load_requests = load_requests, walk_counts = rep.walk_counts },
+    rep.missing == 0 and "info" or "error", M.line(spec.name, rep, load_requests))
 end
 
 -- One line: the verdict, the windows, what healing did, what it cost.
