@@ -14,7 +14,10 @@
 -- are whole days of the workspace's timezone (icx.tz), as the search is.
 -- Their number is a share of the load's requests (M.SHARE on a first
 -- load, at most M.INCREMENTAL on an incremental run): one request each,
--- plus what healing costs, all printed.
+-- plus what healing costs, all printed. A closed window a time slice of
+-- the load walked exactly and alone is compared with the total_count of
+-- that slice's first page instead, at no cost (reusable: why that proves
+-- it).
 --
 --   completeness.applies(spec, src) -> boolean    a merge search asset with
 --                                   no filter and no expansion
