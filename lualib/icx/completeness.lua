@@ -201,9 +201,8 @@ function Stored:sorted(lo, hi) return sorted_in(self.all, lo, hi) end
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
 -- How window edges fall: midnights of the workspace on day-granular
--- search, any second elsewhere.
--- The second value, where the windows are exact (second-granular search,
--- or a zone the system knows): the zone, or true.
+-- search, any second elsewhere; and, where the windows are exact
+-- (second-granular search, or a zone the system knows), the zone or true.
 local function aligner(src, env)
   if src.granularity ~= "day" then return function(t) return t end, true end
   local zone, known = tz.load(env.timezone)
@@ -240,9 +239,11 @@ end
 -- tally, not for rows an earlier run stored: a stored row may have left
 -- the window since.) The proof needs the very query the count was of,
 -- and every read of its keys after the count: windows overlapping another
--- walk's (a day read by two slices where the workspace is past UTC+-11,
--- see Search:edge) or holding more than the query's bounds are counted
--- as before, and so is every window where the zone is not known.
+-- walk's (a day read by two slices where noon UTC is the workspace's
+-- midnight, UTC+12 or UTC-12: see Search:edge) or holding more than the
+-- query's bounds are counted as before, and so is every window where the
+-- zone is not known. (Intercom moves updated_at only forward, to the
+-- time of the change; the proof rests on that.)
 local function reusable(tally, lo, hi, exact, where)
   if not exact or not tally.firsts then return {} end
   local ws = {}
