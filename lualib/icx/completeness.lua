@@ -71,13 +71,13 @@ local function lower(ks, v)
   return a
 end
 
--- How many of sorted ks lie in [lo, hi), and which.
+-- How many of sorted ks lie in [lo, hi), and where: ks[first], ... are
+-- they, in place (a copy of 100,000 keys added 2 MB to a load's peak).
 local function count_in(ks, lo, hi) return lower(ks, hi) - lower(ks, lo) end
 
-local function sorted_in(ks, lo, hi)
-  local out = {}
-  for i = lower(ks, lo), lower(ks, hi) - 1 do out[#out + 1] = ks[i] end
-  return out
+local function span_in(ks, lo, hi)
+  local first = lower(ks, lo)
+  return ks, first, lower(ks, hi) - first
 end
 
 -- The records a walk landed: id -> key (the last read wins: a record that
@@ -113,8 +113,8 @@ function Tally:sorted_all()
   return self.all
 end
 
--- Sorted keys in [lo, hi); how many landed with lo <= key < hi.
-function Tally:sorted(lo, hi) return sorted_in(self:sorted_all(), lo, hi) end
+-- The sorted keys in [lo, hi) (span_in); how many landed with lo <= key < hi.
+function Tally:span(lo, hi) return span_in(self:sorted_all(), lo, hi) end
 
 function Tally:count(lo, hi) return count_in(self:sorted_all(), lo, hi) end
 
@@ -165,7 +165,7 @@ end
 
 function Stored:count(lo, hi) return count_in(self.all, lo, hi) end
 
-function Stored:sorted(lo, hi) return sorted_in(self.all, lo, hi) end
+function Stored:span(lo, hi) return span_in(self.all, lo, hi) end
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -182,12 +182,13 @@ local function aligner(src, env)
   return function(t) return zone:day_start(t) end
 end
 
--- Edges lo < e1 < ... < hi cutting keys (sorted, in [lo, hi)) into at
--- most n windows of about equal rows, on aligned edges.
-local function edges(keys, lo, hi, n, align)
+-- Edges lo < e1 < ... < hi cutting the keys in [lo, hi) (ks[first] and
+-- the rows after it, sorted: span_in) into at most n windows of about
+-- equal rows, on aligned edges.
+local function edges(ks, first, rows, lo, hi, n, align)
   local out = { lo }
   for i = 1, n - 1 do
-    local k = keys[(#keys * i) // n + 1]
+    local k = rows > 0 and ks[first + (rows * i) // n]
     local e = k and align(k)
     if e and e > out[#out] and e < hi then out[#out + 1] = e end
   end
@@ -259,7 +260,8 @@ local function run_check(spec, env, ctx, src, landed, lo, hi, n, why)
     rep.requests = 0
     return rep
   end
-  local cut = edges(landed:sorted(lo, hi), lo, hi, n, c.align)
+  local ks, first, rows = landed:span(lo, hi)
+  local cut = edges(ks, first, rows, lo, hi, n, c.align)
   local at = iso(sys.time())
   for i = 1, #cut - 1 do
     local a, b = cut[i], cut[i + 1]
