@@ -15,6 +15,8 @@
 -- status`) wait for it (busy_timeout) instead of failing.
 --
 --   duckstore.open(path, opts) -> Store
+--   duckstore.available() -> true | false, why   loads libduckdb.so
+--   duckstore.need(what)       a usage error (exit 2) unless available
 --   store.db                   the icx.duckdb handle (owned)
 local errors = require "icx.errors"
 local filestore = require "icx.dest.filestore"
