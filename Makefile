@@ -64,7 +64,10 @@ PROVE_JOBS ?= 2
 # builds without those destinations and says so (`icx help`); DUCKDB=no
 # keeps deps-check from fetching it. The flags are
 # recursively expanded, so a library fetched by deps-check in the same
-# `make` is seen; the rpath lets ./icx find the library where it lies.
+# `make` is seen. icx does not link the library: engine/duckapi.c loads it
+# when a DuckDB destination is first used (mapped, it costs every process
+# ~12 MB); dlopen searches icx's RUNPATH, so the rpath still lets ./icx
+# find it where it lies.
 DUCKDB_NPM_LIB   := @duckdb/node-bindings-linux-x64@1.5.6-r.1
 DUCKDB_LIB_SHA   := 1b9f82478539bb9a1d1df44bd103121a12ae52142c07158dc52b97d2ec1d69ff
 DUCKDB_NPM_HDR   := duckdb@1.4.4
@@ -74,7 +77,7 @@ DUCKDB_PREFIX    ?= $(DUCKDB_HOME)
 duckdb_dir = $(firstword $(foreach d,$(DUCKDB_PREFIX)/lib $(DUCKDB_PREFIX),$(if $(wildcard $(d)/libduckdb.so),$(d))))
 duckdb_inc = $(firstword $(foreach d,$(DUCKDB_PREFIX)/include $(DUCKDB_PREFIX),$(if $(wildcard $(d)/duckdb.h),$(d))))
 DUCKDB_CFLAGS = $(if $(and $(duckdb_dir),$(duckdb_inc)),-DICX_DUCKDB -isystem $(duckdb_inc))
-DUCKDB_LIBS = $(if $(and $(duckdb_dir),$(duckdb_inc)),-L$(duckdb_dir) -Wl$(comma)-rpath$(comma)$(abspath $(duckdb_dir)) -lduckdb)
+DUCKDB_LIBS = $(if $(and $(duckdb_dir),$(duckdb_inc)),-Wl$(comma)-rpath$(comma)$(abspath $(duckdb_dir)) -ldl)
 comma := ,
 
 .PHONY: all deps duckdb deps-build deps-test deps-lint deps-image deps-check test-deps-check print-pkgs test asan \

@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "colset.h"
+#include "duckapi.h"
 
 struct icx_dkw {
   struct icx_cs cs;      /* owned: the columns and the record gathered */

@@ -49,6 +49,7 @@
 #include <lua.h>
 
 #include "class.h"
+#include "duckapi.h"
 #include "duckwriter.h"
 #include "ljson.h"
 #include "modules.h"
@@ -509,6 +510,11 @@ static const luaL_Reg duck_funcs[] = {{"open", duck_open},
                                       {NULL, NULL}};
 
 int luaopen_icx_duckdb(lua_State *L) {
+  /* The library is loaded by the first require, so a process that never
+  ** uses DuckDB never maps it; require raises what is missing. */
+  char err[2048];
+  if (icx_duckapi_load(err, sizeof err) != 0)
+    return luaL_error(L, "%s", err);
   lua_newuserdatauv(L, 1, 0);
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, cache_gc);

@@ -74,13 +74,13 @@ local function lower(ks, v)
   return a
 end
 
--- How many of sorted ks lie in [lo, hi), and which.
+-- How many of sorted ks lie in [lo, hi), and where: ks[first], ... are
+-- they, in place (a copy of 100,000 keys added 2 MB to a load's peak).
 local function count_in(ks, lo, hi) return lower(ks, hi) - lower(ks, lo) end
 
-local function sorted_in(ks, lo, hi)
-  local out = {}
-  for i = lower(ks, lo), lower(ks, hi) - 1 do out[#out + 1] = ks[i] end
-  return out
+local function span_in(ks, lo, hi)
+  local first = lower(ks, lo)
+  return ks, first, lower(ks, hi) - first
 end
 
 -- The records a walk landed: id -> key (the last read wins: a record that
@@ -144,8 +144,8 @@ function Tally:sorted_all()
   return self.all
 end
 
--- Sorted keys in [lo, hi); how many landed with lo <= key < hi.
-function Tally:sorted(lo, hi) return sorted_in(self:sorted_all(), lo, hi) end
+-- The sorted keys in [lo, hi) (span_in); how many landed with lo <= key < hi.
+function Tally:span(lo, hi) return span_in(self:sorted_all(), lo, hi) end
 
 function Tally:count(lo, hi) return count_in(self:sorted_all(), lo, hi) end
 
@@ -196,7 +196,7 @@ end
 
 function Stored:count(lo, hi) return count_in(self.all, lo, hi) end
 
-function Stored:sorted(lo, hi) return sorted_in(self.all, lo, hi) end
+function Stored:span(lo, hi) return span_in(self.all, lo, hi) end
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -261,12 +261,13 @@ local function reusable(tally, lo, hi, exact, where)
   return out
 end
 
--- Edges lo < e1 < ... < hi cutting keys (sorted, in [lo, hi)) into at
--- most n windows of about equal rows, on aligned edges.
-local function edges(keys, lo, hi, n, align)
+-- Edges lo < e1 < ... < hi cutting the keys in [lo, hi) (ks[first] and
+-- the rows after it, sorted: span_in) into at most n windows of about
+-- equal rows, on aligned edges.
+local function edges(ks, first, rows, lo, hi, n, align)
   local out = { lo }
   for i = 1, n - 1 do
-    local k = keys[(#keys * i) // n + 1]
+    local k = rows > 0 and ks[first + (rows * i) // n]
     local e = k and align(k)
     if e and e > out[#out] and e < hi then out[#out + 1] = e end
   end
@@ -347,7 +348,8 @@ local function windows(landed, lo, hi, n, align, proven)
   if big then big.k = n - #gaps + 1 end
   local out = {}
   for _, g in ipairs(gaps) do
-    local cut = edges(landed:sorted(g.a, g.b), g.a, g.b, g.k, align)
+    local ks, first, rows = landed:span(g.a, g.b)
+    local cut = edges(ks, first, rows, g.a, g.b, g.k, align)
     for i = 1, #cut - 1 do out[#out + 1] = { a = cut[i], b = cut[i + 1] } end
   end
   table.move(proven, 1, #proven, #out + 1, out)

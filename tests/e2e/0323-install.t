@@ -3,8 +3,10 @@
 from VERSION) and the shipped asset scripts; the installed icx runs `icx run
 contacts` from another directory (the scripts are built in) and `man` finds
 its page. With DuckDB, libduckdb.so is installed beside it (lib/icx) and
-the installed icx finds it there, relative to itself: moved to another
-prefix, it runs `icx run contacts --dest duckdb:FILE`."""
+the installed icx finds it there, relative to itself, when it loads it (on
+first use, engine/duckapi.h): moved to another prefix, it runs `icx run
+contacts --dest duckdb:FILE`; without the library, --dest duckdb: is a
+usage error (exit 2) naming the file it tried."""
 import os
 import shutil
 import sqlite3
@@ -56,7 +58,20 @@ try:
         r = subprocess.run([icx, "list"], cwd=elsewhere, env=e, capture_output=True, text=True)
         t.ok(r.returncode == 0 and "conversation_parts" in r.stdout, "icx list names the built-in assets")
 
-        duck = b"libduckdb" in subprocess.run(["ldd", icxtest.ICX], capture_output=True).stdout
+        # Where the icx given loads libduckdb.so from, once icx.duckdb is
+        # required ("none" when it is built without DuckDB).
+        probe = os.path.join(elsewhere, "probe.lua")
+        with open(probe, "w") as f:
+            f.write('if not package.preload["icx.duckdb"] then print("none") return end\n'
+                    'require "icx.duckdb"\n'
+                    'for l in io.lines("/proc/self/maps") do\n'
+                    '  local p = l:match("%s(/%S*libduckdb%S*)$")\n'
+                    '  if p then print(p) return end\n'
+                    'end\n')
+
+        def loads(binary):
+            return subprocess.run([binary, "lua", probe], env=e, capture_output=True, text=True).stdout.strip()
+        duck = loads(icxtest.ICX) != "none"
         if duck:
             lib = os.path.join(prefix, "lib", "icx", "libduckdb.so")
             t.ok(os.path.isfile(lib), "DuckDB build: lib/icx/libduckdb.so is installed")
@@ -68,14 +83,28 @@ try:
             os.rename(prefix, moved)
             try:
                 mic = os.path.join(moved, "bin", "icx")
-                ld = subprocess.run(["ldd", mic], capture_output=True, text=True).stdout
-                t.ok(os.path.join(moved, "bin", "../lib/icx/libduckdb.so") in ld,
-                     "moved, it loads the library installed beside it")
-                r = subprocess.run([mic, "run", "contacts", "--dest", "duckdb:" + os.path.join(elsewhere, "c.duckdb")],
+                t.is_(loads(mic), os.path.join(moved, "lib", "icx", "libduckdb.so"),
+                      "moved, it loads the library installed beside it")
+                dest = "duckdb:" + os.path.join(elsewhere, "c.duckdb")
+                r = subprocess.run([mic, "run", "contacts", "--dest", dest],
                                    cwd=elsewhere, env=e, capture_output=True, text=True)
                 t.is_(r.returncode, 0, "the moved icx runs `icx run contacts --dest duckdb:FILE`")
                 if r.returncode:
                     t.diag(r.stderr[-2000:])
+                lib = os.path.join(moved, "lib", "icx", "libduckdb.so")
+                os.rename(lib, lib + ".away")
+                try:
+                    r = subprocess.run([mic, "run", "contacts", "--dest", dest],
+                                       cwd=elsewhere, env=e, capture_output=True, text=True)
+                finally:
+                    os.rename(lib + ".away", lib)
+                t.is_(r.returncode, 2, "without its libduckdb.so, --dest duckdb: is a usage error (exit 2)")
+                tried = os.path.join(moved, "bin", "..", "lib", "icx", "libduckdb.so")
+                t.ok("cannot load libduckdb.so" in r.stderr and tried in r.stderr
+                     and "LD_LIBRARY_PATH" in r.stderr and "Traceback" not in r.stderr,
+                     "the error names the file tried and what to do: %r" % r.stderr[-600:])
+                r = subprocess.run([mic, "run", "contacts"], cwd=elsewhere, env=e, capture_output=True, text=True)
+                t.is_(r.returncode, 0, "while the SQLite destination never needed it")
             finally:
                 os.rename(moved, prefix)
         else:

@@ -39,7 +39,7 @@ local STAGE = "_icx_stage_"
 -- Opens (creating if needed) the DuckDB file at path; nil with
 -- opts.existing when there is no such file yet.
 function M.open(path, opts)
-  if not duckstore.available() then errors.raise("usage", "--dest duckdb: " .. duckstore.WITHOUT) end
+  duckstore.need("--dest duckdb")
   if opts.existing then
     local f = io.open(path, "rb")
     if not f then return nil end

@@ -15,6 +15,8 @@
 -- status`) wait for it (busy_timeout) instead of failing.
 --
 --   duckstore.open(path, opts) -> Store
+--   duckstore.available() -> true | false, why   loads libduckdb.so
+--   duckstore.need(what)       a usage error (exit 2) unless available
 --   store.db                   the icx.duckdb handle (owned)
 local errors = require "icx.errors"
 local filestore = require "icx.dest.filestore"
@@ -51,10 +53,25 @@ CREATE TABLE IF NOT EXISTS _icx_columns (
   kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field));
 ]]
 
--- Whether this icx was built with DuckDB, and what to do when not (the
--- duckdb: and parquet: destinations both need it).
-function M.available() return package.preload["icx.duckdb"] ~= nil end
 M.WITHOUT = "this icx was built without DuckDB: run `make deps` (or build with DUCKDB_PREFIX=DIR) and rebuild"
+
+-- Whether DuckDB can be used: this icx was built with it and its library
+-- loads (icx.duckdb loads libduckdb.so when first required, so this maps
+-- it: ask only when about to use it); false and what to do when not.
+function M.available()
+  if not package.preload["icx.duckdb"] then return false, M.WITHOUT end
+  local ok, err = pcall(require, "icx.duckdb")
+  if not ok then return false, tostring(err) end
+  return true
+end
+
+-- Raises a usage error (exit 2) for `what` (e.g. "--dest duckdb") unless
+-- DuckDB can be used: the duckdb:, parquet: and s3:// destinations all
+-- need it.
+function M.need(what)
+  local ok, why = M.available()
+  if not ok then errors.raise("usage", what .. ": " .. why) end
+end
 
 -- Raises a dest error for a failed icx.duckdb call; passes results through.
 local function check(v, err, code, ...)

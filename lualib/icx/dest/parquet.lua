@@ -57,7 +57,7 @@ M.Store, M.Writer = parquetstore.Store, Writer
 
 function M.open(target, opts)
   local duckstore = require "icx.dest.duckstore"
-  if not duckstore.available() then errors.raise("usage", "--dest parquet: " .. duckstore.WITHOUT) end
+  duckstore.need("--dest parquet")
   if opts.existing then
     local f = io.open(target.dir .. "/_icx/state.duckdb", "rb")
     if not f then return nil end

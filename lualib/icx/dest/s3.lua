@@ -67,7 +67,7 @@ end
 
 function M.open(target, opts)
   local duckstore = require "icx.dest.duckstore"
-  if not duckstore.available() then errors.raise("usage", "--dest s3: " .. duckstore.WITHOUT) end
+  duckstore.need("--dest s3")
   local objects = require("icx.objstore").open(target.uri, target.store)
   if opts.existing and #objects:list(bucketstate.KEY) == 0 then return nil end
   local cache = target.cache or bucketstate.cache_dir(urls.masked(objects:shown()))
