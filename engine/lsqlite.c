@@ -63,6 +63,7 @@
 #include "opts.h"
 #include "rowwriter.h"
 #include "sqlbind.h"
+#include "walvfs.h"
 
 #define DB_MT "icx.sqlite.Db"
 #define STMT_MT "icx.sqlite.Stmt"
@@ -259,7 +260,7 @@ static int sqlite_open(lua_State *L) {
   int flags =
       (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
       SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-  int rc = sqlite3_open_v2(path, &d->db, flags, NULL);
+  int rc = sqlite3_open_v2(path, &d->db, flags, icx_walvfs());
   if (rc == SQLITE_OK)
     rc = sqlite3_busy_timeout(d->db, (int)busy);
   if (rc == SQLITE_OK && check && !ro) {
