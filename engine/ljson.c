@@ -114,6 +114,10 @@ typedef struct {
 
 static const char page_hint_key = 'h';
 
+/* Pages of fewer records (a count's per_page=1 probe between two pages of a
+** walk) leave the hint as it was. */
+#define HINT_MIN_RECORDS 10
+
 /*
 ** Scratch memory of one encode call, inside a userdata so an error raised
 ** half-way (cycle, inf, bad key) frees it through __gc.
@@ -513,7 +517,7 @@ static int json_page(lua_State *L) {
       return page_fail(L, pg, "%s", lua_tostring(L, -1));
     }
   }
-  if (pg->count && pg->nkv) {
+  if (pg->count >= HINT_MIN_RECORDS && pg->nkv) {
     hint->len = len;
     hint->nkv = pg->nkv;
     hint->count = pg->count;
