@@ -47,7 +47,9 @@
 **
 ** The writer itself (lossless values, column names, schema evolution) is
 ** rowwriter.c, which needs no Lua; see rowwriter.h for what lands how. This
-** file is its Lua binding and the rest of icx.sqlite.
+** file is its Lua binding and the rest of icx.sqlite. Every connection goes
+** through the "icx-wal" VFS (walvfs.c), which writes a commit's WAL frames
+** in 64 KB pieces instead of two system calls per page.
 */
 
 #include <stdint.h>
