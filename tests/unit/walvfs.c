@@ -116,7 +116,8 @@ static void test_fewer_writes(void) {
   long long plain = writes_of_commit(NULL), ours = writes_of_commit("icx-wal");
   if (!tap_ok(plain >= 400, "the default VFS writes each of 200 frames twice"))
     printf("#   %lld writes\n", plain);
-  if (!tap_ok(ours > 0 && ours <= 30,
+  /* A tenth, not a count: valgrind makes write calls of its own. */
+  if (!tap_ok(ours > 0 && ours * 10 <= plain,
               "icx-wal writes the commit in 64 KB pieces"))
     printf("#   %lld writes (default VFS: %lld)\n", ours, plain);
 }
@@ -147,6 +148,7 @@ static void test_visible_at_commit(void) {
 static void test_dies_after_commit(void) {
   rm_db();
   sqlite3_close(open_db(NULL));
+  fflush(stdout); /* or the child may print the parent's lines again */
   pid_t pid = fork();
   if (pid == 0) {
     sqlite3 *db = open_db("icx-wal");
