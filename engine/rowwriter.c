@@ -40,7 +40,7 @@ struct icx_rw {
   int cmpcol;         /* its column, -1 until looked up (or absent) */
   sqlite3_stmt *look; /* owned: SELECT cmp IS ?2 ... WHERE pk = ?1 */
   sqlite3_stmt *plain; /* owned: the upsert's INSERT without ON CONFLICT */
-  int insert_first;    /* try plain before look (see write_counted) */
+  int insert_first;    /* try plain before look (see insert_new) */
   struct icx_rw_counts counts; /* of the current write */
 };
 
@@ -531,9 +531,9 @@ static int bind_record(Writer *w, sqlite3_stmt *st) {
 ** also raise any other constraint's error as before). Tried first while
 ** most records of the last write were new (a first load); a re-read walk
 ** goes straight to the lookup. 0 landed, 1 take the upsert, -1 with e
-** filled.
+** filled (nth counts from 1 for the message, as the upsert's).
 */
-static int insert_new(Writer *w, struct icx_cs_err *e) {
+static int insert_new(Writer *w, size_t nth, struct icx_cs_err *e) {
   int rc = bind_record(w, w->plain);
   if (rc != SQLITE_OK)
     return fail_db(w, e, rc, "binding a value");
@@ -545,7 +545,9 @@ static int insert_new(Writer *w, struct icx_cs_err *e) {
   }
   if ((rc & 0xff) == SQLITE_CONSTRAINT)
     return 1;
-  return fail_db(w, e, rc, "inserting a record");
+  char what[40];
+  snprintf(what, sizeof what, "record %zu", nth);
+  return fail_db(w, e, rc, what);
 }
 
 /* Write one record (a JS_OBJECT slice) whose members come from ms; nth
@@ -577,7 +579,7 @@ static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
   if (buf_reserve(&w->scratch, 2 * (rec->n + w->cs.extra)) != 0)
     return nomem(w, e);
   if (w->plain && w->insert_first) {
-    rc = insert_new(w, e);
+    rc = insert_new(w, nth, e);
     if (rc <= 0)
       return rc;
     buf_reset(&w->scratch); /* plain's bindings are dead: bound again below */
