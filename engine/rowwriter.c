@@ -39,6 +39,8 @@ struct icx_rw {
   char *cmp;          /* owned: the compared column (icx_rw_compare), or NULL */
   int cmpcol;         /* its column, -1 until looked up (or absent) */
   sqlite3_stmt *look; /* owned: SELECT cmp IS ?2 ... WHERE pk = ?1 */
+  sqlite3_stmt *plain; /* owned: the upsert's INSERT without ON CONFLICT */
+  int insert_first;    /* try plain before look (see insert_new) */
   struct icx_rw_counts counts; /* of the current write */
 };
 
@@ -99,6 +101,8 @@ static void forget_columns(Writer *w) {
   }
   sqlite3_finalize(w->look);
   w->look = NULL;
+  sqlite3_finalize(w->plain);
+  w->plain = NULL;
   w->cmpcol = -1;
   w->nins = 0;
   w->nuser = 0;
@@ -361,6 +365,7 @@ static int prepare_insert(Writer *w, struct icx_cs_err *e) {
   for (int i = 0; i < n; i++)
     bad = bad || buf_puts(b, i ? ",?" : "?");
   bad = bad || buf_puts(b, ")");
+  size_t plainlen = b->len;
   if (w->cs.npk) {
     bad = bad || buf_puts(b, " ON CONFLICT (");
     for (int i = 0; i < w->cs.npk; i++)
@@ -382,6 +387,13 @@ static int prepare_insert(Writer *w, struct icx_cs_err *e) {
   int rc = sqlite3_prepare_v2(w->db, b->data, (int)b->len, &w->ins, NULL);
   if (rc != SQLITE_OK)
     return fail_db(w, e, rc, "preparing the insert");
+  sqlite3_finalize(w->plain);
+  w->plain = NULL;
+  if (w->cmp && w->cs.npk == 1) { /* the same INSERT, without the upsert */
+    rc = sqlite3_prepare_v2(w->db, b->data, (int)plainlen, &w->plain, NULL);
+    if (rc != SQLITE_OK)
+      return fail_db(w, e, rc, "preparing the insert");
+  }
   w->nins = w->cs.ncols;
   return 0;
 }
@@ -495,6 +507,49 @@ static int tally(Writer *w, struct icx_cs_err *e) {
   return 0;
 }
 
+/* Bind the gathered record's values to st, every icx column in order
+** (NULL for a field the record lacks). SQLITE_OK or the error. */
+static int bind_record(Writer *w, sqlite3_stmt *st) {
+  for (int i = 0, p = 1; i < w->cs.ncols; i++) {
+    if (w->cs.cols[i].user)
+      continue;
+    int rc = icx_cs_has(&w->cs, i)
+                 ? bind_value(w, st, p, &w->cs.cols[i], &w->cs.vals[i])
+                 : sqlite3_bind_null(st, p);
+    p++;
+    if (rc != SQLITE_OK)
+      return rc;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** While counting, a record whose key is not stored yet needs no lookup: a
+** plain INSERT either lands it (counted as added, one statement instead of
+** the lookup and the upsert) or fails on a constraint, undoing nothing it
+** did, and the record takes the lookup and the upsert as before (which
+** also raise any other constraint's error as before). Tried first while
+** most records of the last write were new (a first load); a re-read walk
+** goes straight to the lookup. 0 landed, 1 take the upsert, -1 with e
+** filled (nth counts from 1 for the message, as the upsert's).
+*/
+static int insert_new(Writer *w, size_t nth, struct icx_cs_err *e) {
+  int rc = bind_record(w, w->plain);
+  if (rc != SQLITE_OK)
+    return fail_db(w, e, rc, "binding a value");
+  rc = sqlite3_step(w->plain);
+  sqlite3_reset(w->plain);
+  if (rc == SQLITE_DONE) {
+    w->counts.added++;
+    return 0;
+  }
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return 1;
+  char what[40];
+  snprintf(what, sizeof what, "record %zu", nth);
+  return fail_db(w, e, rc, what);
+}
+
 /* Write one record (a JS_OBJECT slice) whose members come from ms; nth
 ** counts from 1 for messages. */
 static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
@@ -523,16 +578,14 @@ static int write_record(Writer *w, const js_val *rec, js_memiter *ms,
   buf_reset(&w->scratch);
   if (buf_reserve(&w->scratch, 2 * (rec->n + w->cs.extra)) != 0)
     return nomem(w, e);
-  for (int i = 0, p = 1; i < w->cs.ncols; i++) {
-    if (w->cs.cols[i].user)
-      continue;
-    rc = icx_cs_has(&w->cs, i)
-             ? bind_value(w, w->ins, p, &w->cs.cols[i], &w->cs.vals[i])
-             : sqlite3_bind_null(w->ins, p);
-    p++;
-    if (rc != SQLITE_OK)
-      return fail_db(w, e, rc, "binding a value");
+  if (w->plain && w->insert_first) {
+    rc = insert_new(w, nth, e);
+    if (rc <= 0)
+      return rc;
+    buf_reset(&w->scratch); /* plain's bindings are dead: bound again below */
   }
+  if ((rc = bind_record(w, w->ins)) != SQLITE_OK)
+    return fail_db(w, e, rc, "binding a value");
   if (w->cmp && tally(w, e) != 0)
     return -1;
   rc = sqlite3_step(w->ins);
@@ -554,6 +607,7 @@ Writer *icx_rw_new(sqlite3 *db, const char *table, const char *const *pk,
     return NULL;
   w->db = db;
   w->cmpcol = -1;
+  w->insert_first = 1;
   if (icx_cs_init(&w->cs, &sqlite_style, table, pk, npk) != 0)
     goto fail;
   return w;
@@ -570,6 +624,9 @@ static int finish_write(Writer *w, int rc, struct icx_cs_err *e) {
     rc = add_pending(w, e);
   if (w->ins)
     sqlite3_clear_bindings(w->ins);
+  if (w->plain)
+    sqlite3_clear_bindings(w->plain);
+  w->insert_first = w->counts.added >= w->counts.changed + w->counts.same;
   return rc;
 }
 
@@ -628,6 +685,7 @@ int icx_rw_compare(Writer *w, const char *col) {
   sqlite3_finalize(w->look);
   w->look = NULL;
   w->cmpcol = -1;
+  w->nins = -1; /* plain is prepared with the upsert only while counting */
   return 0;
 }
 

@@ -326,6 +326,34 @@ do
     "closed: methods raise")
 end
 
+-- Each page's index is sized from the last one's members per byte: pages of
+-- the same size with far more members (the guess short), far fewer (the
+-- guess long) and sizes outside the guess's range all index every member.
+do
+  local function body(nrec, nmem, width)
+    local recs = {}
+    for r = 1, nrec do
+      local m = {}
+      for k = 1, nmem do m[k] = ('"k%d":"%s"'):format(k, ("x"):rep(width - 1) .. (r % 10)) end
+      recs[r] = "{" .. table.concat(m, ",") .. "}"
+    end
+    return '{"type":"list","data":[' .. table.concat(recs, ",") .. "]}"
+  end
+  local bad = {}
+  for i, shape in ipairs { { 150, 40, 30 }, { 150, 40, 30 }, { 150, 160, 3 }, { 150, 10, 130 },
+    { 300, 40, 30 }, { 2, 3, 1 }, { 1000, 20, 5 }, { 150, 40, 30 } } do
+    local nrec, nmem, width = table.unpack(shape)
+    local p = json.page(body(nrec, nmem, width), "data")
+    local last = ("x"):rep(width - 1) .. (nrec % 10)
+    if not p or p:count() ~= nrec or p:get(nrec, "k" .. nmem) ~= last or p:get(1, "k1") ~= ("x"):rep(width - 1) .. "1"
+        or p:get(nrec, "k" .. (nmem + 1)) ~= nil then
+      bad[#bad + 1] = i
+    end
+    if p then p:close() end
+  end
+  t.is(table.concat(bad, ","), "", "pages of other sizes and member counts in a row: every member indexed")
+end
+
 do
   local p = json.page('{"type":"conversation.list","conversations":[{"id":"1"},'
     .. '{"id":"2"},{"id":"3"}],"pages":{"next":null}}', "conversations")

@@ -438,11 +438,68 @@ static void test_compare(void) {
   sqlite3_close(db);
 }
 
+/* Statements run on a connection, by their first word (sqlite3_trace_v2). */
+static int nselect, ninsert;
+
+static int on_stmt(unsigned type, void *ud, void *p, void *x) {
+  const char *sql = sqlite3_sql((sqlite3_stmt *)p);
+  (void)type, (void)ud, (void)x;
+  nselect += sql && strncmp(sql, "SELECT", 6) == 0;
+  ninsert += sql && strncmp(sql, "INSERT INTO \"t\"", 15) == 0;
+  return 0;
+}
+
+/* While the last write was mostly new records, a record is inserted before
+** it is looked up; a conflict sends it to the lookup and the upsert, and a
+** write of mostly stored records looks each up first. The counts and the
+** rows are the same either way. */
+static void test_insert_first(void) {
+  sqlite3 *db = open_db();
+  const char *id[] = {"id"};
+  struct icx_rw *w = icx_rw_new(db, "t", id, 1);
+  icx_rw_compare(w, "updated_at");
+  write_ok(w, "[{\"id\":1,\"updated_at\":1}]", "a first record");
+  sqlite3_trace_v2(db, SQLITE_TRACE_STMT, on_stmt, NULL);
+  nselect = ninsert = 0;
+  write_ok(w,
+           "[{\"id\":2,\"updated_at\":1},{\"id\":3,\"updated_at\":1},"
+           "{\"id\":4,\"updated_at\":1}]",
+           "three new records");
+  TAP_IS_STR(counts(w), "3/0/0", "counted new");
+  TAP_IS_INT(nselect, 0, "new records after new ones: no lookup");
+  TAP_IS_INT(ninsert, 3, "one INSERT each");
+  nselect = ninsert = 0;
+  write_ok(w,
+           "[{\"id\":2,\"updated_at\":1},{\"id\":3,\"updated_at\":2},"
+           "{\"id\":5,\"v\":\"x\",\"updated_at\":1}]",
+           "two stored records and a new one with a new field");
+  TAP_IS_STR(counts(w), "1/1/1", "counted same, changed, new");
+  TAP_IS_INT(nselect, 2, "a conflict sends the record to the lookup");
+  TAP_IS_INT(ninsert, 3 + 2, "an INSERT each, and the upserts");
+  nselect = ninsert = 0;
+  write_ok(w,
+           "[{\"id\":2,\"updated_at\":3},{\"id\":3,\"updated_at\":2},"
+           "{\"id\":6,\"updated_at\":1}]",
+           "after a mostly stored page");
+  TAP_IS_STR(counts(w), "1/1/1", "counted changed, same, new");
+  TAP_IS_INT(nselect, 3, "every record is looked up first");
+  TAP_IS_INT(ninsert, 3, "and upserted once");
+  sqlite3_trace_v2(db, 0, NULL, NULL);
+  TAP_IS_STR(cell(db, "SELECT group_concat(id || ':' || updated_at || ':' || "
+                      "coalesce(v, '-'), ' ') FROM (SELECT * FROM t ORDER BY "
+                      "id)"),
+             "text:1:1:- 2:3:- 3:2:- 4:1:- 5:1:x 6:1:-",
+             "the rows are the latest records");
+  icx_rw_free(w);
+  sqlite3_close(db);
+}
+
 int main(void) {
   for (use_index = 0; use_index < 2; use_index++) {
     printf("# records %s\n", use_index ? "from the member index" : "scanned");
     test_schema_and_upsert();
     test_compare();
+    test_insert_first();
     test_values();
     test_errors();
     test_text_and_rollback();
