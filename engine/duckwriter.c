@@ -17,6 +17,7 @@
 #include "duckwriter.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ struct icx_dkw {
   size_t *key_end;       /* owned, cap_keys: where each record's key ends */
   size_t cap_keys;
   int minified;          /* the current write's slices are minified */
+  int append;            /* no merge: rows go straight into the table */
   int fresh;             /* cs holds the table's columns as of `epoch` */
   int staged;            /* the staging table fits cs as of `epoch` */
   unsigned long epoch;   /* the column epoch cs and the stage were made at */
@@ -346,32 +348,126 @@ static const char *value_text(Writer *w, int kind, const js_val *v,
   return s;
 }
 
-/* Appends the value v of a column of kind k as the column's type: numbers
-** and booleans converted here (strtoll, strtod: what DuckDB's casts
-** give), JSON appended as its text (DuckDB keeps JSON as VARCHAR, and jscan
-** has validated it). */
-static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
-                                 const js_val *v) {
-  size_t n;
-  if (v->type == JS_NULL)
-    return duckdb_append_null(a);
-  switch (kind) {
-  case ICX_K_BOOL:
-    return duckdb_append_bool(a, v->type == JS_TRUE);
-  case ICX_K_INT: {
+/* Puts the value v (NULL: absent) of a column of kind k into row r of vec,
+** a vector of type ty: numbers and booleans converted here (strtoll,
+** strtod: what DuckDB's casts give), JSON as its text (DuckDB keeps JSON as
+** VARCHAR, and jscan has validated it). 0, or -1 when the column's type is
+** not the kind's (the table was changed behind icx's back) or an integer
+** leaves int64. */
+static int put_value(Writer *w, duckdb_vector vec, duckdb_type ty, idx_t r,
+                     int kind, const js_val *v) {
+  if (!v || v->type == JS_NULL) {
+    duckdb_vector_ensure_validity_writable(vec);
+    duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
+    return 0;
+  }
+  /* A reused chunk may have marked the row NULL for an earlier page. */
+  uint64_t *valid = duckdb_vector_get_validity(vec);
+  if (valid)
+    duckdb_validity_set_row_valid(valid, r);
+  switch (ty) {
+  case DUCKDB_TYPE_BOOLEAN:
+    if (kind != ICX_K_BOOL)
+      return -1;
+    ((bool *)duckdb_vector_get_data(vec))[r] = v->type == JS_TRUE;
+    return 0;
+  case DUCKDB_TYPE_BIGINT: {
+    if (kind != ICX_K_INT)
+      return -1;
     errno = 0;
     long long x = strtoll(literal(w, v), NULL, 10);
-    if (errno)
-      return DuckDBError;
-    return duckdb_append_int64(a, (int64_t)x);
+    ((int64_t *)duckdb_vector_get_data(vec))[r] = (int64_t)x;
+    return errno ? -1 : 0;
   }
-  case ICX_K_FLOAT:
-    return duckdb_append_double(a, strtod(literal(w, v), NULL));
-  default: {
+  case DUCKDB_TYPE_DOUBLE:
+    if (kind != ICX_K_FLOAT)
+      return -1;
+    ((double *)duckdb_vector_get_data(vec))[r] = strtod(literal(w, v), NULL);
+    return 0;
+  case DUCKDB_TYPE_VARCHAR: {
+    size_t n;
+    if (kind == ICX_K_BOOL || kind == ICX_K_INT || kind == ICX_K_FLOAT)
+      return -1;
     const char *s = value_text(w, kind, v, &n);
-    return duckdb_append_varchar_length(a, s, (idx_t)n);
+    duckdb_vector_assign_string_element_len(vec, r, s, (idx_t)n);
+    return 0;
   }
+  default:
+    return -1;
   }
+}
+
+/* The appender's chunk of rows (its vectors filled in place: one call per
+** value of duckdb_append_* cost a page more) and each column's type. */
+typedef struct {
+  duckdb_appender a;
+  duckdb_data_chunk chunk;
+  duckdb_type *type; /* owned, ncol */
+  idx_t ncol, rows, cap;
+} Rows;
+
+static void rows_free(Rows *r) {
+  if (r->chunk)
+    duckdb_destroy_data_chunk(&r->chunk);
+  free(r->type);
+  duckdb_appender_destroy(&r->a);
+}
+
+/* An appender into schema.table (schema NULL: the default) with ncol
+** columns, and its chunk. 0, or -1 with e filled (then nothing to free). */
+static int rows_open(Writer *w, Rows *r, duckdb_connection con,
+                     const char *schema, const char *table, idx_t ncol,
+                     struct icx_cs_err *e) {
+  memset(r, 0, sizeof *r);
+  if (duckdb_appender_create_ext(con, schema ? "temp" : NULL, schema, table,
+                                 &r->a) == DuckDBError) {
+    icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
+                w->cs.table, duckdb_appender_error(r->a));
+    duckdb_appender_destroy(&r->a);
+    return -1;
+  }
+  if (duckdb_appender_column_count(r->a) != ncol) {
+    icx_cs_fail(e, "duckdb",
+                "icx.duckdb: table '%s': it has %llu columns where "
+                "_icx_columns names %llu",
+                w->cs.table,
+                (unsigned long long)duckdb_appender_column_count(r->a),
+                (unsigned long long)ncol);
+    duckdb_appender_destroy(&r->a);
+    return -1;
+  }
+  duckdb_logical_type *lt = calloc(ncol, sizeof *lt);
+  r->type = malloc(ncol * sizeof *r->type);
+  if (lt && r->type) {
+    for (idx_t i = 0; i < ncol; i++) {
+      lt[i] = duckdb_appender_column_type(r->a, i);
+      r->type[i] = duckdb_get_type_id(lt[i]);
+    }
+    r->chunk = duckdb_create_data_chunk(lt, ncol);
+    for (idx_t i = 0; i < ncol; i++)
+      duckdb_destroy_logical_type(&lt[i]);
+  }
+  free(lt);
+  if (!r->chunk) {
+    rows_free(r);
+    return nomem(w, e);
+  }
+  r->ncol = ncol;
+  r->cap = duckdb_vector_size();
+  return 0;
+}
+
+/* Hands the chunk's rows to the appender. 0, or -1 with e filled. */
+static int rows_flush(Writer *w, Rows *r, struct icx_cs_err *e) {
+  if (r->rows == 0)
+    return 0;
+  duckdb_data_chunk_set_size(r->chunk, r->rows);
+  if (duckdb_append_data_chunk(r->a, r->chunk) == DuckDBError)
+    return icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
+                       w->cs.table, duckdb_appender_error(r->a));
+  duckdb_data_chunk_reset(r->chunk);
+  r->rows = 0;
+  return 0;
 }
 
 /* A key of the page: bytes in w->keys. */
@@ -429,49 +525,72 @@ static int repeats_key(Writer *w, size_t n) {
   return dup;
 }
 
-/* Appends the records to the staging table (pass 2: every column exists);
-** *dups gets whether the page repeats a key. */
-static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
-                         size_t n, const js_members *mem, int *dups,
-                         struct icx_cs_err *e) {
-  duckdb_appender a;
-  if (duckdb_appender_create_ext(con, "temp", "main", w->stage, &a) ==
-      DuckDBError) {
-    icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
-                w->cs.table, duckdb_appender_error(a));
-    duckdb_appender_destroy(&a);
+/* Appends the records (pass 2: every column exists) to table, or to the
+** staging table with each record's position first (stage). */
+static int append_records(Writer *w, duckdb_connection con, int stage,
+                          const js_val *recs, size_t n, const js_members *mem,
+                          struct icx_cs_err *e) {
+  Rows r;
+  int pos = stage ? 1 : 0;
+  if (rows_open(w, &r, con, stage ? "main" : NULL,
+                stage ? w->stage : w->cs.table, (idx_t)(w->cs.ncols + pos),
+                e) != 0)
     return -1;
-  }
   int rc = 0;
-  buf_reset(&w->keys);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     js_memiter ms;
     js_memiter_init(&ms, &recs[i], mem, i);
     if ((rc = icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e)) != 0)
       break;
     buf_reset(&w->scratch);
-    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0 ||
-        (w->cs.npk && keep_key(w, i) != 0)) {
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0) {
       rc = nomem(w, e);
       break;
     }
-    duckdb_state st = duckdb_append_int64(a, (int64_t)i);
-    for (int c = 0; st == DuckDBSuccess && c < w->cs.ncols; c++)
-      st = icx_cs_has(&w->cs, c)
-               ? append_value(w, a, w->cs.cols[c].kind, &w->cs.vals[c])
-               : duckdb_append_null(a);
-    if (st == DuckDBSuccess)
-      st = duckdb_appender_end_row(a);
-    if (st != DuckDBSuccess)
-      rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': record %zu: %s",
-                       w->cs.table, i + 1, duckdb_appender_error(a));
+    if (pos)
+      ((int64_t *)duckdb_vector_get_data(
+          duckdb_data_chunk_get_vector(r.chunk, 0)))[r.rows] = (int64_t)i;
+    for (int c = 0; rc == 0 && c < w->cs.ncols; c++)
+      if (put_value(w, duckdb_data_chunk_get_vector(r.chunk, (idx_t)(c + pos)),
+                    r.type[c + pos], r.rows, w->cs.cols[c].kind,
+                    icx_cs_has(&w->cs, c) ? &w->cs.vals[c] : NULL) != 0)
+        rc = icx_cs_fail(e, "duckdb",
+                         "icx.duckdb: table '%s': record %zu: column '%s' "
+                         "cannot hold its %s value as the table declares it",
+                         w->cs.table, i + 1, w->cs.cols[c].name,
+                         icx_cs_kind_name(w->cs.cols[c].kind));
+    if (rc == 0 && ++r.rows == r.cap)
+      rc = rows_flush(w, &r, e);
   }
-  if (rc == 0 && duckdb_appender_close(a) == DuckDBError)
+  if (rc == 0)
+    rc = rows_flush(w, &r, e);
+  if (rc == 0 && duckdb_appender_close(r.a) == DuckDBError)
     rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
-                     w->cs.table, duckdb_appender_error(a));
-  duckdb_appender_destroy(&a);
-  *dups = rc == 0 && w->cs.npk && n > 1 && repeats_key(w, n);
+                     w->cs.table, duckdb_appender_error(r.a));
+  rows_free(&r);
   return rc;
+}
+
+/* DELETE of the page's keys (one key column) named as literals: the
+** table's key column is scanned with a constant filter, and the page goes
+** straight into the table with no staging table to copy from and empty. */
+static int delete_keys(Writer *w, duckdb_connection con, size_t n,
+                       struct icx_cs_err *e) {
+  struct buf *b = &w->sql;
+  buf_reset(b);
+  int bad = buf_puts(b, "DELETE FROM ") || put_ident(b, w->cs.table) ||
+            buf_puts(b, " WHERE ") ||
+            put_ident(b, w->cs.cols[w->cs.pkcol[0]].name) ||
+            buf_puts(b, " IN (");
+  for (size_t i = 0; !bad && i < n; i++) {
+    size_t start = i ? w->key_end[i - 1] : 0;
+    /* minus the key's NUL */
+    bad = (i && buf_puts(b, ", ")) ||
+          buf_quote(b, w->keys.data + start, w->key_end[i] - start - 1, '\'');
+  }
+  if (bad || buf_puts(b, ")") || !buf_cstr(b))
+    return nomem(w, e);
+  return run(w, con, b->data, "deleting the page's keys", e);
 }
 
 /* Forgets the columns and the staging table: the next write loads them
@@ -481,12 +600,45 @@ static int forget(Writer *w) {
   return -1;
 }
 
-/* Writes records; see duckwriter.h. Pass 1 finds the columns and their
-** kinds, so the DDL runs before pass 2 appends. */
+/* Pass 1: gathers each record to find the columns and their kinds (so the
+** DDL runs before pass 2 appends), keeping the page's keys when it merges.
+** *plain gets whether a DELETE of the keys as literals and an append
+** straight into the table do the merge: one key column, no key repeated,
+** none NULL (else the staging table); *dups whether a key repeats (then
+** the merge's window keeps the last record). */
+static int survey(Writer *w, const js_val *recs, size_t n,
+                  const js_members *mem, int *plain, int *dups,
+                  struct icx_cs_err *e) {
+  int keys = w->cs.npk && !w->append, nullkey = 0;
+  buf_reset(&w->keys);
+  for (size_t i = 0; i < n; i++) {
+    js_memiter ms;
+    js_memiter_init(&ms, &recs[i], mem, i);
+    if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
+        icx_cs_widen(&w->cs, i + 1, e) != 0)
+      return -1;
+    if (!keys)
+      continue;
+    buf_reset(&w->scratch);
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0 ||
+        keep_key(w, i) != 0)
+      return nomem(w, e);
+    for (int k = 0; k < w->cs.npk; k++) {
+      int c = w->cs.pkcol[k];
+      nullkey |= c < 0 || !icx_cs_has(&w->cs, c) ||
+                 w->cs.vals[c].type == JS_NULL;
+    }
+  }
+  *dups = keys && n > 1 && repeats_key(w, n);
+  *plain = !keys || (w->cs.npk == 1 && !nullkey && !*dups);
+  return 0;
+}
+
+/* Writes records; see duckwriter.h. */
 int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
                   const js_val *recs, size_t n, int minified,
                   const js_members *mem, struct icx_cs_err *e) {
-  int dups = 0;
+  int plain = 1, dups = 0;
   w->minified = minified;
   if (w->con != con || w->epoch != *epoch)
     w->fresh = w->staged = 0;
@@ -497,13 +649,8 @@ int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
     w->epoch = *epoch;
     w->fresh = 1;
   }
-  for (size_t i = 0; i < n; i++) {
-    js_memiter ms;
-    js_memiter_init(&ms, &recs[i], mem, i);
-    if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
-        icx_cs_widen(&w->cs, i + 1, e) != 0)
-      return forget(w);
-  }
+  if (survey(w, recs, n, mem, &plain, &dups, e) != 0)
+    return forget(w);
   if (w->cs.ntable == 0 || icx_cs_changed(&w->cs)) {
     if (apply_ddl(w, con, e) != 0)
       return forget(w);
@@ -513,10 +660,16 @@ int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
   }
   if (n == 0)
     return 0;
+  if (plain) {
+    if ((w->cs.npk && !w->append && delete_keys(w, con, n, e) != 0) ||
+        append_records(w, con, 0, recs, n, mem, e) != 0)
+      return forget(w);
+    return 0;
+  }
   if (!w->staged && make_stage(w, con, e) != 0)
     return forget(w);
   w->staged = 1;
-  if (stage_records(w, con, recs, n, mem, &dups, e) != 0 ||
+  if (append_records(w, con, 1, recs, n, mem, e) != 0 ||
       run(w, con, (dups ? &w->merge_dups : &w->merge)->data, "merging the page",
           e) != 0)
     return forget(w);
@@ -564,7 +717,8 @@ int icx_dkw_write_json(Writer *w, duckdb_connection con, unsigned long *epoch,
 }
 
 /* A new writer; see duckwriter.h. */
-Writer *icx_dkw_new(const char *table, const char *const *pk, int npk) {
+Writer *icx_dkw_new(const char *table, const char *const *pk, int npk,
+                    int append) {
   static unsigned serial;
   Writer *w = calloc(1, sizeof *w);
   if (!w)
@@ -574,6 +728,7 @@ Writer *icx_dkw_new(const char *table, const char *const *pk, int npk) {
     return NULL;
   }
   snprintf(w->stage, sizeof w->stage, "_icx_page_%u", ++serial);
+  w->append = append;
   return w;
 }
 

@@ -55,8 +55,11 @@ struct icx_dkw;
   "INTEGER NOT NULL, PRIMARY KEY (tbl, field))"
 
 /* A writer of `table` with the primary key fields pk[0, npk) (npk may be
-** 0); the names are copied. NULL when out of memory. */
-struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk);
+** 0); the names are copied. append: rows go straight into the table, a
+** key's earlier rows stay (a staging that its reader dedupes: the Parquet
+** destination's). NULL when out of memory. */
+struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk,
+                            int append);
 
 /* Frees the writer; NULL is fine. */
 void icx_dkw_free(struct icx_dkw *w);

@@ -23,7 +23,8 @@
 **   db:in_transaction() -> boolean
 **   db:release()      closes the file until the next call (refused inside a
 **                     transaction)
-**   db:writer(table, {primary_key = {field, ...} | field}) -> Writer
+**   db:writer(table, {primary_key = {field, ...} | field, append = bool})
+**       -> Writer   append: rows go straight in, a key's earlier rows stay
 **   db:close()
 **
 **   w:write(page | json) -> n | nil, err, code    inside a transaction
@@ -405,14 +406,15 @@ static Writer *check_writer(lua_State *L, int idx) {
   return w;
 }
 
-/* db:writer(table, {primary_key = ...}); the userdata exists (closed)
-** before the writer, so a raise leaks nothing. */
+/* db:writer(table, {primary_key = ..., append = bool}); the userdata
+** exists (closed) before the writer, so a raise leaks nothing. */
 static int db_writer(lua_State *L) {
-  static const char *const allowed[] = {"primary_key", NULL};
+  static const char *const allowed[] = {"primary_key", "append", NULL};
   const char *pk[32];
   Db *d = check_db(L, 1);
   const char *table = icx_sql_name(L, 2, "icx.duckdb", "table name", 1);
   icx_opts_check(L, 3, "icx.duckdb", "writer{}", allowed);
+  int append = icx_opts_boolean(L, 3, "icx.duckdb", "append", 0);
   icx_opts_get(L, 3, "primary_key");
   int n = icx_sql_names(L, -1, "icx.duckdb", "field", 1, pk, 32);
   Writer *w = lua_newuserdatauv(L, sizeof *w, 1);
@@ -421,7 +423,7 @@ static int db_writer(lua_State *L) {
   luaL_setmetatable(L, WRITER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  if (!(w->dw = icx_dkw_new(table, pk, n)))
+  if (!(w->dw = icx_dkw_new(table, pk, n, append)))
     return luaL_error(L, "icx.duckdb: out of memory");
   return 1;
 }
