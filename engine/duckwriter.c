@@ -625,8 +625,8 @@ static int survey(Writer *w, const js_val *recs, size_t n,
       return nomem(w, e);
     for (int k = 0; k < w->cs.npk; k++) {
       int c = w->cs.pkcol[k];
-      nullkey |= c < 0 || !icx_cs_has(&w->cs, c) ||
-                 w->cs.vals[c].type == JS_NULL;
+      nullkey |=
+          c < 0 || !icx_cs_has(&w->cs, c) || w->cs.vals[c].type == JS_NULL;
     }
   }
   *dups = keys && n > 1 && repeats_key(w, n);

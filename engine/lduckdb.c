@@ -105,15 +105,20 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* The settings of every database icx opens. One thread: a page is a few
-** small statements, and DuckDB's worker threads cost more CPU waking and
-** locking than they save (docs/MEASUREMENTS.md, the lake route). NULL out
-** of memory. */
+/* The settings of every database icx opens (docs/MEASUREMENTS.md, the
+** lake route). One thread: a page is a few small statements, and DuckDB's
+** worker threads cost more CPU waking and locking than they save. A
+** checkpoint every 64 MB of write-ahead log, not 16: each checkpoint
+** compresses again the table's last row group (up to 122,880 rows), so
+** at 16 MB checkpoints were two thirds of a page's commit. NULL out of
+** memory. */
 static duckdb_config make_config(void) {
   duckdb_config config;
   if (duckdb_create_config(&config) == DuckDBError)
     return NULL;
-  if (duckdb_set_config(config, "threads", "1") == DuckDBError) {
+  if (duckdb_set_config(config, "threads", "1") == DuckDBError ||
+      duckdb_set_config(config, "checkpoint_threshold", "64MB") ==
+          DuckDBError) {
     duckdb_destroy_config(&config);
     return NULL;
   }
