@@ -237,12 +237,18 @@ function Store:publish_now(final_table)
         local c = check(st:query("SELECT col FROM _icx_columns WHERE tbl = ? AND field = ?", t.tbl, field))[1]
         if c then keys[#keys + 1] = quote(c.col) end
       end
-      -- (A join on the last row id, not QUALIFY ... ORDER BY rowid: DuckDB
-      -- 1.5 answers that one with the first row.)
-      local last = #keys == 0 and "" or ("SEMI JOIN (SELECT max(rowid) AS _icx_last FROM %s GROUP BY %s) l "
-        .. "ON s._icx_row = l._icx_last"):format(quote(t.tbl), table.concat(keys, ", "))
+      -- The join costs a publish more than the check that skips it when no
+      -- key repeats. (A join on the last row id, not QUALIFY ... ORDER BY
+      -- rowid: DuckDB 1.5 answers that one with the first row.)
+      local by = table.concat(keys, ", ")
+      local last = ""
+      if #keys > 0 and check(st:query(("SELECT count(*) AS n FROM (SELECT DISTINCT %s FROM %s)"):format(by,
+          quote(t.tbl))))[1].n < n then
+        last = ("SEMI JOIN (SELECT max(rowid) AS _icx_last FROM %s GROUP BY %s) l ON s._icx_row = l._icx_last")
+          :format(quote(t.tbl), by)
+      end
       n = check(st:query(("COPY (SELECT %s, %s AS _icx_load_id, TIMESTAMP %s AS _icx_loaded_at, "
-        .. "CAST(row_number() OVER (ORDER BY _icx_row) AS BIGINT) AS _icx_seq FROM (SELECT *, rowid AS _icx_row "
+        .. "CAST(row_number() OVER () AS BIGINT) AS _icx_seq FROM (SELECT *, rowid AS _icx_row "
         .. "FROM %s) s %s) TO %s (FORMAT parquet)"):format(table.concat(cols, ", "), literal(self.load_id),
         literal(loaded_at), quote(t.tbl), last, literal(tmp))))[1].Count
       local schema = check(st:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * "
