@@ -1,15 +1,18 @@
 /*
 ** duckwriter.c: the typed record writer of the DuckDB destination
 ** (Lua-free). See duckwriter.h for what lands how. Records become columns
-** in colset.c; this file is the DuckDB back end: the DDL, the appender into
-** a typed staging table, and the statements that merge it.
+** in colset.c; this file is the DuckDB back end: the DDL, the appender
+** (data chunks filled here) into the table or a typed staging table, and
+** the statements that merge it.
 **
 ** What a page costs is DuckDB's per-statement work (parsing, planning,
 ** buffers), not the records, so a page is as few statements as the
 ** contract allows: the columns and the staging table are kept from page to
 ** page while the column epoch (duckwriter.h) stands still, values are
-** converted in C rather than by SQL casts, and the window that keeps a
-** key's last record runs only when the page repeats a key.
+** converted in C rather than by SQL casts, the usual page skips the
+** staging table (its keys deleted as literals, the page appended straight
+** in), and the window that keeps a key's last record runs only when the
+** page repeats a key.
 */
 /* Built only with DuckDB (the Makefile defines ICX_DUCKDB when it finds
 ** the library). */
