@@ -2,8 +2,8 @@
 ** duckwriter.c: the typed record writer of the DuckDB destination
 ** (Lua-free). See duckwriter.h for what lands how. Records become columns
 ** in colset.c; this file is the DuckDB back end: the DDL, the appender
-** (data chunks filled here) into the table or a typed staging table, and
-** the statements that merge it.
+** into the table or a typed staging table, and the statements that merge
+** it.
 **
 ** What a page costs is DuckDB's per-statement work (parsing, planning,
 ** buffers), not the records, so a page is as few statements as the
@@ -20,7 +20,6 @@
 #include "duckwriter.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,126 +350,33 @@ static const char *value_text(Writer *w, int kind, const js_val *v,
   return s;
 }
 
-/* Puts the value v (NULL: absent) of a column of kind k into row r of vec,
-** a vector of type ty: numbers and booleans converted here (strtoll,
-** strtod: what DuckDB's casts give), JSON as its text (DuckDB keeps JSON as
-** VARCHAR, and jscan has validated it). 0, or -1 when the column's type is
-** not the kind's (the table was changed behind icx's back) or an integer
-** leaves int64. */
-static int put_value(Writer *w, duckdb_vector vec, duckdb_type ty, idx_t r,
-                     int kind, const js_val *v) {
-  if (!v || v->type == JS_NULL) {
-    duckdb_vector_ensure_validity_writable(vec);
-    duckdb_validity_set_row_invalid(duckdb_vector_get_validity(vec), r);
-    return 0;
-  }
-  /* A reused chunk may have marked the row NULL for an earlier page. */
-  uint64_t *valid = duckdb_vector_get_validity(vec);
-  if (valid)
-    duckdb_validity_set_row_valid(valid, r);
-  switch (ty) {
-  case DUCKDB_TYPE_BOOLEAN:
-    if (kind != ICX_K_BOOL)
-      return -1;
-    ((bool *)duckdb_vector_get_data(vec))[r] = v->type == JS_TRUE;
-    return 0;
-  case DUCKDB_TYPE_BIGINT: {
-    if (kind != ICX_K_INT)
-      return -1;
+/* Appends the value v of a column of kind k as the column's type: numbers
+** and booleans converted here (strtoll, strtod: what DuckDB's casts
+** give), JSON appended as its text (DuckDB keeps JSON as VARCHAR, and jscan
+** has validated it). Filling a data chunk's vectors instead measured no
+** faster (docs/MEASUREMENTS.md): DuckDB's own append dominates. */
+static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
+                                 const js_val *v) {
+  size_t n;
+  if (v->type == JS_NULL)
+    return duckdb_append_null(a);
+  switch (kind) {
+  case ICX_K_BOOL:
+    return duckdb_append_bool(a, v->type == JS_TRUE);
+  case ICX_K_INT: {
     errno = 0;
     long long x = strtoll(literal(w, v), NULL, 10);
-    ((int64_t *)duckdb_vector_get_data(vec))[r] = (int64_t)x;
-    return errno ? -1 : 0;
+    if (errno)
+      return DuckDBError;
+    return duckdb_append_int64(a, (int64_t)x);
   }
-  case DUCKDB_TYPE_DOUBLE:
-    if (kind != ICX_K_FLOAT)
-      return -1;
-    ((double *)duckdb_vector_get_data(vec))[r] = strtod(literal(w, v), NULL);
-    return 0;
-  case DUCKDB_TYPE_VARCHAR: {
-    size_t n;
-    if (kind == ICX_K_BOOL || kind == ICX_K_INT || kind == ICX_K_FLOAT)
-      return -1;
+  case ICX_K_FLOAT:
+    return duckdb_append_double(a, strtod(literal(w, v), NULL));
+  default: {
     const char *s = value_text(w, kind, v, &n);
-    duckdb_vector_assign_string_element_len(vec, r, s, (idx_t)n);
-    return 0;
+    return duckdb_append_varchar_length(a, s, (idx_t)n);
   }
-  default:
-    return -1;
   }
-}
-
-/* The appender's chunk of rows (its vectors filled in place: one call per
-** value of duckdb_append_* cost a page more) and each column's type. */
-typedef struct {
-  duckdb_appender a;
-  duckdb_data_chunk chunk;
-  duckdb_type *type; /* owned, ncol */
-  idx_t ncol, rows, cap;
-} Rows;
-
-static void rows_free(Rows *r) {
-  if (r->chunk)
-    duckdb_destroy_data_chunk(&r->chunk);
-  free(r->type);
-  duckdb_appender_destroy(&r->a);
-}
-
-/* An appender into schema.table (schema NULL: the default) with ncol
-** columns, and its chunk. 0, or -1 with e filled (then nothing to free). */
-static int rows_open(Writer *w, Rows *r, duckdb_connection con,
-                     const char *schema, const char *table, idx_t ncol,
-                     struct icx_cs_err *e) {
-  memset(r, 0, sizeof *r);
-  if (duckdb_appender_create_ext(con, schema ? "temp" : NULL, schema, table,
-                                 &r->a) == DuckDBError) {
-    icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
-                w->cs.table, duckdb_appender_error(r->a));
-    duckdb_appender_destroy(&r->a);
-    return -1;
-  }
-  if (duckdb_appender_column_count(r->a) != ncol) {
-    icx_cs_fail(e, "duckdb",
-                "icx.duckdb: table '%s': it has %llu columns where "
-                "_icx_columns names %llu",
-                w->cs.table,
-                (unsigned long long)duckdb_appender_column_count(r->a),
-                (unsigned long long)ncol);
-    duckdb_appender_destroy(&r->a);
-    return -1;
-  }
-  duckdb_logical_type *lt = calloc(ncol, sizeof *lt);
-  r->type = malloc(ncol * sizeof *r->type);
-  if (lt && r->type) {
-    for (idx_t i = 0; i < ncol; i++) {
-      lt[i] = duckdb_appender_column_type(r->a, i);
-      r->type[i] = duckdb_get_type_id(lt[i]);
-    }
-    r->chunk = duckdb_create_data_chunk(lt, ncol);
-    for (idx_t i = 0; i < ncol; i++)
-      duckdb_destroy_logical_type(&lt[i]);
-  }
-  free(lt);
-  if (!r->chunk) {
-    rows_free(r);
-    return nomem(w, e);
-  }
-  r->ncol = ncol;
-  r->cap = duckdb_vector_size();
-  return 0;
-}
-
-/* Hands the chunk's rows to the appender. 0, or -1 with e filled. */
-static int rows_flush(Writer *w, Rows *r, struct icx_cs_err *e) {
-  if (r->rows == 0)
-    return 0;
-  duckdb_data_chunk_set_size(r->chunk, r->rows);
-  if (duckdb_append_data_chunk(r->a, r->chunk) == DuckDBError)
-    return icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
-                       w->cs.table, duckdb_appender_error(r->a));
-  duckdb_data_chunk_reset(r->chunk);
-  r->rows = 0;
-  return 0;
 }
 
 /* A key of the page: bytes in w->keys. */
@@ -528,17 +434,20 @@ static int repeats_key(Writer *w, size_t n) {
   return dup;
 }
 
-/* Appends the records (pass 2: every column exists) to table, or to the
-** staging table with each record's position first (stage). */
+/* Appends the records (pass 2: every column exists) to the table, or to
+** the staging table with each record's position first (stage). */
 static int append_records(Writer *w, duckdb_connection con, int stage,
                           const js_val *recs, size_t n, const js_members *mem,
                           struct icx_cs_err *e) {
-  Rows r;
-  int pos = stage ? 1 : 0;
-  if (rows_open(w, &r, con, stage ? "main" : NULL,
-                stage ? w->stage : w->cs.table, (idx_t)(w->cs.ncols + pos),
-                e) != 0)
+  duckdb_appender a;
+  if (duckdb_appender_create_ext(
+          con, stage ? "temp" : NULL, stage ? "main" : NULL,
+          stage ? w->stage : w->cs.table, &a) == DuckDBError) {
+    icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
+                w->cs.table, duckdb_appender_error(a));
+    duckdb_appender_destroy(&a);
     return -1;
+  }
   int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     js_memiter ms;
@@ -550,27 +459,22 @@ static int append_records(Writer *w, duckdb_connection con, int stage,
       rc = nomem(w, e);
       break;
     }
-    if (pos)
-      ((int64_t *)duckdb_vector_get_data(
-          duckdb_data_chunk_get_vector(r.chunk, 0)))[r.rows] = (int64_t)i;
-    for (int c = 0; rc == 0 && c < w->cs.ncols; c++)
-      if (put_value(w, duckdb_data_chunk_get_vector(r.chunk, (idx_t)(c + pos)),
-                    r.type[c + pos], r.rows, w->cs.cols[c].kind,
-                    icx_cs_has(&w->cs, c) ? &w->cs.vals[c] : NULL) != 0)
-        rc = icx_cs_fail(e, "duckdb",
-                         "icx.duckdb: table '%s': record %zu: column '%s' "
-                         "cannot hold its %s value as the table declares it",
-                         w->cs.table, i + 1, w->cs.cols[c].name,
-                         icx_cs_kind_name(w->cs.cols[c].kind));
-    if (rc == 0 && ++r.rows == r.cap)
-      rc = rows_flush(w, &r, e);
+    duckdb_state st =
+        stage ? duckdb_append_int64(a, (int64_t)i) : DuckDBSuccess;
+    for (int c = 0; st == DuckDBSuccess && c < w->cs.ncols; c++)
+      st = icx_cs_has(&w->cs, c)
+               ? append_value(w, a, w->cs.cols[c].kind, &w->cs.vals[c])
+               : duckdb_append_null(a);
+    if (st == DuckDBSuccess)
+      st = duckdb_appender_end_row(a);
+    if (st != DuckDBSuccess)
+      rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': record %zu: %s",
+                       w->cs.table, i + 1, duckdb_appender_error(a));
   }
-  if (rc == 0)
-    rc = rows_flush(w, &r, e);
-  if (rc == 0 && duckdb_appender_close(r.a) == DuckDBError)
+  if (rc == 0 && duckdb_appender_close(a) == DuckDBError)
     rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
-                     w->cs.table, duckdb_appender_error(r.a));
-  rows_free(&r);
+                     w->cs.table, duckdb_appender_error(a));
+  duckdb_appender_destroy(&a);
   return rc;
 }
 
