@@ -8,7 +8,7 @@
 -- floor of one DuckDB commit per page (pages appended, nothing else).
 --
 -- Then how a page best reaches DuckDB (--staging N pages, default 40): the
--- writer (DuckDB's appender into a typed staging table, then the merge)
+-- writer (DuckDB's appender, then the merge: docs/DUCKDB.md)
 -- against one batched INSERT ... VALUES per page into a table of the
 -- writer's types, as SQL literals (built before the clock starts) and as
 -- bound parameters (a prepared statement per page, as db:query makes),
