@@ -1,15 +1,18 @@
 /*
 ** duckwriter.c: the typed record writer of the DuckDB destination
 ** (Lua-free). See duckwriter.h for what lands how. Records become columns
-** in colset.c; this file is the DuckDB back end: the DDL, the appender into
-** a typed staging table, and the statements that merge it.
+** in colset.c; this file is the DuckDB back end: the DDL, the appender
+** into the table or a typed staging table, and the statements that merge
+** it.
 **
 ** What a page costs is DuckDB's per-statement work (parsing, planning,
 ** buffers), not the records, so a page is as few statements as the
 ** contract allows: the columns and the staging table are kept from page to
 ** page while the column epoch (duckwriter.h) stands still, values are
-** converted in C rather than by SQL casts, and the window that keeps a
-** key's last record runs only when the page repeats a key.
+** converted in C rather than by SQL casts, the usual page skips the
+** staging table (its keys deleted as literals, the page appended straight
+** in), and the window that keeps a key's last record runs only when the
+** page repeats a key.
 */
 /* Built only with DuckDB (the Makefile defines ICX_DUCKDB when it finds
 ** the library). */
@@ -38,6 +41,7 @@ struct icx_dkw {
   size_t *key_end;       /* owned, cap_keys: where each record's key ends */
   size_t cap_keys;
   int minified;          /* the current write's slices are minified */
+  int append;            /* no merge: rows go straight into the table */
   int fresh;             /* cs holds the table's columns as of `epoch` */
   int staged;            /* the staging table fits cs as of `epoch` */
   unsigned long epoch;   /* the column epoch cs and the stage were made at */
@@ -350,7 +354,8 @@ static const char *value_text(Writer *w, int kind, const js_val *v,
 /* Appends the value v of a column of kind k as the column's type: numbers
 ** and booleans converted here (strtoll, strtod: what DuckDB's casts
 ** give), JSON appended as its text (DuckDB keeps JSON as VARCHAR, and jscan
-** has validated it). */
+** has validated it). Filling a data chunk's vectors instead measured no
+** faster (docs/MEASUREMENTS.md): DuckDB's own append dominates. */
 static duckdb_state append_value(Writer *w, duckdb_appender a, int kind,
                                  const js_val *v) {
   size_t n;
@@ -430,33 +435,33 @@ static int repeats_key(Writer *w, size_t n) {
   return dup;
 }
 
-/* Appends the records to the staging table (pass 2: every column exists);
-** *dups gets whether the page repeats a key. */
-static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
-                         size_t n, const js_members *mem, int *dups,
-                         struct icx_cs_err *e) {
+/* Appends the records (pass 2: every column exists) to the table, or to
+** the staging table with each record's position first (stage). */
+static int append_records(Writer *w, duckdb_connection con, int stage,
+                          const js_val *recs, size_t n, const js_members *mem,
+                          struct icx_cs_err *e) {
   duckdb_appender a;
-  if (duckdb_appender_create_ext(con, "temp", "main", w->stage, &a) ==
-      DuckDBError) {
+  if (duckdb_appender_create_ext(
+          con, stage ? "temp" : NULL, stage ? "main" : NULL,
+          stage ? w->stage : w->cs.table, &a) == DuckDBError) {
     icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appender: %s",
                 w->cs.table, duckdb_appender_error(a));
     duckdb_appender_destroy(&a);
     return -1;
   }
   int rc = 0;
-  buf_reset(&w->keys);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     js_memiter ms;
     js_memiter_init(&ms, &recs[i], mem, i);
     if ((rc = icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e)) != 0)
       break;
     buf_reset(&w->scratch);
-    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0 ||
-        (w->cs.npk && keep_key(w, i) != 0)) {
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0) {
       rc = nomem(w, e);
       break;
     }
-    duckdb_state st = duckdb_append_int64(a, (int64_t)i);
+    duckdb_state st =
+        stage ? duckdb_append_int64(a, (int64_t)i) : DuckDBSuccess;
     for (int c = 0; st == DuckDBSuccess && c < w->cs.ncols; c++)
       st = icx_cs_has(&w->cs, c)
                ? append_value(w, a, w->cs.cols[c].kind, &w->cs.vals[c])
@@ -471,8 +476,29 @@ static int stage_records(Writer *w, duckdb_connection con, const js_val *recs,
     rc = icx_cs_fail(e, "duckdb", "icx.duckdb: table '%s': appending: %s",
                      w->cs.table, duckdb_appender_error(a));
   duckdb_appender_destroy(&a);
-  *dups = rc == 0 && w->cs.npk && n > 1 && repeats_key(w, n);
   return rc;
+}
+
+/* DELETE of the page's keys (one key column) named as literals: the
+** table's key column is scanned with a constant filter, and the page goes
+** straight into the table with no staging table to copy from and empty. */
+static int delete_keys(Writer *w, duckdb_connection con, size_t n,
+                       struct icx_cs_err *e) {
+  struct buf *b = &w->sql;
+  buf_reset(b);
+  int bad = buf_puts(b, "DELETE FROM ") || put_ident(b, w->cs.table) ||
+            buf_puts(b, " WHERE ") ||
+            put_ident(b, w->cs.cols[w->cs.pkcol[0]].name) ||
+            buf_puts(b, " IN (");
+  for (size_t i = 0; !bad && i < n; i++) {
+    size_t start = i ? w->key_end[i - 1] : 0;
+    /* minus the key's NUL */
+    bad = (i && buf_puts(b, ", ")) ||
+          buf_quote(b, w->keys.data + start, w->key_end[i] - start - 1, '\'');
+  }
+  if (bad || buf_puts(b, ")") || !buf_cstr(b))
+    return nomem(w, e);
+  return run(w, con, b->data, "deleting the page's keys", e);
 }
 
 /* Forgets the columns and the staging table: the next write loads them
@@ -482,12 +508,45 @@ static int forget(Writer *w) {
   return -1;
 }
 
-/* Writes records; see duckwriter.h. Pass 1 finds the columns and their
-** kinds, so the DDL runs before pass 2 appends. */
+/* Pass 1: gathers each record to find the columns and their kinds (so the
+** DDL runs before pass 2 appends), keeping the page's keys when it merges.
+** *plain gets whether a DELETE of the keys as literals and an append
+** straight into the table do the merge: one key column, no key repeated,
+** none NULL (else the staging table); *dups whether a key repeats (then
+** the merge's window keeps the last record). */
+static int survey(Writer *w, const js_val *recs, size_t n,
+                  const js_members *mem, int *plain, int *dups,
+                  struct icx_cs_err *e) {
+  int keys = w->cs.npk && !w->append, nullkey = 0;
+  buf_reset(&w->keys);
+  for (size_t i = 0; i < n; i++) {
+    js_memiter ms;
+    js_memiter_init(&ms, &recs[i], mem, i);
+    if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
+        icx_cs_widen(&w->cs, i + 1, e) != 0)
+      return -1;
+    if (!keys)
+      continue;
+    buf_reset(&w->scratch);
+    if (buf_reserve(&w->scratch, recs[i].n + w->cs.extra + 1) != 0 ||
+        keep_key(w, i) != 0)
+      return nomem(w, e);
+    for (int k = 0; k < w->cs.npk; k++) {
+      int c = w->cs.pkcol[k];
+      nullkey |=
+          c < 0 || !icx_cs_has(&w->cs, c) || w->cs.vals[c].type == JS_NULL;
+    }
+  }
+  *dups = keys && n > 1 && repeats_key(w, n);
+  *plain = !keys || (w->cs.npk == 1 && !nullkey && !*dups);
+  return 0;
+}
+
+/* Writes records; see duckwriter.h. */
 int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
                   const js_val *recs, size_t n, int minified,
                   const js_members *mem, struct icx_cs_err *e) {
-  int dups = 0;
+  int plain = 1, dups = 0;
   w->minified = minified;
   if (w->con != con || w->epoch != *epoch)
     w->fresh = w->staged = 0;
@@ -498,13 +557,8 @@ int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
     w->epoch = *epoch;
     w->fresh = 1;
   }
-  for (size_t i = 0; i < n; i++) {
-    js_memiter ms;
-    js_memiter_init(&ms, &recs[i], mem, i);
-    if (icx_cs_gather(&w->cs, &recs[i], &ms, i + 1, e) != 0 ||
-        icx_cs_widen(&w->cs, i + 1, e) != 0)
-      return forget(w);
-  }
+  if (survey(w, recs, n, mem, &plain, &dups, e) != 0)
+    return forget(w);
   if (w->cs.ntable == 0 || icx_cs_changed(&w->cs)) {
     if (apply_ddl(w, con, e) != 0)
       return forget(w);
@@ -514,10 +568,16 @@ int icx_dkw_write(Writer *w, duckdb_connection con, unsigned long *epoch,
   }
   if (n == 0)
     return 0;
+  if (plain) {
+    if ((w->cs.npk && !w->append && delete_keys(w, con, n, e) != 0) ||
+        append_records(w, con, 0, recs, n, mem, e) != 0)
+      return forget(w);
+    return 0;
+  }
   if (!w->staged && make_stage(w, con, e) != 0)
     return forget(w);
   w->staged = 1;
-  if (stage_records(w, con, recs, n, mem, &dups, e) != 0 ||
+  if (append_records(w, con, 1, recs, n, mem, e) != 0 ||
       run(w, con, (dups ? &w->merge_dups : &w->merge)->data, "merging the page",
           e) != 0)
     return forget(w);
@@ -565,7 +625,8 @@ int icx_dkw_write_json(Writer *w, duckdb_connection con, unsigned long *epoch,
 }
 
 /* A new writer; see duckwriter.h. */
-Writer *icx_dkw_new(const char *table, const char *const *pk, int npk) {
+Writer *icx_dkw_new(const char *table, const char *const *pk, int npk,
+                    int append) {
   static unsigned serial;
   Writer *w = calloc(1, sizeof *w);
   if (!w)
@@ -575,6 +636,7 @@ Writer *icx_dkw_new(const char *table, const char *const *pk, int npk) {
     return NULL;
   }
   snprintf(w->stage, sizeof w->stage, "_icx_page_%u", ++serial);
+  w->append = append;
   return w;
 }
 

@@ -2,13 +2,16 @@
 ** duckwriter.h: the typed record writer of the DuckDB destination (Lua-free;
 ** docs/DUCKDB.md).
 **
-** Each page goes through DuckDB's appender into a temporary staging table
-** of the table's types, then one DELETE of the staged keys and one INSERT
-** ... SELECT move it into the table, keeping the last occurrence of a key
-** in the page: the row becomes exactly the latest record (absent fields
-** NULL). The table has no PRIMARY KEY constraint:
-** DuckDB cannot change a column's type while an index depends on it, and
-** columns here only widen, so the writer keeps one row per key itself.
+** Each page goes through DuckDB's appender. With one key column and no
+** key repeated or NULL in the page, one DELETE of the page's keys (as
+** literals) runs and the page is appended straight into the table;
+** otherwise it goes into a temporary staging table of the table's types,
+** and one DELETE of the staged keys and one INSERT ... SELECT move it in,
+** keeping the last occurrence of a key in the page. Either way the row
+** becomes exactly the latest record (absent fields NULL). The table has no
+** PRIMARY KEY constraint: DuckDB cannot change a column's type while an
+** index depends on it, and columns here only widen, so the writer keeps
+** one row per key itself. An append writer (icx_dkw_new) deletes nothing.
 **
 ** Declared types, per column (its kind, colset.h, kept in _icx_columns
 ** with the field -> column mapping and the position):
@@ -55,8 +58,11 @@ struct icx_dkw;
   "INTEGER NOT NULL, PRIMARY KEY (tbl, field))"
 
 /* A writer of `table` with the primary key fields pk[0, npk) (npk may be
-** 0); the names are copied. NULL when out of memory. */
-struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk);
+** 0); the names are copied. append: rows go straight into the table, a
+** key's earlier rows stay (a staging that its reader dedupes: the Parquet
+** destination's). NULL when out of memory. */
+struct icx_dkw *icx_dkw_new(const char *table, const char *const *pk, int npk,
+                            int append);
 
 /* Frees the writer; NULL is fine. */
 void icx_dkw_free(struct icx_dkw *w);

@@ -23,7 +23,8 @@
 **   db:in_transaction() -> boolean
 **   db:release()      closes the file until the next call (refused inside a
 **                     transaction)
-**   db:writer(table, {primary_key = {field, ...} | field}) -> Writer
+**   db:writer(table, {primary_key = {field, ...} | field, append = bool})
+**       -> Writer   append: rows go straight in, a key's earlier rows stay
 **   db:close()
 **
 **   w:write(page | json) -> n | nil, err, code    inside a transaction
@@ -105,15 +106,20 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
-/* The settings of every database icx opens. One thread: a page is a few
-** small statements, and DuckDB's worker threads cost more CPU waking and
-** locking than they save (docs/MEASUREMENTS.md, the lake route). NULL out
-** of memory. */
+/* The settings of every database icx opens (docs/MEASUREMENTS.md, the
+** lake route). One thread: a page is a few small statements, and DuckDB's
+** worker threads cost more CPU waking and locking than they save. A
+** checkpoint every 64 MB of write-ahead log, not 16: each checkpoint
+** compresses again the table's last row group (up to 122,880 rows), so
+** at 16 MB checkpoints were two thirds of a page's commit. NULL out of
+** memory. */
 static duckdb_config make_config(void) {
   duckdb_config config;
   if (duckdb_create_config(&config) == DuckDBError)
     return NULL;
-  if (duckdb_set_config(config, "threads", "1") == DuckDBError) {
+  if (duckdb_set_config(config, "threads", "1") == DuckDBError ||
+      duckdb_set_config(config, "checkpoint_threshold", "64MB") ==
+          DuckDBError) {
     duckdb_destroy_config(&config);
     return NULL;
   }
@@ -406,14 +412,15 @@ static Writer *check_writer(lua_State *L, int idx) {
   return w;
 }
 
-/* db:writer(table, {primary_key = ...}); the userdata exists (closed)
-** before the writer, so a raise leaks nothing. */
+/* db:writer(table, {primary_key = ..., append = bool}); the userdata
+** exists (closed) before the writer, so a raise leaks nothing. */
 static int db_writer(lua_State *L) {
-  static const char *const allowed[] = {"primary_key", NULL};
+  static const char *const allowed[] = {"primary_key", "append", NULL};
   const char *pk[32];
   Db *d = check_db(L, 1);
   const char *table = icx_sql_name(L, 2, "icx.duckdb", "table name", 1);
   icx_opts_check(L, 3, "icx.duckdb", "writer{}", allowed);
+  int append = icx_opts_boolean(L, 3, "icx.duckdb", "append", 0);
   icx_opts_get(L, 3, "primary_key");
   int n = icx_sql_names(L, -1, "icx.duckdb", "field", 1, pk, 32);
   Writer *w = lua_newuserdatauv(L, sizeof *w, 1);
@@ -422,7 +429,7 @@ static int db_writer(lua_State *L) {
   luaL_setmetatable(L, WRITER_MT);
   lua_pushvalue(L, 1);
   lua_setiuservalue(L, -2, 1);
-  if (!(w->dw = icx_dkw_new(table, pk, n)))
+  if (!(w->dw = icx_dkw_new(table, pk, n, append)))
     return luaL_error(L, "icx.duckdb: out of memory");
   return 1;
 }

@@ -80,6 +80,37 @@ t.is(r.g, 1e-7, "1e-7 exact")
 t.is(r.b, true, "a boolean")
 t.is(r.s, 'café "q"', "a string unescaped")
 
+-- A page longer than one of DuckDB's chunks (2,048 rows): the writer fills
+-- a chunk's vectors itself, NULLs in its validity masks.
+local big = {}
+for i = 1, 2500 do
+  big[i] = i % 3 == 0 and ('{"id":"%d","n":null,"d":%d.5}'):format(i, i)
+    or ('{"id":"%d","n":%d,"s":"s%d","ok":%s}'):format(i, i, i, i % 2 == 0)
+end
+local wb = db:writer("big", { primary_key = "id" })
+t.is(write(wb, "[" .. table.concat(big, ",") .. "]"), 2500, "a page of 2,500 records")
+r = rows("SELECT count(*) AS n, count(n) AS nn, CAST(sum(n) AS BIGINT) AS sn, count(s) AS ns, count(d) AS nd, "
+  .. "count(ok) AS nok, CAST(sum(CASE WHEN ok THEN 1 ELSE 0 END) AS BIGINT) AS yes FROM big")[1]
+t.ok(r.n == 2500 and r.nn == 1667 and r.sn == 2084167 and r.ns == 1667 and r.nd == 833 and r.nok == 1667
+  and r.yes == 834, "every value and every NULL where it belongs, across chunks")
+r = rows("SELECT n, s, d, ok FROM big WHERE id = '2500'")[1]
+t.ok(r.n == 2500 and r.s == "s2500" and r.d == nil and r.ok == true, "a row of the second chunk")
+t.is(rows("SELECT d FROM big WHERE id = '2499'")[1].d, 2499.5, "a double of the second chunk")
+
+-- A key of two fields merges through the staging table.
+local w2k = db:writer("two", { primary_key = { "a", "b" } })
+t.is(write(w2k, '[{"a":"1","b":"x","v":1},{"a":"1","b":"y","v":2}]'), 2, "a page keyed by two fields")
+t.is(write(w2k, '[{"a":"1","b":"x","v":3}]'), 1, "a page updating one of them")
+t.is(rows("SELECT string_agg(b || v, ',' ORDER BY b) AS s FROM two")[1].s, "x3,y2", "one row per key, the latest")
+
+-- append: rows go straight in, a key's earlier rows stay (the Parquet
+-- staging, which publish dedupes).
+local wa = db:writer("app", { primary_key = "id", append = true })
+t.is(write(wa, '[{"id":"1","v":1},{"id":"1","v":2}]'), 2, "append: a page repeating a key")
+t.is(write(wa, '[{"id":"1","v":3}]'), 1, "append: the key again")
+t.is(rows("SELECT string_agg(CAST(v AS VARCHAR), ',' ORDER BY rowid) AS s FROM app")[1].s, "1,2,3",
+  "append: every row kept, in order")
+
 db:close()
 os.execute("rm -rf '" .. dir .. "'")
 os.exit(t.done())

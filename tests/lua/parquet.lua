@@ -57,7 +57,26 @@ t.is(#m, 2, "one manifest per publish")
 local doc = json.decode(d.objects:get(m[2]))
 t.ok(doc.files[1].rows == 1 and doc.files[1].table == "items" and #doc.files[1].schema >= 5,
   "the manifest names the file's table, rows and schema")
-db:close()
 d:close()
+
+-- Pages are appended to the staging; a publish keeps each key's last row,
+-- so a file holds a key once.
+d = dest.open("parquet:" .. dir .. "/lake2")
+items = d:table { name = "items", primary_key = "id" }
+d:transaction(function() items:write('[{"id":"1","v":1},{"id":"2","v":1},{"id":"1","v":2}]') end)
+d:transaction(function() items:write('[{"id":"2","v":3},{"id":"3","v":4}]') end)
+d:close()
+files = {}
+for _, k in ipairs(require("icx.objstore").open(dir .. "/lake2"):list("items/")) do
+  files[#files + 1] = dir .. "/lake2/" .. k
+end
+t.is(#files, 1, "one publish, one file")
+rows = assert(db:query("SELECT string_agg(id || '=' || v, ',' ORDER BY id) AS s, count(*) AS n FROM "
+  .. "read_parquet(?)", files[1]))[1]
+t.is(rows.s, "1=2,2=3,3=4", "the file holds each key once, its last record")
+doc = json.decode(require("icx.objstore").open(dir .. "/lake2"):get(
+  require("icx.objstore").open(dir .. "/lake2"):list("_icx/manifests/")[1]))
+t.is(doc.files[1].rows, 3, "the manifest counts the rows of the file")
+db:close()
 os.execute("rm -rf '" .. dir .. "'")
 os.exit(t.done())

@@ -75,8 +75,11 @@ local check = require("icx.dest.duckstore").check
 function Writer:open(name, pk, mode)
   local st = self.store.staging
   local t = { name = name, mode = mode, tbl = mode == "replace" and "_icx_r_" .. name or name }
-  check(st:query("INSERT OR REPLACE INTO _icx_p_tables VALUES (?, ?, ?)", t.tbl, name, mode))
-  t.writer = st:writer(t.tbl, { primary_key = pk })
+  check(st:query("INSERT OR REPLACE INTO _icx_p_tables VALUES (?, ?, ?, ?)", t.tbl, name, mode,
+    json.encode(setmetatable({ table.unpack(pk or {}) }, json.array_mt))))
+  -- Pages are appended, a key's earlier rows kept: publish keeps each
+  -- key's last (parquetstore), so a page costs no merge.
+  t.writer = st:writer(t.tbl, { primary_key = pk, append = true })
   self.tables[#self.tables + 1] = t
   return t
 end

@@ -1,6 +1,7 @@
 -- icx.dest.parquetstore: the Store of the Parquet destination, and the
 -- staging its Writer fills. Nothing a page commits is published at once:
--- its rows and its state (cursors, seen and deleted ids) commit together
+-- its rows (appended: a key's earlier rows stay until publish keeps its
+-- last) and its state (cursors, seen and deleted ids) commit together
 -- into a private DuckDB staging file, and publish() (at a size threshold,
 -- at a replace's finish, before a run record closes, at close) writes each
 -- staged table as a Parquet file through the object store, then a
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS _icx_p_seen (connection VARCHAR, asset VARCHAR, id VA
   gone BOOLEAN, PRIMARY KEY (connection, asset, id));
 CREATE TABLE IF NOT EXISTS _icx_p_deleted (connection VARCHAR, asset VARCHAR, id VARCHAR,
   PRIMARY KEY (connection, asset, id));
-CREATE TABLE IF NOT EXISTS _icx_p_tables (tbl VARCHAR PRIMARY KEY, name VARCHAR, mode VARCHAR);
+CREATE TABLE IF NOT EXISTS _icx_p_tables (tbl VARCHAR PRIMARY KEY, name VARCHAR, mode VARCHAR, pk VARCHAR);
 ]] .. "CREATE TABLE IF NOT EXISTS _icx_columns (tbl VARCHAR NOT NULL, field VARCHAR NOT NULL, col VARCHAR NOT NULL, "
   .. "kind VARCHAR NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (tbl, field));"
 
@@ -210,7 +211,7 @@ end
 
 function Store:publish_now(final_table)
   local st = self.staging
-  local tables = check(st:query("SELECT t.tbl, t.name, t.mode FROM _icx_p_tables t ORDER BY t.tbl"))
+  local tables = check(st:query("SELECT t.tbl, t.name, t.mode, t.pk FROM _icx_p_tables t ORDER BY t.tbl"))
   local files = {}
   local loaded_at = os.date("!%Y-%m-%d %H:%M:%S", math.floor(sys.time())) .. (".%06d"):format(
     math.floor(sys.time() % 1 * 1e6))
@@ -229,9 +230,27 @@ function Store:publish_now(final_table)
           .. "ORDER BY pos", t.tbl))) do
         cols[#cols + 1] = quote(c.col)
       end
-      check(st:exec(("COPY (SELECT %s, %s AS _icx_load_id, TIMESTAMP %s AS _icx_loaded_at, "
-        .. "CAST(row_number() OVER () AS BIGINT) AS _icx_seq FROM %s) TO %s (FORMAT parquet)"):format(
-        table.concat(cols, ", "), literal(self.load_id), literal(loaded_at), quote(t.tbl), literal(tmp))))
+      -- Pages were appended (parquet.lua): a key's last row is the one
+      -- published, so a file holds each key once, as a merge would.
+      local keys = {}
+      for _, field in ipairs(json.decode(t.pk or "[]")) do
+        local c = check(st:query("SELECT col FROM _icx_columns WHERE tbl = ? AND field = ?", t.tbl, field))[1]
+        if c then keys[#keys + 1] = quote(c.col) end
+      end
+      -- The join costs a publish more than the check that skips it when no
+      -- key repeats. (A join on the last row id, not QUALIFY ... ORDER BY
+      -- rowid: DuckDB 1.5 answers that one with the first row.)
+      local by = table.concat(keys, ", ")
+      local last = ""
+      if #keys > 0 and check(st:query(("SELECT count(*) AS n FROM (SELECT DISTINCT %s FROM %s)"):format(by,
+          quote(t.tbl))))[1].n < n then
+        last = ("SEMI JOIN (SELECT max(rowid) AS _icx_last FROM %s GROUP BY %s) l ON s._icx_row = l._icx_last")
+          :format(quote(t.tbl), by)
+      end
+      n = check(st:query(("COPY (SELECT %s, %s AS _icx_load_id, TIMESTAMP %s AS _icx_loaded_at, "
+        .. "CAST(row_number() OVER () AS BIGINT) AS _icx_seq FROM (SELECT *, rowid AS _icx_row "
+        .. "FROM %s) s %s) TO %s (FORMAT parquet)"):format(table.concat(cols, ", "), literal(self.load_id),
+        literal(loaded_at), quote(t.tbl), last, literal(tmp))))[1].Count
       local schema = check(st:query("SELECT column_name AS name, column_type AS type FROM (DESCRIBE SELECT * "
         .. "FROM read_parquet(?))", tmp))
       self.objects:put_file(key, tmp)
