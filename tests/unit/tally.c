@@ -59,8 +59,9 @@ static void test_edges(void) {
   TAP_IS_INT(count(&t, 20, 30), 2, "edges: lo counts, hi does not");
   TAP_IS_INT(count(&t, 21, 30), 0, "edges: above lo");
   TAP_IS_INT(count(&t, 20, 31), 3, "edges: hi one past");
-  TAP_IS_INT(count(&t, INT64_MIN, INT64_MAX), 6, "edges: INT64_MAX below "
-                                                 "hi=INT64_MAX is not counted");
+  TAP_IS_INT(count(&t, INT64_MIN, INT64_MAX), 6,
+             "edges: INT64_MAX below "
+             "hi=INT64_MAX is not counted");
   TAP_IS_INT(icx_tally_below(&t, 20), 2, "rank of the first key >= 20");
   TAP_IS_INT(icx_tally_at(&t, 0), INT64_MIN, "rank 0: the least key");
   TAP_IS_INT(icx_tally_at(&t, 2), 20, "rank 2: 20");
