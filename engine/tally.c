@@ -92,8 +92,6 @@ static void sort(struct icx_tally *t) {
   /* A put keeps a free slot for it: at most 4/5 of cap > MIN_CAP used. */
   if (t->zero)
     t->e[j++] = (struct icx_tally_entry){0, t->zero_key};
-  if (j < t->cap)
-    memset(t->e + j, 0, (t->cap - j) * sizeof *t->e);
   for (size_t i = j / 2; i-- > 0;)
     sift(t->e, i, j);
   for (size_t end = j; end-- > 1;) {

@@ -480,6 +480,9 @@ function M.after_load(spec, env, ctx, src, t, tally)
     end }, { __index = env })
   local rep = run_check(spec, cenv, ctx, src, tally, lo, hi, n)
   report(spec, env, rep, load_requests)
+  -- Freed now: an old object by then, only a major collection would
+  -- find it, and the next asset's walk would run beside its slots.
+  tally.landed:close()
   return rep
 end
 
