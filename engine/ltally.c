@@ -1,7 +1,7 @@
 /*
 ** ltally.c: icx.tally, the ids and keys a walk landed (over tally.c), for
-** icx.completeness: about 21 bytes a record where a Lua table of hash ->
-** key and a sorted copy of its keys took over 60.
+** icx.completeness: about 22 bytes a record where a Lua table of hash ->
+** key and a sorted copy of its keys took 53 at 100,000.
 **
 **   icx.tally.new() -> Tally      empty
 **   page:tally(id, key, Tally)    (icx.json) records each record of a page
