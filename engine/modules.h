@@ -19,6 +19,7 @@ int luaopen_icx_builtin(lua_State *L);
 int luaopen_icx_pg(lua_State *L);
 int luaopen_icx_redact(lua_State *L);
 int luaopen_icx_pattern(lua_State *L);
+int luaopen_icx_tally(lua_State *L);
 #ifdef ICX_DUCKDB /* built with DuckDB (Makefile, "DuckDB") */
 int luaopen_icx_duckdb(lua_State *L);
 #define ICX_DUCKDB_MODULE {"icx.duckdb", luaopen_icx_duckdb},
@@ -36,6 +37,7 @@ int luaopen_icx_duckdb(lua_State *L);
       {"icx.budget", luaopen_icx_budget}, {"icx.lock", luaopen_icx_lock},      \
       {"icx.builtin", luaopen_icx_builtin}, {"icx.pg", luaopen_icx_pg},        \
       {"icx.redact", luaopen_icx_redact},                                      \
-      {"icx.pattern", luaopen_icx_pattern}, ICX_DUCKDB_MODULE
+      {"icx.pattern", luaopen_icx_pattern}, {"icx.tally", luaopen_icx_tally},  \
+      ICX_DUCKDB_MODULE
 
 #endif

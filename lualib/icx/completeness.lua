@@ -46,6 +46,7 @@ local sched = require "icx.sched"
 local shape = require "icx.shape"
 local source = require "icx.source"
 local sys = require "icx.sys"
+local ctally = require "icx.tally"
 local tz = require "icx.tz"
 local walk = require "icx.walk"
 
@@ -74,27 +75,24 @@ local function lower(ks, v)
   return a
 end
 
--- How many of sorted ks lie in [lo, hi), and where: ks[first], ... are
--- they, in place (a copy of 100,000 keys added 2 MB to a load's peak).
-local function count_in(ks, lo, hi) return lower(ks, hi) - lower(ks, lo) end
-
-local function span_in(ks, lo, hi)
-  local first = lower(ks, lo)
-  return ks, first, lower(ks, hi) - first
-end
-
 -- The records a walk landed: id -> key (the last read wins: a record that
--- moved mid-walk counts where it was last seen). Ids are kept as 64-bit
--- hashes (page:tally), a third of the memory of their strings: 100,000
--- contacts held 10 MB. Two ids sharing a hash can only make a window look
--- short, and a short window is counted again from the destination's
--- stored keys (run_check), so the verdict stays exact.
+-- moved mid-walk counts where it was last seen), in an icx.tally: ids as
+-- 64-bit hashes, packed in C with their keys, about 22 bytes a record (a
+-- Lua table and a sorted copy of its keys, made as the check began, took
+-- 53 at 100,000), sorted in place to count. Two ids sharing a
+-- hash can only make a window look short, and a short window is counted
+-- again from the destination's stored keys (run_check), so the verdict
+-- stays exact.
+--
+-- Tally and Stored answer the check alike: count(lo, hi), how many keys
+-- lie in [lo, hi); span(lo, hi) -> first, n, where they start among the
+-- sorted keys; at(i), the key at rank i.
 local Tally = {}
 Tally.__index = Tally
 
 function M.tally(spec)
   -- Made as the walk starts: windows close SETTLE before then.
-  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, keys = {}, firsts = {},
+  return setmetatable({ pk = spec.primary_key[1], key = spec.incremental.key, landed = ctally.new(), firsts = {},
     started = math.floor(sys.time()) }, Tally)
 end
 
@@ -121,8 +119,7 @@ end
 -- query matched as it was answered: kept with the query's bounds, which
 -- run_check may take as a window's count (see reusable).
 function Tally:page(page, info)
-  self.all = nil
-  page:tally(self.pk, self.key, self.keys)
+  page:tally(self.pk, self.key, self.landed)
   local req = info and info.number == 1 and info.request
   local body = req and type(req.body) == "table" and req.body
   if body and info.total_count then
@@ -131,23 +128,14 @@ function Tally:page(page, info)
   end
 end
 
--- The landed keys sorted, made once per check rather than a pass over
+-- The keys are sorted in place once per check rather than a pass over
 -- every id per window (at 100,000 contacts that pass per window was a
--- seventh of the load's CPU); a page landed since makes it again.
-function Tally:sorted_all()
-  if not self.all then
-    local ks = {}
-    for _, k in pairs(self.keys) do ks[#ks + 1] = k end
-    table.sort(ks)
-    self.all = ks
-  end
-  return self.all
-end
+-- seventh of the load's CPU); a page landed since sorts them again.
+function Tally:count(lo, hi) return self.landed:count(lo, hi) end
 
--- The sorted keys in [lo, hi) (span_in); how many landed with lo <= key < hi.
-function Tally:span(lo, hi) return span_in(self:sorted_all(), lo, hi) end
+function Tally:span(lo, hi) return self.landed:span(lo, hi) end
 
-function Tally:count(lo, hi) return count_in(self:sorted_all(), lo, hi) end
+function Tally:at(i) return self.landed:at(i) end
 
 -- A listing: the distinct ids it walked, the last total_count reported.
 local List = {}
@@ -194,9 +182,14 @@ function Stored:reload()
   self.all = ks
 end
 
-function Stored:count(lo, hi) return count_in(self.all, lo, hi) end
+function Stored:count(lo, hi) return lower(self.all, hi) - lower(self.all, lo) end
 
-function Stored:span(lo, hi) return span_in(self.all, lo, hi) end
+function Stored:span(lo, hi)
+  local first = lower(self.all, lo)
+  return first, lower(self.all, hi) - first
+end
+
+function Stored:at(i) return self.all[i] end
 
 local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
 
@@ -261,13 +254,13 @@ local function reusable(tally, lo, hi, exact, where)
   return out
 end
 
--- Edges lo < e1 < ... < hi cutting the keys in [lo, hi) (ks[first] and
--- the rows after it, sorted: span_in) into at most n windows of about
--- equal rows, on aligned edges.
-local function edges(ks, first, rows, lo, hi, n, align)
+-- Edges lo < e1 < ... < hi cutting the keys in [lo, hi) (landed's
+-- sorted keys from rank first, rows of them: span) into at most n windows
+-- of about equal rows, on aligned edges.
+local function edges(landed, first, rows, lo, hi, n, align)
   local out = { lo }
   for i = 1, n - 1 do
-    local k = rows > 0 and ks[first + (rows * i) // n]
+    local k = rows > 0 and landed:at(first + (rows * i) // n)
     local e = k and align(k)
     if e and e > out[#out] and e < hi then out[#out + 1] = e end
   end
@@ -348,8 +341,8 @@ local function windows(landed, lo, hi, n, align, proven)
   if big then big.k = n - #gaps + 1 end
   local out = {}
   for _, g in ipairs(gaps) do
-    local ks, first, rows = landed:span(g.a, g.b)
-    local cut = edges(ks, first, rows, g.a, g.b, g.k, align)
+    local first, rows = landed:span(g.a, g.b)
+    local cut = edges(landed, first, rows, g.a, g.b, g.k, align)
     for i = 1, #cut - 1 do out[#out + 1] = { a = cut[i], b = cut[i + 1] } end
   end
   table.move(proven, 1, #proven, #out + 1, out)
@@ -487,6 +480,9 @@ function M.after_load(spec, env, ctx, src, t, tally)
     end }, { __index = env })
   local rep = run_check(spec, cenv, ctx, src, tally, lo, hi, n)
   report(spec, env, rep, load_requests)
+  -- Freed now: an old object by then, only a major collection would
+  -- find it, and the next asset's walk would run beside its slots.
+  tally.landed:close()
   return rep
 end
 
