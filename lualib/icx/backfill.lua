@@ -114,8 +114,9 @@ function M.requests(src, ctx)
       ctx.before and M.when(ctx.before) or "now")
   end
   if src.style == "search" then
-    note = "; a window of 4 pages or more over a week adds a survey of up to 4 requests, and the "
-      .. "completeness check about 2% more"
+    -- The survey: the whole range's count, then one request per probe.
+    note = ("; a window of 4 pages or more over a week adds a survey of up to %d requests, and the "
+      .. "completeness check up to about 2%% more"):format(#require("icx.slices").PROBE_DAYS + 1)
   elseif src.since_filter and range ~= "" and not src.newest_first then
     range, note = "", ("; Intercom cannot bound this listing: the walk reads every record and keeps those%s")
       :format(range)

@@ -445,7 +445,8 @@ function handlers.init(_, args)
   return 0
 end
 
--- `all` among run's assets: every built-in one, in icx list's order, once.
+-- `all` among run's (and plan's) assets: every built-in one, in icx list's
+-- order, once.
 local function expand_all(args)
   local named, out, added = {}, {}, {}
   for _, a in ipairs(args) do if a ~= "all" then named[a] = true end end
@@ -549,6 +550,7 @@ end
 -- Plan sends no request, so the token's variable may be unset: its value
 -- is never read (the file's other checks still apply).
 function handlers.plan(opts, args)
+  args = expand_all(args)
   if #args == 0 then usage("icx plan needs at least one ASSET (a name from icx list, or a script path)") end
   local runner = require "icx.runner"
   local specs = runner.load_scripts(args)

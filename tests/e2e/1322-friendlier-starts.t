@@ -3,8 +3,8 @@
 connections.yml that works once INTERCOM_ACCESS_TOKEN is exported and never
 overwrites a file; a tab or a bad indentation gets a hint naming the file and
 line; a missing connections.yml points at icx init, not at examples/ (which
-make install does not install); icx run all runs every built-in asset in icx
-list's order; and the README's Quick start, followed as written, runs against
+make install does not install); icx run all (and icx plan all) takes every
+built-in asset in icx list's order; and the README's Quick start, followed as written, runs against
 the simulator it shows."""
 import json
 import os
@@ -96,6 +96,11 @@ with Sim(contacts=120, companies=20, conversations=15, tickets=10, seed=1322) as
     start = [e for e in ev if e.get("event") == "run_start"]
     t.ok(rc == 0 and start and sorted(start[0]["assets"]) == sorted(names),
          "tags and all: every asset once (exit %d)" % rc)
+    # icx plan all: the same assets, offline, in the same order.
+    rc, out, err = icx(d, "plan", "all", "--dest", "all.db", env=env)
+    planned = re.findall(r"^(\S+) \(built in\) -> table", out, re.M)
+    t.ok(rc == 0 and planned == names, "icx plan all plans every built-in asset in icx list's order (exit %d: %s)"
+         % (rc, planned))
 
 # The README's Quick start, as written: the simulator's command line (on a
 # free port), its connections.yml, its commands.
