@@ -227,6 +227,28 @@ t.raises(function() open("s3://nobkt/p", plain.port):list("") end, "NoSuchBucket
 t.raises(function() s3.open("s3://bkt", { endpoint_url = "http://127.0.0.1:1" , access_key_id = "a" }) end,
   "no credentials", "no secret: a config error before any request")
 t.raises(function() s3.open("gs://bkt", {}) end, "is not an S3 location", "not an s3:// URI")
+-- An endpoint nobody listens on: said at once (a warning naming the
+-- endpoint), retried, then the error with the hint; a name that does not
+-- resolve is not retried at all (retry.LASTING, as the Intercom client).
+do
+  local log = require "icx.log"
+  local said = {}
+  local unlisten = log.listen(function(_, f, level) if level == "warn" then said[#said + 1] = f.message end end)
+  local fast = { access_key_id = "a", secret_access_key = "b", attempts = 3, retry_base = 0.01, retry_cap = 0.02 }
+  local function at(url) fast.endpoint_url = url return s3.open("s3://bkt/p", fast) end
+  local ok1, e1 = pcall(function() return at("http://127.0.0.1:1"):get("k") end)
+  t.ok(not ok1 and e1.code == "connect", "refused: code connect")
+  t.like(e1.message, "check the endpoint http://127%.0%.0%.1:1: AWS_ENDPOINT_URL or the destination's endpoint_url%) "
+    .. "%(after 3 attempts%)$", "refused: the endpoint, the fix, the attempts")
+  t.is(#said, 1, "refused: one warning, at the first failure")
+  t.like(said[1] or "", "127%.0%.0%.1:1.*; retrying$", "refused: the warning names the endpoint")
+  local ok2, e2 = pcall(function() return at("http://no-such-host.invalid:9000"):get("k") end)
+  t.ok(not ok2 and e2.code == "resolve", "unresolvable: code resolve")
+  t.like(e2.message, "no%-such%-host%.invalid:9000: AWS_ENDPOINT_URL or the destination's endpoint_url%)$",
+    "unresolvable: said at once with the fix, no attempts counted")
+  unlisten()
+end
+
 t.raises(function() s3.open("s3://bkt", { endpoint = "x" }) end, "unknown option 'endpoint'", "unknown option")
 
 ---------------------------------------------------------------- signatures

@@ -53,7 +53,9 @@ local OPTS = { "access_key_id", "secret_access_key", "session_token", "region", 
   "part_size", "parallel", "max_keys", "attempts", "retry_base", "retry_cap", "timeout", "connect_timeout", "ca_file" }
 
 -- Transport failures worth another attempt: the request never completed.
-local RETRY_CODE = { transport = true, timeout = true, connect = true, resolve = true }
+-- A name that does not resolve is not among them (retry.LASTING, as for
+-- the Intercom client): a typo in the endpoint, said at once.
+local RETRY_CODE = { transport = true, timeout = true, connect = true }
 
 -- What S3's error codes mean for the user, after "bucket 'B': ".
 local REASON = {
@@ -252,7 +254,18 @@ function Store:request(r)
     local in200 = r.error_in_200 and c.status == 200 and not c.code and c.body:find("<Error>", 1, true)
     if c.code then
       local msg = ("S3 bucket '%s': %s %s: %s"):format(self.bucket, r.method, shown, c.err)
-      if not RETRY_CODE[c.code] then errors.raise("dest", msg, { code = c.code, bucket = self.bucket }) end
+      if c.code == "resolve" or c.code == "connect" then
+        msg = msg .. (" (check the endpoint%s: AWS_ENDPOINT_URL or the destination's endpoint_url)")
+          :format(self.endpoint and (" " .. self.endpoint) or "")
+      end
+      if retry.LASTING[c.code] or not RETRY_CODE[c.code] then
+        errors.raise("dest", msg, { code = c.code, bucket = self.bucket })
+      end
+      -- Said at once, not after a minute of retries shown only with -v.
+      if c.code == "connect" and not self.unreachable_said then
+        self.unreachable_said = true
+        log.warn("%s; retrying", msg)
+      end
       why = c.err
       failure = errors.new("dest", msg .. (" (after %d attempts)"):format(attempt),
         { code = c.code, bucket = self.bucket })
