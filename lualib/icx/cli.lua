@@ -961,6 +961,9 @@ end
 -- `icx verify [ASSET...]`: the completeness check over the stored history
 -- (icx.completeness), healing and reporting as after a run.
 function handlers.verify(opts, args)
+  -- Its events carry a run id as a run's do (icx.lineage): a verify that
+  -- heals writes rows, and ops tooling joins its lines by that id.
+  log.stamp.run_id = require("icx.lineage").run_id()
   local runner = require "icx.runner"
   local dest = require "icx.dest"
   local conn, config_path = M.connection(opts)

@@ -4,6 +4,7 @@ demand. A row deleted by hand from the destination is found (its window is
 short of Intercom's count) and healed; one Intercom's search will not return
 is reported with exit 5; its cost is one request per window, printed; icx
 status shows the last check; a JSONL destination is refused."""
+import json
 import os
 import re
 import sqlite3
@@ -57,6 +58,10 @@ with Sim(contacts=2500, conversations=200, tickets=300, seed=43) as sim, Workspa
 
     r = icx(ws, "verify", "tickets", "--dest", ws.db)
     t.ok(r.rc == 0 and "healed" not in r.err and "found" not in r.err, "a second verify finds nothing to heal")
+    r = icx(ws, "verify", "tickets", "--dest", ws.db, "--log-format", "json")
+    ids = [json.loads(x).get("run_id") for x in r.err.splitlines() if x.startswith("{")]
+    t.ok(r.rc == 0 and ids and len(set(ids)) == 1 and ids[0] and len(ids[0]) >= 16,
+         "every JSON line of a verify carries one run id (%d lines, ids %s)" % (len(ids), sorted(set(map(str, ids)))))
 
     con.execute("delete from tickets where id = ?", (ticket,))
     con.commit()
