@@ -28,6 +28,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
+import economy  # noqa: E402
 from simctl import Sim  # noqa: E402
 
 ICX = os.path.abspath(os.environ.get("ICX", os.path.join(ROOT, "icx")))
@@ -37,14 +38,6 @@ COUNTED = int(os.environ.get("CPU_COUNTED", "10000"))
 RUNS = int(os.environ.get("CPU_RUNS", "3"))
 SCRIPT = os.path.join(ROOT, "scripts", "contacts.lua")
 MARKS = (0.25, 0.5, 1.0)
-
-
-def conf_for(d, sim):
-    conf = os.path.join(d, "c.yml")
-    with open(conf, "w") as f:
-        f.write("connections:\n  intercom:\n    - name: bench\n      access_token: %s\n      base_url: %s\n"
-                % (sim.token, sim.url))
-    return conf
 
 
 def proc_status(pid):
@@ -153,7 +146,7 @@ def main():
               % (BIG, RUNS))
         with Sim(contacts=BIG, companies=60, conversations=1, tickets=1, articles=1, seed=9,
                  rate=10 ** 7, ready_timeout=900) as sim:
-            conf = conf_for(d, sim)
+            conf = economy.conf_for(d, sim)
             best, peak = {}, {}
             for i in range(RUNS):
                 for name, icx in bins:  # alternated, so both meet the same neighbours
@@ -171,7 +164,7 @@ def main():
         counts = {}
         with Sim(contacts=COUNTED, companies=60, conversations=1, tickets=1, articles=1, seed=9,
                  rate=10 ** 7, ready_timeout=600) as sim:
-            conf = conf_for(d, sim)
+            conf = economy.conf_for(d, sim)
             for name, icx in bins:
                 counts[name], how = instructions(icx, conf, d)
         if counts["new"] is None:
