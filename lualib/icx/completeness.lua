@@ -363,14 +363,13 @@ local function run_check(spec, env, ctx, src, landed, lo, hi, n, why)
     rep.requests = 0
     return rep
   end
-  local tally = landed
   local at = iso(sys.time())
-  for _, w in ipairs(windows(landed, lo, hi, n, align, reusable(tally, lo, hi, exact, src.where ~= nil))) do
+  for _, w in ipairs(windows(landed, lo, hi, n, align, reusable(landed, lo, hi, exact, src.where ~= nil))) do
     local a, b = w.a, w.b
     -- The walk's count, where this load landed exactly that many there
     -- (reusable says why that proves the window); else asked now. (A heal
     -- of another window reads only keys of that window.)
-    local reuse = w.f and tally:count(a, b) == w.f.total
+    local reuse = w.f and landed:count(a, b) == w.f.total
     local expected = reuse and w.f.total or c:count(a, b)
     if reuse then rep.walk_counts = rep.walk_counts + 1 end
     local before = landed:count(a, b)
